@@ -1,0 +1,29 @@
+"""User-facing errors: each carries a message that says what happened and what to do."""
+
+from __future__ import annotations
+
+
+class OrchestraError(Exception):
+    """An error the user can act on; its text is shown as is, never as a traceback."""
+
+
+class GitError(OrchestraError):
+    """A git command failed."""
+
+    def __init__(self, args: tuple[str, ...], returncode: int, stderr: str) -> None:
+        self.git_args = args
+        self.returncode = returncode
+        self.stderr = stderr.strip()
+        super().__init__(f"git {' '.join(args)} failed ({returncode}): {self.stderr}")
+
+
+class NotARepository(OrchestraError):
+    """The directory is not inside a git repository."""
+
+
+class RunNotFound(OrchestraError):
+    """No run has the given id."""
+
+
+class ActionRefused(OrchestraError):
+    """A decision could not be carried out; nothing was changed."""

@@ -1,0 +1,281 @@
+"""The use-cases the UI and the CLI share: spawn, accept, reject, redirect, stop."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestra.core import worktrees
+from orchestra.core.actor import actor_identity, current_actor
+from orchestra.core.errors import ActionRefused, OrchestraError
+from orchestra.core.ledger import Ledger, canonical_json
+from orchestra.core.merge import merge_candidate
+from orchestra.core.processes import start_supervisor, stop_supervisor, supervisor_alive
+from orchestra.core.repo import Repository
+from orchestra.core.run import Run
+from orchestra.core.runstore import RunStore, file_lock
+from orchestra.core.score import Agent, Score, Spec
+
+RUNNABLE_KINDS = ("shell",)
+STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
+
+
+class Fleet:
+    """Every run of one repository, and the decisions on them."""
+
+    def __init__(self, repo: Repository, score: Score | None) -> None:
+        self.repo, self.score = repo, score
+        self.store = RunStore(repo.state_dir)
+        self.ledger = Ledger(repo.ledger_path)
+
+    def target_branch(self) -> str:
+        target = (self.score.target if self.score else None) or self.repo.current_branch()
+        if not target:
+            raise OrchestraError("HEAD is detached and orchestra.toml names no target branch: "
+                                 "check out a branch or set `target` under [orchestra].")
+        if not worktrees.branch_exists(self.repo, target):
+            raise OrchestraError(f"The target branch {target!r} does not exist.")
+        return target
+
+    # -- spawning ---------------------------------------------------------------------------
+    def spawn(self, spec_id: str | None, agent_names: list[str] | None = None,
+              task: str | None = None) -> list[Run]:
+        """Start one run per agent on a spec (or a free-text task), each in a fresh worktree."""
+        spec, agents = self._plan(spec_id, agent_names, task)
+        target = self.target_branch()
+        base = self.repo.resolve(target)
+        return [self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base) for agent in agents]
+
+    def _plan(self, spec_id: str | None, names: list[str] | None, task: str | None) -> tuple[Spec | None, list[Agent]]:
+        if self.score is None:
+            raise OrchestraError("There is no orchestra.toml here: `orchestra init` writes a starter one.")
+        spec = None
+        if spec_id:
+            try:
+                spec = self.score.spec(spec_id)
+            except KeyError:
+                known = ", ".join(s.id for s in self.score.specs) or "none"
+                raise OrchestraError(f"There is no spec {spec_id!r} in orchestra.toml (specs: {known}).") from None
+        elif not (task and task.strip()):
+            raise OrchestraError("Name a spec, or give a task: `orchestra spawn --task TEXT --agent NAME`.")
+        if names:
+            agents = [self._agent(name) for name in names]
+        elif spec is not None:
+            agents = list(self.score.agents_for(spec))
+        else:
+            raise OrchestraError("A free-text task needs at least one agent: add `--agent NAME`.")
+        for agent in agents:
+            if agent.kind not in RUNNABLE_KINDS:
+                raise OrchestraError(f"Agent {agent.name!r} is a {agent.kind!r} agent; this version of orchestra "
+                                     f"runs only 'shell' agents. Pick another agent.")
+        if not agents:
+            raise OrchestraError("No agents to run: add [[agents]] to orchestra.toml.")
+        return spec, agents
+
+    def _agent(self, name: str) -> Agent:
+        assert self.score is not None
+        try:
+            return self.score.agent(name)
+        except KeyError:
+            known = ", ".join(a.name for a in self.score.agents) or "none"
+            raise OrchestraError(f"There is no agent {name!r} in orchestra.toml (agents: {known}).") from None
+
+    def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str) -> Run:
+        scope = spec.id if spec else "task"
+        branch_of = lambda run_id: f"orchestra/{scope}/{run_id}-{agent.name}"  # noqa: E731
+        run_id = self.store.allocate_id(
+            taken=lambda rid: worktrees.branch_exists(self.repo, branch_of(rid))
+            or (self.repo.worktrees_dir / rid).exists())
+        path = self.repo.worktrees_dir / run_id
+        worktrees.create_worktree(self.repo, path, branch_of(run_id), base)
+        run = Run(id=run_id, agent=agent.name, spec=spec.id if spec else None, task=task, branch=branch_of(run_id),
+                  worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
+                  spec_config=spec.to_dict() if spec else None)
+        self.store.save(run)
+        self.store.append_events(run_id, [{"type": "state", "state": "queued", "message": ""}])
+        pid = start_supervisor(self.repo.state_dir, run_id, self.repo.root)
+        return self.store.update(run_id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
+
+    # -- reading ----------------------------------------------------------------------------
+    def runs(self) -> list[Run]:
+        return [self.reconcile(run) for run in self.store.list()]
+
+    def get(self, run_id: str) -> Run:
+        return self.reconcile(self.store.load(run_id))
+
+    def reconcile(self, run: Run) -> Run:
+        """Mark a queued or working run failed when its supervisor has died, so it can be restarted."""
+        if not run.is_active or supervisor_alive(run):
+            return run
+        if run.supervisor_pid is None and time.time() - run.created < STARTING_GRACE:
+            return run
+        message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted); "
+                   f"the work so far is on branch {run.branch}. Redirect the run to start it again.")
+
+        def change(stored: Run) -> None:
+            if stored.is_active and not supervisor_alive(stored):
+                stored.state, stored.message, stored.supervisor_pid = "failed", message, None
+        run = self.store.update(run.id, change)
+        self.store.append_events(run.id, [{"type": "state", "state": run.state, "message": run.message}])
+        return run
+
+    def diff(self, run: Run) -> str:
+        """The run's whole patch against its base."""
+        rev = run.candidate or run.branch
+        return worktrees.unified_diff(self.repo.root, run.base, rev)
+
+    # -- deciding ---------------------------------------------------------------------------
+    def accept(self, run_id: str, expected_candidate: str | None = None, actor: str | None = None) -> Run:
+        """Merge the run into its target with a merge commit, record it, and remove the worktree."""
+        actor = actor or current_actor(self.repo.root)
+        with file_lock(self.repo.state_dir / "decide.lock"):
+            run = self.get(run_id)
+            if run.state != "review":
+                raise ActionRefused(refusal("accept", run))
+            run = self._settle(run)
+            if expected_candidate and run.candidate != expected_candidate:
+                self._resume_watch(run)
+                raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. Nothing was changed.")
+            message = merge_message(run, actor)
+            try:
+                merged = merge_candidate(self.repo, run.target, run.candidate or run.branch, message, actor_identity(actor))
+            except ActionRefused:
+                self._resume_watch(run)
+                raise
+            entry = self._record("accept", run, actor, merge_commit=merged.commit)
+            return self._close(run, "accepted", entry, merge_commit=merged.commit)
+
+    def reject(self, run_id: str, reason: str = "", actor: str | None = None) -> Run:
+        """Stop the run, keep its work on its branch, record why, and remove the worktree."""
+        actor = actor or current_actor(self.repo.root)
+        with file_lock(self.repo.state_dir / "decide.lock"):
+            run = self.get(run_id)
+            if not run.has_worktree:
+                raise ActionRefused(refusal("reject", run))
+            run = self._settle(run)
+            entry = self._record("reject", run, actor, reason=reason)
+            return self._close(run, "rejected", entry)
+
+    def redirect(self, run_id: str, instruction: str, actor: str | None = None) -> Run:
+        """Send the agent a correction: it works again, on top of what it did so far."""
+        actor = actor or current_actor(self.repo.root)
+        if not instruction.strip():
+            raise ActionRefused("A redirect needs an instruction for the agent.")
+        with file_lock(self.repo.state_dir / "decide.lock"):
+            run = self.get(run_id)
+            if not run.has_worktree:
+                raise ActionRefused(refusal("redirect", run))
+            run = self._settle(run)
+            entry = self._record("redirect", run, actor, instruction=instruction)
+
+            def change(stored: Run) -> None:
+                stored.redirects.append(instruction)
+                stored.state, stored.message = "working", f"redirected by {actor}"
+                stored.decision = {"action": "redirect", "actor": actor, "time": entry["time"]}
+            self.store.update(run.id, change)
+            self.store.append_events(run.id, [{"type": "state", "state": "working", "message": "redirected"}])
+            pid = start_supervisor(self.repo.state_dir, run.id, self.repo.root)
+            return self.store.update(run.id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
+
+    def stop(self, run_id: str) -> Run:
+        """Stop a working agent; its work so far is committed and the run can be redirected later."""
+        run = self.get(run_id)
+        if not run.is_active:
+            raise ActionRefused(f"Run {run.id} is not working (it is {run.state}).")
+        stop_supervisor(run)
+
+        def change(stored: Run) -> None:
+            if stored.is_active:
+                stored.state, stored.message = "stopped", "stopped by the conductor"
+            stored.supervisor_pid = None
+        run = self.store.update(run.id, change)
+        self.store.append_events(run.id, [{"type": "state", "state": run.state, "message": run.message}])
+        return run
+
+    def resume_watchers(self) -> list[str]:
+        """Restart verification watchers of review runs whose supervisor has gone."""
+        resumed = []
+        for run in self.store.list():
+            if run.state == "review" and not supervisor_alive(run) and Path(run.worktree).is_dir():
+                self._resume_watch(run)
+                resumed.append(run.id)
+        return resumed
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _settle(self, run: Run) -> Run:
+        """Stop the run's supervisor and commit anything left in its worktree; return the fresh record."""
+        stop_supervisor(run)
+        run = self.store.load(run.id)
+        if Path(run.worktree).is_dir():
+            commit = worktrees.snapshot(Path(run.worktree), run.agent, f"Work left in run {run.id}'s worktree",
+                                        as_user=True)
+            if commit:
+                stat = worktrees.diff_stat(Path(run.worktree), run.base, commit)
+                tree = worktrees.tree_of(Path(run.worktree))
+
+                def change(stored: Run) -> None:
+                    stored.candidate, stored.tree = commit, tree
+                    stored.files_changed, stored.lines_added, stored.lines_removed = stat.files, stat.added, stat.removed
+                    stored.changed_paths = list(stat.paths)
+                run = self.store.update(run.id, change)
+        return run
+
+    def _resume_watch(self, run: Run) -> None:
+        pid = start_supervisor(self.repo.state_dir, run.id, self.repo.root, mode="watch")
+        self.store.update(run.id, lambda r: setattr(r, "supervisor_pid", pid))
+
+    def _record(self, action: str, run: Run, actor: str, **extra: Any) -> dict[str, Any]:
+        candidate = run.candidate or worktrees.git_rev(self.repo, run.branch)
+        patch = worktrees.unified_diff(self.repo.root, run.base, candidate)
+        fields: dict[str, Any] = {
+            "action": action, "run": run.id, "agent": run.agent, "actor": actor,
+            "spec": run.spec, "spec_hash": spec_hash(run.spec_config), "task": run.task,
+            "target": run.target, "base": run.base, "candidate": candidate, "tree": run.tree,
+            "diff_sha256": hashlib.sha256(patch.encode("utf-8")).hexdigest(),
+            "files": run.changed_paths,
+            "gates": [{**gate.evidence(), "stale": gate.is_stale(run.tree)} for gate in run.gates.values()],
+        }
+        fields.update(extra)
+        return self.ledger.append(fields)
+
+    def _close(self, run: Run, state: str, entry: dict[str, Any], **values: Any) -> Run:
+        kept = worktrees.remove_worktree(self.repo, Path(run.worktree))
+        message = f"{entry['action']}ed by {entry['actor']}" + (f"; {kept}" if kept else "")
+
+        def change(stored: Run) -> None:
+            stored.state, stored.message, stored.supervisor_pid = state, message, None
+            stored.decision = {"action": entry["action"], "actor": entry["actor"], "time": entry["time"],
+                               "reason": entry.get("reason"), "ledger_hash": entry["hash"]}
+            for key, value in values.items():
+                setattr(stored, key, value)
+        run = self.store.update(run.id, change)
+        self.store.append_events(run.id, [{"type": "state", "state": state, "message": message}])
+        return run
+
+
+def agent_config(agent: Agent) -> dict[str, Any]:
+    return {"name": agent.name, "kind": agent.kind, "command": agent.command, "preset": agent.preset,
+            "model": agent.model, "role": agent.role, "timeout": agent.timeout}
+
+
+def spec_hash(spec_config: dict[str, Any] | None) -> str | None:
+    return hashlib.sha256(canonical_json(spec_config).encode()).hexdigest() if spec_config else None
+
+
+def merge_message(run: Run, actor: str) -> str:
+    subject = f"Accept orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
+    return (f"{subject}\n\n{run.task}\n\nOrchestra-Run: {run.id}\nOrchestra-Spec: {run.spec or '-'}\n"
+            f"Orchestra-Agent: {run.agent}\nAccepted-By: {actor}\n")
+
+
+def refusal(action: str, run: Run) -> str:
+    """Why an action is not available for a run in its current state."""
+    if run.state in ("accepted", "rejected"):
+        return f"Run {run.id} was already {run.state}."
+    if action == "accept":
+        if run.is_active:
+            return f"Run {run.id} is still {run.state}: wait for the agent to finish, or stop it."
+        return f"Run {run.id} is {run.state}: only a run in review can be accepted. Redirect it to try again."
+    return f"Run {run.id} cannot be {action}ed while it is {run.state}."

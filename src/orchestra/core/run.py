@@ -1,0 +1,113 @@
+"""The run record: one agent working on one spec or task in one worktree."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+STATES = ("queued", "working", "review", "accepted", "rejected", "failed", "stopped")
+ACTIVE_STATES = frozenset({"queued", "working"})
+DECIDED_STATES = frozenset({"accepted", "rejected"})
+
+
+@dataclass
+class Gate:
+    """One verification result, bound to the tree it ran on."""
+
+    name: str
+    kind: str = "command"          # "command" or "boundary"
+    status: str = "pending"        # pending | running | passed | failed | error
+    tree: str | None = None
+    summary: str = ""
+    passed: int | None = None
+    failed: int | None = None
+    failures: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    output_tail: list[str] = field(default_factory=list)
+
+    def is_stale(self, tree: str | None) -> bool:
+        """Whether this result was produced on a tree other than the given one."""
+        return self.tree is not None and tree is not None and self.tree != tree
+
+    def evidence(self) -> dict[str, Any]:
+        """The fields the ledger records for this gate."""
+        return {"name": self.name, "kind": self.kind, "status": self.status, "tree": self.tree,
+                "summary": self.summary, "passed": self.passed, "failed": self.failed}
+
+
+@dataclass
+class Run:
+    """A run's whole persisted state; the event log holds its history and output."""
+
+    id: str
+    agent: str
+    spec: str | None
+    task: str
+    branch: str
+    worktree: str
+    base: str
+    target: str
+    agent_config: dict[str, Any]
+    spec_config: dict[str, Any] | None
+    created: float = field(default_factory=time.time)
+    state: str = "queued"
+    message: str = ""
+    started: float | None = None
+    finished: float | None = None
+    exit_code: int | None = None
+    candidate: str | None = None
+    tree: str | None = None
+    files_changed: int = 0
+    lines_added: int = 0
+    lines_removed: int = 0
+    changed_paths: list[str] = field(default_factory=list)
+    gates: dict[str, Gate] = field(default_factory=dict)
+    redirects: list[str] = field(default_factory=list)
+    supervisor_pid: int | None = None
+    agent_pgid: int | None = None
+    decision: dict[str, Any] | None = None
+    merge_commit: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def has_worktree(self) -> bool:
+        return self.state not in DECIDED_STATES
+
+    def elapsed(self, now: float) -> float:
+        """Seconds the agent has worked (up to now when it still works)."""
+        if self.started is None:
+            return 0.0
+        end = self.finished if self.finished is not None and not self.is_active else now
+        return max(0.0, end - self.started)
+
+    def gates_in_order(self) -> list[Gate]:
+        return list(self.gates.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["gates"] = {name: Gate(**g) for name, g in (data.get("gates") or {}).items()}
+        return cls(**values)
+
+    def summary_json(self) -> dict[str, Any]:
+        """The public shape printed by `orchestra runs --json`."""
+        return {
+            "id": self.id, "agent": self.agent, "spec": self.spec, "task": self.task,
+            "state": self.state, "branch": self.branch, "worktree": self.worktree,
+            "base": self.base, "target": self.target, "candidate": self.candidate,
+            "message": self.message, "created": self.created, "started": self.started,
+            "finished": self.finished, "exit_code": self.exit_code,
+            "diff": {"files": self.files_changed, "added": self.lines_added, "removed": self.lines_removed},
+            "gates": [{**g.evidence(), "stale": g.is_stale(self.tree)} for g in self.gates.values()],
+            "merge_commit": self.merge_commit,
+        }

@@ -1,0 +1,199 @@
+"""The per-run supervisor: a detached process that runs the agent, commits its work, verifies and watches.
+
+It is started in its own session so it outlives the UI that started it; all it knows it
+writes to the run's state file and event log, which any orchestra process can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from orchestra.core import worktrees
+from orchestra.core.agent_process import AgentProcess, Outcome, agent_env
+from orchestra.core.gates import GateSlots
+from orchestra.core.output import OUTPUT_LIMIT
+from orchestra.core.run import Run
+from orchestra.core.runstore import RunStore
+from orchestra.core.verifier import Verifier
+
+FLUSH_INTERVAL = 0.1
+
+
+class EventBuffer:
+    """Collects output lines and flushes them to the event log in batches, bounded in total size."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.pending: list[dict[str, Any]] = []
+        self.logged_bytes = 0
+        self.dropped_bytes = 0
+
+    def line(self, text: str) -> None:
+        if self.logged_bytes >= OUTPUT_LIMIT:
+            if self.dropped_bytes == 0:
+                self.pending.append({"type": "note", "text": "output limit reached: further agent output "
+                                     "is counted but not kept (the agent keeps running)"})
+            self.dropped_bytes += len(text) + 1
+            return
+        self.logged_bytes += len(text) + 1
+        self.pending.append({"type": "output", "text": text})
+
+    def note(self, text: str) -> None:
+        self.pending.append({"type": "note", "text": text})
+        self.flush()
+
+    def flush(self) -> None:
+        events, self.pending = self.pending, []
+        self.store.append_events(self.run_id, events)
+
+
+class Supervisor:
+    """Drives one run from queued to review (or failed/stopped), then keeps its gates fresh."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.run = store.load(run_id)
+        self.worktree = Path(self.run.worktree)
+        self.events = EventBuffer(store, run_id)
+        self.stop_event = asyncio.Event()
+        self.agent: AgentProcess | None = None
+
+    def update(self, **values: Any) -> Run:
+        def change(run: Run) -> None:
+            for key, value in values.items():
+                setattr(run, key, value)
+        self.run = self.store.update(self.run_id, change)
+        return self.run
+
+    def set_state(self, state: str, message: str = "", **values: Any) -> None:
+        self.update(state=state, message=message, **values)
+        self.events.flush()
+        self.store.append_events(self.run_id, [{"type": "state", "state": state, "message": message}])
+
+    async def main(self, mode: str) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.request_stop)
+        self.update(supervisor_pid=os.getpid())
+        verifier = Verifier(self.store, self.run_id, self.worktree, self.stop_event)
+        try:
+            if mode == "run":
+                await self.run_agent()
+            if self.run.state == "review" and not self.stop_event.is_set():
+                await verifier.verify_and_watch()
+        finally:
+            self.events.flush()
+            self.update(supervisor_pid=None, agent_pgid=None)
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+        if self.agent is not None:
+            asyncio.ensure_future(self.agent.stop())
+
+    async def run_agent(self) -> None:
+        if self.run.started is None:
+            await asyncio.to_thread(self.checkout)
+            if self.stop_event.is_set():
+                self.set_state("stopped", "stopped before the agent started")
+                return
+        redirect = self.run.redirects[-1] if self.run.redirects else None
+        self.set_state("working", "", started=self.run.started or time.time(), finished=None, exit_code=None)
+        if redirect:
+            self.events.note(f"redirected: {redirect}")
+        outcome = await self.start_agent(redirect)
+        self.events.flush()
+        await asyncio.to_thread(self.record_outcome, outcome)
+
+    def checkout(self) -> None:
+        """Populate the worktree's files, at most two checkouts at once (more only slows 2 cores down)."""
+        slots = GateSlots(self.store.state_dir / "checkout-slots", count=2)
+        slots.acquire()
+        try:
+            worktrees.populate_worktree(self.worktree)
+        finally:
+            slots.release()
+
+    async def start_agent(self, redirect: str | None) -> Outcome:
+        config = self.run.agent_config
+        env = agent_env(self.run.id, self.run.spec, self.run.task, self.worktree, redirect)
+        self.agent = AgentProcess(["/bin/sh", "-c", config["command"]], self.worktree, env,
+                                  on_line=self.events.line, on_start=lambda pid: self.update(agent_pgid=pid))
+        flusher = asyncio.ensure_future(self.flush_periodically())
+        try:
+            if self.stop_event.is_set():
+                return Outcome(None, stopped=True)
+            return await self.agent.run(float(config.get("timeout") or 3600))
+        except OSError as error:
+            self.events.note(f"could not start the agent: {error}")
+            return Outcome(127)
+        finally:
+            flusher.cancel()
+            self.agent = None
+
+    async def flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            if self.events.pending:
+                self.events.flush()
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        """Commit what the agent left, measure it, and move the run to review, failed or stopped."""
+        if self.events.dropped_bytes:
+            self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
+                             f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
+        message = f"{self.run.agent}: work on run {self.run.id}\n\nTask: {self.run.task}\n"
+        if outcome.stopped or outcome.timed_out:
+            message = f"{self.run.agent}: work in progress on run {self.run.id} (stopped)\n\nTask: {self.run.task}\n"
+        commit = worktrees.snapshot(self.worktree, self.run.agent, message)
+        if commit:
+            self.events.note(f"committed the agent's changes as {commit[:10]}")
+        stat = worktrees.diff_stat(self.worktree, self.run.base, "HEAD")
+        values = dict(candidate=worktrees.head(self.worktree), tree=worktrees.tree_of(self.worktree),
+                      files_changed=stat.files, lines_added=stat.added, lines_removed=stat.removed,
+                      changed_paths=list(stat.paths), exit_code=outcome.exit_code, finished=time.time())
+        if outcome.timed_out:
+            limit = self.run.agent_config.get("timeout") or 3600
+            self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
+        elif outcome.stopped:
+            self.set_state("stopped", "stopped by the conductor", **values)
+        elif outcome.exit_code == 0:
+            self.set_state("review", "", **values)
+        else:
+            self.set_state("failed", f"the agent exited with status {outcome.exit_code}", **values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orchestra-supervisor")
+    parser.add_argument("state_dir", type=Path)
+    parser.add_argument("run_id")
+    parser.add_argument("--mode", choices=("run", "watch"), default="run")
+    args = parser.parse_args(argv)
+    store = RunStore(args.state_dir)
+    try:
+        asyncio.run(Supervisor(store, args.run_id).main(args.mode))
+    except Exception as error:  # a supervisor bug must leave a visible, recoverable run
+        traceback.print_exc()
+        fail_run(store, args.run_id, f"orchestra's supervisor failed: {error}")
+        return 1
+    return 0
+
+
+def fail_run(store: RunStore, run_id: str, message: str) -> None:
+    def change(run: Run) -> None:
+        if run.state in ("queued", "working"):
+            run.state, run.message = "failed", message
+        run.supervisor_pid = None
+    store.update(run_id, change)
+    store.append_events(run_id, [{"type": "state", "state": "failed", "message": message}])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
