@@ -109,6 +109,16 @@ class RunStore:
         finally:
             os.close(fd)
 
+    def read_events_tail(self, run_id: str, max_bytes: int = 65536) -> tuple[list[dict[str, Any]], int]:
+        """The events in the last max_bytes of the log (cheap on a flooded log), and the end offset."""
+        try:
+            size = self.events_path(run_id).stat().st_size
+        except FileNotFoundError:
+            return [], 0
+        start = max(0, size - max_bytes)
+        events, end = self.read_events(run_id, start)
+        return (events[1:] if start else events), end
+
     def read_events(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Complete events from byte offset on, and the offset after the last complete one."""
         try:

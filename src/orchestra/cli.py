@@ -1,0 +1,226 @@
+"""The command line: opens the fleet, or acts headless through the same use-cases as the keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from orchestra import __version__
+from orchestra.core.errors import OrchestraError
+from orchestra.core.fleet import Fleet
+from orchestra.core.repo import Repository, data_home, open_repository
+from orchestra.core.score import ConfigError, Score, load_score
+
+NO_SCORE = """\
+There is no orchestra.toml in {root}.
+
+orchestra needs a score: the agents it may run and the specs they work on.
+  orchestra init    write a commented starter orchestra.toml here
+  orchestra demo    try orchestra on a demo repository with scripted agents (no API key needed)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestra", description="A terminal fleet commander for AI coding agents. "
+        "Without a command, opens the fleet for the repository you are in.")
+    parser.add_argument("--version", action="version", version=f"orchestra {__version__}")
+    parser.add_argument("-C", dest="directory", type=Path, default=Path("."), metavar="DIR",
+                        help="work on the repository at DIR (default: the current directory)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("init", help="write a commented starter orchestra.toml (never overwrites one)")
+    demo = sub.add_parser("demo", help="create a demo repository with scripted agents and open the fleet on it")
+    demo.add_argument("path", nargs="?", type=Path, help="where to create it (default: a fresh directory "
+                      "under ~/.local/share/orchestra/demos)")
+    demo.add_argument("--no-open", action="store_true", help="create it and start its runs, but do not open the UI")
+    spawn = sub.add_parser("spawn", help="start runs of a spec (one per agent) and print their ids")
+    spawn.add_argument("spec", nargs="?", help="the spec id (omit it with --task)")
+    spawn.add_argument("--agent", action="append", dest="agents", metavar="NAME", help="an agent to run (repeatable)")
+    spawn.add_argument("--task", help="a free-text task instead of a spec")
+    runs = sub.add_parser("runs", help="list runs")
+    runs.add_argument("--json", action="store_true", help="print a JSON array")
+    for name, help_text in (("accept", "merge a run into its target branch"),
+                            ("stop", "stop a working agent (its work is kept)"),
+                            ("diff", "print a run's diff against its base"),
+                            ("log", "print a run's whole output")):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("run")
+    reject = sub.add_parser("reject", help="discard a run (its branch is kept) with a reason")
+    reject.add_argument("run")
+    reject.add_argument("--reason", default="", help="why (recorded in the ledger)")
+    redirect = sub.add_parser("redirect", help="send a run's agent a correction; it works again")
+    redirect.add_argument("run")
+    redirect.add_argument("--message", "-m", required=True, help="the instruction for the agent")
+    ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify")
+    ledger.add_argument("action", choices=("path", "show", "verify"))
+    ledger.add_argument("--json", action="store_true", help="with show: print the raw JSON lines")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except ConfigError as error:
+        print(f"orchestra: configuration error\n{error}", file=sys.stderr)
+        return 2
+    except OrchestraError as error:
+        print(f"orchestra: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return cmd_demo(args)
+    repo = open_repository(args.directory)
+    if args.command == "init":
+        return cmd_init(repo)
+    if args.command == "ledger":
+        return cmd_ledger(repo, args)
+    score = load_score(repo.score_path) if repo.score_path.exists() else None
+    if args.command is None:
+        if score is None:
+            print(NO_SCORE.format(root=repo.root))
+            return 0
+        return open_ui(repo, score)
+    fleet = Fleet(repo, score)
+    return COMMANDS[args.command](fleet, args)
+
+
+def cmd_init(repo: Repository) -> int:
+    from orchestra.core.score import STARTER_TOML
+    if repo.score_path.exists():
+        print(f"{repo.score_path} already exists; it was left as it is.")
+        return 1
+    repo.score_path.write_text(STARTER_TOML, encoding="utf-8")
+    print(f"Wrote {repo.score_path}. Edit its agents and specs, then run `orchestra`.")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestra.core.demo import create_demo
+    path = args.path or next_demo_path()
+    root = create_demo(path)
+    repo = open_repository(root)
+    score = load_score(repo.score_path)
+    fleet = Fleet(repo, score)
+    spec = score.specs[0]
+    runs = fleet.spawn(spec.id)
+    print(f"Demo repository: {root}\nStarted {len(runs)} runs of spec {spec.id!r}: {', '.join(r.id for r in runs)}")
+    if args.no_open:
+        print(f"Open the fleet with: orchestra -C {root}")
+        return 0
+    return open_ui(repo, score, demo=True)
+
+
+def next_demo_path() -> Path:
+    base = data_home() / "demos"
+    number = 1
+    while (base / f"demo-{number}").exists():
+        number += 1
+    return base / f"demo-{number}"
+
+
+def open_ui(repo: Repository, score: Score, demo: bool = False) -> int:
+    from orchestra.ui.app import OrchestraApp
+    app = OrchestraApp(Fleet(repo, score), demo=demo)
+    app.run()
+    return app.return_code or 0
+
+
+def cmd_spawn(fleet: Fleet, args: argparse.Namespace) -> int:
+    for run in fleet.spawn(args.spec, args.agents, args.task):
+        print(run.id)
+    return 0
+
+
+def cmd_runs(fleet: Fleet, args: argparse.Namespace) -> int:
+    runs = fleet.runs()
+    if args.json:
+        print(json.dumps([run.summary_json() for run in runs], indent=2))
+        return 0
+    if not runs:
+        print("No runs yet. Start some with `orchestra spawn SPEC` or `n` in the fleet.")
+    for run in runs:
+        gates = " ".join(f"{g.name}:{'stale' if g.is_stale(run.tree) else g.status}" for g in run.gates.values())
+        print(f"{run.id:<5} {run.state:<9} {run.agent:<14} {run.spec or 'task':<14} "
+              f"{run.files_changed} files +{run.lines_added} -{run.lines_removed}  {gates}")
+    return 0
+
+
+def cmd_accept(fleet: Fleet, args: argparse.Namespace) -> int:
+    run = fleet.accept(args.run)
+    print(f"Accepted {run.id}: merged into {run.target} as {run.merge_commit[:10] if run.merge_commit else '?'}. "
+          f"{run.message}")
+    return 0
+
+
+def cmd_reject(fleet: Fleet, args: argparse.Namespace) -> int:
+    run = fleet.reject(args.run, args.reason)
+    print(f"Rejected {run.id}; its work stays on branch {run.branch}.")
+    return 0
+
+
+def cmd_redirect(fleet: Fleet, args: argparse.Namespace) -> int:
+    run = fleet.redirect(args.run, args.message)
+    print(f"Redirected {run.id}; {run.agent} is working again.")
+    return 0
+
+
+def cmd_stop(fleet: Fleet, args: argparse.Namespace) -> int:
+    run = fleet.stop(args.run)
+    print(f"Stopped {run.id}; its work is committed on {run.branch}.")
+    return 0
+
+
+def cmd_diff(fleet: Fleet, args: argparse.Namespace) -> int:
+    print(fleet.diff(fleet.get(args.run)))
+    return 0
+
+
+def cmd_log(fleet: Fleet, args: argparse.Namespace) -> int:
+    events, _ = fleet.store.read_events(fleet.get(args.run).id)
+    for event in events:
+        if event.get("type") == "output":
+            print(event["text"])
+        elif event.get("type") in ("note", "state"):
+            text = event.get("text") or f"state: {event.get('state')} {event.get('message') or ''}".rstrip()
+            print(f"[orchestra] {text}")
+    return 0
+
+
+def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
+    from orchestra.core.ledger import Ledger
+    ledger = Ledger(repo.ledger_path)
+    if args.action == "path":
+        print(ledger.path)
+        return 0
+    if args.action == "verify":
+        result = ledger.verify()
+        if result.ok:
+            print(f"ledger ok: {result.count} entries, chain intact ({ledger.path})")
+            return 0
+        print(f"ledger FAILED verification ({ledger.path}):", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    for entry in ledger.entries():
+        if args.json:
+            print(json.dumps(entry, sort_keys=True))
+            continue
+        why = entry.get("reason") or entry.get("instruction") or ""
+        print(f"{entry.get('time', '?')}  {entry.get('action', '?'):<8} {entry.get('run', '?'):<5} "
+              f"{entry.get('agent', '')} by {entry.get('actor', '?')}  {str(entry.get('candidate', ''))[:10]}"
+              + (f"  “{why}”" if why else ""))
+    return 0
+
+
+COMMANDS = {"spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
+            "redirect": cmd_redirect, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The conductor's decisions on the focused run: keys, their availability, and the workers that carry them out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from textual import work
+from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.screen import ModalScreen
+
+from orchestra.core.errors import OrchestraError
+from orchestra.core.run import Run
+from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog, NewRunRequest, TextPrompt
+from orchestra.ui.format import gate_problems
+
+# action name -> the fleet use-case it stands for (used for availability and refusal messages)
+RUN_ACTIONS = {"accept": "accept", "reject": "reject", "redirect": "redirect", "stop": "stop"}
+
+
+def available(action: str, run: Run | None) -> bool:
+    """Whether a run action can be taken on run in its current state."""
+    if run is None:
+        return False
+    if action == "accept":
+        return run.state == "review"
+    if action == "stop":
+        return run.is_active
+    return run.has_worktree
+
+
+class RunActions:
+    """Mixed into the App: a/A accept, r/R reject, d redirect, s stop — on the focused run."""
+
+    RUN_BINDINGS = [
+        Binding("a", "accept", "Accept", id="run.accept",
+                tooltip="Merge the focused run into the target branch (asks first unless every gate is green)"),
+        Binding("A", "accept(True)", "Accept now", id="run.accept_now", show=False,
+                tooltip="Accept without asking, even with failing or stale gates"),
+        Binding("r", "reject", "Reject", id="run.reject", tooltip="Discard the run with a reason; its branch is kept"),
+        Binding("R", "reject(True)", "Reject now", id="run.reject_now", show=False,
+                tooltip="Reject without asking for a reason"),
+        Binding("d", "redirect", "Redirect", id="run.redirect",
+                tooltip="Send the agent an instruction; it works again on top of what it did"),
+        Binding("s", "stop", "Stop", id="run.stop", tooltip="Stop the working agent; its work so far is kept"),
+    ]
+
+    def current_run(self) -> Run | None:
+        """The run the keys act on: the focused pane's, or the one under review."""
+        screen = self.screen
+        if isinstance(screen, ModalScreen):
+            return None
+        run_id = getattr(screen, "run", None)
+        run_id = run_id.id if run_id is not None else None
+        if run_id is None and hasattr(screen, "focused_run_id"):
+            run_id = screen.focused_run_id()
+        return self.runs.get(run_id) if run_id else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in RUN_ACTIONS:
+            return True if available(action, self.current_run()) else None
+        if action == "new_run" and isinstance(self.screen, ModalScreen):
+            return None
+        return True
+
+    def unavailable_action_for(self, key: str) -> str | None:
+        """The run action bound to key when it is unavailable right now (so pressing it can say why)."""
+        for binding in self.RUN_BINDINGS:
+            keys = (self.keymap.get(binding.id) or binding.key).split(",")
+            action = binding.action.split("(")[0]
+            if key in [k.strip() for k in keys] and not isinstance(self.screen, ModalScreen):
+                return None if available(action, self.current_run()) else action
+        return None
+
+    # -- the actions ---------------------------------------------------------------------------
+    def action_accept(self, force: bool = False) -> None:
+        run = self.current_run()
+        if not available("accept", run):
+            return
+        problems = gate_problems(run)
+        if force or not problems:
+            self.carry_out("accept", self.fleet.accept, run.id, run.candidate)
+            return
+        detail = "\n".join(f"• {p}" for p in problems) + f"\n\nMerge {run.branch} into {run.target} anyway?"
+        self.push_screen(ConfirmDialog(f"Accept {run.id} ({run.agent})?", detail, "Accept"),
+                         lambda yes: yes and self.carry_out("accept", self.fleet.accept, run.id, run.candidate))
+
+    def action_reject(self, force: bool = False) -> None:
+        run = self.current_run()
+        if not available("reject", run):
+            return
+        if force:
+            self.carry_out("reject", self.fleet.reject, run.id, "")
+            return
+        self.push_screen(TextPrompt(f"Reject {run.id} ({run.agent})", "Why? (optional; recorded in the ledger). "
+                                    "The worktree is removed, the branch is kept.", "reason"),
+                         lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
+
+    def action_redirect(self) -> None:
+        run = self.current_run()
+        if not available("redirect", run):
+            return
+        self.push_screen(TextPrompt(f"Redirect {run.id} ({run.agent})", "The instruction for the agent. It works "
+                                    "again on top of what it did so far.", "instruction", required=True),
+                         lambda text: text and self.carry_out("redirect", self.fleet.redirect, run.id, text))
+
+    def action_stop(self) -> None:
+        run = self.current_run()
+        if available("stop", run):
+            self.carry_out("stop", self.fleet.stop, run.id)
+
+    def action_new_run(self) -> None:
+        if self.fleet.score is None or not self.fleet.score.agents:
+            self.notify("orchestra.toml declares no agents to run.", severity="warning")
+            return
+        self.push_screen(NewRunDialog(self.fleet.score), self.start_runs)
+
+    def start_runs(self, request: NewRunRequest | None) -> None:
+        if request is not None:
+            self.carry_out("spawn", self.fleet.spawn, request.spec, list(request.agents), request.task)
+
+    @work(thread=True, group="decide")
+    def carry_out(self, what: str, use_case: Callable, *args: object) -> None:
+        """Run a fleet use-case off the UI thread and report how it went."""
+        try:
+            result = use_case(*args)
+        except OrchestraError as error:
+            self.call_from_thread(self.notify, str(error), title=f"{what} refused", severity="error", timeout=12)
+            return
+        except Exception as error:  # a bug must not take the UI down with it
+            self.call_from_thread(self.notify, f"{type(error).__name__}: {error}", title=f"{what} failed",
+                                  severity="error", timeout=15)
+            return
+        self.call_from_thread(self.report_done, what, result)
+
+    def report_done(self, what: str, result: object) -> None:
+        if what == "spawn":
+            self.notify(f"Started {', '.join(run.id for run in result)}")
+            return
+        run: Run = result
+        messages = {"accept": f"Accepted {run.id}: merged into {run.target}", "reject": f"Rejected {run.id}",
+                    "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}"}
+        self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else ""))
+        if what in ("accept", "reject") and self.screen.__class__.__name__ == "ReviewScreen":
+            self.pop_screen()
+
+    def run_commands(self) -> Iterable[SystemCommand]:
+        """Every action, for the command palette."""
+        run = self.current_run()
+        name = f"{run.id} ({run.agent})" if run else "the focused run"
+        yield SystemCommand("New runs", "Start runs of a spec or a free-text task", self.action_new_run)
+        for action, title, help_text in (
+                ("accept", "Accept", f"Merge {name} into its target branch"),
+                ("reject", "Reject", f"Discard {name} with a reason"),
+                ("redirect", "Redirect", f"Send {name}'s agent an instruction"),
+                ("stop", "Stop", f"Stop {name}'s agent")):
+            if available(action, run):
+                yield SystemCommand(f"{title} {name}", help_text, getattr(self, f"action_{action}"))
+        if run is not None and self.screen.__class__.__name__ != "ReviewScreen":
+            yield SystemCommand(f"Review {name}", "Open its diff, gates and output", lambda: self.open_review(run.id))
+        yield SystemCommand("Keys", "List every key and its id", self.action_help)

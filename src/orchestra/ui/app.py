@@ -1,0 +1,218 @@
+"""The orchestra app: wiring between the fleet on disk, the screens, and the conductor's keys."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import time
+from collections.abc import Callable, Iterable
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.events import Key
+from textual.screen import Screen
+from watchfiles import awatch
+
+from orchestra.core.errors import OrchestraError
+from orchestra.core.feed import FleetFeed, RunUpdate
+from orchestra.core.fleet import Fleet, refusal
+from orchestra.core.run import Run
+from orchestra.ui.actions import RunActions
+from orchestra.ui.fleet_screen import FleetScreen
+from orchestra.ui.help_screen import HelpScreen, describe_bindings
+from orchestra.ui.review_screen import ReviewScreen
+from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
+
+
+class OrchestraApp(RunActions, App[int]):
+    """Renders the fleet from its state on disk; keys call fleet use-cases in worker threads."""
+
+    TITLE = "orchestra"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        *RunActions.RUN_BINDINGS,
+        Binding("n", "new_run", "New", id="fleet.new", tooltip="Start runs: pick a spec or type a task, pick agents"),
+        Binding("question_mark,f1", "help", "Keys", id="app.help", tooltip="List every key"),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Close the UI; agents keep working"),
+    ]
+
+    def __init__(self, fleet: Fleet, demo: bool = False, clock: Callable[[], float] = time.time,
+                 watch: bool = True) -> None:
+        super().__init__()
+        self.fleet, self.demo, self.clock, self.live = fleet, demo, clock, watch
+        self.runs: dict[str, Run] = {}
+        self.feed = FleetFeed(fleet.store)
+        self.keymap: dict[str, str] = dict(fleet.score.keymap) if fleet.score else {}
+        self._pidfds: dict[str, int] = {}
+        self._stop_watching = asyncio.Event()
+
+    # -- start-up ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.ticker = self.set_interval(1.0, self.tick, pause=True)
+        self.setup_themes()
+        self.setup_keymap()
+        notice = None
+        if self.demo:
+            from orchestra.core.demo import DEMO_NOTICE
+            notice = DEMO_NOTICE
+        title = f"{self.fleet.repo.root.name} → {self.target_name()}"
+        self.push_screen(FleetScreen(title, notice))
+
+    def start_feed(self) -> None:
+        """Show the runs on disk and start following them (called once the fleet screen is mounted)."""
+        self.fleet.runs()  # marks runs whose supervisor died as failed before they are shown
+        self.apply_updates(self.feed.initial(), initial=True)
+        self.update_ticker()
+        if self.live:
+            self.watch_runs()
+            self.resume_watchers()
+
+    def target_name(self) -> str:
+        try:
+            return self.fleet.target_branch()
+        except OrchestraError:
+            return "?"
+
+    def setup_themes(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes or [FALLBACK_THEME]:
+            self.register_theme(theme)
+        wanted = (self.fleet.score.theme if self.fleet.score else None) or DEFAULT_DARK
+        names = {theme.name for theme in themes}
+        if wanted not in names and wanted not in self.available_themes:
+            problems = [*problems, f"theme {wanted!r} was not found (themes: {', '.join(sorted(names))})"]
+            wanted = DEFAULT_DARK if DEFAULT_DARK in names else (themes or [FALLBACK_THEME])[0].name
+        self.theme = wanted
+        if problems:
+            self.notify("\n".join(map(str, problems)), title="Theme problems", severity="warning", timeout=15)
+
+    def setup_keymap(self) -> None:
+        known = {b.id for b in self._bindings_with_ids()}
+        unknown = [key for key in self.keymap if key not in known]
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.notify(f"[keymap] {key!r} is not a binding id{hint}; `?` lists them.", severity="warning", timeout=15)
+        self.set_keymap({k: v for k, v in self.keymap.items() if k in known})
+
+    def _bindings_with_ids(self) -> list[Binding]:
+        from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog, TextPrompt
+        from orchestra.ui.diff_view import DiffView
+        classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView)
+        return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id]
+
+    def empty_message(self) -> str:
+        specs = ", ".join(spec.id for spec in self.fleet.score.specs) if self.fleet.score else ""
+        return ("No runs yet.\n\nPress [b]n[/b] to start runs" + (f" of a spec ({specs})" if specs else "")
+                + ",\nor run `orchestra spawn SPEC` in another terminal: they appear here.")
+
+    # -- following the fleet on disk ----------------------------------------------------------
+    @work(exclusive=True, group="watch-runs")
+    async def watch_runs(self) -> None:
+        runs_dir = self.fleet.store.runs_dir
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        async for changes in awatch(runs_dir, debounce=50, step=50, stop_event=self._stop_watching):
+            paths = {path for _change, path in changes}
+            updates = await asyncio.to_thread(self.feed.changed, paths)
+            self.apply_updates(updates)
+
+    def apply_updates(self, updates: dict[str, RunUpdate], initial: bool = False) -> None:
+        fleet_screen = self.fleet_screen()
+        changed, events = [], {}
+        for run_id, update in updates.items():
+            if update.run is not None:
+                before = self.runs.get(run_id)
+                self.runs[run_id] = update.run
+                changed.append(update.run)
+                if not initial and before is not None and before.state != update.run.state:
+                    self.announce(update.run)
+                self.watch_supervisor(update.run)
+            elif run_id in self.runs:
+                changed.append(self.runs[run_id])
+            events[run_id] = update.events
+        if fleet_screen is not None:
+            fleet_screen.show_runs(changed, events, self.clock())
+        if isinstance(self.screen, ReviewScreen) and self.screen.run.id in updates:
+            update = updates[self.screen.run.id]
+            if update.run is not None:
+                self.screen.show_run(update.run)
+            self.screen.add_events(update.events)
+        self.update_ticker()
+        self.refresh_bindings()
+
+    def announce(self, run: Run) -> None:
+        """Tell the conductor when a run needs them."""
+        if run.state == "review":
+            self.notify(f"{run.id} {run.agent} is ready for review", timeout=6)
+        elif run.state == "failed":
+            self.notify(f"{run.id} {run.agent} failed: {run.message}", severity="error", timeout=10)
+
+    def watch_supervisor(self, run: Run) -> None:
+        """Learn without polling when a working run's supervisor dies: a pidfd becomes readable."""
+        if not run.is_active or not run.supervisor_pid or run.id in self._pidfds:
+            return
+        try:
+            fd = os.pidfd_open(run.supervisor_pid)
+        except (OSError, AttributeError):
+            return
+        self._pidfds[run.id] = fd
+        asyncio.get_running_loop().add_reader(fd, self.supervisor_exited, run.id)
+
+    def supervisor_exited(self, run_id: str) -> None:
+        fd = self._pidfds.pop(run_id)
+        asyncio.get_running_loop().remove_reader(fd)
+        os.close(fd)
+        self.reconcile(run_id)
+
+    @work(thread=True, group="reconcile")
+    def reconcile(self, run_id: str) -> None:
+        self.fleet.get(run_id)  # marks the run failed if it died mid-work; the feed shows the change
+
+    @work(thread=True, group="resume")
+    def resume_watchers(self) -> None:
+        self.fleet.resume_watchers()
+
+    def tick(self) -> None:
+        self.update_ticker()
+
+    def update_ticker(self) -> None:
+        """Tick once a second only while some run works: an idle fleet redraws nothing."""
+        screen = self.fleet_screen()
+        active = screen.tick(self.clock()) if screen is not None else False
+        if active:
+            self.ticker.resume()
+        else:
+            self.ticker.pause()
+
+    def fleet_screen(self) -> FleetScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, FleetScreen):
+                return screen
+        return None
+
+    # -- navigation ----------------------------------------------------------------------------
+    def open_review(self, run_id: str) -> None:
+        if run_id in self.runs:
+            self.push_screen(ReviewScreen(self.runs[run_id]))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(describe_bindings(self, self.screen)))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from self.run_commands()
+
+    def on_key(self, event: Key) -> None:
+        """Say why a dimmed run key does nothing when it is pressed."""
+        action = self.unavailable_action_for(event.key)
+        if action is not None:
+            run = self.current_run()
+            reason = refusal(action, run) if run else "No run is focused: start one with n."
+            self.notify(reason, severity="warning", timeout=5)
+            event.stop()
+
+    async def action_quit(self) -> None:
+        self._stop_watching.set()
+        self.exit(0)

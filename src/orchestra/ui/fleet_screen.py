@@ -1,0 +1,155 @@
+"""The fleet: one pane per run in a grid sized to the terminal."""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from orchestra.core.run import Run
+from orchestra.ui.run_pane import RunPane
+
+MIN_PANE_WIDTH = 38
+MIN_PANE_HEIGHT = 8
+
+
+def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
+    """Columns and pane height for count panes: roughly square panes (cells are twice as tall as wide)."""
+    if count == 0:
+        return 1, height
+    max_columns = max(1, width // MIN_PANE_WIDTH)
+    columns = max(1, min(count, max_columns, round(math.sqrt(count * width / max(1, 2 * height))) or 1))
+    rows = math.ceil(count / columns)
+    return columns, max(MIN_PANE_HEIGHT, height // rows)
+
+
+class FleetScreen(Screen):
+    """Shows every run; arrows move between runs, enter opens the focused one."""
+
+    DEFAULT_CSS = """
+    FleetScreen { layout: vertical; }
+    #topbar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    #notice { height: auto; background: $primary 15%; color: $foreground; padding: 0 1; border-left: thick $primary; }
+    #fleet { height: 1fr; }
+    #grid { grid-gutter: 0 1; height: auto; }
+    #empty { height: 1fr; content-align: center middle; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("enter", "open_run", "Review", id="fleet.open", tooltip="Open the focused run's diff, gates and output"),
+        Binding("right,l", "move(1, 0)", "Next", id="fleet.right", show=False, tooltip="Focus the run to the right"),
+        Binding("left,h", "move(-1, 0)", "Prev", id="fleet.left", show=False, tooltip="Focus the run to the left"),
+        Binding("down,j", "move(0, 1)", "Down", id="fleet.down", show=False, tooltip="Focus the run below"),
+        Binding("up,k", "move(0, -1)", "Up", id="fleet.up", show=False, tooltip="Focus the run above"),
+    ]
+
+    def __init__(self, title: str, notice: str | None = None) -> None:
+        super().__init__()
+        self.title_text, self.notice = title, notice
+        self.columns = 1
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topbar")
+        if self.notice:
+            yield Static(self.notice, id="notice")
+        with VerticalScroll(id="fleet", can_focus=False):
+            yield Grid(id="grid")
+            yield Static(id="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.start_feed()
+
+    def panes(self) -> list[RunPane]:
+        return list(self.query_one("#grid").query_children(RunPane))
+
+    def pane(self, run_id: str) -> RunPane | None:
+        try:
+            return self.query_one(f"#run-{run_id}", RunPane)
+        except Exception:
+            return None
+
+    def focused_run_id(self) -> str | None:
+        return self.focused.run.id if isinstance(self.focused, RunPane) else None
+
+    def show_runs(self, runs: list[Run], events: dict[str, list[dict]], now: float) -> None:
+        """Add panes for runs not shown yet and update the rest."""
+        grid = self.query_one("#grid", Grid)
+        new = []
+        for run in runs:
+            pane = self.pane(run.id)
+            if pane is None:
+                pane = RunPane(run, now)
+                new.append(pane)
+                pane.tail.extend(filter(None, map(_line, events.get(run.id, []))))
+            else:
+                pane.show_run(run, now)
+                pane.add_events(events.get(run.id, []))
+        if new:
+            grid.mount_all(new)
+            self.call_after_refresh(self.relayout)
+            if self.focused is None:
+                self.call_after_refresh(new[0].focus)
+        self.update_topbar()
+
+    def update_topbar(self) -> None:
+        runs = [pane.run for pane in self.panes()]
+        counts: dict[str, int] = {}
+        for run in runs:
+            counts[run.state] = counts.get(run.state, 0) + 1
+        summary = " · ".join(f"{n} {state}" for state, n in counts.items()) or "no runs"
+        self.query_one("#topbar", Static).update(f"[b]orchestra[/b]  {escape(self.title_text)}   {summary}")
+        empty = self.query_one("#empty", Static)
+        empty.display = not runs
+        if not runs:
+            empty.update(self.app.empty_message())
+
+    def on_resize(self) -> None:
+        self.relayout()
+
+    def relayout(self) -> None:
+        panes = self.panes()
+        fleet = self.query_one("#fleet")
+        columns, pane_height = grid_shape(len(panes), fleet.size.width or self.size.width,
+                                          fleet.size.height or self.size.height - 2)
+        self.columns = columns
+        grid = self.query_one("#grid", Grid)
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_rows = str(pane_height)
+        grid.styles.height = pane_height * math.ceil(max(1, len(panes)) / columns)
+
+    def action_move(self, dx: int, dy: int) -> None:
+        panes = self.panes()
+        if not panes:
+            return
+        current = panes.index(self.focused) if self.focused in panes else 0
+        target = current + dx + dy * self.columns
+        if 0 <= target < len(panes):
+            panes[target].focus()
+            panes[target].scroll_visible()
+
+    def action_open_run(self) -> None:
+        run_id = self.focused_run_id()
+        if run_id:
+            self.app.open_review(run_id)
+
+    def on_run_pane_opened(self, message: RunPane.Opened) -> None:
+        self.app.open_review(message.run_id)
+
+    def tick(self, now: float) -> bool:
+        """Refresh elapsed times of working runs; return whether any run is still working."""
+        active = False
+        for pane in self.panes():
+            if pane.run.is_active:
+                pane.tick(now)
+                active = True
+        return active
+
+
+def _line(event: dict) -> str | None:
+    from orchestra.ui.format import event_line
+    return event_line(event)
