@@ -14,8 +14,9 @@ __all__ = ["DEMO_NOTICE", "MARKER", "create_demo", "demo_files", "is_demo"]
 
 DEMO_NOTICE = (
     "Demo: these agents are scripted stand-ins (small scripts in agents/, no model, no API key).\n"
-    'Add a real one in orchestra.toml: kind = "llm" with a model, '
-    'or kind = "cli" with preset = "claude".'
+    'Real agents go in orchestra.toml: kind = "shell" runs any command you trust now; '
+    'kind = "llm" (a model) and kind = "cli" (preset = "claude", …) are declared the same way and '
+    "run once the next orchestra release adds them."
 )
 MARKER = ".orchestra-demo"
 _AUTHOR = {"GIT_AUTHOR_NAME": "orchestra demo", "GIT_AUTHOR_EMAIL": "demo@orchestra.invalid",

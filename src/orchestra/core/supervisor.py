@@ -20,7 +20,7 @@ from orchestra.core import worktrees
 from orchestra.core.agent_process import AgentProcess, Outcome, agent_env
 from orchestra.core.gates import GateSlots
 from orchestra.core.output import OUTPUT_LIMIT
-from orchestra.core.run import Run
+from orchestra.core.run import Gate, Run
 from orchestra.core.runstore import RunStore
 from orchestra.core.verifier import Verifier
 
@@ -165,9 +165,16 @@ class Supervisor:
         elif outcome.stopped:
             self.set_state("stopped", "stopped by the conductor", **values)
         elif outcome.exit_code == 0:
-            self.set_state("review", "", **values)
+            # Gates are pending from the moment the run is in review, so nobody accepts unverified work unasked.
+            self.set_state("review", "", gates=pending_gates(self.run, values["tree"]), **values)
         else:
             self.set_state("failed", f"the agent exited with status {outcome.exit_code}", **values)
+
+
+def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
+    """A pending result for the boundary and every verify command, bound to the tree about to be verified."""
+    names = [("boundary", "boundary")] + [(c["name"], "command") for c in (run.spec_config or {}).get("verify", [])]
+    return {name: Gate(name=name, kind=kind, status="pending", tree=tree) for name, kind in names}
 
 
 def main(argv: list[str] | None = None) -> int:

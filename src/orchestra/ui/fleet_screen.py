@@ -19,11 +19,18 @@ MIN_PANE_HEIGHT = 8
 
 
 def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
-    """Columns and pane height for count panes: roughly square panes (cells are twice as tall as wide)."""
+    """Columns and pane height for count panes: near-square panes (a cell is about twice as tall as
+    wide) and few empty grid cells."""
     if count == 0:
         return 1, height
-    max_columns = max(1, width // MIN_PANE_WIDTH)
-    columns = max(1, min(count, max_columns, round(math.sqrt(count * width / max(1, 2 * height))) or 1))
+    max_columns = max(1, min(count, width // MIN_PANE_WIDTH))
+
+    def cost(columns: int) -> float:
+        rows = math.ceil(count / columns)
+        aspect = (width / columns / 2) / max(1, height / rows)
+        return abs(math.log(aspect)) + (rows * columns - count) / count
+
+    columns = min(range(1, max_columns + 1), key=cost)
     rows = math.ceil(count / columns)
     return columns, max(MIN_PANE_HEIGHT, height // rows)
 

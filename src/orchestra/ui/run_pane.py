@@ -77,6 +77,8 @@ class RunPane(Vertical, can_focus=True):
 
     def tick(self, now: float) -> None:
         """Refresh the elapsed time only."""
+        if not self.children:
+            return  # not composed yet: on_mount renders everything
         self.query_one(".status", Static).update(
             f"{state_markup(self.run)}  {duration(self.run.elapsed(now))}  {diffstat_markup(self.run)}")
 
@@ -88,6 +90,8 @@ class RunPane(Vertical, can_focus=True):
         self.render_tail()
 
     def render_tail(self) -> None:
+        if not self.children:
+            return
         tail = self.query_one(".tail", Static)
         visible = max(1, tail.size.height or 20)
         tail.update("\n".join(list(self.tail)[-visible:]))

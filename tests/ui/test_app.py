@@ -1,0 +1,198 @@
+"""Pilot tests: the conductor's keys give the right ledger entries and git state."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.fleet import Fleet
+from orchestra.ui.app import OrchestraApp
+from orchestra.ui.dialogs import ConfirmDialog, TextPrompt
+from orchestra.ui.help_screen import HelpScreen
+from orchestra.ui.review_screen import ReviewScreen
+from tests.ui.fleet_fixture import CLOCK, build_fleet
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Fleet:
+    return build_fleet(tmp_path)
+
+
+def make_app(fleet: Fleet) -> OrchestraApp:
+    return OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
+
+
+def git_out(fleet: Fleet, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=fleet.repo.root, capture_output=True, text=True, check=True).stdout
+
+
+async def focus_run(app: OrchestraApp, pilot, run_id: str) -> None:
+    app.screen.query_one(f"#run-{run_id}").focus()
+    await pilot.pause()
+
+
+async def settle(app: OrchestraApp, pilot) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def test_accept_green_run_by_key_merges_and_records(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r2")
+        await pilot.press(app.keymap.get("run.accept", "a"))
+        await settle(app, pilot)
+    entry = fleet.ledger.last()
+    assert entry["action"] == "accept" and entry["run"] == "r2"
+    assert entry["actor"] == "Test Conductor <conductor@example.test>"
+    assert [g["status"] for g in entry["gates"]] == ["passed", "passed"]
+    assert "Orchestra-Run: r2" in git_out(fleet, "log", "-1", "--format=%B", "main")
+    assert (fleet.repo.root / "calc" / "stats.py").read_text().endswith("/ len(values)\n")
+    assert fleet.store.load("r2").state == "accepted"
+    assert fleet.ledger.verify().ok
+
+
+async def test_accept_with_failing_gates_asks_first(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r3")
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "boundary is failed" in app.screen.detail and "pytest is stale" in app.screen.detail
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert fleet.ledger.last() is None
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert fleet.ledger.last()["run"] == "r3"
+    assert fleet.store.load("r3").state == "accepted"
+
+
+async def test_reject_by_key_records_reason_and_keeps_branch(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r3")
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press(*"touches README")
+        await pilot.press("enter")
+        await settle(app, pilot)
+    entry = fleet.ledger.last()
+    assert (entry["action"], entry["run"], entry["reason"]) == ("reject", "r3", "touches README")
+    assert "orchestra/fix-mean/r3-tester" in git_out(fleet, "branch", "--list", "orchestra/*")
+    assert fleet.store.load("r3").state == "rejected"
+    assert git_out(fleet, "rev-parse", "main").strip() == fleet.store.load("r3").base
+
+
+async def test_unavailable_key_is_dimmed_and_says_why(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r4")
+        assert app.check_action("accept", ()) is None
+        await pilot.press("a")
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+    assert any("only a run in review can be accepted" in m for m in messages)
+    assert fleet.ledger.last() is None
+
+
+async def test_keymap_remaps_by_id_and_help_lists_it(fleet: Fleet) -> None:
+    from types import MappingProxyType
+    from dataclasses import replace
+    fleet.score = replace(fleet.score, keymap=MappingProxyType({"run.accept": "y"}))
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await focus_run(app, pilot, "r2")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {row[0]: row[1] for row in app.screen.rows}
+        assert rows["run.accept"] == "y" and rows["fleet.new"] == "n"
+        await pilot.press("escape")
+        await pilot.press("a")  # no longer bound to accept
+        await settle(app, pilot)
+        assert fleet.ledger.last() is None
+        await pilot.press("y")
+        await settle(app, pilot)
+    assert fleet.ledger.last()["run"] == "r2"
+
+
+async def test_enter_opens_review_with_gate_details(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r3")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press("2")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#gate-detail").render())
+        assert "README.md (outside allow)" in detail
+        assert "tests/test_stats.py::test_mean" in detail and "stale" in detail
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ReviewScreen)
+
+
+def test_fleet_screen_snapshot(fleet: Fleet, snap_compare) -> None:
+    assert snap_compare(make_app(fleet), terminal_size=(120, 34))
+
+
+def test_review_screen_snapshot(fleet: Fleet, snap_compare) -> None:
+    async def open_review(pilot) -> None:
+        pilot.app.screen.query_one("#run-r3").focus()
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+    assert snap_compare(make_app(fleet), terminal_size=(120, 34), run_before=open_review)
+
+
+def test_redirect_by_key_reruns_agent_with_instruction(repo: Path) -> None:
+    """A real run: the redirect reaches the agent as ORCHESTRA_REDIRECT, on top of its earlier work."""
+    import asyncio
+    from orchestra.core.repo import open_repository
+    from orchestra.core.score import load_score
+    (repo / "orchestra.toml").write_text(
+        '[[agents]]\nname = "echo"\nkind = "shell"\n'
+        'command = "echo \\"${ORCHESTRA_REDIRECT:-first}\\" >> notes.txt"\n\n'
+        '[[specs]]\nid = "notes"\nintent = "write notes"\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "score"], cwd=repo, check=True)
+    handle = open_repository(repo)
+    fleet = Fleet(handle, load_score(handle.score_path))
+    run = fleet.spawn("notes")[0]
+    wait_until(lambda: fleet.get(run.id).state == "review" and all(
+        g.status == "passed" for g in fleet.get(run.id).gates.values()))
+
+    async def drive() -> None:
+        app = OrchestraApp(fleet, watch=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await focus_run(app, pilot, run.id)
+            await pilot.press("d")
+            await pilot.press(*"be brief")
+            await pilot.press("enter")
+            await settle(app, pilot)
+    asyncio.run(drive())
+    entry = fleet.ledger.last()
+    assert (entry["action"], entry["instruction"]) == ("redirect", "be brief")
+    wait_until(lambda: fleet.get(run.id).state == "review" and fleet.get(run.id).redirects == ["be brief"]
+               and git_out(fleet, "rev-list", "--count", f"{run.base}..{run.branch}").strip() == "2")
+    shown = git_out(fleet, "show", f"{fleet.get(run.id).branch}:notes.txt")
+    assert shown == "first\nbe brief\n"
+    fleet.reject(run.id, "cleanup")
+
+
+def wait_until(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
