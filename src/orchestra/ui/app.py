@@ -113,7 +113,9 @@ class OrchestraApp(RunActions, App[int]):
     async def watch_runs(self) -> None:
         runs_dir = self.fleet.store.runs_dir
         runs_dir.mkdir(parents=True, exist_ok=True)
-        async for changes in awatch(runs_dir, debounce=50, step=50, stop_event=self._stop_watching):
+        # No filter: the default one drops every path under a `.git` directory, which is where runs live.
+        async for changes in awatch(runs_dir, watch_filter=None, debounce=50, step=50,
+                                    stop_event=self._stop_watching):
             paths = {path for _change, path in changes}
             updates = await asyncio.to_thread(self.feed.changed, paths)
             self.apply_updates(updates)
