@@ -86,7 +86,8 @@ def dispatch(args: argparse.Namespace) -> int:
         if score is None:
             print(NO_SCORE.format(root=repo.root))
             return 0
-        return open_ui(repo, score)
+        from orchestra.core.demo import is_demo
+        return open_ui(repo, score, demo=is_demo(repo.root))
     fleet = Fleet(repo, score)
     return COMMANDS[args.command](fleet, args)
 

@@ -35,7 +35,7 @@ class RunPane(Vertical, can_focus=True):
     RunPane.-failed:focus { border: round $error; }
     RunPane > .status, RunPane > .gates { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     RunPane > .message { height: auto; max-height: 2; color: $error; }
-    RunPane > .tail { height: 1fr; color: $text-muted; overflow: hidden; }
+    RunPane > .tail { height: 1fr; color: $text-muted; overflow: hidden; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     class Opened(Message):
