@@ -25,6 +25,7 @@ from orchestra.core.runstore import RunStore
 from orchestra.core.verifier import Verifier
 
 FLUSH_INTERVAL = 0.1
+EVENT_OVERHEAD = 56  # bytes of JSON around an output line's text in the event log ({"t": …, "type": …})
 
 
 class EventBuffer:
@@ -43,7 +44,8 @@ class EventBuffer:
                                      "is counted but not kept (the agent keeps running)"})
             self.dropped_bytes += len(text) + 1
             return
-        self.logged_bytes += len(text) + 1
+        # Count what the line costs in the log, envelope included: short lines cost ~25x their text.
+        self.logged_bytes += len(text.encode("utf-8", "replace")) + EVENT_OVERHEAD
         self.pending.append({"type": "output", "text": text})
 
     def note(self, text: str) -> None:
