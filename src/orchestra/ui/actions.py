@@ -141,7 +141,7 @@ class RunActions:
         messages = {"accept": f"Accepted {run.id}: merged into {run.target}", "reject": f"Rejected {run.id}",
                     "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}"}
         self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else ""))
-        if what in ("accept", "reject") and self.screen.__class__.__name__ == "ReviewScreen":
+        if what in ("accept", "reject") and type(self.screen).__name__ == "ReviewScreen":
             self.pop_screen()
 
     def run_commands(self) -> Iterable[SystemCommand]:

@@ -22,7 +22,6 @@ from orchestra.core.run import Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen, describe_bindings
-from orchestra.ui.review_screen import ReviewScreen
 from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
 
 
@@ -89,17 +88,22 @@ class OrchestraApp(RunActions, App[int]):
             self.notify("\n".join(map(str, problems)), title="Theme problems", severity="warning", timeout=15)
 
     def setup_keymap(self) -> None:
+        self.set_keymap(self.keymap)
+        self.call_after_refresh(self.check_keymap)
+
+    def check_keymap(self) -> None:
+        """Warn about keymap entries naming no binding (after the first paint: it imports every screen)."""
         known = {b.id for b in self._bindings_with_ids()}
         unknown = [key for key in self.keymap if key not in known]
         for key in unknown:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             self.notify(f"[keymap] {key!r} is not a binding id{hint}; `?` lists them.", severity="warning", timeout=15)
-        self.set_keymap({k: v for k, v in self.keymap.items() if k in known})
 
     def _bindings_with_ids(self) -> list[Binding]:
         from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog, TextPrompt
         from orchestra.ui.diff_view import DiffView
+        from orchestra.ui.review_screen import ReviewScreen
         classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView)
         return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id]
 
@@ -136,7 +140,7 @@ class OrchestraApp(RunActions, App[int]):
             events[run_id] = update.events
         if fleet_screen is not None:
             fleet_screen.show_runs(changed, events, self.clock())
-        if isinstance(self.screen, ReviewScreen) and self.screen.run.id in updates:
+        if is_review(self.screen) and self.screen.run.id in updates:
             update = updates[self.screen.run.id]
             if update.run is not None:
                 self.screen.show_run(update.run)
@@ -197,6 +201,7 @@ class OrchestraApp(RunActions, App[int]):
     # -- navigation ----------------------------------------------------------------------------
     def open_review(self, run_id: str) -> None:
         if run_id in self.runs:
+            from orchestra.ui.review_screen import ReviewScreen  # Pygments and the diff view load on first use
             self.push_screen(ReviewScreen(self.runs[run_id]))
 
     def action_help(self) -> None:
@@ -218,3 +223,8 @@ class OrchestraApp(RunActions, App[int]):
     async def action_quit(self) -> None:
         self._stop_watching.set()
         self.exit(0)
+
+
+def is_review(screen: Screen) -> bool:
+    """Whether screen reviews one run (checked by name so the review screen loads only when used)."""
+    return type(screen).__name__ == "ReviewScreen"
