@@ -10,7 +10,7 @@ from typing import Any
 from orchestra.core import worktrees
 from orchestra.core.actor import actor_identity, current_actor
 from orchestra.core.errors import ActionRefused, OrchestraError
-from orchestra.core.ledger import Ledger, canonical_json
+from orchestra.core.ledger import Ledger, LedgerError, canonical_json
 from orchestra.core.merge import merge_candidate
 from orchestra.core.processes import start_supervisor, stop_supervisor, supervisor_alive
 from orchestra.core.repo import Repository
@@ -134,6 +134,7 @@ class Fleet:
             run = self.get(run_id)
             if run.state != "review":
                 raise ActionRefused(refusal("accept", run))
+            self._check_ledger()
             run = self._settle(run)
             if expected_candidate and run.candidate != expected_candidate:
                 self._resume_watch(run)
@@ -154,6 +155,7 @@ class Fleet:
             run = self.get(run_id)
             if not run.has_worktree:
                 raise ActionRefused(refusal("reject", run))
+            self._check_ledger()
             run = self._settle(run)
             entry = self._record("reject", run, actor, reason=reason)
             return self._close(run, "rejected", entry)
@@ -167,6 +169,7 @@ class Fleet:
             run = self.get(run_id)
             if not run.has_worktree:
                 raise ActionRefused(refusal("redirect", run))
+            self._check_ledger()
             run = self._settle(run)
             entry = self._record("redirect", run, actor, instruction=instruction)
 
@@ -204,6 +207,15 @@ class Fleet:
         return resumed
 
     # -- helpers ----------------------------------------------------------------------------
+    def _check_ledger(self) -> None:
+        """Refuse a decision up front when the ledger cannot record it (else a merge would go unrecorded)."""
+        try:
+            self.ledger.check_appendable()
+        except LedgerError as error:
+            raise ActionRefused(f"The sign-off ledger cannot record this decision: {error}.\n"
+                                f"Nothing was changed. `orchestra ledger verify` shows what is wrong "
+                                f"with {self.ledger.path}.") from None
+
     def _settle(self, run: Run) -> Run:
         """Stop the run's supervisor and commit anything left in its worktree; return the fresh record."""
         stop_supervisor(run)

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from orchestra.core.errors import OrchestraError
+
 GENESIS = "0" * 64
 CHAIN_FIELDS = ("seq", "prev", "hash")
 _TAIL_BLOCK = 64 * 1024
 
 
-class LedgerError(Exception):
+class LedgerError(OrchestraError):
     """The ledger is unreadable or corrupt, so nothing can safely be chained onto it."""
 
 
@@ -156,6 +158,19 @@ class Ledger:
                 _fsync_dir(self.path.parent)
             self._write_head(count + 1, entry["hash"])
         return entry
+
+    def check_appendable(self) -> None:
+        """Raise LedgerError when append() would refuse now (a bad last line, or a head that disagrees)."""
+        with self._locked(exclusive=False):
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                self._check_head(0, GENESIS, None)
+                return
+            try:
+                self._tail_state(fd)
+            finally:
+                os.close(fd)
 
     def _tail_state(self, fd: int) -> tuple[int, str]:
         """Return (entry count, last hash) from the file's last line, cross-checked with the head."""
