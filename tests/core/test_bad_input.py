@@ -15,12 +15,20 @@ from tests.core.conftest import MakeFleet
 from tests.core.helpers import cli, notes, output_lines, processes_with, score_text, wait_for, wait_settled
 
 
+HANGS = {
+    "in-the-foreground": "sleep {m} & sleep {m}; wait",
+    "with-its-output-closed": "exec >/dev/null 2>&1; sleep {m}",
+    "in-a-child-its-leader-left-behind": "sleep {m} &",
+}
+
+
+@pytest.mark.parametrize("hang", list(HANGS), ids=list(HANGS))
 def test_an_agent_that_hangs_is_stopped_at_its_timeout_with_its_whole_process_group(
-        repo: Path, make_fleet: MakeFleet) -> None:
+        repo: Path, make_fleet: MakeFleet, hang: str) -> None:
     marker = f"30.{uuid.uuid4().int % 10**6:06d}"  # a sleep only this test starts
-    fleet = make_fleet(repo, score_text(
-        {"hang": {"command": f"echo begun > begun.txt; sleep {marker} & sleep {marker}; wait", "timeout": 1}},
-        [{"id": "work", "intent": "hang"}]))
+    command = "echo begun > begun.txt; " + HANGS[hang].format(m=marker)
+    fleet = make_fleet(repo, score_text({"hang": {"command": command, "timeout": 1}},
+                                        [{"id": "work", "intent": "hang"}]))
     run = wait_settled(fleet, fleet.spawn("work")[0].id, timeout=20)
 
     assert run.state == "failed"

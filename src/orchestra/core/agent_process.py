@@ -40,12 +40,17 @@ class AgentProcess:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         self.on_start(self.proc.pid)
         try:
-            await asyncio.wait_for(self._pump(), timeout)
-            await self.proc.wait()
+            await asyncio.wait_for(self._pump_and_wait(), timeout)
         except asyncio.TimeoutError:
             await self.stop()
             return Outcome(self.proc.returncode, timed_out=True)
         return Outcome(self.proc.returncode, stopped=self._stopping)
+
+    async def _pump_and_wait(self) -> None:
+        """Read the output to its end and wait for the process: both count against the timeout."""
+        assert self.proc
+        await self._pump()
+        await self.proc.wait()
 
     async def _pump(self) -> None:
         splitter = LineSplitter()
@@ -58,9 +63,13 @@ class AgentProcess:
 
     async def stop(self) -> None:
         """SIGTERM the process group, then SIGKILL it after a grace period."""
-        if self.proc is None or self.proc.returncode is not None:
+        if self.proc is None:
             return
         self._stopping = True
+        if self.proc.returncode is not None:
+            # The leader has ended, but what it started in the background may still run in its group.
+            kill_group(self.proc.pid, signal.SIGKILL)
+            return
         kill_group(self.proc.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.proc.wait(), STOP_GRACE)
