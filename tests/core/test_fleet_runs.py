@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from orchestra.core import worktrees
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import events, notes, output_lines, score_text, wait_for, wait_settled
+from tests.core.helpers import events, notes, output_lines, processes_with, score_text, wait_for, wait_settled
 
 AGENT = "coder (orchestra agent) <coder@agents.orchestra.invalid>"
 
@@ -195,3 +196,16 @@ def test_an_edit_during_review_is_committed_and_the_gates_rerun_on_the_new_tree(
              and e["status"] in ("passed", "failed")]
     assert fixed[0] == (first_tree, "failed") and fixed[-1] == (run.tree, "passed")
     assert any("worktree changed during review" in n for n in notes(fleet, run.id))
+
+
+def test_a_verify_command_that_hangs_is_stopped_at_its_timeout(repo: Path, make_fleet: MakeFleet) -> None:
+    marker = f"30.{uuid.uuid4().int % 10**6:06d}"
+    fleet = one_spec(make_fleet, repo, "true", verify=[
+        {"name": "hang", "command": f"echo hanging; exec >/dev/null 2>&1; sleep {marker}", "timeout": 1},
+        {"name": "after", "command": "true"}])
+    run = wait_settled(fleet, fleet.spawn("work")[0].id, timeout=20)
+    gate = run.gates["hang"]
+    assert gate.status == "failed" and gate.summary == "timed out after 1s"
+    assert gate.output_tail == ["hanging"]
+    assert run.gates["after"].status == "passed"  # the next gate still ran
+    wait_for(lambda: not processes_with(marker), timeout=10, message="the gate's processes to end")

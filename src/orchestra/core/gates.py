@@ -90,10 +90,13 @@ async def run_check(name: str, command: str, worktree: Path, tree: str, log_path
         command, cwd=worktree, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     timed_out = None
+
+    async def read_and_wait() -> None:  # both under the timeout: a command may close its output and hang
+        await _read_all(proc.stdout, log, tail)
+        await proc.wait()
     with open(log_path, "wb") as log:
         try:
-            await asyncio.wait_for(_read_all(proc.stdout, log, tail), timeout)
-            await proc.wait()
+            await asyncio.wait_for(read_and_wait(), timeout)
         except asyncio.TimeoutError:
             timed_out = timeout
             kill_group(proc.pid)
