@@ -209,3 +209,16 @@ def test_a_verify_command_that_hangs_is_stopped_at_its_timeout(repo: Path, make_
     assert gate.output_tail == ["hanging"]
     assert run.gates["after"].status == "passed"  # the next gate still ran
     wait_for(lambda: not processes_with(marker), timeout=10, message="the gate's processes to end")
+
+
+def test_moving_a_file_out_of_a_denied_path_breaks_the_boundary(repo: Path, make_fleet: MakeFleet) -> None:
+    (repo / "secrets").mkdir()
+    (repo / "secrets" / "key.txt").write_text("not for agents\n" * 5)
+    git(repo, "add", "secrets")
+    git(repo, "commit", "-q", "-m", "a secret")
+    fleet = one_spec(make_fleet, repo, "mv secrets/key.txt src/key.txt", allow=["src/**"], deny=["secrets/**"])
+    run = wait_settled(fleet, fleet.spawn("work")[0].id)
+    assert run.changed_paths == ["src/key.txt"]  # shown as one rename
+    gate = run.gates["boundary"]
+    assert gate.status == "failed"
+    assert "secrets/key.txt (denied)" in gate.failures and "src/key.txt (outside allow)" not in gate.failures

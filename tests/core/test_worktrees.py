@@ -123,6 +123,9 @@ def test_diff_stat_counts_renames_once_and_binary_files_without_lines(worktree: 
     assert stat.files == 3
     assert (stat.added, stat.removed) == (2, 1)  # README: 2 lines in, 1 out; the rename and the binary: none
     assert "rename" in worktrees.unified_diff(worktree, base, commit)
+    # Boundaries see both sides of the rename.
+    assert sorted(worktrees.touched_paths(worktree, base, commit)) == [
+        "README.md", "logo.bin", "src/app.py", "src/main.py"]
 
 
 def test_remove_worktree_keeps_uncommitted_work_and_says_why(repository: Repository, worktree: Path) -> None:

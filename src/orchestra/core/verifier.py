@@ -27,10 +27,11 @@ class WorktreeFilter(DefaultFilter):
         return super().__call__(change, path) and "/.git/" not in path and not path.endswith("/.git")
 
 
-def boundary_gate(run: Run, tree: str) -> Gate:
-    """The boundary gate for a run's changed paths against its spec."""
+def boundary_gate(run: Run, tree: str, paths: list[str] | None = None) -> Gate:
+    """The boundary gate for the paths a run touched (default: its changed paths) against its spec."""
     spec = run.spec_config or {}
-    result = check_boundary(run.changed_paths, spec.get("allow", ()), spec.get("deny", ()))
+    paths = run.changed_paths if paths is None else paths
+    result = check_boundary(paths, spec.get("allow", ()), spec.get("deny", ()))
     gate = Gate(name="boundary", kind="boundary", tree=tree, started=time.time(), finished=time.time())
     gate.status = "passed" if result.ok else "failed"
     gate.failures = result.violations()
@@ -72,7 +73,9 @@ class Verifier:
     async def verify_pass(self) -> None:
         run = self.store.load(self.run_id)
         tree = run.tree or worktrees.tree_of(self.worktree)
-        self.save_gate(boundary_gate(run, tree))
+        # Checked without rename detection: moving a file out of a denied path touches that path too.
+        touched = await asyncio.to_thread(worktrees.touched_paths, self.worktree, run.base, tree)
+        self.save_gate(boundary_gate(run, tree, touched))
         checks = (run.spec_config or {}).get("verify", [])
         for check in checks:
             if self.dirty.is_set() or self.stop_event.is_set():

@@ -124,6 +124,12 @@ def diff_stat(cwd: Path, base: str, rev: str) -> DiffStat:
     return DiffStat(tuple(paths), added, removed)
 
 
+def touched_paths(cwd: Path, base: str, rev: str) -> list[str]:
+    """Every path a change touches, both sides of a rename included: what boundaries are checked on."""
+    out = git(cwd, "diff", "--name-only", "--no-renames", "-z", base, rev)
+    return [path for path in out.split("\0") if path]
+
+
 def unified_diff(cwd: Path, base: str, rev: str) -> str:
     """The full patch between two revisions, as review shows it."""
     return git(cwd, "diff", "--no-color", "--no-ext-diff", "-M", base, rev)
