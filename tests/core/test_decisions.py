@@ -55,8 +55,8 @@ def snapshot_of(repo: Path, run: Run) -> dict[str, object]:
         "status": git(repo, "status", "--porcelain", "--untracked-files=all"),
         "app": (repo / "src" / "app.py").read_text(),
         "branch": git(repo, "rev-parse", run.branch),
-        "worktree_files": sorted(str(p.relative_to(worktree)) for p in worktree.rglob("*") if ".git" not in p.parts),
-        "worktree_app": (worktree / "src" / "app.py").read_text(),
+        "worktree_files": {str(p.relative_to(worktree)): p.read_bytes() for p in worktree.rglob("*")
+                           if p.is_file() and ".git" not in p.parts},
     }
 
 
@@ -151,12 +151,20 @@ def test_accept_is_refused_while_the_agent_works_or_after_it_failed(repo: Path, 
     assert fleet.get(slow.id).state == "working" and processes_with(marker)
 
 
-@pytest.mark.parametrize("tracked", [True, False], ids=["modified", "untracked"])
+OVERLAPS = {  # what the agent does, and the file the user has uncommitted changes in
+    "modified": (FIX, "app.py"),
+    "untracked": ("echo agent > src/new.py", "new.py"),
+    "renamed-away": ("mv src/app.py src/main.py", "app.py"),
+}
+
+
+@pytest.mark.parametrize("overlap", list(OVERLAPS), ids=list(OVERLAPS))
 def test_accept_is_refused_when_the_checkout_has_uncommitted_changes_the_merge_touches(
-        repo: Path, make_fleet: MakeFleet, tracked: bool) -> None:
-    fleet = fix_fleet(make_fleet, repo, FIX if tracked else "echo agent > src/new.py")
+        repo: Path, make_fleet: MakeFleet, overlap: str) -> None:
+    command, name = OVERLAPS[overlap]
+    fleet = fix_fleet(make_fleet, repo, command)
     run = reviewed(fleet)
-    dirty = repo / "src" / ("app.py" if tracked else "new.py")
+    dirty = repo / "src" / name
     dirty.write_text("the user's own unsaved work\n")
     before = snapshot_of(repo, run)
 

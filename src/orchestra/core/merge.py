@@ -77,7 +77,8 @@ def merge_candidate(repo: Repository, target: str, candidate: str, message: str,
     """Record a merge commit of candidate into target and move target (and its checkout) to it."""
     target_commit = git(repo.root, "rev-parse", "--verify", f"refs/heads/{target}^{{commit}}")
     tree = merged_tree(repo, target_commit, candidate)
-    touched = set(git(repo.root, "diff", "--name-only", "-z", target_commit, tree).split("\0")) - {""}
+    # Without rename detection, so a rename's source counts as touched too.
+    touched = set(git(repo.root, "diff", "--name-only", "--no-renames", "-z", target_commit, tree).split("\0")) - {""}
     checkout = checkout_of(repo, target)
     if checkout is not None:
         check_checkout(checkout, touched, target)
