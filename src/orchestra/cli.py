@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return cmd_demo(args)
-    repo = open_repository(args.directory)
     if args.command == "init":
-        return cmd_init(repo)
+        return cmd_init(open_repository(args.directory, require_commits=False))
+    repo = open_repository(args.directory)
     if args.command == "ledger":
         return cmd_ledger(repo, args)
     score = load_score(repo.score_path) if repo.score_path.exists() else None

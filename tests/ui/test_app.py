@@ -196,3 +196,25 @@ def wait_until(predicate, timeout: float = 30.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+async def test_empty_fleet_says_how_to_start(repo: Path) -> None:
+    from orchestra.core.repo import open_repository
+    from orchestra.core.score import parse_score
+    handle = open_repository(repo)
+    score = parse_score('[[agents]]\nname = "a"\nkind = "shell"\ncommand = "true"\n\n'
+                        '[[specs]]\nid = "s1"\nintent = "do it"\n', handle.score_path)
+    app = OrchestraApp(Fleet(handle, score), watch=False)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await pilot.pause()
+        empty = app.screen.query_one("#empty")
+        assert empty.display and empty.region.height > 0
+        assert "Press n to start runs of a spec (s1)" in str(empty.render())
+
+
+async def test_rejected_pane_shows_the_reason(fleet: Fleet) -> None:
+    fleet.reject("r3", "touches README")
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert "touches README" in "\n".join(app.screen.query_one("#run-r3").tail)

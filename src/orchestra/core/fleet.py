@@ -254,7 +254,8 @@ class Fleet:
 
     def _close(self, run: Run, state: str, entry: dict[str, Any], **values: Any) -> Run:
         kept = worktrees.remove_worktree(self.repo, Path(run.worktree))
-        message = f"{entry['action']}ed by {entry['actor']}" + (f"; {kept}" if kept else "")
+        reason = f": {entry['reason']}" if entry.get("reason") else ""
+        message = f"{entry['action']}ed by {entry['actor']}{reason}" + (f"; {kept}" if kept else "")
 
         def change(stored: Run) -> None:
             stored.state, stored.message, stored.supervisor_pid = state, message, None

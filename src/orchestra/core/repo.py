@@ -53,8 +53,9 @@ class Repository:
         return git(self.root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
 
 
-def open_repository(path: Path) -> Repository:
-    """The repository containing path; raise a clear error when there is none or it has no commits."""
+def open_repository(path: Path, require_commits: bool = True) -> Repository:
+    """The repository containing path; raise a clear error when there is none or (unless not required)
+    when it has no commits."""
     path = path.resolve()
     if not path.exists():
         raise NotARepository(f"{path} does not exist.")
@@ -69,7 +70,7 @@ def open_repository(path: Path) -> Repository:
     common_dir = Path(common)
     # From inside a linked worktree, the main checkout is the common dir's parent.
     root = common_dir.parent if common_dir.name == ".git" else Path(toplevel)
-    if not git_ok(root, "rev-parse", "--verify", "--quiet", "HEAD"):
+    if require_commits and not git_ok(root, "rev-parse", "--verify", "--quiet", "HEAD"):
         raise OrchestraError(
             f"The repository at {root} has no commits yet.\n"
             "Runs start from a commit: make a first commit (`git commit --allow-empty -m init`), then try again."

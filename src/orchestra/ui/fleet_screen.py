@@ -72,7 +72,7 @@ class FleetScreen(Screen):
         self.app.start_feed()
 
     def panes(self) -> list[RunPane]:
-        return list(self.query_one("#grid").query_children(RunPane))
+        return list(self.query(RunPane))  # empty, not an error, while the screen is being torn down
 
     def pane(self, run_id: str) -> RunPane | None:
         try:
@@ -125,6 +125,7 @@ class FleetScreen(Screen):
                                           fleet.size.height or self.size.height - 2)
         self.columns = columns
         grid = self.query_one("#grid", Grid)
+        grid.display = bool(panes)  # an empty grid would push the "no runs" message off screen
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(pane_height)
         grid.styles.height = pane_height * math.ceil(max(1, len(panes)) / columns)

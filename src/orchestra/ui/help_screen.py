@@ -19,7 +19,8 @@ def describe_bindings(app, screen) -> list[tuple[str, str, str, str]]:
             if not binding.id or binding.id in seen:
                 continue
             seen.add(binding.id)
-            keys = keymap.get(binding.id) or ",".join(k for k, b in node._bindings if b.id == binding.id)
+            raw = keymap.get(binding.id) or ",".join(k for k, b in node._bindings if b.id == binding.id)
+            keys = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in raw.split(","))
             rows.append((binding.id, keys, binding.description, binding.tooltip))
     return rows
 
@@ -43,14 +44,16 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         width = max((len(keys) for _id, keys, _d, _t in self.rows), default=4)
         id_width = max((len(binding_id) for binding_id, _k, _d, _t in self.rows), default=4)
-        lines = [f"[b $accent]{escape(keys):<{width}}[/]  {escape(desc):<12} "
-                 f"[$text-muted]{escape(binding_id):<{id_width}}  {escape(tip)}[/]"
-                 for binding_id, keys, desc, tip in self.rows]
+        lines = []
+        for binding_id, keys, desc, tip in self.rows:
+            lines.append(f"[b $accent]{escape(keys):<{width}}[/]  {escape(desc):<12} "
+                         f"[$text-muted]{escape(binding_id)}[/]")
+            lines.append(f"{'':<{width}}  [$text-muted]{escape(tip)}[/]")
         with Vertical():
             yield Label("Keys", classes="title")
             yield Static("\n".join(lines))
-            yield Static("Remap any key in orchestra.toml under [keymap] by its id, e.g. \"run.accept\" = \"y\". "
-                         "ctrl+p opens the command palette with every action.", classes="hint")
+            yield Static(escape("Remap any key in orchestra.toml under [keymap] by its id, e.g. \"run.accept\" = \"y\". "
+                                "ctrl+p opens the command palette with every action."), classes="hint")
 
     def action_dismiss(self) -> None:
         self.dismiss(None)
