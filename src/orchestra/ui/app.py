@@ -22,7 +22,11 @@ from orchestra.core.run import Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen, describe_bindings
+from orchestra.ui.run_pane import RunPane
 from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
+
+
+AFTER_FIRST_PAINT = 0.15  # seconds: work that can wait until the fleet is on screen
 
 
 class OrchestraApp(RunActions, App[int]):
@@ -46,26 +50,36 @@ class OrchestraApp(RunActions, App[int]):
         self.keymap: dict[str, str] = dict(fleet.score.keymap) if fleet.score else {}
         self._pidfds: dict[str, int] = {}
         self._stop_watching = asyncio.Event()
+        # Before mount, so the stylesheet is built once with the chosen theme.
+        self.theme_problems = self.setup_themes()
 
     # -- start-up ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.ticker = self.set_interval(1.0, self.tick, pause=True)
-        self.setup_themes()
+        if self.theme_problems:
+            self.notify("\n".join(map(str, self.theme_problems)), title="Theme problems", severity="warning",
+                        timeout=15)
         self.setup_keymap()
         notice = None
         if self.demo:
             from orchestra.core.demo import DEMO_NOTICE
             notice = DEMO_NOTICE
         title = f"{self.fleet.repo.root.name} → {self.target_name()}"
-        self.push_screen(FleetScreen(title, notice))
-
-    def start_feed(self) -> None:
-        """Show the runs on disk and start following them (called once the fleet screen is mounted)."""
         self.fleet.runs()  # marks runs whose supervisor died as failed before they are shown
-        self.apply_updates(self.feed.initial(), initial=True)
+        initial = self.feed.initial()
+        for run_id, update in initial.items():
+            self.runs[run_id] = update.run
+            self.watch_supervisor(update.run)
+        panes = [RunPane.with_events(update.run, update.events, self.clock()) for update in initial.values()]
+        # The panes are composed with the screen, so the very first frame shows the whole fleet.
+        self.push_screen(FleetScreen(title, notice, panes))
+
+    def start_following(self) -> None:
+        """Start following the fleet on disk (called once the fleet screen is on screen)."""
         self.update_ticker()
         if self.live:
-            self.watch_runs()
+            # Following starts right after the first paint: watchfiles loads anyio on first use.
+            self.set_timer(AFTER_FIRST_PAINT, self.watch_runs)
             self.resume_watchers()
 
     def target_name(self) -> str:
@@ -74,7 +88,7 @@ class OrchestraApp(RunActions, App[int]):
         except OrchestraError:
             return "?"
 
-    def setup_themes(self) -> None:
+    def setup_themes(self) -> list[str]:
         themes, problems = load_themes()
         for theme in themes or [FALLBACK_THEME]:
             self.register_theme(theme)
@@ -84,12 +98,11 @@ class OrchestraApp(RunActions, App[int]):
             problems = [*problems, f"theme {wanted!r} was not found (themes: {', '.join(sorted(names))})"]
             wanted = DEFAULT_DARK if DEFAULT_DARK in names else (themes or [FALLBACK_THEME])[0].name
         self.theme = wanted
-        if problems:
-            self.notify("\n".join(map(str, problems)), title="Theme problems", severity="warning", timeout=15)
+        return [str(problem) for problem in problems]
 
     def setup_keymap(self) -> None:
         self.set_keymap(self.keymap)
-        self.call_after_refresh(self.check_keymap)
+        self.set_timer(AFTER_FIRST_PAINT, self.check_keymap)
 
     def check_keymap(self) -> None:
         """Warn about keymap entries naming no binding (after the first paint: it imports every screen)."""
@@ -117,6 +130,9 @@ class OrchestraApp(RunActions, App[int]):
     async def watch_runs(self) -> None:
         runs_dir = self.fleet.store.runs_dir
         runs_dir.mkdir(parents=True, exist_ok=True)
+        # Catch up on anything that changed between the first read and the watch starting.
+        every_run = {str(path) for path in runs_dir.iterdir()}
+        self.apply_updates(await asyncio.to_thread(self.feed.changed, every_run))
         # No filter: the default one drops every path under a `.git` directory, which is where runs live.
         async for changes in awatch(runs_dir, watch_filter=None, debounce=50, step=50,
                                     stop_event=self._stop_watching):

@@ -54,9 +54,10 @@ class FleetScreen(Screen):
         Binding("up,k", "move(0, -1)", "Up", id="fleet.up", show=False, tooltip="Focus the run above"),
     ]
 
-    def __init__(self, title: str, notice: str | None = None) -> None:
+    def __init__(self, title: str, notice: str | None = None, panes: list[RunPane] | None = None) -> None:
         super().__init__()
         self.title_text, self.notice = title, notice
+        self.initial_panes = panes or []
         self.columns = 1
 
     def compose(self) -> ComposeResult:
@@ -64,12 +65,17 @@ class FleetScreen(Screen):
         if self.notice:
             yield Static(self.notice, id="notice")
         with VerticalScroll(id="fleet", can_focus=False):
-            yield Grid(id="grid")
+            with Grid(id="grid"):
+                yield from self.initial_panes
             yield Static(id="empty")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.start_feed()
+        self.relayout()
+        self.update_topbar()
+        if self.initial_panes:
+            self.initial_panes[0].focus()
+        self.app.start_following()
 
     def panes(self) -> list[RunPane]:
         return list(self.query(RunPane))  # empty, not an error, while the screen is being torn down
@@ -90,9 +96,7 @@ class FleetScreen(Screen):
         for run in runs:
             pane = self.pane(run.id)
             if pane is None:
-                pane = RunPane(run, now)
-                new.append(pane)
-                pane.tail.extend(filter(None, map(_line, events.get(run.id, []))))
+                new.append(RunPane.with_events(run, events.get(run.id, []), now))
             else:
                 pane.show_run(run, now)
                 pane.add_events(events.get(run.id, []))
@@ -157,7 +161,3 @@ class FleetScreen(Screen):
                 active = True
         return active
 
-
-def _line(event: dict) -> str | None:
-    from orchestra.ui.format import event_line
-    return event_line(event)

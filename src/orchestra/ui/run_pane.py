@@ -46,10 +46,18 @@ class RunPane(Vertical, can_focus=True):
             self.run_id = run_id
 
     def __init__(self, run: Run, now: float) -> None:
-        super().__init__(id=f"run-{run.id}")
+        # State classes are set up front: changing them after mount restyles the pane.
+        super().__init__(id=f"run-{run.id}", classes=f"-{run.state}")
         self.run = run
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._now = now
+
+    @classmethod
+    def with_events(cls, run: Run, events: list[dict], now: float) -> RunPane:
+        """A pane for run whose tail starts with the given events."""
+        pane = cls(run, now)
+        pane.tail.extend(line for line in map(event_line, events) if line is not None)
+        return pane
 
     def compose(self) -> ComposeResult:
         yield Static(classes="status")
