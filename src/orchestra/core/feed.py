@@ -29,10 +29,10 @@ class FleetFeed:
         self.offsets: dict[str, int] = {}
         self.stamps: dict[str, tuple[int, int]] = {}
 
-    def initial(self) -> dict[str, RunUpdate]:
-        """Every run with the tail of its event log."""
+    def initial(self, runs: list[Run]) -> dict[str, RunUpdate]:
+        """The given runs (as just read) with the tail of each one's event log."""
         updates = {}
-        for run in self.store.list():
+        for run in runs:
             events, offset = self.store.read_events_tail(run.id, TAIL_BYTES)
             self.offsets[run.id] = offset
             self.stamps[run.id] = self._stamp(run.id)

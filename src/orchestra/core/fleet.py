@@ -95,8 +95,7 @@ class Fleet:
                   spec_config=spec.to_dict() if spec else None)
         self.store.save(run)
         self.store.append_events(run_id, [{"type": "state", "state": "queued", "message": ""}])
-        pid = start_supervisor(self.repo.state_dir, run_id, self.repo.root)
-        return self.store.update(run_id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
+        return self._start(run_id)
 
     # -- reading ----------------------------------------------------------------------------
     def runs(self) -> list[Run]:
@@ -131,11 +130,7 @@ class Fleet:
         """Merge the run into its target with a merge commit, record it, and remove the worktree."""
         actor = actor or current_actor(self.repo.root)
         with file_lock(self.repo.state_dir / "decide.lock"):
-            run = self.get(run_id)
-            if run.state != "review":
-                raise ActionRefused(refusal("accept", run))
-            self._check_ledger()
-            run = self._settle(run)
+            run = self._open_decision(run_id, "accept")
             if expected_candidate and run.candidate != expected_candidate:
                 self._resume_watch(run)
                 raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. Nothing was changed.")
@@ -152,11 +147,7 @@ class Fleet:
         """Stop the run, keep its work on its branch, record why, and remove the worktree."""
         actor = actor or current_actor(self.repo.root)
         with file_lock(self.repo.state_dir / "decide.lock"):
-            run = self.get(run_id)
-            if not run.has_worktree:
-                raise ActionRefused(refusal("reject", run))
-            self._check_ledger()
-            run = self._settle(run)
+            run = self._open_decision(run_id, "reject")
             entry = self._record("reject", run, actor, reason=reason)
             return self._close(run, "rejected", entry)
 
@@ -166,11 +157,7 @@ class Fleet:
         if not instruction.strip():
             raise ActionRefused("A redirect needs an instruction for the agent.")
         with file_lock(self.repo.state_dir / "decide.lock"):
-            run = self.get(run_id)
-            if not run.has_worktree:
-                raise ActionRefused(refusal("redirect", run))
-            self._check_ledger()
-            run = self._settle(run)
+            run = self._open_decision(run_id, "redirect")
             entry = self._record("redirect", run, actor, instruction=instruction)
 
             def change(stored: Run) -> None:
@@ -179,13 +166,12 @@ class Fleet:
                 stored.decision = {"action": "redirect", "actor": actor, "time": entry["time"]}
             self.store.update(run.id, change)
             self.store.append_events(run.id, [{"type": "state", "state": "working", "message": "redirected"}])
-            pid = start_supervisor(self.repo.state_dir, run.id, self.repo.root)
-            return self.store.update(run.id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
+            return self._start(run.id)
 
     def stop(self, run_id: str) -> Run:
         """Stop a working agent; its work so far is committed and the run can be redirected later."""
         run = self.get(run_id)
-        if not run.is_active:
+        if not allowed("stop", run):
             raise ActionRefused(f"Run {run.id} is not working (it is {run.state}).")
         stop_supervisor(run)
 
@@ -216,27 +202,32 @@ class Fleet:
                                 f"Nothing was changed. `orchestra ledger verify` shows what is wrong "
                                 f"with {self.ledger.path}.") from None
 
+    def _open_decision(self, run_id: str, action: str) -> Run:
+        """Under the decide lock: check the action is allowed and recordable, then settle the run."""
+        run = self.get(run_id)
+        if not allowed(action, run):
+            raise ActionRefused(refusal(action, run))
+        self._check_ledger()
+        return self._settle(run)
+
     def _settle(self, run: Run) -> Run:
         """Stop the run's supervisor and commit anything left in its worktree; return the fresh record."""
         stop_supervisor(run)
         run = self.store.load(run.id)
-        if Path(run.worktree).is_dir():
-            commit = worktrees.snapshot(Path(run.worktree), run.agent, f"Work left in run {run.id}'s worktree",
-                                        as_user=True)
-            if commit:
-                stat = worktrees.diff_stat(Path(run.worktree), run.base, commit)
-                tree = worktrees.tree_of(Path(run.worktree))
-
-                def change(stored: Run) -> None:
-                    stored.candidate, stored.tree = commit, tree
-                    stored.files_changed, stored.lines_added, stored.lines_removed = stat.files, stat.added, stat.removed
-                    stored.changed_paths = list(stat.paths)
-                run = self.store.update(run.id, change)
+        worktree = Path(run.worktree)
+        if worktree.is_dir() and worktrees.snapshot(worktree, run.agent, f"Work left in run {run.id}'s worktree",
+                                                    as_user=True):
+            run = self.store.set(run.id, **worktrees.candidate_fields(worktree, run.base))
         return run
 
     def _resume_watch(self, run: Run) -> None:
-        pid = start_supervisor(self.repo.state_dir, run.id, self.repo.root, mode="watch")
-        self.store.update(run.id, lambda r: setattr(r, "supervisor_pid", pid))
+        self._start(run.id, mode="watch")
+
+    def _start(self, run_id: str, mode: str = "run") -> Run:
+        """Start a supervisor for the run and record it (unless it was quicker to record itself)."""
+        self.store.set(run_id, supervisor_pid=None)
+        pid = start_supervisor(self.repo.state_dir, run_id, self.repo.root, mode=mode)
+        return self.store.update(run_id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
 
     def _record(self, action: str, run: Run, actor: str, **extra: Any) -> dict[str, Any]:
         candidate = run.candidate or worktrees.git_rev(self.repo, run.branch)
@@ -281,6 +272,17 @@ def merge_message(run: Run, actor: str) -> str:
     subject = f"Accept orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
     return (f"{subject}\n\n{run.task}\n\nOrchestra-Run: {run.id}\nOrchestra-Spec: {run.spec or '-'}\n"
             f"Orchestra-Agent: {run.agent}\nAccepted-By: {actor}\n")
+
+
+def allowed(action: str, run: Run | None) -> bool:
+    """Whether a decision (accept, reject, redirect) or stop can be taken on run in its current state."""
+    if run is None:
+        return False
+    if action == "accept":
+        return run.state == "review"
+    if action == "stop":
+        return run.is_active
+    return run.has_worktree
 
 
 def refusal(action: str, run: Run) -> str:

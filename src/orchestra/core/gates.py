@@ -10,6 +10,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from orchestra.core.output import LineSplitter, clean_line
 from orchestra.core.reports import parse_junit, parse_pytest
 from orchestra.core.run import Gate
 
@@ -68,15 +69,12 @@ def summarise(gate: Gate, timed_out: float | None) -> str:
 
 
 async def _read_all(stream: asyncio.StreamReader, log, tail: deque[str]) -> None:
-    """Copy a command's output to its log file and keep the last lines."""
-    pending = b""
+    """Copy a command's output to its log file and keep its last lines, cleaned for display."""
+    splitter = LineSplitter()
     while chunk := await stream.read(65536):
         log.write(chunk)
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        tail.extend(line.decode("utf-8", "replace")[:1000] for line in lines)
-    if pending:
-        tail.append(pending.decode("utf-8", "replace")[:1000])
+        tail.extend(map(clean_line, splitter.feed(chunk)))
+    tail.extend(map(clean_line, splitter.flush()))
 
 
 async def run_check(name: str, command: str, worktree: Path, tree: str, log_path: Path,

@@ -10,12 +10,17 @@ MAX_LINE = 2000
 OUTPUT_LIMIT = 16 * 1024 * 1024  # bytes of output a run's event log keeps; the rest is counted, not stored
 
 
+def strip_escapes(text: str) -> str:
+    """Text without terminal escape sequences (colours, cursor moves, titles)."""
+    return _ANSI.sub("", text)
+
+
 def clean_line(raw: bytes) -> str:
     """Decode a line, keep what a terminal would show after carriage returns, drop escape codes."""
     text = raw.decode("utf-8", "replace").rstrip("\r")
     if "\r" in text:
         text = text.rsplit("\r", 1)[-1]
-    text = _CONTROL.sub("", _ANSI.sub("", text)).replace("\t", "    ")
+    text = _CONTROL.sub("", strip_escapes(text)).replace("\t", "    ")
     if len(text) > MAX_LINE:
         text = text[:MAX_LINE] + f" … ({len(text) - MAX_LINE} more characters)"
     return text

@@ -7,10 +7,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestra.core.output import strip_escapes
+
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<body>(?:\d+ \w+(?:, )?)+)(?: in [\d.]+s.*)?\s*=*$")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|warnings?|deselected)")
 _PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 @dataclass
@@ -30,7 +31,7 @@ def parse_pytest(lines: list[str]) -> TestCounts:
     """Counts from pytest's closing summary line, and the names in its FAILED/ERROR lines."""
     counts = TestCounts()
     for raw in lines:
-        line = _ANSI.sub("", raw).strip()
+        line = strip_escapes(raw).strip()
         failed = _PYTEST_FAILED.match(line)
         if failed and failed.group(1) not in counts.failures:
             counts.failures.append(failed.group(1))

@@ -86,9 +86,6 @@ class Run:
         end = self.finished if self.finished is not None and not self.is_active else now
         return max(0.0, end - self.started)
 
-    def gates_in_order(self) -> list[Gate]:
-        return list(self.gates.values())
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

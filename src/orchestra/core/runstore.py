@@ -86,6 +86,13 @@ class RunStore:
             self._write(run)
             return run
 
+    def set(self, run_id: str, **values: Any) -> Run:
+        """Set fields of the stored run under its lock."""
+        def change(run: Run) -> None:
+            for key, value in values.items():
+                setattr(run, key, value)
+        return self.update(run_id, change)
+
     def list(self) -> list[Run]:
         """Every run with a readable state file, oldest first."""
         runs = []

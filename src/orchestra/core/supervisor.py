@@ -69,10 +69,7 @@ class Supervisor:
         self.agent: AgentProcess | None = None
 
     def update(self, **values: Any) -> Run:
-        def change(run: Run) -> None:
-            for key, value in values.items():
-                setattr(run, key, value)
-        self.run = self.store.update(self.run_id, change)
+        self.run = self.store.set(self.run_id, **values)
         return self.run
 
     def set_state(self, state: str, message: str = "", **values: Any) -> None:
@@ -157,10 +154,8 @@ class Supervisor:
         commit = worktrees.snapshot(self.worktree, self.run.agent, message)
         if commit:
             self.events.note(f"committed the agent's changes as {commit[:10]}")
-        stat = worktrees.diff_stat(self.worktree, self.run.base, "HEAD")
-        values = dict(candidate=worktrees.head(self.worktree), tree=worktrees.tree_of(self.worktree),
-                      files_changed=stat.files, lines_added=stat.added, lines_removed=stat.removed,
-                      changed_paths=list(stat.paths), exit_code=outcome.exit_code, finished=time.time())
+        values = dict(worktrees.candidate_fields(self.worktree, self.run.base),
+                      exit_code=outcome.exit_code, finished=time.time())
         if outcome.timed_out:
             limit = self.run.agent_config.get("timeout") or 3600
             self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)

@@ -109,14 +109,7 @@ class Verifier:
                                     extra_excludes=extra, as_user=True)
         if commit is None:
             return False
-        stat = worktrees.diff_stat(self.worktree, run.base, "HEAD")
-        tree = worktrees.tree_of(self.worktree)
-
-        def change(stored: Run) -> None:
-            stored.candidate, stored.tree = commit, tree
-            stored.files_changed, stored.lines_added, stored.lines_removed = stat.files, stat.added, stat.removed
-            stored.changed_paths = list(stat.paths)
-        self.store.update(self.run_id, change)
+        self.store.set(self.run_id, **worktrees.candidate_fields(self.worktree, run.base))
         self.store.append_events(self.run_id, [{"type": "note", "text": f"worktree changed during review: "
                                                 f"committed as {commit[:10]}, verifying again"}])
         return True

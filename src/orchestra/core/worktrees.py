@@ -130,6 +130,13 @@ def touched_paths(cwd: Path, base: str, rev: str) -> list[str]:
     return [path for path in out.split("\0") if path]
 
 
+def candidate_fields(path: Path, base: str) -> dict[str, object]:
+    """The run fields that describe the worktree's HEAD as the run's candidate against base."""
+    stat = diff_stat(path, base, "HEAD")
+    return {"candidate": head(path), "tree": tree_of(path), "files_changed": stat.files,
+            "lines_added": stat.added, "lines_removed": stat.removed, "changed_paths": list(stat.paths)}
+
+
 def unified_diff(cwd: Path, base: str, rev: str) -> str:
     """The full patch between two revisions, as review shows it."""
     return git(cwd, "diff", "--no-color", "--no-ext-diff", "-M", base, rev)

@@ -10,23 +10,12 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 
 from orchestra.core.errors import OrchestraError
+from orchestra.core.fleet import allowed
 from orchestra.core.run import Run
 from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog, NewRunRequest, TextPrompt
 from orchestra.ui.format import gate_problems
 
-# action name -> the fleet use-case it stands for (used for availability and refusal messages)
-RUN_ACTIONS = {"accept": "accept", "reject": "reject", "redirect": "redirect", "stop": "stop"}
-
-
-def available(action: str, run: Run | None) -> bool:
-    """Whether a run action can be taken on run in its current state."""
-    if run is None:
-        return False
-    if action == "accept":
-        return run.state == "review"
-    if action == "stop":
-        return run.is_active
-    return run.has_worktree
+RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop"})
 
 
 class RunActions:
@@ -58,7 +47,7 @@ class RunActions:
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in RUN_ACTIONS:
-            return True if available(action, self.current_run()) else None
+            return True if allowed(action, self.current_run()) else None
         if action == "new_run" and isinstance(self.screen, ModalScreen):
             return None
         return True
@@ -69,13 +58,13 @@ class RunActions:
             keys = (self.keymap.get(binding.id) or binding.key).split(",")
             action = binding.action.split("(")[0]
             if key in [k.strip() for k in keys] and not isinstance(self.screen, ModalScreen):
-                return None if available(action, self.current_run()) else action
+                return None if allowed(action, self.current_run()) else action
         return None
 
     # -- the actions ---------------------------------------------------------------------------
     def action_accept(self, force: bool = False) -> None:
         run = self.current_run()
-        if not available("accept", run):
+        if not allowed("accept", run):
             return
         problems = gate_problems(run)
         if force or not problems:
@@ -87,7 +76,7 @@ class RunActions:
 
     def action_reject(self, force: bool = False) -> None:
         run = self.current_run()
-        if not available("reject", run):
+        if not allowed("reject", run):
             return
         if force:
             self.carry_out("reject", self.fleet.reject, run.id, "")
@@ -98,7 +87,7 @@ class RunActions:
 
     def action_redirect(self) -> None:
         run = self.current_run()
-        if not available("redirect", run):
+        if not allowed("redirect", run):
             return
         self.push_screen(TextPrompt(f"Redirect {run.id} ({run.agent})", "The instruction for the agent. It works "
                                     "again on top of what it did so far.", "instruction", required=True),
@@ -106,7 +95,7 @@ class RunActions:
 
     def action_stop(self) -> None:
         run = self.current_run()
-        if available("stop", run):
+        if allowed("stop", run):
             self.carry_out("stop", self.fleet.stop, run.id)
 
     def action_new_run(self) -> None:
@@ -154,7 +143,7 @@ class RunActions:
                 ("reject", "Reject", f"Discard {name} with a reason"),
                 ("redirect", "Redirect", f"Send {name}'s agent an instruction"),
                 ("stop", "Stop", f"Stop {name}'s agent")):
-            if available(action, run):
+            if allowed(action, run):
                 yield SystemCommand(f"{title} {name}", help_text, getattr(self, f"action_{action}"))
         if run is not None and self.screen.__class__.__name__ != "ReviewScreen":
             yield SystemCommand(f"Review {name}", "Open its diff, gates and output", lambda: self.open_review(run.id))

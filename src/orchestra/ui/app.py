@@ -65,8 +65,8 @@ class OrchestraApp(RunActions, App[int]):
             from orchestra.core.demo import DEMO_NOTICE
             notice = DEMO_NOTICE
         title = f"{self.fleet.repo.root.name} → {self.target_name()}"
-        self.fleet.runs()  # marks runs whose supervisor died as failed before they are shown
-        initial = self.feed.initial()
+        # fleet.runs() marks runs whose supervisor died as failed before they are shown.
+        initial = self.feed.initial(self.fleet.runs())
         for run_id, update in initial.items():
             self.runs[run_id] = update.run
             self.watch_supervisor(update.run)

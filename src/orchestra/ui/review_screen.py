@@ -8,7 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.markup import escape
+from textual.markup import escape, to_content
 from textual.screen import Screen
 from textual.widgets import Footer, Log, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from orchestra.core.diffparse import ParsedDiff, parse_diff
 from orchestra.core.run import Run
 from orchestra.ui.diff_view import DiffView
-from orchestra.ui.format import diffstat_markup, duration, gate_label, gate_markup, state_markup
+from orchestra.ui.format import diffstat_markup, duration, event_line, gate_label, gate_markup, state_markup
 
 
 class ReviewScreen(Screen):
@@ -93,11 +93,8 @@ class ReviewScreen(Screen):
 
     @work(thread=True, exclusive=True, group="output")
     def load_output(self) -> None:
-        from orchestra.ui.format import event_line
-        from textual.markup import to_content
         events, _ = self.app.fleet.store.read_events(self.run.id)
-        lines = [to_content(line).plain for line in map(event_line, events) if line is not None]
-        self.app.call_from_thread(self.show_output, lines)
+        self.app.call_from_thread(self.show_output, plain_lines(events))
 
     def show_output(self, lines: list[str]) -> None:
         log = self.query_one("#output-log", Log)
@@ -105,9 +102,7 @@ class ReviewScreen(Screen):
         log.write_lines(lines)
 
     def add_events(self, events: list[dict]) -> None:
-        from orchestra.ui.format import event_line
-        from textual.markup import to_content
-        lines = [to_content(line).plain for line in map(event_line, events) if line is not None]
+        lines = plain_lines(events)
         if lines:
             self.query_one("#output-log", Log).write_lines(lines)
 
@@ -132,6 +127,11 @@ class ReviewScreen(Screen):
     def action_focus_files(self) -> None:
         self.query_one(TabbedContent).active = "diff"
         self.query_one("#files").focus()
+
+
+def plain_lines(events: list[dict]) -> list[str]:
+    """Events as the plain lines the output log shows."""
+    return [to_content(line).plain for line in map(event_line, events) if line is not None]
 
 
 def gate_details(run: Run) -> str:

@@ -1,0 +1,66 @@
+"""The commented starter orchestra.toml that `orchestra init` writes."""
+
+STARTER_TOML = '''\
+# orchestra.toml: the score. Agents work on specs in sandboxed worktrees; verify gates the result.
+# Lines starting with "#[" or "#name" etc. are ready-made examples: delete the "#" to use them.
+
+[orchestra]
+# target: the branch runs start from and merge into; leave out to use the branch checked out now.
+target = "main"
+
+[ui]
+# theme: colour theme of the terminal UI.
+theme = "orchestra-dark"
+
+[keymap]
+# Rebind keys: "binding id" = "comma-separated keys".
+#"run.accept" = "y"
+
+# --- agents: who does the work ------------------------------------------------------------
+# name     required, unique; lower-case letters, digits, "-" and "_" (it goes into branch names)
+# kind     required: "shell" (runs command), "cli" (a coding-agent CLI), "llm" (a model via an API)
+# command  shell: required. cli: optional custom command line, "{prompt}" is replaced by the task
+# preset   cli only: claude, codex, aider, gemini or opencode
+# model    llm only, required: a provider/model string
+# api_base, api_key_env   cli/llm only: endpoint URL and the NAME of the env var holding the key
+# role     optional free text: code, tests, docs, security, infra, review, ...
+# timeout  optional: seconds an agent may work before it is stopped (default 3600)
+
+[[agents]]
+name = "scribe"
+kind = "shell"
+# The task text is in $ORCHESTRA_TASK; the command runs inside the agent's worktree.
+command = "echo \\"$ORCHESTRA_TASK\\" >> NOTES.md"
+role = "docs"
+timeout = 60
+
+#[[agents]]
+#name = "claude"
+#kind = "cli"
+#preset = "claude"
+#role = "code"
+
+#[[agents]]
+#name = "sonnet"
+#kind = "llm"
+#model = "anthropic/claude-sonnet-4-5"
+#api_key_env = "ANTHROPIC_API_KEY"
+#timeout = 1800
+
+# --- specs: what to do ---------------------------------------------------------------------
+# id       required, unique; same rules as agent names
+# intent   required: the task, in plain words, handed to every agent
+# allow    globs of paths the agents may change (empty: anything not denied)
+# deny     globs of paths they must never change
+# verify   commands that must pass: a string (named after its first word) or a table
+#          { name = "...", command = "...", junit = "report.xml", timeout = 600 }
+# agents   agent names to run, in order (empty: every agent)
+
+[[specs]]
+id = "notes"
+intent = "Append a one-line summary of this repository to NOTES.md"
+allow = ["NOTES.md"]
+deny = ["orchestra.toml"]
+verify = ["test -s NOTES.md", { name = "has-text", command = "grep -q . NOTES.md", timeout = 30 }]
+agents = ["scribe"]
+'''
