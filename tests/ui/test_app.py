@@ -147,6 +147,7 @@ def test_fleet_screen_snapshot(fleet: Fleet, snap_compare) -> None:
 
 def test_review_screen_snapshot(fleet: Fleet, snap_compare) -> None:
     async def open_review(pilot) -> None:
+        await pilot.pause()  # the auto-pilot starts before the fleet screen is composed
         pilot.app.screen.query_one("#run-r3").focus()
         await pilot.press("enter")
         await pilot.app.workers.wait_for_complete()

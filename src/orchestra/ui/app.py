@@ -13,7 +13,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import Key
 from textual.screen import Screen
-from watchfiles import awatch
 
 from orchestra.core.errors import OrchestraError
 from orchestra.core.feed import FleetFeed, RunUpdate
@@ -24,9 +23,6 @@ from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen, describe_bindings
 from orchestra.ui.run_pane import RunPane
 from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
-
-
-AFTER_FIRST_PAINT = 0.15  # seconds: work that can wait until the fleet is on screen
 
 
 class OrchestraApp(RunActions, App[int]):
@@ -54,12 +50,8 @@ class OrchestraApp(RunActions, App[int]):
         self.theme_problems = self.setup_themes()
 
     # -- start-up ---------------------------------------------------------------------------
-    def on_mount(self) -> None:
-        self.ticker = self.set_interval(1.0, self.tick, pause=True)
-        if self.theme_problems:
-            self.notify("\n".join(map(str, self.theme_problems)), title="Theme problems", severity="warning",
-                        timeout=15)
-        self.setup_keymap()
+    def get_default_screen(self) -> Screen:
+        """The fleet, with a pane for every run on disk: the very first frame shows the whole fleet."""
         notice = None
         if self.demo:
             from orchestra.core.demo import DEMO_NOTICE
@@ -67,20 +59,29 @@ class OrchestraApp(RunActions, App[int]):
         title = f"{self.fleet.repo.root.name} → {self.target_name()}"
         # fleet.runs() marks runs whose supervisor died as failed before they are shown.
         initial = self.feed.initial(self.fleet.runs())
+        now = self.clock()
         for run_id, update in initial.items():
             self.runs[run_id] = update.run
-            self.watch_supervisor(update.run)
-        panes = [RunPane.with_events(update.run, update.events, self.clock()) for update in initial.values()]
-        # The panes are composed with the screen, so the very first frame shows the whole fleet.
-        self.push_screen(FleetScreen(title, notice, panes))
+        panes = [RunPane.with_events(update.run, update.events, now) for update in initial.values()]
+        return FleetScreen(title, notice, panes)
 
-    def start_following(self) -> None:
-        """Start following the fleet on disk (called once the fleet screen is on screen)."""
+    def on_mount(self) -> None:
+        self.ticker = self.set_interval(1.0, self.tick, pause=True)
+        if self.theme_problems:
+            self.notify("\n".join(map(str, self.theme_problems)), title="Theme problems", severity="warning",
+                        timeout=15)
+        self.set_keymap(self.keymap)
+
+    def on_ready(self) -> None:
+        """The first frame is on the terminal: start following the fleet on disk."""
+        for run in self.runs.values():
+            self.watch_supervisor(run)
         self.update_ticker()
         if self.live:
-            # Following starts right after the first paint: watchfiles loads anyio on first use.
-            self.set_timer(AFTER_FIRST_PAINT, self.watch_runs)
+            self.watch_runs()
             self.resume_watchers()
+        if self.keymap:
+            self.call_later(self.check_keymap)
 
     def target_name(self) -> str:
         try:
@@ -99,10 +100,6 @@ class OrchestraApp(RunActions, App[int]):
             wanted = DEFAULT_DARK if DEFAULT_DARK in names else (themes or [FALLBACK_THEME])[0].name
         self.theme = wanted
         return [str(problem) for problem in problems]
-
-    def setup_keymap(self) -> None:
-        self.set_keymap(self.keymap)
-        self.set_timer(AFTER_FIRST_PAINT, self.check_keymap)
 
     def check_keymap(self) -> None:
         """Warn about keymap entries naming no binding (after the first paint: it imports every screen)."""
@@ -128,6 +125,8 @@ class OrchestraApp(RunActions, App[int]):
     # -- following the fleet on disk ----------------------------------------------------------
     @work(exclusive=True, group="watch-runs")
     async def watch_runs(self) -> None:
+        from watchfiles import awatch  # with anyio, ~30 ms: loaded after the first paint
+
         runs_dir = self.fleet.store.runs_dir
         runs_dir.mkdir(parents=True, exist_ok=True)
         # Catch up on anything that changed between the first read and the watch starting.
@@ -140,7 +139,9 @@ class OrchestraApp(RunActions, App[int]):
             updates = await asyncio.to_thread(self.feed.changed, paths)
             self.apply_updates(updates)
 
-    def apply_updates(self, updates: dict[str, RunUpdate], initial: bool = False) -> None:
+    def apply_updates(self, updates: dict[str, RunUpdate]) -> None:
+        if not updates:
+            return  # nothing to redraw
         fleet_screen = self.fleet_screen()
         changed, events = [], {}
         for run_id, update in updates.items():
@@ -148,7 +149,7 @@ class OrchestraApp(RunActions, App[int]):
                 before = self.runs.get(run_id)
                 self.runs[run_id] = update.run
                 changed.append(update.run)
-                if not initial and before is not None and before.state != update.run.state:
+                if before is not None and before.state != update.run.state:
                     self.announce(update.run)
                 self.watch_supervisor(update.run)
             elif run_id in self.runs:

@@ -61,21 +61,22 @@ class FleetScreen(Screen):
         self.columns = 1
 
     def compose(self) -> ComposeResult:
-        yield Static(id="topbar")
+        yield Static(self.topbar_text([pane.run for pane in self.initial_panes]), id="topbar")
         if self.notice:
             yield Static(self.notice, id="notice")
         with VerticalScroll(id="fleet", can_focus=False):
-            with Grid(id="grid"):
+            with Grid(id="grid") as grid:
+                # Shaped for the terminal before the first layout, so the first frame is the final one.
+                self.shape_grid(grid, len(self.initial_panes), *self.fleet_area())
                 yield from self.initial_panes
-            yield Static(id="empty")
+            empty = Static(self.app.empty_message() if not self.initial_panes else "", id="empty")
+            empty.display = not self.initial_panes
+            yield empty
         yield Footer()
 
     def on_mount(self) -> None:
-        self.relayout()
-        self.update_topbar()
         if self.initial_panes:
             self.initial_panes[0].focus()
-        self.app.start_following()
 
     def panes(self) -> list[RunPane]:
         return list(self.query(RunPane))  # empty, not an error, while the screen is being torn down
@@ -107,32 +108,47 @@ class FleetScreen(Screen):
                 self.call_after_refresh(new[0].focus)
         self.update_topbar()
 
-    def update_topbar(self) -> None:
-        runs = [pane.run for pane in self.panes()]
+    def topbar_text(self, runs: list[Run]) -> str:
         counts: dict[str, int] = {}
         for run in runs:
             counts[run.state] = counts.get(run.state, 0) + 1
         summary = " · ".join(f"{n} {state}" for state, n in counts.items()) or "no runs"
-        self.query_one("#topbar", Static).update(f"[b]orchestra[/b]  {escape(self.title_text)}   {summary}")
+        return f"[b]orchestra[/b]  {escape(self.title_text)}   {summary}"
+
+    def update_topbar(self) -> None:
+        runs = [pane.run for pane in self.panes()]
+        text = self.topbar_text(runs)
+        topbar = self.query_one("#topbar", Static)
+        if text != topbar.content:
+            topbar.update(text)
         empty = self.query_one("#empty", Static)
-        empty.display = not runs
-        if not runs:
-            empty.update(self.app.empty_message())
+        if empty.display != (not runs):
+            empty.display = not runs
+            empty.update(self.app.empty_message() if not runs else "")
 
     def on_resize(self) -> None:
         self.relayout()
 
-    def relayout(self) -> None:
-        panes = self.panes()
-        fleet = self.query_one("#fleet")
-        columns, pane_height = grid_shape(len(panes), fleet.size.width or self.size.width,
-                                          fleet.size.height or self.size.height - 2)
+    def fleet_area(self) -> tuple[int, int]:
+        """The size the grid has to fill: the fleet area once laid out, else the terminal less the bars."""
+        fleet = self.query("#fleet").first() if self.is_mounted else None
+        if fleet is not None and fleet.size.width and fleet.size.height:
+            return fleet.size.width, fleet.size.height
+        width, height = self.size if self.size.width else self.app.size
+        return width, height - 2
+
+    def shape_grid(self, grid: Grid, count: int, width: int, height: int) -> None:
+        columns, pane_height = grid_shape(count, width, height)
         self.columns = columns
-        grid = self.query_one("#grid", Grid)
-        grid.display = bool(panes)  # an empty grid would push the "no runs" message off screen
+        grid.display = bool(count)  # an empty grid would push the "no runs" message off screen
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(pane_height)
-        grid.styles.height = pane_height * math.ceil(max(1, len(panes)) / columns)
+        grid.styles.height = pane_height * math.ceil(max(1, count) / columns)
+
+    def relayout(self) -> None:
+        grid = self.query("#grid").first(Grid) if self.query("#grid") else None
+        if grid is not None:  # not yet composed: compose shapes the grid
+            self.shape_grid(grid, len(self.panes()), *self.fleet_area())
 
     def action_move(self, dx: int, dy: int) -> None:
         panes = self.panes()

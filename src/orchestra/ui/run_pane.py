@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import deque
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.events import Click
 from textual.markup import escape
 from textual.message import Message
-from textual.widgets import Static
+from textual.widget import Widget
 
 from orchestra.core.run import Run
 from orchestra.ui.format import diffstat_markup, duration, event_line, gates_markup, state_markup
 
 TAIL_LINES = 200
+MESSAGE_LINES = 2  # a failed run's message gets at most this many lines in the pane
 
 
-class RunPane(Vertical, can_focus=True):
-    """Shows one run; focus marks it as the run the keys act on."""
+class RunPane(Widget, can_focus=True):
+    """Shows one run; focus marks it as the run the keys act on.
+
+    The pane is a single widget that renders its lines itself (status, gates, a failed run's message,
+    then as much of the output tail as fits): a fleet of panes is cheap to lay out and style, which
+    keeps the first paint fast.
+    """
 
     DEFAULT_CSS = """
     RunPane {
@@ -27,15 +33,14 @@ class RunPane(Vertical, can_focus=True):
         padding: 0 1;
         height: 1fr;
         background: $surface;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     RunPane:focus { border: round $primary; border-title-style: bold; background: $boost; }
     RunPane.-review { border: round $warning 60%; }
     RunPane.-review:focus { border: round $warning; }
     RunPane.-failed { border: round $error 60%; }
     RunPane.-failed:focus { border: round $error; }
-    RunPane > .status, RunPane > .gates { height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    RunPane > .message { height: auto; max-height: 2; color: $error; }
-    RunPane > .tail { height: 1fr; color: $text-muted; overflow: hidden; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     class Opened(Message):
@@ -50,7 +55,8 @@ class RunPane(Vertical, can_focus=True):
         super().__init__(id=f"run-{run.id}", classes=f"-{run.state}")
         self.run = run
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._now = now
+        self.now = now
+        self._set_titles()
 
     @classmethod
     def with_events(cls, run: Run, events: list[dict], now: float) -> RunPane:
@@ -59,53 +65,53 @@ class RunPane(Vertical, can_focus=True):
         pane.tail.extend(line for line in map(event_line, events) if line is not None)
         return pane
 
-    def compose(self) -> ComposeResult:
-        yield Static(classes="status")
-        yield Static(classes="gates")
-        yield Static(classes="message")
-        yield Static(classes="tail")
+    def _set_titles(self) -> None:
+        self.border_title = f"{escape(self.run.id)} {escape(self.run.agent)}"
+        self.border_subtitle = escape(self.run.spec or "task")
 
-    def on_mount(self) -> None:
-        self.show_run(self.run, self._now)
+    def status_line(self) -> str:
+        return f"{state_markup(self.run)}  {duration(self.run.elapsed(self.now))}  {diffstat_markup(self.run)}"
+
+    def message_lines(self, width: int) -> list[str]:
+        """A failed run's message, wrapped to the pane (the review screen shows all of it)."""
+        run = self.run
+        if run.state != "failed" or not run.message:
+            return []
+        wrapped = textwrap.wrap(run.message, max(10, width), max_lines=MESSAGE_LINES, placeholder=" …")
+        return [f"[$error]{escape(line)}[/]" for line in wrapped]
+
+    def render(self) -> str:
+        width, height = self.size.width or 80, self.size.height or 20
+        lines = [self.status_line(), gates_markup(self.run), *self.message_lines(width)]
+        room = height - len(lines)
+        if room > 0 and self.tail:
+            tail = list(self.tail)[-room:]
+            lines.extend(f"[$text-muted]{line}[/]" for line in tail)
+        return "\n".join(lines)
 
     def show_run(self, run: Run, now: float) -> None:
-        """Render the run's state (called when its record changes, and each second while it works)."""
-        self.run = run
-        spec = run.spec or "task"
-        self.border_title = f"{escape(run.id)} {escape(run.agent)}"
-        self.border_subtitle = escape(spec)
+        """Render the run's state (called when its record changes)."""
+        self.run, self.now = run, now
+        self._set_titles()
         for state in ("review", "failed"):
             self.set_class(run.state == state, f"-{state}")
-        self.query_one(".status", Static).update(
-            f"{state_markup(run)}  {duration(run.elapsed(now))}  {diffstat_markup(run)}")
-        self.query_one(".gates", Static).update(gates_markup(run))
-        message = self.query_one(".message", Static)
-        message.update(escape(run.message) if run.state == "failed" and run.message else "")
-        message.display = bool(run.state == "failed" and run.message)
+        self.refresh()
 
     def tick(self, now: float) -> None:
-        """Refresh the elapsed time only."""
-        if not self.children:
-            return  # not composed yet: on_mount renders everything
-        self.query_one(".status", Static).update(
-            f"{state_markup(self.run)}  {duration(self.run.elapsed(now))}  {diffstat_markup(self.run)}")
+        """Refresh the elapsed time (each second while the run works)."""
+        self.now = now
+        self.refresh()
 
     def add_events(self, events: list[dict]) -> None:
         lines = [line for line in map(event_line, events) if line is not None]
-        if not lines:
-            return
-        self.tail.extend(lines)
-        self.render_tail()
-
-    def render_tail(self) -> None:
-        if not self.children:
-            return
-        tail = self.query_one(".tail", Static)
-        visible = max(1, tail.size.height or 20)
-        tail.update("\n".join(list(self.tail)[-visible:]))
+        if lines:
+            self.tail.extend(lines)
+            self.refresh()
 
     def on_resize(self) -> None:
-        self.render_tail()
+        self.refresh()
 
-    def on_click(self) -> None:
+    def on_click(self, event: Click) -> None:
         self.focus()
+        if event.chain >= 2:
+            self.post_message(self.Opened(self.run.id))
