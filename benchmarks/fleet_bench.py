@@ -22,25 +22,25 @@ What it measures, on this machine:
   call; and through the UI on a pty, from writing "A" (accept without asking) to the ledger file
   growing by a line. 3 times each. Target <= 1 s.
 
-Figures on the development container (2 cores shared with other work, load ~1.6-2.3; Python 3.11,
-textual 8.2.8), three runs on 2026-11-22:
+Figures on the development container (2 cores shared with other work; Python 3.11, textual 8.2.8),
+2026-11-22, after the first-paint work (the fleet is the default screen, one widget per pane, following
+starts on Ready, bytecode compiled at set-up):
 
     metric                                          median       max   target
-    first paint, 8 finished runs (5 launches)       514-583 ms  517-1063 ms  <= 400 ms  MISSED
-      of which: start to the first byte of output   308-331 ms               (imports: ~0.3 s)
-    idle: bytes written to the pty in 10 s          0                        0          ok
-    idle: UI CPU over 10 s                          0.1-0.2 %                <= 1 %     ok
-    idle: 8 review supervisors' CPU (sum)           0.3-0.7 %
-    accept 50 files: Fleet.accept -> ledger entry   85-143 ms   104-166 ms   <= 1 s     ok
-    accept 50 files: whole Fleet.accept call        97-156 ms   117-196 ms   <= 1 s     ok
-    accept 50 files: UI key A -> ledger entry       93-153 ms   167-186 ms   <= 1 s     ok
+    first paint, 8 finished runs (5 launches)       327 ms      331 ms    <= 400 ms  ok
+      of which: start to the first byte of output   256 ms      257 ms
+    idle: bytes written to the pty in 10 s          0                     0          ok
+    idle: UI CPU over 10 s                          0.20 %                <= 1 %     ok
+    idle: 8 review supervisors' CPU (sum)           0.50 %
+    accept 50 files: Fleet.accept -> ledger entry   87 ms       105 ms    <= 1 s     ok
+    accept 50 files: whole Fleet.accept call        99 ms       118 ms    <= 1 s     ok
+    accept 50 files: UI key A -> ledger entry       97 ms       138 ms    <= 1 s     ok
 
-In two of the three runs one launch of five took ~1.05 s (once the first, once the last): cold caches
-or the other work on the machine; the third run was steady at 496-517 ms. (The first-byte row is
-from the last two runs.)
-Most of a first paint is before the first byte: `import orchestra.ui.app` alone takes ~0.27-0.36 s
-(`python -X importtime`: textual.app ~110 ms, asyncio ~80 ms, textual.command ~48 ms,
-orchestra.core.fleet ~39 ms).
+For scale: a bare Textual app showing 8 Statics and a Footer paints in ~240 ms here (importing
+textual.app alone takes ~195 ms). Before this work the fleet painted in ~530 ms: a default blank screen
+was laid out first, each pane was a container of four Statics (40 widgets to style for 8 runs), and
+orchestra's modules were compiled on every start because PYTHONDONTWRITEBYTECODE is set in this
+container (that alone is ~70 ms; the table's "bytecode" line says whether it applies).
 """
 
 from __future__ import annotations
@@ -412,6 +412,21 @@ def clean_up(repos: list[Path]) -> None:
 
 
 # -- the report ------------------------------------------------------------------------------------------------
+def stale_bytecode() -> list[str]:
+    """orchestra's source files whose bytecode cache is missing or older than the source.
+
+    With PYTHONDONTWRITEBYTECODE set (as on the development container) Python never writes these, and
+    compiling them on every start costs the first paint ~70 ms; `./dev` compiles them at set-up.
+    """
+    import importlib.util
+    stale = []
+    for source in sorted((Path(__file__).resolve().parents[1] / "src" / "orchestra").rglob("*.py")):
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+            stale.append(str(source.relative_to(source.parents[2])))
+    return stale
+
+
 def row(metric: str, median: str, worst: str, target: str, ok: bool | None) -> str:
     verdict = "" if ok is None else ("ok" if ok else "MISSED")
     return f"{metric:<48} {median:>9} {worst:>9}   {target:<9} {verdict}"
@@ -444,7 +459,10 @@ def main() -> int:
         clean_up(repos)
         shutil.rmtree(base, ignore_errors=True)
 
-    print(f"orchestra fleet benchmark ({os.cpu_count()} cores, {COLUMNS}x{ROWS} pty)\n")
+    print(f"orchestra fleet benchmark ({os.cpu_count()} cores, {COLUMNS}x{ROWS} pty)")
+    stale = stale_bytecode()
+    print(f"bytecode of orchestra's modules: {'up to date' if not stale else f'{len(stale)} stale or missing'}"
+          f"{' (run ./dev setup, or python -m compileall src)' if stale else ''}\n")
     print(row("metric", "median", "max", "target", None))
     print(row(f"first paint, {QUICK_RUNS} finished runs ({PAINT_LAUNCHES} launches)", *seconds(paints), "<= 400 ms",
               max(paints) <= 0.4))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import SystemCommand
@@ -12,8 +13,10 @@ from textual.screen import ModalScreen
 from orchestra.core.errors import OrchestraError
 from orchestra.core.fleet import allowed
 from orchestra.core.run import Run
-from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog, NewRunRequest, TextPrompt
 from orchestra.ui.format import gate_problems
+
+if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
+    from orchestra.ui.dialogs import NewRunRequest
 
 RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop"})
 
@@ -70,6 +73,7 @@ class RunActions:
         if force or not problems:
             self.carry_out("accept", self.fleet.accept, run.id, run.candidate)
             return
+        from orchestra.ui.dialogs import ConfirmDialog
         detail = "\n".join(f"• {p}" for p in problems) + f"\n\nMerge {run.branch} into {run.target} anyway?"
         self.push_screen(ConfirmDialog(f"Accept {run.id} ({run.agent})?", detail, "Accept"),
                          lambda yes: yes and self.carry_out("accept", self.fleet.accept, run.id, run.candidate))
@@ -81,6 +85,7 @@ class RunActions:
         if force:
             self.carry_out("reject", self.fleet.reject, run.id, "")
             return
+        from orchestra.ui.dialogs import TextPrompt
         self.push_screen(TextPrompt(f"Reject {run.id} ({run.agent})", "Why? (optional; recorded in the ledger). "
                                     "The worktree is removed, the branch is kept.", "reason"),
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
@@ -89,6 +94,7 @@ class RunActions:
         run = self.current_run()
         if not allowed("redirect", run):
             return
+        from orchestra.ui.dialogs import TextPrompt
         self.push_screen(TextPrompt(f"Redirect {run.id} ({run.agent})", "The instruction for the agent. It works "
                                     "again on top of what it did so far.", "instruction", required=True),
                          lambda text: text and self.carry_out("redirect", self.fleet.redirect, run.id, text))
@@ -102,6 +108,7 @@ class RunActions:
         if self.fleet.score is None or not self.fleet.score.agents:
             self.notify("orchestra.toml declares no agents to run.", severity="warning")
             return
+        from orchestra.ui.dialogs import NewRunDialog
         self.push_screen(NewRunDialog(self.fleet.score), self.start_runs)
 
     def start_runs(self, request: NewRunRequest | None) -> None:
