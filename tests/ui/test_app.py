@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from orchestra.core.fleet import Fleet
 from orchestra.ui.app import OrchestraApp
 from orchestra.ui.dialogs import ConfirmDialog, TextPrompt
+from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen
 from orchestra.ui.review_screen import ReviewScreen
 from tests.ui.fleet_fixture import CLOCK, build_fleet
@@ -219,3 +221,100 @@ async def test_rejected_pane_shows_the_reason(fleet: Fleet) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         assert "touches README" in "\n".join(app.screen.query_one("#run-r3").tail)
+
+
+def test_new_free_text_task_with_picked_agents(repo: Path) -> None:
+    """`n`, the free-text entry, a typed task and one ticked agent start exactly that run."""
+    import asyncio
+    from orchestra.core.repo import open_repository
+    from orchestra.core.score import load_score
+    from orchestra.ui.dialogs import AgentPicker, NewRunDialog
+    (repo / "orchestra.toml").write_text(
+        '[[agents]]\nname = "first"\nkind = "shell"\ncommand = "echo \\"$ORCHESTRA_TASK\\" > task.txt"\n\n'
+        '[[agents]]\nname = "second"\nkind = "shell"\ncommand = "true"\n\n'
+        '[[specs]]\nid = "notes"\nintent = "write notes"\nagents = ["second"]\n')
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "score"], cwd=repo, check=True)
+    handle = open_repository(repo)
+    fleet = Fleet(handle, load_score(handle.score_path))
+
+    async def drive() -> list[str]:
+        app = OrchestraApp(fleet, watch=False)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await pilot.press("n")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, NewRunDialog)
+            picker = dialog.query_one(AgentPicker)
+            assert picker.selected == ["second"]  # the highlighted spec names only `second`
+            await pilot.press("down", "enter")  # the free-text entry: nothing ticked, the task input shows
+            await pilot.pause()
+            assert picker.selected == [] and app.focused is dialog.query_one("#task")
+            await pilot.press(*"say hi", "tab", "space")  # tick the first agent
+            await pilot.pause()
+            boxes = [picker.render_line(y).text[:3] for y in range(2)]
+            await pilot.press("ctrl+s")
+            await settle(app, pilot)
+            return boxes
+    boxes = asyncio.run(drive())
+    assert boxes[0].strip() and not boxes[1][1].strip(), f"ticked vs unticked boxes: {boxes!r}"
+    runs = fleet.runs()
+    assert [(r.agent, r.spec, r.task) for r in runs] == [("first", None, "say hi")]
+    wait_until(lambda: fleet.get(runs[0].id).state == "review")
+    assert git_out(fleet, "show", f"{runs[0].branch}:task.txt") == "say hi\n"
+    fleet.reject(runs[0].id, "cleanup")
+
+
+def burst(app: OrchestraApp, *keys: str) -> None:
+    """Post keys the way the terminal driver does when they arrive together (typeahead, a burst over
+    SSH): no waiting between them, unlike pilot.press."""
+    characters = {"enter": "\r", "escape": "\x1b"}
+    for key in keys:
+        app.post_message(events.Key(key, characters.get(key, key)))
+
+
+async def test_keys_typed_right_after_a_dialog_closes_reach_the_fleet(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r2")
+        await pilot.press("r", *"because")
+        assert isinstance(app.screen, TextPrompt)
+        burst(app, "enter", "l", "enter")  # submit, move to r3, open it
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ReviewScreen) and app.screen.run.id == "r3"
+        assert app.return_code is None  # still running: the second enter did not answer the prompt again
+    entry = fleet.ledger.last()
+    assert (entry["action"], entry["run"], entry["reason"]) == ("reject", "r2", "because")
+    assert len(fleet.ledger.entries()) == 1
+
+
+async def test_a_burst_of_escapes_leaves_the_fleet_on_screen(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r3")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        burst(app, "escape", "escape", "escape")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, FleetScreen) and app.return_code is None
+        burst(app, "l", "l", "enter")  # quick arrows move one pane each
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, ReviewScreen) and app.screen.run.id == "r4"  # r3 -> r4 (the last)
+
+
+async def test_accepting_from_the_review_returns_to_the_fleet(fleet: Fleet) -> None:
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r3")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("a")  # failing gates: asks first
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(app, pilot)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, FleetScreen)
+    assert fleet.ledger.last()["run"] == "r3"

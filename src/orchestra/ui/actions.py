@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import SystemCommand
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 
 from orchestra.core.errors import OrchestraError
 from orchestra.core.fleet import allowed
@@ -115,9 +115,12 @@ class RunActions:
         if request is not None:
             self.carry_out("spawn", self.fleet.spawn, request.spec, list(request.agents), request.task)
 
-    @work(thread=True, group="decide")
     def carry_out(self, what: str, use_case: Callable, *args: object) -> None:
         """Run a fleet use-case off the UI thread and report how it went."""
+        self._carry_out(what, self.screen, use_case, *args)
+
+    @work(thread=True, group="decide")
+    def _carry_out(self, what: str, origin: Screen, use_case: Callable, *args: object) -> None:
         try:
             result = use_case(*args)
         except OrchestraError as error:
@@ -127,9 +130,9 @@ class RunActions:
             self.call_from_thread(self.notify, f"{type(error).__name__}: {error}", title=f"{what} failed",
                                   severity="error", timeout=15)
             return
-        self.call_from_thread(self.report_done, what, result)
+        self.call_from_thread(self.report_done, what, origin, result)
 
-    def report_done(self, what: str, result: object) -> None:
+    def report_done(self, what: str, origin: Screen, result: object) -> None:
         if what == "spawn":
             self.notify(f"Started {', '.join(run.id for run in result)}")
             return
@@ -137,7 +140,9 @@ class RunActions:
         messages = {"accept": f"Accepted {run.id}: merged into {run.target}", "reject": f"Rejected {run.id}",
                     "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}"}
         self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else ""))
-        if what in ("accept", "reject") and type(self.screen).__name__ == "ReviewScreen":
+        # Decided from its review screen: back to the fleet, unless the conductor has moved on already
+        # (a review opened since, even of the same run, stays open).
+        if what in ("accept", "reject") and self.screen is origin and type(origin).__name__ == "ReviewScreen":
             self.pop_screen()
 
     def run_commands(self) -> Iterable[SystemCommand]:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from orchestra.core.score import Score
 
@@ -27,13 +32,44 @@ DIALOG_CSS = """
 """
 
 
-class ConfirmDialog(ModalScreen[bool]):
-    """Ask yes or no; y/enter confirm, n/escape cancel."""
+Answer = TypeVar("Answer")
+
+
+class Dialog(ModalScreen[Answer], Generic[Answer]):
+    """A modal that answers once, and whose deciding keys are priority bindings.
+
+    The App runs a priority binding before it reads the next key, so the dialog is off the screen stack
+    by then: keys typed right after the deciding one (typeahead, or a burst over SSH) reach the screen
+    below instead of the dialog's input, and a second enter cannot answer twice or close the screen
+    below. Buttons (mouse) can still race, hence the check in close().
+    """
+
+    def close(self, result: Answer) -> None:
+        if self.is_current:
+            self.dismiss(result)
+
+    def action_press_focused(self) -> None:
+        """enter on a focused button decides now; anywhere else it does what the widget does."""
+        if not isinstance(self.focused, Button):
+            raise SkipAction()
+        self.button_chosen(self.focused)
+
+    def button_chosen(self, button: Button) -> None:
+        """Answer for a button (pressed by enter or the mouse)."""
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.button_chosen(event.button)
+
+
+class ConfirmDialog(Dialog[bool]):
+    """Ask yes or no; y confirms, n/escape cancel, enter presses the focused button (No at first)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmDialog")
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="dialog.yes", tooltip="Confirm"),
-        Binding("n,escape", "answer(False)", "No", id="dialog.no", tooltip="Cancel; nothing changes"),
+        Binding("y", "answer(True)", "Yes", id="dialog.yes", tooltip="Confirm", priority=True),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no", tooltip="Cancel; nothing changes", priority=True),
+        Binding("enter", "press_focused", "Choose", id="dialog.choose", show=False, priority=True,
+                tooltip="Press the focused button"),
     ]
 
     def __init__(self, title: str, detail: str, confirm_label: str = "Yes") -> None:
@@ -51,18 +87,21 @@ class ConfirmDialog(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+    def button_chosen(self, button: Button) -> None:
+        self.close(button.id == "yes")
 
     def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+        self.close(answer)
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(Dialog[str | None]):
     """Ask for one line of text; enter submits, escape cancels (returns None)."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="TextPrompt")
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing changes")]
+    BINDINGS = [
+        Binding("enter", "submit", "Submit", id="dialog.submit", tooltip="Submit the text", priority=True),
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing changes", priority=True),
+    ]
 
     def __init__(self, title: str, detail: str, placeholder: str = "", required: bool = False) -> None:
         super().__init__()
@@ -74,15 +113,33 @@ class TextPrompt(ModalScreen[str | None]):
             yield Static(escape(self.detail), classes="detail")
             yield Input(placeholder=self.placeholder, id="text")
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
+    def action_submit(self) -> None:
+        value = self.query_one("#text", Input).value.strip()
         if self.required and not value:
             self.notify("Type something first, or press escape to cancel.", severity="warning")
             return
-        self.dismiss(value)
+        self.close(value)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
+
+
+class AgentPicker(SelectionList[str]):
+    """A SelectionList whose unticked boxes are blank: Textual draws an X in every box and tells the
+    states apart by colour alone, which reads the same with NO_COLOR or 16 colours."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        # SelectionList draws each line as: box's left edge, box's inner glyph, right edge, " ", prompt.
+        segments = list(strip)
+        if selection.value in self.selected or len(segments) < 4 or segments[3].text != " ":
+            return strip
+        segments[1] = Segment(" " * cell_len(segments[1].text), segments[1].style)
+        return Strip(segments, strip.cell_length)
 
 
 @dataclass(frozen=True)
@@ -94,7 +151,7 @@ class NewRunRequest:
     agents: tuple[str, ...]
 
 
-class NewRunDialog(ModalScreen[NewRunRequest | None]):
+class NewRunDialog(Dialog[NewRunRequest | None]):
     """Pick a spec (or type a task) and the agents to run it."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="NewRunDialog") + """
@@ -103,8 +160,10 @@ class NewRunDialog(ModalScreen[NewRunRequest | None]):
     NewRunDialog Input { margin-bottom: 1; }
     """
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing starts"),
-        Binding("ctrl+s", "start", "Start", id="dialog.start", tooltip="Start the runs"),
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing starts", priority=True),
+        Binding("ctrl+s", "start", "Start", id="dialog.start", tooltip="Start the runs", priority=True),
+        Binding("enter", "press_focused", "Choose", id="dialog.choose", show=False, priority=True,
+                tooltip="Press the focused button"),
     ]
 
     def __init__(self, score: Score) -> None:
@@ -119,7 +178,7 @@ class NewRunDialog(ModalScreen[NewRunRequest | None]):
             yield OptionList(*[Option(f"{escape(s.id)} — {escape(s.intent)}", id=s.id) for s in self.score.specs],
                              Option("free-text task…", id=""), id="specs")
             yield Input(placeholder="task for the agents (only for a free-text task)", id="task")
-            yield SelectionList[str](*[(f"{escape(a.name)} ({a.kind}{', ' + a.role if a.role else ''})",
+            yield AgentPicker(*[(f"{escape(a.name)} ({a.kind}{', ' + a.role if a.role else ''})",
                                         a.name, True) for a in self.score.agents], id="agents")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
@@ -153,11 +212,11 @@ class NewRunDialog(ModalScreen[NewRunRequest | None]):
     def on_option_list_option_selected(self) -> None:
         self.query_one("#task" if self.selected_spec() is None else "#agents").focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "start":
+    def button_chosen(self, button: Button) -> None:
+        if button.id == "start":
             self.action_start()
         else:
-            self.dismiss(None)
+            self.close(None)
 
     def action_start(self) -> None:
         spec = self.selected_spec()
@@ -169,7 +228,7 @@ class NewRunDialog(ModalScreen[NewRunRequest | None]):
         if not agents:
             self.notify("Pick at least one agent (space toggles).", severity="warning")
             return
-        self.dismiss(NewRunRequest(spec=spec, task=None if spec else task, agents=agents))
+        self.close(NewRunRequest(spec=spec, task=None if spec else task, agents=agents))
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)

@@ -157,7 +157,9 @@ class FleetScreen(Screen):
         current = panes.index(self.focused) if self.focused in panes else 0
         target = current + dx + dy * self.columns
         if 0 <= target < len(panes):
-            panes[target].focus()
+            # set_focus, not focus(): focus() takes effect later, and the next arrow of a quick burst
+            # (typeahead over SSH) would move from the old pane again.
+            self.set_focus(panes[target])
             panes[target].scroll_visible()
 
     def action_open_run(self) -> None:

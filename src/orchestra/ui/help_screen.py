@@ -35,7 +35,9 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .title { text-style: bold; color: $primary; margin-bottom: 1; }
     HelpScreen .hint { color: $text-muted; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close", tooltip="Close the help")]
+    # A priority binding: closed before the next key is read, so a key typed right after reaches the fleet.
+    BINDINGS = [Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close", tooltip="Close the help",
+                        priority=True)]
 
     def __init__(self, rows: list[tuple[str, str, str, str]]) -> None:
         super().__init__()
@@ -56,4 +58,5 @@ class HelpScreen(ModalScreen[None]):
                                 "ctrl+p opens the command palette with every action."), classes="hint")
 
     def action_dismiss(self) -> None:
-        self.dismiss(None)
+        if self.is_current:
+            self.dismiss(None)

@@ -33,7 +33,9 @@ class ReviewScreen(Screen):
     ReviewScreen #output { height: 1fr; }
     """
     BINDINGS = [
-        Binding("escape,q", "back", "Fleet", id="review.back", tooltip="Back to the fleet"),
+        # Priority: the App leaves the screen before it reads the next key (keys typed right after reach
+        # the fleet, and a second escape cannot pop the fleet screen).
+        Binding("escape,q", "back", "Fleet", id="review.back", tooltip="Back to the fleet", priority=True),
         Binding("1", "tab('diff')", "Diff", id="review.diff", tooltip="Show the diff"),
         Binding("2", "tab('gates')", "Gates", id="review.gates", tooltip="Show gate results and failures"),
         Binding("3", "tab('spec')", "Spec", id="review.spec", tooltip="Show the spec: intent and boundaries"),
@@ -112,7 +114,8 @@ class ReviewScreen(Screen):
             self.query_one(DiffView).focus()
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        if self.is_current:
+            self.app.pop_screen()
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
