@@ -275,7 +275,7 @@ ERRORS = [
     pytest.param(
         AGENT + 'model = "openai/gpt-4o"\n',
         "orchestra.toml:5: agents[0].model: 'model' is not allowed for a shell agent "
-        "(only llm agents)", id="model-on-shell"),
+        "(only cli and llm agents)", id="model-on-shell"),
     pytest.param(
         '[[agents]]\nname = "a"\nkind = "llm"\nmodel = "m"\ncommand = "x"\n',
         "orchestra.toml:5: agents[0].command: 'command' is not allowed for an llm agent "
@@ -450,3 +450,21 @@ def test_line_index_handles_sub_tables_of_arrays() -> None:
     err = error_for(text.replace('id = "a"', 'id = "a"\nintent = "i"').replace(
         'id = "b"', 'id = "b"\nintent = "j"'))
     assert str(err) == ("orchestra.toml:7: specs[1].extra: unknown key 'extra'")
+
+
+def test_llm_budgets_are_read_and_checked() -> None:
+    score = parse_score('[[agents]]\nname = "m"\nkind = "llm"\nmodel = "openai/x"\nmax_turns = 8\n'
+                        'max_tokens = 20000\nmax_cost = 1\nrequest_timeout = 30\n', Path("orchestra.toml"))
+    agent = score.agent("m")
+    assert (agent.max_turns, agent.max_tokens, agent.max_cost, agent.request_timeout) == (8, 20000, 1.0, 30.0)
+    defaults = parse_score('[[agents]]\nname = "m"\nkind = "llm"\nmodel = "openai/x"\n', Path("o.toml")).agent("m")
+    assert (defaults.max_turns, defaults.max_tokens, defaults.max_cost) == (50, None, None)
+    err = error_for('[[agents]]\nname = "m"\nkind = "llm"\nmodel = "openai/x"\nmax_turns = 2.5\n')
+    assert "agents[0].max_turns: must be a positive whole number, got 2.5" in str(err)
+    err = error_for('[[agents]]\nname = "s"\nkind = "shell"\ncommand = "true"\nmax_cost = 3\n')
+    assert "'max_cost' is not allowed for a shell agent (only llm agents)" in str(err)
+
+
+def test_a_cli_agent_may_name_its_model() -> None:
+    score = parse_score('[[agents]]\nname = "c"\nkind = "cli"\npreset = "aider"\nmodel = "openai/x"\n', Path("o.toml"))
+    assert score.agent("c").model == "openai/x"

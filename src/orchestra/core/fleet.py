@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -260,8 +261,8 @@ class Fleet:
 
 
 def agent_config(agent: Agent) -> dict[str, Any]:
-    return {"name": agent.name, "kind": agent.kind, "command": agent.command, "preset": agent.preset,
-            "model": agent.model, "role": agent.role, "timeout": agent.timeout}
+    """The agent as the run keeps it: every setting but secrets (api_key_env is a variable's name)."""
+    return dataclasses.asdict(agent)
 
 
 def spec_hash(spec_config: dict[str, Any] | None) -> str | None:

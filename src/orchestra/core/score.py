@@ -60,6 +60,11 @@ class Agent:
     timeout: float = 3600.0
     api_base: str | None = None
     api_key_env: str | None = None
+    # llm agents: the budget that ends a run (None: no limit but the timeout) and one request's timeout.
+    max_turns: int = 50
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    request_timeout: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -147,13 +152,15 @@ def parse_score(text: str, path: Path) -> Score:
 _TOP = ("orchestra", "ui", "keymap", "agents", "specs")
 _AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
                  "model": STRING, "role": STRING, "timeout": NUMBER, "api_base": STRING,
-                 "api_key_env": STRING}
+                 "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
+                 "request_timeout": NUMBER}
 _SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
                 "verify": ARRAY, "agents": STRINGS}
 _CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER}
 # Keys each kind must not have; a key's allowed kinds are derived from this for messages.
-_FORBIDDEN = {"shell": ("preset", "model", "api_base", "api_key_env"),
-              "cli": ("model",), "llm": ("command", "preset")}
+_LLM_ONLY = ("max_turns", "max_tokens", "max_cost", "request_timeout")
+_FORBIDDEN = {"shell": ("preset", "model", "api_base", "api_key_env", *_LLM_ONLY),
+              "cli": _LLM_ONLY, "llm": ("command", "preset")}
 
 
 def _table(p: Problems, data: dict, key: str, fields: dict[str, ValueType]) -> dict[str, Any]:
@@ -242,13 +249,20 @@ def _agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None
     for key in ("command", "model"):
         _non_empty(p, v, at, key)
     _positive(p, v, at, "timeout")
+    _positive(p, v, at, "request_timeout")
+    for key in ("max_turns", "max_tokens"):
+        if key in v and not (isinstance(v[key], int) and v[key] > 0):
+            p.add((*at, key), f"must be a positive whole number, got {v[key]}")
+    if "max_cost" in v and not v["max_cost"] > 0:
+        p.add((*at, "max_cost"), f"must be a positive amount of US dollars, got {v['max_cost']}")
     env = v.get("api_key_env")
     if env is not None and not _ENV_NAME.fullmatch(env):
         p.add((*at, "api_key_env"), "must name an environment variable (e.g. OPENAI_API_KEY), "
                                     "not hold the key itself")
     if "name" not in v or kind is None:
         return None
-    return Agent(**{**v, "timeout": float(v.get("timeout", 3600.0))})
+    numbers = {key: float(v[key]) for key in ("timeout", "request_timeout", "max_cost") if key in v}
+    return Agent(**{**v, **numbers})
 
 
 def _kind_rules(p: Problems, at: KeyPath, kind: str, v: dict[str, Any]) -> None:
