@@ -1,0 +1,579 @@
+"""An offline, scripted, OpenAI-compatible chat-completions server for tests.
+
+Usage::
+
+    from tests.harness.fake_openai import FakeOpenAI, text, tool_calls, status
+
+    with FakeOpenAI() as server:
+        server.script(text("Hello there"), tool_calls(("read_file", {"path": "a.py"})))
+        reply = litellm.completion(model="openai/fake-model", api_base=server.url,
+                                   api_key="sk-test", messages=[...])
+        assert server.requests[0]["messages"] == [...]
+
+The server listens on 127.0.0.1 on a free port, answers ``POST .../chat/completions``
+(with or without ``/v1``, streaming or not) with the next scripted :class:`Reply`, and
+``GET .../models`` with a list holding ``fake-model``. Every chat request is recorded
+(parsed body in ``requests``, headers in ``headers``) before it is answered. Nothing is
+written to disk. Stdlib only.
+
+HTTP details that matter to clients: the server speaks HTTP/1.1 with keep-alive. Plain
+JSON answers carry a Content-Length; streaming answers use chunked transfer encoding, one
+HTTP chunk per SSE event, flushed at once. A connection cut mid-body therefore looks to the
+client exactly like a real network cut (an incomplete chunked or Content-Length body).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = [
+    "FakeOpenAI",
+    "Reply",
+    "cut_stream",
+    "hang",
+    "malformed",
+    "status",
+    "text",
+    "tool_calls",
+]
+
+MODEL_ID = "fake-model"
+EXHAUSTED_MESSAGE = "fake server: script exhausted"
+CUT_STREAM_TEXT = "This reply is cut off before it is finished and never says done"
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. Build it with the module-level constructors, not directly."""
+
+    kind: str  # "text" | "tool_calls" | "status" | "hang" | "malformed" | "cut_stream"
+    content: str | None = None
+    calls: tuple[tuple[str, str], ...] = ()  # (function name, arguments as a JSON string)
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    code: int = 200
+    message: str = ""
+    retry_after: float | None = None
+    seconds: float = 0.0
+    after_chunks: int = 1
+
+
+def text(content: str, *, prompt_tokens: int = 10, completion_tokens: int = 5) -> Reply:
+    """An assistant message holding `content`; finish_reason "stop"."""
+    if not isinstance(content, str):
+        raise TypeError(f"text() wants a str, got {type(content).__name__}")
+    return Reply("text", content=content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def tool_calls(
+    *calls: tuple[str, dict],
+    content: str | None = None,
+    prompt_tokens: int = 10,
+    completion_tokens: int = 5,
+) -> Reply:
+    """An assistant message calling tools; each call is (name, arguments dict).
+
+    The calls get ids "call_1", "call_2", ... (numbered within this reply);
+    finish_reason is "tool_calls". Arguments are serialised now, so later changes to
+    the dicts do not affect the reply.
+    """
+    if not calls:
+        raise ValueError("tool_calls() needs at least one (name, arguments) pair")
+    encoded = []
+    for call in calls:
+        if not (isinstance(call, tuple) and len(call) == 2 and isinstance(call[0], str) and isinstance(call[1], dict)):
+            raise TypeError(f"each tool call must be a (name, arguments dict) tuple, got {call!r}")
+        encoded.append((call[0], json.dumps(call[1])))
+    return Reply(
+        "tool_calls",
+        content=content,
+        calls=tuple(encoded),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+
+
+def status(code: int, message: str = "", *, retry_after: float | None = None) -> Reply:
+    """An HTTP error with an OpenAI-shaped body; `retry_after` sets the Retry-After header."""
+    if not 400 <= code <= 599:
+        raise ValueError(f"status() is for HTTP errors (400-599), got {code}")
+    return Reply("status", code=code, message=message, retry_after=retry_after)
+
+
+def hang(seconds: float) -> Reply:
+    """Read the request, send nothing for `seconds` (or until the server stops), then close."""
+    return Reply("hang", seconds=float(seconds))
+
+
+def malformed() -> Reply:
+    """HTTP 200 whose body (or, when streaming, whose SSE data line) is not valid JSON."""
+    return Reply("malformed")
+
+
+def cut_stream(after_chunks: int = 1, *, content: str = CUT_STREAM_TEXT) -> Reply:
+    """Close the connection part-way through a text reply holding `content`.
+
+    Streaming: the role delta, then `after_chunks` content chunks (one word each), then the
+    connection closes with neither a finish_reason chunk, nor ``data: [DONE]``, nor the
+    end of the chunked body. Non-streaming: the headers announce the full body, half of
+    it is sent, and the connection closes.
+    """
+    if after_chunks < 0:
+        raise ValueError("after_chunks must be >= 0")
+    return Reply("cut_stream", content=content, after_chunks=after_chunks)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Headers(dict):
+    """A plain dict of request headers whose lookups ignore case (keys keep the sent case)."""
+
+    def _key(self, key: object) -> object:
+        if isinstance(key, str) and not dict.__contains__(self, key):
+            lowered = key.lower()
+            for existing in self.keys():
+                if existing.lower() == lowered:
+                    return existing
+        return key
+
+    def __getitem__(self, key: object) -> str:
+        return dict.__getitem__(self, self._key(key))
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, self._key(key))
+
+    def get(self, key: object, default: Any = None) -> Any:
+        return dict.get(self, self._key(key), default)
+
+
+_ERROR_KINDS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("timeout", None),
+    409: ("invalid_request_error", None),
+    422: ("invalid_request_error", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+def _error_body(code: int, message: str) -> bytes:
+    if not message and code == 401:
+        # litellm maps an OpenAI 401 to AuthenticationError only when it sees this wording.
+        message = "Incorrect API key provided (fake server)"
+    if not message:
+        try:
+            message = f"fake server: {HTTPStatus(code).phrase}"
+        except ValueError:
+            message = f"fake server: HTTP {code}"
+    kind, err_code = _ERROR_KINDS.get(code, ("server_error" if code >= 500 else "invalid_request_error", None))
+    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": err_code}}).encode()
+
+
+def _words(content: str) -> list[str]:
+    """Split text into streaming pieces: one word each, whitespace kept, joining back exactly."""
+    pieces = [p for p in re.split(r"(?<=\s)(?=\S)", content) if p]
+    return pieces or [content]
+
+
+def _pieces(arguments: str, count: int = 3) -> list[str]:
+    """Split a JSON arguments string into up to `count` pieces (streamed separately)."""
+    if len(arguments) < count:
+        return [arguments]
+    step = -(-len(arguments) // count)
+    return [arguments[i : i + step] for i in range(0, len(arguments), step)]
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, fake: FakeOpenAI) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (timeouts, cut tests) are normal here; anything else is a bug.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def version_string(self) -> str:
+        return "FakeOpenAI/1.0"
+
+    # -- bookkeeping so that stop() can release and join everything
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, threading.current_thread())
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._untrack(self.connection, threading.current_thread())
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    # -- routing
+    def _route(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/")
+
+    def do_GET(self) -> None:
+        path = self._route()
+        if path.endswith("/models") or path == "/models":
+            self._send_json(200, {"object": "list", "data": [_model_entry()]})
+        elif path.endswith("/models/" + MODEL_ID):
+            self._send_json(200, _model_entry())
+        else:
+            self._send_raw(404, _error_body(404, f"fake server: no route GET {path}"))
+
+    def do_POST(self) -> None:
+        path = self._route()
+        body = self._read_body()
+        if not path.endswith("/chat/completions"):
+            self._send_raw(404, _error_body(404, f"fake server: no route POST {path}"))
+            return
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            request = None
+        valid = isinstance(request, dict)
+        if not valid:
+            request = {"_unparsed": body.decode("utf-8", "replace")}
+        reply = self.server.fake._record(request, _Headers(self.headers.items()), consume=valid)
+        if not valid:
+            self._send_raw(400, _error_body(400, "fake server: request body is not a JSON object"))
+            return
+        if reply is None:
+            self._send_raw(500, _error_body(500, f"{EXHAUSTED_MESSAGE} (request #{len(self.server.fake.requests)})"))
+            return
+        _Answer(self, request, reply, self.server.fake._stop_event).send()
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(data)
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # -- low-level writers
+    def _send_json(self, code: int, obj: object) -> None:
+        self._send_raw(code, json.dumps(obj).encode())
+
+    def _send_raw(self, code: int, data: bytes, extra: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+
+def _model_entry() -> dict:
+    return {"id": MODEL_ID, "object": "model", "created": 1700000000, "owned_by": "fake-openai"}
+
+
+class _Answer:
+    """Writes one scripted reply to one request."""
+
+    def __init__(self, handler: _Handler, request: dict, reply: Reply, stop: threading.Event) -> None:
+        self.h = handler
+        self.reply = reply
+        self.stop = stop
+        self.stream = bool(request.get("stream"))
+        options = request.get("stream_options") or {}
+        self.include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        self.model = request.get("model") if isinstance(request.get("model"), str) else MODEL_ID
+        self.id = f"chatcmpl-fake-{len(handler.server.fake.requests)}"
+        self.created = int(time.time())
+
+    # -- dispatch
+    def send(self) -> None:
+        kind = self.reply.kind
+        if kind == "status":
+            self._status()
+        elif kind == "hang":
+            self.stop.wait(self.reply.seconds)
+            self.h.close_connection = True  # nothing sent: the client sees the connection close
+        elif kind == "malformed":
+            self._malformed()
+        elif kind == "cut_stream":
+            self._cut()
+        elif self.stream:
+            self._stream_message()
+        else:
+            self._json_message()
+
+    # -- error and fault replies
+    def _status(self) -> None:
+        extra = {}
+        if self.reply.retry_after is not None:
+            seconds = self.reply.retry_after
+            extra["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+        self.h._send_raw(self.reply.code, _error_body(self.reply.code, self.reply.message), extra)
+
+    def _malformed(self) -> None:
+        if not self.stream:
+            self.h._send_raw(200, b'{"id": "chatcmpl-fake", "choices": [ this is not JSON')
+            return
+        self._start_stream()
+        self._event('{"id": "chatcmpl-fake", "choices": [ this is not JSON')
+        self._event("[DONE]")
+        self._end_stream()
+
+    def _cut(self) -> None:
+        content = self.reply.content or ""
+        self.h.close_connection = True
+        if not self.stream:
+            data = json.dumps(self._completion(content, [], "stop")).encode()
+            self.h.send_response(200)
+            self.h.send_header("Content-Type", "application/json")
+            self.h.send_header("Content-Length", str(len(data)))
+            self.h.end_headers()
+            self.h.wfile.write(data[: len(data) // 2])
+            self.h.wfile.flush()
+            self._hard_close()
+            return
+        self._start_stream()
+        self._chunk({"role": "assistant", "content": ""})
+        for piece in _words(content)[: self.reply.after_chunks]:
+            self._chunk({"content": piece})
+        self._hard_close()
+
+    def _hard_close(self) -> None:
+        try:
+            self.h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # -- normal replies
+    def _message(self) -> tuple[str | None, list[dict], str]:
+        reply = self.reply
+        calls = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": args}}
+            for i, (name, args) in enumerate(reply.calls, start=1)
+        ]
+        return reply.content, calls, ("tool_calls" if calls else "stop")
+
+    def _usage(self) -> dict:
+        p, c = self.reply.prompt_tokens, self.reply.completion_tokens
+        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+    def _completion(self, content: str | None, calls: list[dict], finish: str) -> dict:
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+            "usage": self._usage(),
+        }
+
+    def _json_message(self) -> None:
+        content, calls, finish = self._message()
+        self.h._send_json(200, self._completion(content, calls, finish))
+
+    def _stream_message(self) -> None:
+        content, calls, finish = self._message()
+        self._start_stream()
+        self._chunk({"role": "assistant", "content": "" if content is not None or not calls else None})
+        if content:
+            for piece in _words(content):
+                self._chunk({"content": piece})
+        for index, call in enumerate(calls):
+            head = {"index": index, "id": call["id"], "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""}}
+            self._chunk({"tool_calls": [head]})
+            for piece in _pieces(call["function"]["arguments"]):
+                self._chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        self._chunk({}, finish=finish)
+        if self.include_usage:
+            self._event(json.dumps(self._chunk_obj(None, None) | {"choices": [], "usage": self._usage()}))
+        self._event("[DONE]")
+        self._end_stream()
+
+    # -- streaming primitives
+    def _start_stream(self) -> None:
+        self.h.send_response(200)
+        self.h.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.h.send_header("Cache-Control", "no-cache")
+        self.h.send_header("Transfer-Encoding", "chunked")
+        self.h.end_headers()
+        self.h.wfile.flush()
+
+    def _chunk_obj(self, delta: dict | None, finish: str | None) -> dict:
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}],
+        }
+        if self.include_usage:
+            obj["usage"] = None
+        return obj
+
+    def _chunk(self, delta: dict, finish: str | None = None) -> None:
+        self._event(json.dumps(self._chunk_obj(delta, finish)))
+
+    def _event(self, data: str) -> None:
+        payload = f"data: {data}\n\n".encode()
+        self.h.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        self.h.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.h.wfile.write(b"0\r\n\r\n")
+        self.h.wfile.flush()
+
+
+# --------------------------------------------------------------------------- server
+
+
+class FakeOpenAI:
+    """Context manager: `with FakeOpenAI() as server:` starts it, exit stops it (and releases any hanging replies).
+
+    `FakeOpenAI(*replies, default=None)` may pre-load the script; `start()`/`stop()` are
+    the non-context-manager spelling.
+    """
+
+    def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
+        self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.default: Reply | None = default
+        self._script: list[Reply] = list(replies)
+        self._cond = threading.Condition()
+        self._stop_event = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._live: dict[socket.socket, threading.Thread] = {}
+        self._url = ""
+
+    # -- lifecycle
+    @property
+    def url(self) -> str:
+        """Base URL to hand to clients, e.g. "http://127.0.0.1:PORT/v1"."""
+        if not self._url:
+            raise RuntimeError("FakeOpenAI is not running; use `with FakeOpenAI() as server:`")
+        return self._url
+
+    def start(self) -> FakeOpenAI:
+        if self._server is not None:
+            raise RuntimeError("FakeOpenAI already started")
+        self._stop_event.clear()
+        self._server = _Server(self)
+        host, port = self._server.server_address[:2]
+        self._url = f"http://{host}:{port}/v1"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Release hanging replies, stop accepting, close open connections, join handlers."""
+        server = self._server
+        if server is None:
+            return
+        self._stop_event.set()
+        server.shutdown()
+        server.server_close()
+        with self._cond:
+            live = dict(self._live)
+        for conn in live:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)  # wakes a handler waiting for a keep-alive request
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for thread in [*live.values(), self._thread]:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting
+    def script(self, *replies: Reply) -> None:
+        """Append replies; each /chat/completions request consumes the next one."""
+        for reply in replies:
+            if not isinstance(reply, Reply):
+                raise TypeError(f"script() takes Reply objects, got {reply!r}")
+        with self._cond:
+            self._script.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """How many scripted replies have not been consumed yet."""
+        with self._cond:
+            return len(self._script)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Block until at least `count` chat requests arrived; AssertionError on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(
+                    f"fake server: expected {count} chat request(s) within {timeout}s, got {len(self.requests)}"
+                )
+
+    # -- called from handler threads
+    def _record(self, request: dict, headers: dict[str, str], *, consume: bool) -> Reply | None:
+        with self._cond:
+            self.requests.append(request)
+            self.headers.append(headers)
+            reply = None
+            if consume:
+                reply = self._script.pop(0) if self._script else self.default
+            self._cond.notify_all()
+            return reply
+
+    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
+        with self._cond:
+            self._live[conn] = thread
+
+    def _untrack(self, conn: socket.socket, thread: threading.Thread) -> None:
+        with self._cond:
+            self._live.pop(conn, None)
