@@ -19,7 +19,7 @@ from orchestra.core.run import Run
 from orchestra.core.runstore import RunStore, file_lock
 from orchestra.core.score import Agent, Score, Spec
 
-RUNNABLE_KINDS = ("shell",)
+RUNNABLE_KINDS = ("shell", "llm")
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
 
@@ -70,7 +70,7 @@ class Fleet:
         for agent in agents:
             if agent.kind not in RUNNABLE_KINDS:
                 raise OrchestraError(f"Agent {agent.name!r} is a {agent.kind!r} agent; this version of orchestra "
-                                     f"runs only 'shell' agents. Pick another agent.")
+                                     f"runs {' and '.join(RUNNABLE_KINDS)} agents. Pick another agent.")
         if not agents:
             raise OrchestraError("No agents to run: add [[agents]] to orchestra.toml.")
         return spec, agents
@@ -241,6 +241,9 @@ class Fleet:
             "files": run.changed_paths,
             "gates": [{**gate.evidence(), "stale": gate.is_stale(run.tree)} for gate in run.gates.values()],
         }
+        if run.usage:  # llm agents: what the work cost (cost None: the price map does not know the model)
+            fields["usage"] = {key: run.usage.get(key) for key in
+                               ("model", "prompt_tokens", "completion_tokens", "cost", "turns")}
         fields.update(extra)
         return self.ledger.append(fields)
 

@@ -40,6 +40,11 @@ class LineSplitter:
             self._pending = b""
         return lines
 
+    @property
+    def pending(self) -> bytes:
+        """The unfinished last line so far."""
+        return self._pending
+
     def flush(self) -> list[bytes]:
         rest, self._pending = self._pending, b""
         return [rest] if rest else []

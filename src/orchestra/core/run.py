@@ -6,8 +6,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-STATES = ("queued", "working", "review", "accepted", "rejected", "failed", "stopped")
-ACTIVE_STATES = frozenset({"queued", "working"})
+STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "failed", "stopped")
+ACTIVE_STATES = frozenset({"queued", "working", "waiting"})  # "waiting": the agent asks for input
 DECIDED_STATES = frozenset({"accepted", "rejected"})
 
 
@@ -70,6 +70,10 @@ class Run:
     agent_pgid: int | None = None
     decision: dict[str, Any] | None = None
     merge_commit: str | None = None
+    # llm agents: {"model", "prompt_tokens", "completion_tokens", "cost" (USD, None when unknown), "turns"}
+    usage: dict[str, Any] | None = None
+    # cli agents: what their output says they are doing, {"state": working|waiting|unknown, "reason"}
+    activity: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -106,5 +110,5 @@ class Run:
             "finished": self.finished, "exit_code": self.exit_code,
             "diff": {"files": self.files_changed, "added": self.lines_added, "removed": self.lines_removed},
             "gates": [{**g.evidence(), "stale": g.is_stale(self.tree)} for g in self.gates.values()],
-            "merge_commit": self.merge_commit,
+            "merge_commit": self.merge_commit, "usage": self.usage, "activity": self.activity,
         }

@@ -67,6 +67,7 @@ class Supervisor:
         self.events = EventBuffer(store, run_id)
         self.stop_event = asyncio.Event()
         self.agent: AgentProcess | None = None
+        self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
 
     def update(self, **values: Any) -> Run:
         self.run = self.store.set(self.run_id, **values)
@@ -123,8 +124,10 @@ class Supervisor:
     async def start_agent(self, redirect: str | None) -> Outcome:
         config = self.run.agent_config
         env = agent_env(self.run.id, self.run.spec, self.run.task, self.worktree, redirect)
-        self.agent = AgentProcess(["/bin/sh", "-c", config["command"]], self.worktree, env,
-                                  on_line=self.events.line, on_start=lambda pid: self.update(agent_pgid=pid))
+        self.result = {}
+        self.agent = AgentProcess(self.agent_command(config), self.worktree, env,
+                                  on_line=self.events.line, on_start=lambda pid: self.update(agent_pgid=pid),
+                                  on_record=self.take_record if config["kind"] == "llm" else None)
         flusher = asyncio.ensure_future(self.flush_periodically())
         try:
             if self.stop_event.is_set():
@@ -136,6 +139,21 @@ class Supervisor:
         finally:
             flusher.cancel()
             self.agent = None
+
+    def agent_command(self, config: dict[str, Any]) -> list[str]:
+        if config["kind"] == "llm":
+            # litellm is imported in the agent's own process, never in the supervisor or the UI.
+            return [sys.executable, "-m", "orchestra.agents.llm_agent", str(self.store.state_dir), self.run_id]
+        return ["/bin/sh", "-c", config["command"]]
+
+    def take_record(self, record: dict[str, Any]) -> None:
+        """A record from the agent: usage so far goes on the run record; the result is kept for the end."""
+        if isinstance(record.get("usage"), dict):
+            self.events.flush()
+            self.update(usage=record["usage"])
+            self.store.append_events(self.run_id, [{"type": "usage", **record["usage"]}])
+        if "result" in record:
+            self.result = record
 
     async def flush_periodically(self) -> None:
         while True:
@@ -165,7 +183,8 @@ class Supervisor:
             # Gates are pending from the moment the run is in review, so nobody accepts unverified work unasked.
             self.set_state("review", "", gates=pending_gates(self.run, values["tree"]), **values)
         else:
-            self.set_state("failed", f"the agent exited with status {outcome.exit_code}", **values)
+            reason = self.result.get("result") or f"the agent exited with status {outcome.exit_code}"
+            self.set_state("failed", reason, **values)
 
 
 def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
@@ -192,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def fail_run(store: RunStore, run_id: str, message: str) -> None:
     def change(run: Run) -> None:
-        if run.state in ("queued", "working"):
+        if run.is_active:
             run.state, run.message = "failed", message
         run.supervisor_pid = None
     store.update(run_id, change)

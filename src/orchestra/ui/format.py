@@ -7,7 +7,8 @@ from textual.markup import escape
 from orchestra.core.run import Gate, Run
 
 STATE_STYLE = {
-    "queued": ("◌", "$text-muted"), "working": ("●", "$accent"), "review": ("◆", "$warning"),
+    "queued": ("◌", "$text-muted"), "working": ("●", "$accent"), "waiting": ("◐", "$warning"),
+    "review": ("◆", "$warning"),
     "accepted": ("✔", "$success"), "rejected": ("✘", "$text-muted"), "failed": ("✖", "$error"),
     "stopped": ("■", "$text-muted"),
 }
@@ -37,6 +38,26 @@ def diffstat_markup(run: Run) -> str:
     return f"{run.files_changed} {files} [$success]+{run.lines_added}[/] [$error]−{run.lines_removed}[/]"
 
 
+def usage_markup(run: Run) -> str:
+    """Tokens and cost of an llm run ("" for other agents)."""
+    usage = run.usage
+    if not usage:
+        return ""
+    tokens = (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)
+    cost = usage.get("cost")
+    price = f"${cost:.2f}" if cost is not None else "cost unknown"
+    return f"[$text-muted]{compact(tokens)} tok · {price} · {usage.get('turns') or 0} turns[/]"
+
+
+def compact(number: int) -> str:
+    """12345 -> 12.3k, 1234567 -> 1.2M."""
+    if number >= 1_000_000:
+        return f"{number / 1_000_000:.1f}M"
+    if number >= 1_000:
+        return f"{number / 1_000:.1f}k"
+    return str(number)
+
+
 def gate_label(gate: Gate, tree: str | None) -> str:
     """A gate's one-word status, saying 'stale' when it ran on an older tree."""
     if gate.is_stale(tree) and gate.status not in ("running", "pending"):
@@ -60,7 +81,7 @@ def gate_markup(gate: Gate, tree: str | None, detailed: bool = False) -> str:
 
 def gates_markup(run: Run) -> str:
     if not run.gates:
-        if run.state in ("queued", "working"):
+        if run.is_active:
             return "[$text-muted]gates run when the agent finishes[/]"
         return "[$text-muted]no gates[/]"
     return "  ".join(gate_markup(gate, run.tree) for gate in run.gates.values())

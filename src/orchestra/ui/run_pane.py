@@ -11,7 +11,8 @@ from textual.message import Message
 from textual.widget import Widget
 
 from orchestra.core.run import Run
-from orchestra.ui.format import diffstat_markup, duration, event_line, gates_markup, state_markup
+from orchestra.ui.format import (diffstat_markup, duration, event_line, gates_markup, state_markup,
+                                 usage_markup)
 
 TAIL_LINES = 200
 MESSAGE_LINES = 2  # a failed run's message gets at most this many lines in the pane
@@ -70,7 +71,9 @@ class RunPane(Widget, can_focus=True):
         self.border_subtitle = escape(self.run.spec or "task")
 
     def status_line(self) -> str:
-        return f"{state_markup(self.run)}  {duration(self.run.elapsed(self.now))}  {diffstat_markup(self.run)}"
+        usage = usage_markup(self.run)
+        return (f"{state_markup(self.run)}  {duration(self.run.elapsed(self.now))}  {diffstat_markup(self.run)}"
+                + (f"  {usage}" if usage else ""))
 
     def message_lines(self, width: int) -> list[str]:
         """A failed run's message, wrapped to the pane (the review screen shows all of it)."""
