@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify")
     ledger.add_argument("action", choices=("path", "show", "verify"))
     ledger.add_argument("--json", action="store_true", help="with show: print the raw JSON lines")
+    sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
+                   "(works outside a repository too)")
     return parser
 
 
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "doctor":
+        return cmd_doctor(args.directory)
     if args.command == "init":
         return cmd_init(open_repository(args.directory, require_commits=False))
     repo = open_repository(args.directory)
@@ -192,6 +198,30 @@ def cmd_log(fleet: Fleet, args: argparse.Namespace) -> int:
             text = event.get("text") or f"state: {event.get('state')} {event.get('message') or ''}".rstrip()
             print(f"[orchestra] {text}")
     return 0
+
+
+def cmd_doctor(directory: Path) -> int:
+    """Print one line per finding (its fix indented below); 1 when the score needs something missing."""
+    from orchestra.core.doctor import diagnose
+    score = doctor_score(directory)
+    findings = diagnose(score, os.environ, shutil.which)
+    for finding in findings:
+        print(f"{'ok' if finding.ok else 'missing':<8} {finding.subject:<19} {finding.detail}")
+        if not finding.ok and finding.fix:
+            print(f"{'':9}{finding.fix}")
+    gaps = [f.subject for f in findings if f.needed and not f.ok]
+    where = f"the score {score.path}" if score else "no score here, so only orchestra's own needs"
+    print(f"\nMissing for {where}: {', '.join(gaps)}" if gaps else f"\nNothing is missing ({where}).")
+    return 1 if gaps else 0
+
+
+def doctor_score(directory: Path) -> Score | None:
+    """The score of the repository at directory, or None outside a repository or without one."""
+    try:
+        repo = open_repository(directory, require_commits=False)
+    except (OrchestraError, OSError):
+        return None
+    return load_score(repo.score_path) if repo.score_path.exists() else None
 
 
 def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
