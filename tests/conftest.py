@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def llm_host_socket(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One llm host for the whole session (it loads litellm once), never the user's own."""
+    return tmp_path_factory.mktemp("llm-host") / "host.sock"
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(llm_host_socket: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point HOME, the XDG dirs and git's global config at a fresh temporary directory."""
     home = tmp_path_factory.mktemp("home")
     for name, sub in (
@@ -26,6 +32,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         "[init]\n\tdefaultBranch = main\n"
     )
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("ORCHESTRA_LLM_HOST_SOCKET", str(llm_host_socket))
+    monkeypatch.setenv("ORCHESTRA_LLM_HOST_IDLE", "20")  # exits soon after the last llm test
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "NO_COLOR"):

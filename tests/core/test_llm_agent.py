@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.core.fleet import Fleet
-from tests.core.helpers import output_lines, wait_settled
+from tests.core.helpers import output_lines, processes_with, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, cut_stream, hang, malformed, status, text, tool_calls
 
 KEY = "sk-test-4c0ffee5ecret9"
@@ -131,3 +131,20 @@ def test_a_missing_key_variable_is_named(repo: Path, make_fleet, monkeypatch) ->
     fleet = make_fleet(repo, score("http://127.0.0.1:9/v1"))
     run = wait_settled(fleet, fleet.spawn("fix")[0].id, timeout=60)
     assert run.state == "failed" and "FAKE_PROVIDER_KEY" in run.message, run.message
+
+
+def test_stopping_a_run_cancels_its_job_in_the_shared_host(repo: Path, make_fleet, server: FakeOpenAI,
+                                                           llm_host_socket: Path) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(tool_calls(("run_command", {"command": "sleep 31.25; echo never"})))
+    run = fleet.spawn("fix")[0]
+    wait_for(lambda: processes_with("sleep 31.25"), 60, message="the model's command to start")
+    fleet.stop(run.id)
+    wait_for(lambda: not processes_with("sleep 31.25"), 10, message="the command to be killed with its job")
+    assert fleet.get(run.id).state == "stopped"
+    # The host goes on serving: the next run works, and there is one host for every run and repository.
+    server.script(text("Nothing to change."))
+    second = wait_settled(fleet, fleet.spawn("fix")[0].id, timeout=60)
+    assert second.state == "review", second.message
+    hosts = processes_with(f"orchestra.agents.llm_host {llm_host_socket}")
+    assert len(hosts) == 1, hosts

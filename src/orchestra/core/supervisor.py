@@ -142,8 +142,8 @@ class Supervisor:
 
     def agent_command(self, config: dict[str, Any]) -> list[str]:
         if config["kind"] == "llm":
-            # litellm is imported in the agent's own process, never in the supervisor or the UI.
-            return [sys.executable, "-m", "orchestra.agents.llm_agent", str(self.store.state_dir), self.run_id]
+            # The client hands the run to the llm host, which has litellm loaded (once for every run).
+            return [sys.executable, "-m", "orchestra.agents.llm_client", str(self.store.state_dir), self.run_id]
         return ["/bin/sh", "-c", config["command"]]
 
     def take_record(self, record: dict[str, Any]) -> None:
