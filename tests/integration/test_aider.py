@@ -1,0 +1,220 @@
+"""Aider itself (the real CLI, pinned in ./dev) driven through orchestra's aider preset, offline.
+
+Aider talks to the scripted fake OpenAI server; the reply is a file listing in Aider's "whole" edit
+format (what it asks for with a model it does not know, such as openai/fake-model), and Aider must
+write it to the file. `./dev test` installs Aider into a cached virtualenv and names its executable
+in ORCHESTRA_AIDER_BIN; without that variable these tests fail (they do not skip), so that a run of
+plain pytest cannot look green while testing nothing.
+
+Nothing leaves the machine: every HTTP(S) request that does not go to 127.0.0.1 is sent to a local
+proxy that records and refuses it, and the browser Aider would open is a script that records URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.presets import cli_invocation
+from tests.conftest import git
+from tests.harness.fake_openai import FakeOpenAI, text
+
+KEY = "sk-aider-test-5ecret-b0a7"
+KEY_ENV = "FAKE_PROVIDER_KEY"
+BUGGY = "def mean(values):\n    return sum(values) / (len(values) - 1)\n"
+FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
+TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of len(values)."
+# Aider's whole edit format: the path alone on a line, then the entire new file in a fence.
+REPLY = f"mean() divides by one less than the number of values.\n\ncalc/stats.py\n```\n{FIXED}```\n"
+# Aider fetches litellm's model list from GitHub (litellm at import, Aider for model info), once a
+# day per home. Refused here, both fall back to the copy litellm ships.
+ALLOWED_OUTSIDE = {"raw.githubusercontent.com:443"}
+
+
+# --------------------------------------------------------------------------- the machine around Aider
+
+
+class RefusingProxy:
+    """An HTTP(S) proxy that records every request sent through it and refuses it with 403."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def refuse(self) -> None:
+                proxy.requests.append(f"{self.command} {self.path}")
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+
+            do_CONNECT = do_GET = do_POST = do_HEAD = do_PUT = refuse
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def hosts(self) -> set[str]:
+        """host:port of every request seen (CONNECT names it; a plain request has a full URL)."""
+        found = set()
+        for request in self.requests:
+            target = request.split(" ", 1)[1]
+            if "://" in target:
+                netloc = target.split("://", 1)[1].split("/", 1)[0]
+                target = netloc if ":" in netloc else netloc + (":443" if target.startswith("https") else ":80")
+            found.add(target)
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def aider_executable() -> Path:
+    """The Aider that ./dev installed; a failure (not a skip) when it is missing."""
+    value = os.environ.get("ORCHESTRA_AIDER_BIN")
+    if not value:
+        pytest.fail("ORCHESTRA_AIDER_BIN is not set: run these tests with `./dev test` (it installs the "
+                    "pinned Aider into a cached virtualenv and sets the variable), not with plain pytest",
+                    pytrace=False)
+    path = Path(value)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"ORCHESTRA_AIDER_BIN={value} is not an executable file: run `./dev test` again",
+                    pytrace=False)
+    return path
+
+
+class Machine:
+    """What Aider finds around it: itself on PATH, the key, a refusing proxy and a recording browser."""
+
+    def __init__(self, tmp_path: Path, proxy: RefusingProxy) -> None:
+        self.proxy = proxy
+        self.bin = tmp_path / "aider-bin"
+        self.browser_log = tmp_path / "browser.log"
+        self.browser = tmp_path / "browser"
+        self.browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{self.browser_log}"\n')
+        self.browser.chmod(0o755)
+
+    def env(self) -> dict[str, str]:
+        """Variables to add to the environment Aider starts in (checked here, so a missing Aider fails the test)."""
+        if not self.bin.exists():
+            # Only `aider` goes on PATH, not its virtualenv's bin: that would put Aider's python and pip
+            # first for everything else the agent (and the gates) run.
+            self.bin.mkdir()
+            (self.bin / "aider").symlink_to(aider_executable())
+        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", KEY_ENV: KEY, "BROWSER": str(self.browser)}
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            env[name] = env[name.lower()] = self.proxy.url
+        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"  # the fake model server
+        return env
+
+    def opened_urls(self) -> list[str]:
+        return self.browser_log.read_text().splitlines() if self.browser_log.exists() else []
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Iterator[Machine]:
+    proxy = RefusingProxy()
+    try:
+        yield Machine(tmp_path, proxy)
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def buggy_repo(root: Path) -> Path:
+    """A git repository on main with calc/stats.py, whose mean() is off by one."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "calc").mkdir()
+    (root / "calc" / "stats.py").write_text(BUGGY)
+    (root / "README.md").write_text("# calc\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def aider_agent(url: str) -> dict[str, str]:
+    return {"name": "aider", "kind": "cli", "preset": "aider", "model": "openai/fake-model", "api_base": url,
+            "api_key_env": KEY_ENV}
+
+
+def run_aider(repo: Path, machine: Machine, url: str, prompt: str) -> subprocess.CompletedProcess[str]:
+    """One turn of the aider preset in repo, as the supervisor runs it: the user's environment + the preset's."""
+    environ = {**os.environ, **machine.env()}
+    invocation = cli_invocation(aider_agent(url), prompt, environ)
+    assert invocation.env["OPENAI_API_KEY"] == KEY and "OPENAI_API_KEY" in invocation.secret_names
+    return subprocess.run(invocation.argv, cwd=repo, env={**environ, **invocation.env}, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=90)
+
+
+def outside_requests(machine: Machine) -> set[str]:
+    return machine.proxy.hosts() - ALLOWED_OUTSIDE
+
+
+# --------------------------------------------------------------------------- the preset, run directly
+
+
+def test_aider_applies_the_scripted_fix_through_the_preset(tmp_path: Path, machine: Machine,
+                                                           server: FakeOpenAI) -> None:
+    repo = buggy_repo(tmp_path / "repo")
+    head = git(repo, "rev-parse", "HEAD")
+    server.script(text(REPLY))
+    done = run_aider(repo, machine, server.url, TASK)
+    output = f"exit {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    assert done.returncode == 0, output
+    assert (repo / "calc" / "stats.py").read_text() == FIXED, output
+    assert "Applied edit to calc/stats.py" in done.stdout, output
+
+    # One non-streaming chat request (--no-stream), with the key from api_key_env, the task and the file.
+    assert len(server.requests) == 1, output
+    request = server.requests[0]
+    assert request["model"] == "fake-model" and not request.get("stream"), request
+    assert server.headers[0]["Authorization"] == f"Bearer {KEY}"
+    messages = request["messages"]
+    assert messages[0]["role"] == "system" and "file listing" in messages[0]["content"]  # whole edit format
+    assert messages[-1]["role"] == "user" and messages[-1]["content"].startswith(TASK)
+    assert any(BUGGY in m["content"] for m in messages[:-1]), "Aider did not send calc/stats.py"
+
+    # Aider left the commit to orchestra (--no-auto-commits) and touched nothing else that git tracks;
+    # what it adds are its own .aider* files (orchestra keeps those out of a run's commits).
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "diff", "--name-only").splitlines() == ["calc/stats.py"]
+    untracked = git(repo, "ls-files", "--others").splitlines()
+    assert all(path.startswith(".aider") for path in untracked), untracked
+    assert not (repo / ".gitignore").exists()  # --no-gitignore
+    assert not outside_requests(machine), f"Aider reached outside: {machine.proxy.requests}"
+
+
+def test_aider_opens_no_browser_for_a_model_it_does_not_know(tmp_path: Path, machine: Machine,
+                                                             server: FakeOpenAI) -> None:
+    # With --yes-always, Aider answers "Open documentation url for more info?" by opening a browser:
+    # for every model missing from litellm's list unless model warnings are off. On a desktop that is
+    # a browser tab per run; on a server with only a text browser, a browser that waits on the agent's
+    # stdin forever.
+    repo = buggy_repo(tmp_path / "repo")
+    server.script(text("Nothing to change."))
+    done = run_aider(repo, machine, server.url, TASK)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(server.requests) == 1
+    assert machine.opened_urls() == [], (
+        f"Aider opened {machine.opened_urls()} in a browser: the aider preset needs --no-show-model-warnings")
