@@ -23,6 +23,7 @@ import pytest
 
 from orchestra.core.presets import cli_invocation
 from tests.conftest import git
+from tests.core.helpers import wait_settled
 from tests.harness.fake_openai import FakeOpenAI, text
 
 KEY = "sk-aider-test-5ecret-b0a7"
@@ -218,3 +219,40 @@ def test_aider_opens_no_browser_for_a_model_it_does_not_know(tmp_path: Path, mac
     assert len(server.requests) == 1
     assert machine.opened_urls() == [], (
         f"Aider opened {machine.opened_urls()} in a browser: the aider preset needs --no-show-model-warnings")
+
+
+# --------------------------------------------------------------------------- through the fleet
+
+
+def fleet_score(url: str) -> str:
+    return (
+        '[[agents]]\nname = "aider"\nkind = "cli"\npreset = "aider"\nmodel = "openai/fake-model"\n'
+        f'api_base = "{url}"\napi_key_env = "{KEY_ENV}"\ntimeout = 120\n\n'
+        f'[[specs]]\nid = "fix-mean"\nintent = "{TASK}"\nallow = ["calc/**"]\n'
+        "verify = [\"grep -qF 'return sum(values) / len(values)' calc/stats.py\"]\n"
+    )
+
+
+def test_an_aider_run_reaches_review_with_its_edit(tmp_path: Path, machine: Machine, server: FakeOpenAI,
+                                                   make_fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in machine.env().items():  # the supervisor, and so Aider, inherit them
+        monkeypatch.setenv(name, value)
+    repo = buggy_repo(tmp_path / "repo")
+    fleet = make_fleet(repo, fleet_score(server.url))
+    server.script(text(REPLY))
+    run = fleet.spawn("fix-mean")[0]
+    run = wait_settled(fleet, run.id, timeout=60)
+    assert run.state == "review", f"{run.state}: {run.message}"
+    assert (run.files_changed, run.changed_paths) == (1, ["calc/stats.py"]), \
+        f"{run.changed_paths}: Aider's own files (.aider*, also directories) must stay out of a run's commits"
+    assert len(run.gates) == 2 and all(g.status == "passed" for g in run.gates.values()), run.gates
+    diff = fleet.diff(run)
+    assert "-    return sum(values) / (len(values) - 1)" in diff and "+    return sum(values) / len(values)" in diff
+    assert (repo / "calc" / "stats.py").read_text() == BUGGY  # the user's checkout is untouched until accept
+
+    assert len(server.requests) == 1
+    assert TASK in server.requests[0]["messages"][-1]["content"]
+    assert server.headers[0]["Authorization"] == f"Bearer {KEY}"
+    written = [p for p in fleet.repo.state_dir.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if KEY in p.read_text(errors="replace")]
+    assert not outside_requests(machine), f"Aider reached outside: {machine.proxy.requests}"
