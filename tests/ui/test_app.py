@@ -318,3 +318,36 @@ async def test_accepting_from_the_review_returns_to_the_fleet(fleet: Fleet) -> N
         await pilot.pause(0.2)
         assert isinstance(app.screen, FleetScreen)
     assert fleet.ledger.last()["run"] == "r3"
+
+
+async def test_a_run_that_starts_waiting_rings_the_bell_and_shows_the_question(fleet: Fleet) -> None:
+    from orchestra.core.feed import RunUpdate
+    app = make_app(fleet)
+    bells: list[int] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.bell = lambda: bells.append(1)
+        await pilot.pause()
+
+        def ask(run) -> None:
+            run.state, run.message = "waiting", "asks: Overwrite calc/stats.py? (y/n)"
+            run.activity = {"state": "waiting", "reason": run.message}
+        app.apply_updates({"r1": RunUpdate(fleet.store.update("r1", ask), [])})
+        await pilot.pause()
+        assert bells == [1]
+        assert any("r1 fixer is waiting for input" in n.message for n in app._notifications)
+        pane = app.screen.query_one("#run-r1")
+        assert "Overwrite calc/stats.py? (y/n)" in str(pane.render()) and pane.has_class("-waiting")
+
+
+async def test_the_shell_key_explains_when_the_terminal_cannot_hand_over(fleet: Fleet) -> None:
+    worktree = Path(fleet.store.load("r2").worktree)
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r2")
+        await pilot.press("o")
+        await pilot.pause()
+        assert any(f"worktree {worktree} is missing" in n.message for n in app._notifications)
+        worktree.mkdir(parents=True)  # the fixture's runs have none
+        await pilot.press("o")  # headless: Textual cannot suspend
+        await pilot.pause()
+        assert any(f"cd {fleet.store.load('r2').worktree}" in n.message for n in app._notifications)

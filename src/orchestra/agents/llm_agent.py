@@ -22,6 +22,7 @@ from typing import Any
 
 from orchestra.core.agent_tools import TOOL_SPECS, Toolbox, ToolError
 from orchestra.core.agent_wire import RECORD_PREFIX, Redactor
+from orchestra.core.prompts import boundary_lines
 from orchestra.core.run import Run
 from orchestra.core.runstore import RunStore, write_atomic
 
@@ -200,21 +201,13 @@ def command_environment(environ: dict[str, str], api_key_env: str | None) -> dic
 
 
 def system_prompt(run: Run) -> str:
-    spec = run.spec_config or {}
     lines = [
         f"You are {run.agent}, a coding agent working in a git worktree of a repository (your working "
         "directory); the run is reviewed by a human conductor before anything is merged.",
         "Use the tools to explore, change and verify the code. Paths are relative to the repository root.",
         "When you are done, reply with a short summary of what you changed and why, without calling a tool.",
     ]
-    if spec.get("allow"):
-        lines.append(f"You may change only files matching: {', '.join(spec['allow'])}.")
-    if spec.get("deny"):
-        lines.append(f"Never change files matching: {', '.join(spec['deny'])}.")
-    checks = [check["command"] for check in spec.get("verify", [])]
-    if checks:
-        lines.append("Your work is verified with these commands; run them before you finish: "
-                     + "; ".join(f"`{command}`" for command in checks))
+    lines.extend(boundary_lines(run.spec_config))
     instructions = repository_instructions(Path(run.worktree))
     if instructions:
         lines.append("\nThe repository's own instructions for agents:\n\n" + instructions)

@@ -14,9 +14,9 @@ __all__ = ["DEMO_NOTICE", "MARKER", "create_demo", "demo_files", "is_demo"]
 
 DEMO_NOTICE = (
     "Demo: these agents are scripted stand-ins (small scripts in agents/, no model, no API key).\n"
-    'Real agents go in orchestra.toml: kind = "shell" runs any command you trust now; '
-    'kind = "llm" (a model) and kind = "cli" (preset = "claude", …) are declared the same way and '
-    "run once the next orchestra release adds them."
+    'Real agents go in orchestra.toml: kind = "llm" (model = "openai/…", or a local model with api_base), '
+    'kind = "cli" (preset = "claude", "codex", "aider", "gemini", "opencode") or kind = "shell". '
+    "`orchestra doctor` says what is installed."
 )
 MARKER = ".orchestra-demo"
 _AUTHOR = {"GIT_AUTHOR_NAME": "orchestra demo", "GIT_AUTHOR_EMAIL": "demo@orchestra.invalid",

@@ -19,7 +19,7 @@ from orchestra.core.run import Run
 from orchestra.core.runstore import RunStore, file_lock
 from orchestra.core.score import Agent, Score, Spec
 
-RUNNABLE_KINDS = ("shell", "llm")
+RUNNABLE_KINDS = ("shell", "llm", "cli")
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
 
@@ -292,7 +292,8 @@ def allowed(action: str, run: Run | None) -> bool:
 def refusal(action: str, run: Run) -> str:
     """Why an action is not available for a run in its current state."""
     if run.state in ("accepted", "rejected"):
-        return f"Run {run.id} was already {run.state}."
+        suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
+        return f"Run {run.id} was already {run.state}.{suffix}"
     if action == "accept":
         if run.is_active:
             return f"Run {run.id} is still {run.state}: wait for the agent to finish, or stop it."

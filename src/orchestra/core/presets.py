@@ -23,8 +23,8 @@ from typing import Any
 from orchestra.core.errors import OrchestraError
 
 __all__ = [
-    "PRESET_TABLE", "PROVIDER_KEYS", "Invocation", "Preset", "PresetError", "cli_invocation",
-    "model_provider", "redirect_prompt",
+    "PRESET_TABLE", "PROVIDER_KEYS", "STDIN_READERS", "Invocation", "Preset", "PresetError", "cli_invocation",
+    "interactive_command", "keeps_stdin_open", "model_provider", "redirect_prompt",
 ]
 
 
@@ -79,6 +79,16 @@ _BARE_MODELS = ((("gpt-", "o1", "o3", "o4", "chatgpt-"), "openai"), (("claude",)
                 (("gemini",), "gemini"))
 
 
+# CLIs that read a piped stdin to its end as more prompt (codex exec, opencode run): given a pipe that
+# stays open they would wait forever, so they get /dev/null, and orchestra cannot see them wait.
+STDIN_READERS = frozenset({"codex", "opencode"})
+
+
+def keeps_stdin_open(agent: Mapping[str, Any]) -> bool:
+    """Whether the agent gets an open stdin pipe, so a question blocks (and shows as waiting)."""
+    return bool(agent.get("command")) or agent.get("preset") not in STDIN_READERS
+
+
 @dataclass(frozen=True)
 class Invocation:
     """One turn of a cli agent: what to exec in the worktree and with which extra environment."""
@@ -125,6 +135,17 @@ def cli_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[str, 
                  model=agent.get("model"), api_base=agent.get("api_base"), key=key, agent=name)
     argv, env, secrets = _BUILDERS[preset](turn)
     return Invocation(tuple(argv), MappingProxyType(env), turn.resumes, secrets)
+
+
+def interactive_command(agent: Mapping[str, Any]) -> list[str] | None:
+    """The agent's CLI run interactively in its worktree (continuing its conversation where it can);
+    None for agents that have no CLI of their own (shell, llm, custom commands)."""
+    preset = agent.get("preset")
+    if agent.get("kind") != "cli" or agent.get("command") or preset not in PRESET_TABLE:
+        return None
+    continuing = {"claude": ["--continue"], "aider": ["--restore-chat-history"], "codex": ["resume", "--last"],
+                  "gemini": ["--resume", "latest"], "opencode": ["--continue"]}
+    return [PRESET_TABLE[preset].executable, *continuing.get(preset, [])]
 
 
 def redirect_prompt(task: str, summary: str, instruction: str) -> str:

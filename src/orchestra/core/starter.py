@@ -21,8 +21,12 @@ theme = "orchestra-dark"
 # kind     required: "shell" (runs command), "cli" (a coding-agent CLI), "llm" (a model via an API)
 # command  shell: required. cli: optional custom command line, "{prompt}" is replaced by the task
 # preset   cli only: claude, codex, aider, gemini or opencode
-# model    llm only, required: a provider/model string
-# api_base, api_key_env   cli/llm only: endpoint URL and the NAME of the env var holding the key
+# model    llm: required, a litellm model string ("openai/gpt-4o", "ollama/qwen2.5-coder");
+#          cli: optional, passed to the CLI's model option
+# api_base, api_key_env   cli/llm only: endpoint URL (e.g. a local model server) and the NAME of
+#          the environment variable holding the key (the key itself never goes in this file)
+# max_turns, max_tokens, max_cost, request_timeout   llm only: the budget of one working session
+#          (default 50 turns, no token or cost limit) and the seconds one model request may take
 # role     optional free text: code, tests, docs, security, infra, review, ...
 # timeout  optional: seconds an agent may work before it is stopped (default 3600)
 

@@ -13,13 +13,18 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orchestra.core import worktrees
+from orchestra.core.activity import ActivityWatch
 from orchestra.core.agent_process import AgentProcess, Outcome, agent_env
+from orchestra.core.agent_wire import Redactor
 from orchestra.core.gates import GateSlots
 from orchestra.core.output import OUTPUT_LIMIT
+from orchestra.core.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
+from orchestra.core.prompts import cli_prompt, work_summary
 from orchestra.core.run import Gate, Run
 from orchestra.core.runstore import RunStore
 from orchestra.core.verifier import Verifier
@@ -34,10 +39,12 @@ class EventBuffer:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         self.pending: list[dict[str, Any]] = []
+        self.redact = Redactor([])  # a cli agent's provider key, should it print it
         self.logged_bytes = 0
         self.dropped_bytes = 0
 
     def line(self, text: str) -> None:
+        text = self.redact(text)
         if self.logged_bytes >= OUTPUT_LIMIT:
             if self.dropped_bytes == 0:
                 self.pending.append({"type": "note", "text": "output limit reached: further agent output "
@@ -68,6 +75,7 @@ class Supervisor:
         self.stop_event = asyncio.Event()
         self.agent: AgentProcess | None = None
         self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
+        self.activity_written = 0.0
 
     def update(self, **values: Any) -> Run:
         self.run = self.store.set(self.run_id, **values)
@@ -125,26 +133,78 @@ class Supervisor:
         config = self.run.agent_config
         env = agent_env(self.run.id, self.run.spec, self.run.task, self.worktree, redirect)
         self.result = {}
-        self.agent = AgentProcess(self.agent_command(config), self.worktree, env,
-                                  on_line=self.events.line, on_start=lambda pid: self.update(agent_pgid=pid),
-                                  on_record=self.take_record if config["kind"] == "llm" else None)
-        flusher = asyncio.ensure_future(self.flush_periodically())
+        try:
+            command = self.agent_command(config, redirect, env)
+        except PresetError as error:
+            self.result = {"result": str(error)}
+            return Outcome(126)
+        watch = ActivityWatch() if config["kind"] == "cli" and keeps_stdin_open(config) else None
+        self.agent = AgentProcess(
+            command, self.worktree, env, on_line=self.agent_line(watch),
+            on_start=lambda pid: self.update(agent_pgid=pid),
+            on_record=self.take_record if config["kind"] == "llm" else None,
+            on_partial=(lambda text: watch.partial(text, time.monotonic())) if watch else None,
+            open_stdin=watch is not None)
+        flusher = asyncio.ensure_future(self.flush_periodically(watch))
         try:
             if self.stop_event.is_set():
                 return Outcome(None, stopped=True)
             return await self.agent.run(float(config.get("timeout") or 3600))
         except OSError as error:
-            self.events.note(f"could not start the agent: {error}")
+            self.result = {"result": self.start_failure(config, error)}
             return Outcome(127)
         finally:
             flusher.cancel()
             self.agent = None
+            if watch is not None and self.run.activity:
+                self.update(activity=None)
 
-    def agent_command(self, config: dict[str, Any]) -> list[str]:
+    def agent_command(self, config: dict[str, Any], redirect: str | None, env: dict[str, str]) -> list[str]:
         if config["kind"] == "llm":
             # The client hands the run to the llm host, which has litellm loaded (once for every run).
             return [sys.executable, "-m", "orchestra.agents.llm_client", str(self.store.state_dir), self.run_id]
+        if config["kind"] == "cli":
+            last_output = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0]
+                           if e.get("type") == "output"]
+            invocation = cli_invocation(config, cli_prompt(self.run), env, redirect=redirect,
+                                        summary=work_summary(self.run, last_output))
+            env.update(invocation.env)
+            self.events.redact = Redactor([invocation.env[name] for name in invocation.secret_names])
+            if invocation.resumes:
+                self.events.note("continuing the agent's own conversation with the instruction")
+            return list(invocation.argv)
         return ["/bin/sh", "-c", config["command"]]
+
+    @staticmethod
+    def start_failure(config: dict[str, Any], error: OSError) -> str:
+        preset = PRESET_TABLE.get(config.get("preset") or "")
+        if preset is not None and not config.get("command") and isinstance(error, FileNotFoundError):
+            return f"{preset.title} is not installed here ({preset.executable} is not on PATH): {preset.install}"
+        return f"could not start the agent: {error.strerror or error}"
+
+    def agent_line(self, watch: ActivityWatch | None) -> Callable[[str], None]:
+        if watch is None:
+            return self.events.line
+
+        def line(text: str) -> None:
+            watch.line(text, time.monotonic())
+            self.events.line(text)
+        return line
+
+    def check_activity(self, watch: ActivityWatch) -> None:
+        """Move a cli run between working and waiting as its output says; record an honest unknown."""
+        activity = watch.assess(time.monotonic())
+        shown = self.run.activity or {"state": "working", "reason": ""}
+        if activity.state == shown["state"] and (activity.state != "unknown" or
+                                                 time.monotonic() - self.activity_written < 30):
+            return
+        self.activity_written = time.monotonic()
+        record = {"state": activity.state, "reason": activity.reason}
+        state = "waiting" if activity.state == "waiting" else "working"
+        if state != self.run.state:
+            self.set_state(state, activity.reason if state == "waiting" else "", activity=record)
+        else:
+            self.update(activity=record)
 
     def take_record(self, record: dict[str, Any]) -> None:
         """A record from the agent: usage so far goes on the run record; the result is kept for the end."""
@@ -155,11 +215,15 @@ class Supervisor:
         if "result" in record:
             self.result = record
 
-    async def flush_periodically(self) -> None:
+    async def flush_periodically(self, watch: ActivityWatch | None = None) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             if self.events.pending:
                 self.events.flush()
+            ticks += 1
+            if watch is not None and ticks % 10 == 0:
+                self.check_activity(watch)
 
     def record_outcome(self, outcome: Outcome) -> None:
         """Commit what the agent left, measure it, and move the run to review, failed or stopped."""

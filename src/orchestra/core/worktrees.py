@@ -20,6 +20,7 @@ JUNK_PATHSPECS = (
     ":(exclude,glob)**/.mypy_cache/**",
     ":(exclude,glob)**/.ruff_cache/**",
     ":(exclude,glob)**/node_modules/**",
+    ":(exclude,glob).aider*",  # Aider's chat and input history (kept in the worktree for a redirect)
     ":(exclude,glob)**/.DS_Store",
 )
 # Options that keep a user's hooks and signing set-up out of orchestra's own commits.

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import SystemCommand
 from textual.binding import Binding
+from textual.app import SuspendNotSupported
 from textual.screen import ModalScreen, Screen
 
 from orchestra.core.errors import OrchestraError
 from orchestra.core.fleet import allowed
+from orchestra.core.presets import interactive_command
 from orchestra.core.run import Run
 from orchestra.ui.format import gate_problems
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
     from orchestra.ui.dialogs import NewRunRequest
 
-RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop"})
+RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell"})
 
 
 class RunActions:
@@ -35,6 +40,10 @@ class RunActions:
         Binding("d", "redirect", "Redirect", id="run.redirect",
                 tooltip="Send the agent an instruction; it works again on top of what it did"),
         Binding("s", "stop", "Stop", id="run.stop", tooltip="Stop the working agent; its work so far is kept"),
+        Binding("o", "shell", "Shell", id="run.shell",
+                tooltip="Open a shell in the run's worktree; leaving it (exit) returns to the fleet"),
+        Binding("O", "shell(True)", "Agent CLI", id="run.shell_agent", show=False,
+                tooltip="Open the run's agent CLI itself, interactively, in its worktree (a shell for other agents)"),
     ]
 
     def current_run(self) -> Run | None:
@@ -104,6 +113,28 @@ class RunActions:
         if allowed("stop", run):
             self.carry_out("stop", self.fleet.stop, run.id)
 
+    def action_shell(self, agent: bool = False) -> None:
+        """Suspend the UI and run an interactive program in the focused run's worktree."""
+        run = self.current_run()
+        if not allowed("shell", run):
+            return
+        worktree = Path(run.worktree)
+        if not worktree.is_dir():
+            self.notify(f"{run.id}'s worktree {worktree} is missing.", severity="error")
+            return
+        argv = interactive_command(run.agent_config) if agent else None
+        argv = argv or [os.environ.get("SHELL") or "/bin/sh"]
+        try:
+            with self.suspend():
+                print(f"orchestra: {' '.join(argv)} in {worktree} (run {run.id}); exit to return to the fleet")
+                try:
+                    subprocess.call(argv, cwd=worktree)
+                except OSError as error:
+                    print(f"orchestra: could not start {argv[0]}: {error.strerror or error}")
+                    input("press enter to return to the fleet ")
+        except SuspendNotSupported:
+            self.notify(f"This terminal cannot hand over to a shell; run: cd {worktree}", severity="warning")
+
     def action_new_run(self) -> None:
         if self.fleet.score is None or not self.fleet.score.agents:
             self.notify("orchestra.toml declares no agents to run.", severity="warning")
@@ -154,7 +185,8 @@ class RunActions:
                 ("accept", "Accept", f"Merge {name} into its target branch"),
                 ("reject", "Reject", f"Discard {name} with a reason"),
                 ("redirect", "Redirect", f"Send {name}'s agent an instruction"),
-                ("stop", "Stop", f"Stop {name}'s agent")):
+                ("stop", "Stop", f"Stop {name}'s agent"),
+                ("shell", "Shell in", f"Open a shell in {name}'s worktree")):
             if allowed(action, run):
                 yield SystemCommand(f"{title} {name}", help_text, getattr(self, f"action_{action}"))
         if run is not None and self.screen.__class__.__name__ != "ReviewScreen":

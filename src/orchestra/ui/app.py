@@ -171,6 +171,10 @@ class OrchestraApp(RunActions, App[int]):
             self.notify(f"{run.id} {run.agent} is ready for review", timeout=6)
         elif run.state == "failed":
             self.notify(f"{run.id} {run.agent} failed: {run.message}", severity="error", timeout=10)
+        elif run.state == "waiting":
+            self.bell()  # the conductor may be looking elsewhere: the terminal (and tmux) flag the window
+            self.notify(f"{run.id} {run.agent} is waiting for input — {run.message}\n"
+                        f"O opens it interactively; d redirects it.", severity="warning", timeout=15)
 
     def watch_supervisor(self, run: Run) -> None:
         """Learn without polling when a working run's supervisor dies: a pidfd becomes readable."""

@@ -42,6 +42,8 @@ class RunPane(Widget, can_focus=True):
     RunPane.-review:focus { border: round $warning; }
     RunPane.-failed { border: round $error 60%; }
     RunPane.-failed:focus { border: round $error; }
+    RunPane.-waiting { border: double $warning 80%; }
+    RunPane.-waiting:focus { border: double $warning; }
     """
 
     class Opened(Message):
@@ -76,12 +78,13 @@ class RunPane(Widget, can_focus=True):
                 + (f"  {usage}" if usage else ""))
 
     def message_lines(self, width: int) -> list[str]:
-        """A failed run's message, wrapped to the pane (the review screen shows all of it)."""
+        """A failed run's message, or a waiting agent's question, wrapped to the pane."""
         run = self.run
-        if run.state != "failed" or not run.message:
+        if run.state not in ("failed", "waiting") or not run.message:
             return []
         wrapped = textwrap.wrap(run.message, max(10, width), max_lines=MESSAGE_LINES, placeholder=" …")
-        return [f"[$error]{escape(line)}[/]" for line in wrapped]
+        style = "$error" if run.state == "failed" else "$warning"
+        return [f"[{style}]{escape(line)}[/]" for line in wrapped]
 
     def render(self) -> str:
         width, height = self.size.width or 80, self.size.height or 20
@@ -96,7 +99,7 @@ class RunPane(Widget, can_focus=True):
         """Render the run's state (called when its record changes)."""
         self.run, self.now = run, now
         self._set_titles()
-        for state in ("review", "failed"):
+        for state in ("review", "failed", "waiting"):
             self.set_class(run.state == state, f"-{state}")
         self.refresh()
 
