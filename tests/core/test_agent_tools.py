@@ -29,6 +29,7 @@ def box(root: Path, **kw) -> Toolbox:
 
 
 def test_reading_tools(tree: Path) -> None:
+    (tree / "calc" / ".git").write_text("gitdir: /elsewhere\n")  # as in a nested worktree
     tools = box(tree)
     assert tools.list_files() == "README.md\ncalc/stats.py"  # .git is never listed
     assert tools.list_files("calc", "*.py") == "calc/stats.py"

@@ -65,7 +65,11 @@ def test_llm_agent_reads_edits_and_finishes(repo: Path, make_fleet, server: Fake
     tool_results = [m for m in server.requests[2]["messages"] if m["role"] == "tool"]
     assert tool_results[-1]["content"].startswith("error: README.md: outside the spec's allowed paths")
     assert all(h.get("authorization") == f"Bearer {KEY}" for h in server.headers)
-    for path in files_orchestra_wrote(fleet):
+    fleet.accept(run.id)
+    entry = fleet.ledger.last()
+    assert entry["usage"] == {"model": "openai/fake-model", "prompt_tokens": 40, "completion_tokens": 20,
+                              "cost": None, "turns": 4}
+    for path in files_orchestra_wrote(fleet) + [fleet.repo.ledger_path]:
         assert KEY not in path.read_text(errors="replace"), path
 
 

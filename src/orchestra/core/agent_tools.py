@@ -82,6 +82,8 @@ class Toolbox:
         for directory, dirs, files in os.walk(base):
             dirs[:] = sorted(d for d in dirs if d != ".git")
             for name in sorted(files):
+                if name == ".git":  # a worktree's .git is a file pointing at the repository
+                    continue
                 rel = (Path(directory) / name).relative_to(self.root).as_posix()
                 if pattern is None or matches_any((pattern,), rel):
                     found.append(rel)

@@ -16,7 +16,8 @@ from textual.widgets.option_list import Option
 from orchestra.core.diffparse import ParsedDiff, parse_diff
 from orchestra.core.run import Run
 from orchestra.ui.diff_view import DiffView
-from orchestra.ui.format import diffstat_markup, duration, event_line, gate_label, gate_markup, state_markup
+from orchestra.ui.format import (diffstat_markup, duration, event_line, gate_label, gate_markup, state_markup,
+                                 usage_markup)
 
 
 class ReviewScreen(Screen):
@@ -73,7 +74,8 @@ class ReviewScreen(Screen):
         self.query_one("#title", Static).update(
             f"[b]{escape(run.id)}[/b] {escape(run.agent)} · {escape(run.spec or 'task')}  {state_markup(run)}  "
             f"{duration(run.elapsed(time.time()))}  {diffstat_markup(run)}  "
-            f"[$text-muted]{(run.candidate or '')[:10]} → {escape(run.target)}[/]")
+            + (f"{usage}  " if (usage := usage_markup(run)) else "")
+            + f"[$text-muted]{(run.candidate or '')[:10]} → {escape(run.target)}[/]")
         self.query_one("#gate-detail", Static).update(gate_details(run))
         self.query_one("#spec-detail", Static).update(spec_details(run))
         if run.candidate != self.shown_candidate:
