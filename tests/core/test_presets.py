@@ -24,6 +24,12 @@ def agent(**fields: Any) -> dict[str, Any]:
     return {**base, "name": "a1", "kind": "cli", "timeout": 3600.0, **fields}
 
 
+# Aider must not stop to ask, open a browser or install anything: see presets._aider.
+AIDER_UNATTENDED = ("--yes-always", "--no-pretty", "--no-stream", "--no-fancy-input", "--no-check-update",
+                    "--no-show-release-notes", "--no-analytics", "--no-show-model-warnings", "--no-detect-urls",
+                    "--no-auto-lint", "--no-auto-commits", "--no-dirty-commits", "--no-gitignore")
+AIDER_ENV = {"BROWSER": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+
 FIRST_AND_REDIRECT = [
     ("claude",
      ("claude", "-p", "--permission-mode", "acceptEdits", TASK),
@@ -32,12 +38,8 @@ FIRST_AND_REDIRECT = [
      ("codex", "exec", "--sandbox", "workspace-write", TASK),
      ("codex", "exec", "--sandbox", "workspace-write", "resume", "--last", FIX)),
     ("aider",
-     ("aider", "--yes-always", "--no-pretty", "--no-stream", "--no-fancy-input", "--no-check-update",
-      "--no-show-release-notes", "--no-analytics", "--no-auto-commits", "--no-dirty-commits",
-      "--no-gitignore", f"--message={TASK}"),
-     ("aider", "--yes-always", "--no-pretty", "--no-stream", "--no-fancy-input", "--no-check-update",
-      "--no-show-release-notes", "--no-analytics", "--no-auto-commits", "--no-dirty-commits",
-      "--no-gitignore", "--restore-chat-history", f"--message={FIX}")),
+     ("aider", *AIDER_UNATTENDED, f"--message={TASK}"),
+     ("aider", *AIDER_UNATTENDED, "--restore-chat-history", f"--message={FIX}")),
     ("gemini",
      ("gemini", "--approval-mode", "auto_edit", "--prompt", TASK),
      ("gemini", "--resume", "latest", "--approval-mode", "auto_edit", "--prompt", FIX)),
@@ -98,10 +100,11 @@ KEYED = [
     ("codex", None, "http://localhost:8000/v1",
      {"OPENAI_API_KEY": KEY, "CODEX_API_KEY": KEY, "OPENAI_BASE_URL": "http://localhost:8000/v1"},
      ("OPENAI_API_KEY", "CODEX_API_KEY")),
-    ("aider", "openai/qwen-coder", None, {"OPENAI_API_KEY": KEY}, ("OPENAI_API_KEY",)),
-    ("aider", "anthropic/claude-sonnet-4-5", None, {"ANTHROPIC_API_KEY": KEY}, ("ANTHROPIC_API_KEY",)),
-    ("aider", "openrouter/qwen/qwen3-coder", None, {"OPENROUTER_API_KEY": KEY}, ("OPENROUTER_API_KEY",)),
-    ("aider", "gpt-4.1", None, {"OPENAI_API_KEY": KEY}, ("OPENAI_API_KEY",)),
+    ("aider", "openai/qwen-coder", None, {"OPENAI_API_KEY": KEY, **AIDER_ENV}, ("OPENAI_API_KEY",)),
+    ("aider", "anthropic/claude-sonnet-4-5", None, {"ANTHROPIC_API_KEY": KEY, **AIDER_ENV}, ("ANTHROPIC_API_KEY",)),
+    ("aider", "openrouter/qwen/qwen3-coder", None, {"OPENROUTER_API_KEY": KEY, **AIDER_ENV},
+     ("OPENROUTER_API_KEY",)),
+    ("aider", "gpt-4.1", None, {"OPENAI_API_KEY": KEY, **AIDER_ENV}, ("OPENAI_API_KEY",)),
     ("gemini", None, None, {"GEMINI_API_KEY": KEY, "GEMINI_CLI_TRUST_WORKSPACE": "true"}, ("GEMINI_API_KEY",)),
 ]
 
@@ -123,7 +126,7 @@ def test_aider_takes_an_api_base_as_its_openai_base_flag() -> None:
                    api_key_env="MY_KEY")
     turn = cli_invocation(config, TASK, {"MY_KEY": KEY})
     at = turn.argv.index("--openai-api-base")
-    assert turn.argv[at + 1] == "http://127.0.0.1:8080/v1" and dict(turn.env) == {"OPENAI_API_KEY": KEY}
+    assert turn.argv[at + 1] == "http://127.0.0.1:8080/v1" and dict(turn.env) == {"OPENAI_API_KEY": KEY, **AIDER_ENV}
 
 
 def test_gemini_takes_an_api_base_as_its_gemini_base_url_variable() -> None:

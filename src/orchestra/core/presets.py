@@ -235,13 +235,17 @@ def _aider(turn: _Turn) -> _Built:
     # --no-auto-commits/--no-dirty-commits: orchestra commits what the agent leaves, under the
     # agent's name, so aider does not commit (or rewrite authors) itself. --no-gitignore: aider
     # would otherwise add .aider* to the user's .gitignore, a change nobody asked for.
+    # Under --yes-always aider also says yes to "open the docs for this unknown model?" (a browser
+    # per run) and to "add this URL?" (which installs playwright): --no-show-model-warnings and
+    # --no-detect-urls keep those questions from being asked; BROWSER=true makes any other page it
+    # opens (URLs in API errors) a no-op. Linting would spend model turns on style; the gates verify.
     argv = ["aider", "--yes-always", "--no-pretty", "--no-stream", "--no-fancy-input",
-            "--no-check-update", "--no-show-release-notes", "--no-analytics",
-            "--no-auto-commits", "--no-dirty-commits", "--no-gitignore",
+            "--no-check-update", "--no-show-release-notes", "--no-analytics", "--no-show-model-warnings",
+            "--no-detect-urls", "--no-auto-lint", "--no-auto-commits", "--no-dirty-commits", "--no-gitignore",
             *(["--restore-chat-history"] if turn.resumes else []), *_model_flag(turn)]
     if turn.api_base:
         argv += ["--openai-api-base", turn.api_base]
-    env: dict[str, str] = {}
+    env: dict[str, str] = {"BROWSER": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     secrets = _keyed(env, turn.key, _aider_key_name(turn)) if (turn.key or turn.api_base) else ()
     # The = form keeps a message that starts with '-' from being read as an option.
     return [*argv, f"--message={turn.text}"], env, secrets

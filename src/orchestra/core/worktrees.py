@@ -20,7 +20,9 @@ JUNK_PATHSPECS = (
     ":(exclude,glob)**/.mypy_cache/**",
     ":(exclude,glob)**/.ruff_cache/**",
     ":(exclude,glob)**/node_modules/**",
-    ":(exclude,glob).aider*",  # Aider's chat and input history (kept in the worktree for a redirect)
+    # Aider's chat and input history and its tags cache (kept in the worktree for a redirect).
+    ":(exclude,glob).aider*",
+    ":(exclude,glob).aider*/**",
     ":(exclude,glob)**/.DS_Store",
 )
 # Options that keep a user's hooks and signing set-up out of orchestra's own commits.
