@@ -10,6 +10,9 @@ Usage::
                                    api_key="sk-test", messages=[...])
         assert server.requests[0]["messages"] == [...]
 
+For a slow, model-like stream give a reply a ``chunk_delay``: ``text("...", chunk_delay=0.05)``
+waits 50 ms before each streamed chunk after the first.
+
 The server listens on 127.0.0.1 on a free port, answers ``POST .../chat/completions``
 (with or without ``/v1``, streaming or not) with the next scripted :class:`Reply`, and
 ``GET .../models`` with a list holding ``fake-model``. Every chat request is recorded
@@ -68,13 +71,20 @@ class Reply:
     retry_after: float | None = None
     seconds: float = 0.0
     after_chunks: int = 1
+    chunk_delay: float = 0.0  # seconds between streamed chunks (streaming only)
 
 
-def text(content: str, *, prompt_tokens: int = 10, completion_tokens: int = 5) -> Reply:
-    """An assistant message holding `content`; finish_reason "stop"."""
+def text(content: str, *, prompt_tokens: int = 10, completion_tokens: int = 5, chunk_delay: float = 0.0) -> Reply:
+    """An assistant message holding `content`; finish_reason "stop".
+
+    `chunk_delay` (seconds) makes a streamed reply slow: the server waits that long before each
+    chunk after the first (the role delta), the way a model produces tokens. Non-streaming
+    answers ignore it.
+    """
     if not isinstance(content, str):
         raise TypeError(f"text() wants a str, got {type(content).__name__}")
-    return Reply("text", content=content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    return Reply("text", content=content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                 chunk_delay=_delay(chunk_delay))
 
 
 def tool_calls(
@@ -82,12 +92,14 @@ def tool_calls(
     content: str | None = None,
     prompt_tokens: int = 10,
     completion_tokens: int = 5,
+    chunk_delay: float = 0.0,
 ) -> Reply:
     """An assistant message calling tools; each call is (name, arguments dict).
 
     The calls get ids "call_1", "call_2", ... (numbered within this reply);
     finish_reason is "tool_calls". Arguments are serialised now, so later changes to
-    the dicts do not affect the reply.
+    the dicts do not affect the reply. `chunk_delay` is as for :func:`text` (it spaces the
+    content's words and the calls' pieces alike).
     """
     if not calls:
         raise ValueError("tool_calls() needs at least one (name, arguments) pair")
@@ -102,7 +114,15 @@ def tool_calls(
         calls=tuple(encoded),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        chunk_delay=_delay(chunk_delay),
     )
+
+
+def _delay(seconds: float) -> float:
+    seconds = float(seconds)
+    if not seconds >= 0:  # also refuses NaN
+        raise ValueError(f"chunk_delay must be >= 0 seconds, got {seconds}")
+    return seconds
 
 
 def status(code: int, message: str = "", *, retry_after: float | None = None) -> Reply:
@@ -417,13 +437,17 @@ class _Answer:
         self._chunk({"role": "assistant", "content": "" if content is not None or not calls else None})
         if content:
             for piece in _words(content):
+                self._pause()
                 self._chunk({"content": piece})
         for index, call in enumerate(calls):
             head = {"index": index, "id": call["id"], "type": "function",
                     "function": {"name": call["function"]["name"], "arguments": ""}}
+            self._pause()
             self._chunk({"tool_calls": [head]})
             for piece in _pieces(call["function"]["arguments"]):
+                self._pause()
                 self._chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+        self._pause()
         self._chunk({}, finish=finish)
         if self.include_usage:
             self._event(json.dumps(self._chunk_obj(None, None) | {"choices": [], "usage": self._usage()}))
@@ -431,6 +455,11 @@ class _Answer:
         self._end_stream()
 
     # -- streaming primitives
+    def _pause(self) -> None:
+        """Wait the reply's chunk_delay before the next chunk; a stopping server abandons the reply (a cut)."""
+        if self.reply.chunk_delay and self.stop.wait(self.reply.chunk_delay):
+            raise ConnectionAbortedError("fake server: stopped in the middle of a slow stream")
+
     def _start_stream(self) -> None:
         self.h.send_response(200)
         self.h.send_header("Content-Type", "text/event-stream; charset=utf-8")

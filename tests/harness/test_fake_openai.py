@@ -469,6 +469,58 @@ def test_concurrent_requests_each_consume_one_reply(server: FakeOpenAI) -> None:
     assert server.pending == 0
 
 
+def test_chunk_delay_spaces_streamed_chunks(litellm: ModuleType, server: FakeOpenAI) -> None:
+    server.script(text("one two three", chunk_delay=0.1),
+                  tool_calls(("read_file", {"path": "a.py"}), content="Reading", chunk_delay=0.05),
+                  text("one two three"))
+    arrivals: list[tuple[float, str]] = []
+    started = time.monotonic()
+    for chunk in complete(litellm, server, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append((time.monotonic(), chunk.choices[0].delta.content))
+    assert "".join(piece for _, piece in arrivals) == "one two three"  # the same pieces, only slower
+    gaps = [later - earlier for (earlier, _), (later, _) in zip(arrivals, arrivals[1:])]
+    assert len(gaps) == 2 and all(gap >= 0.08 for gap in gaps), gaps
+    assert time.monotonic() - started >= 0.35  # three words and the finish chunk, 0.1 s before each
+
+    started = time.monotonic()
+    chunks = list(complete(litellm, server, stream=True, **TOOL_KWARGS))
+    # one word, the call's head, its three argument pieces and the finish chunk: six waits of 0.05 s
+    assert time.monotonic() - started >= 0.25
+    calls = litellm.stream_chunk_builder(chunks, messages=MESSAGES).choices[0].message.tool_calls
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("read_file", {"path": "a.py"})]
+
+    started = time.monotonic()
+    assert complete(litellm, server, stream=True) is not None
+    assert time.monotonic() - started < 0.3  # no delay unless asked for
+
+
+def test_chunk_delay_is_ignored_without_streaming_and_checked(server: FakeOpenAI) -> None:
+    assert text("x").chunk_delay == 0.0 and tool_calls(("list_files", {})).chunk_delay == 0.0
+    with pytest.raises(ValueError, match="chunk_delay"):
+        text("x", chunk_delay=-1)
+    with pytest.raises(ValueError, match="chunk_delay"):
+        tool_calls(("list_files", {}), chunk_delay=float("nan"))
+    server.script(text("a b c d e f", chunk_delay=1.0))
+    started = time.monotonic()
+    conn, resp = raw_request(server, "POST", "/v1/chat/completions", {"messages": MESSAGES})
+    assert json.loads(resp.read())["choices"][0]["message"]["content"] == "a b c d e f"
+    conn.close()
+    assert time.monotonic() - started < 0.5
+
+
+def test_stop_cuts_a_slow_stream_promptly() -> None:
+    server = FakeOpenAI(text("word " * 100, chunk_delay=0.5)).start()
+    conn, resp = raw_request(server, "POST", "/v1/chat/completions", {"messages": MESSAGES, "stream": True})
+    assert resp.status == 200
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0
+    with pytest.raises((http.client.IncompleteRead, ConnectionError)):
+        resp.read()
+    conn.close()
+
+
 def test_stop_closes_idle_keep_alive_connections() -> None:
     with FakeOpenAI(text("x")) as server:
         conn, resp = raw_request(server, "POST", "/v1/chat/completions", {"messages": MESSAGES})
