@@ -220,7 +220,7 @@ async def test_rejected_pane_shows_the_reason(fleet: Fleet) -> None:
     app = make_app(fleet)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        assert "touches README" in "\n".join(app.screen.query_one("#run-r3").tail)
+        assert "touches README" in "\n".join(line.plain for line in app.screen.query_one("#run-r3").tail)
 
 
 def test_new_free_text_task_with_picked_agents(repo: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -82,6 +83,19 @@ class OrchestraApp(RunActions, App[int]):
             self.resume_watchers()
         if self.keymap:
             self.call_later(self.check_keymap)
+        self.call_later(self.calm_garbage_collector)
+
+    @staticmethod
+    def calm_garbage_collector() -> None:
+        """Keep full collections short while many runs stream.
+
+        Rendering streamed output makes many short-lived objects; with the default thresholds a full
+        collection (which walks every object: Textual's, the imported modules', the fleet's) ran more
+        than once a second and took 100-300 ms, stalling keys. Objects alive after start-up are frozen
+        out of collections, and the youngest generation is collected less often."""
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 50)
 
     def target_name(self) -> str:
         try:
@@ -133,7 +147,7 @@ class OrchestraApp(RunActions, App[int]):
         every_run = {str(path) for path in runs_dir.iterdir()}
         self.apply_updates(await asyncio.to_thread(self.feed.changed, every_run))
         # No filter: the default one drops every path under a `.git` directory, which is where runs live.
-        async for changes in awatch(runs_dir, watch_filter=None, debounce=50, step=50,
+        async for changes in awatch(runs_dir, watch_filter=None, debounce=100, step=50,
                                     stop_event=self._stop_watching):
             paths = {path for _change, path in changes}
             updates = await asyncio.to_thread(self.feed.changed, paths)
@@ -143,12 +157,14 @@ class OrchestraApp(RunActions, App[int]):
         if not updates:
             return  # nothing to redraw
         fleet_screen = self.fleet_screen()
-        changed, events = [], {}
+        changed, events, states_changed = [], {}, False
         for run_id, update in updates.items():
             if update.run is not None:
                 before = self.runs.get(run_id)
                 self.runs[run_id] = update.run
                 changed.append(update.run)
+                if before is None or before.state != update.run.state:
+                    states_changed = True
                 if before is not None and before.state != update.run.state:
                     self.announce(update.run)
                 self.watch_supervisor(update.run)
@@ -163,7 +179,8 @@ class OrchestraApp(RunActions, App[int]):
                 self.screen.show_run(update.run)
             self.screen.add_events(update.events)
         self.update_ticker()
-        self.refresh_bindings()
+        if states_changed:
+            self.refresh_bindings()  # which keys apply depends on the focused run's state only
 
     def announce(self, run: Run) -> None:
         """Tell the conductor when a run needs them."""
@@ -226,7 +243,12 @@ class OrchestraApp(RunActions, App[int]):
             self.push_screen(ReviewScreen(self.runs[run_id]))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(describe_bindings(self, self.screen)))
+        # Built once per kind of screen and kept installed: the keys do not change while the UI runs,
+        # and composing the sheet again each time cost ~50-200 ms while runs stream.
+        name = f"help-{type(self.screen).__name__}"
+        if not self.is_screen_installed(name):
+            self.install_screen(HelpScreen(describe_bindings(self, self.screen)), name)
+        self.push_screen(name)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

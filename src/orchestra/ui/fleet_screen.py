@@ -9,9 +9,10 @@ from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from orchestra.core.run import Run
+from orchestra.ui.key_bar import KeyBar
 from orchestra.ui.run_pane import RunPane
 
 MIN_PANE_WIDTH = 38
@@ -72,7 +73,7 @@ class FleetScreen(Screen):
             empty = Static(self.app.empty_message() if not self.initial_panes else "", id="empty")
             empty.display = not self.initial_panes
             yield empty
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.initial_panes:

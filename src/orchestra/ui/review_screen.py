@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.markup import escape, to_content
 from textual.screen import Screen
-from textual.widgets import Footer, Log, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Log, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from orchestra.core.diffparse import ParsedDiff, parse_diff
@@ -18,6 +18,7 @@ from orchestra.core.run import Run
 from orchestra.ui.diff_view import DiffView
 from orchestra.ui.format import (diffstat_markup, duration, event_line, gate_label, gate_markup, state_markup,
                                  usage_markup)
+from orchestra.ui.key_bar import KeyBar
 
 
 class ReviewScreen(Screen):
@@ -61,7 +62,7 @@ class ReviewScreen(Screen):
                 yield Static(id="spec-detail", classes="section")
             with TabPane("Output", id="output"):
                 yield Log(id="output-log", max_lines=200_000)
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.show_run(self.run)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections import deque
 
+from textual.content import Content
 from textual.events import Click
 from textual.markup import escape
 from textual.message import Message
@@ -57,7 +59,8 @@ class RunPane(Widget, can_focus=True):
         # State classes are set up front: changing them after mount restyles the pane.
         super().__init__(id=f"run-{run.id}", classes=f"-{run.state}")
         self.run = run
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        # Parsed once when they arrive: a streaming fleet redraws panes many times a second.
+        self.tail: deque[Content] = deque(maxlen=TAIL_LINES)
         self.now = now
         self._set_titles()
 
@@ -65,7 +68,7 @@ class RunPane(Widget, can_focus=True):
     def with_events(cls, run: Run, events: list[dict], now: float) -> RunPane:
         """A pane for run whose tail starts with the given events."""
         pane = cls(run, now)
-        pane.tail.extend(line for line in map(event_line, events) if line is not None)
+        pane.tail.extend(tail_lines(events))
         return pane
 
     def _set_titles(self) -> None:
@@ -86,14 +89,14 @@ class RunPane(Widget, can_focus=True):
         style = "$error" if run.state == "failed" else "$warning"
         return [f"[{style}]{escape(line)}[/]" for line in wrapped]
 
-    def render(self) -> str:
+    def render(self) -> Content:
         width, height = self.size.width or 80, self.size.height or 20
-        lines = [self.status_line(), gates_markup(self.run), *self.message_lines(width)]
+        head = [self.status_line(), gates_markup(self.run), *self.message_lines(width)]
+        lines = [Content.from_markup(line) for line in head]
         room = height - len(lines)
         if room > 0 and self.tail:
-            tail = list(self.tail)[-room:]
-            lines.extend(f"[$text-muted]{line}[/]" for line in tail)
-        return "\n".join(lines)
+            lines.extend(itertools.islice(self.tail, max(0, len(self.tail) - room), None))
+        return Content("\n").join(lines)
 
     def show_run(self, run: Run, now: float) -> None:
         """Render the run's state (called when its record changes)."""
@@ -109,7 +112,7 @@ class RunPane(Widget, can_focus=True):
         self.refresh()
 
     def add_events(self, events: list[dict]) -> None:
-        lines = [line for line in map(event_line, events) if line is not None]
+        lines = tail_lines(events)
         if lines:
             self.tail.extend(lines)
             self.refresh()
@@ -121,3 +124,8 @@ class RunPane(Widget, can_focus=True):
         self.focus()
         if event.chain >= 2:
             self.post_message(self.Opened(self.run.id))
+
+
+def tail_lines(events: list[dict]) -> list[Content]:
+    """The events shown in a pane's tail, as muted text."""
+    return [Content.from_markup(f"[$text-muted]{line}[/]") for line in map(event_line, events) if line is not None]
