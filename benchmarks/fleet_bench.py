@@ -146,10 +146,14 @@ def runs(repo: Path) -> dict[str, dict]:
 
 
 def wait_finished(repo: Path, run_ids: list[str], timeout: float = 60.0) -> dict[str, dict]:
+    """Wait until the runs finished and their gates ran (an "existing" fleet: nothing left to verify)."""
     deadline = time.monotonic() + timeout
     while True:
         current = runs(repo)
-        if all(current[rid]["state"] in ("review", "failed") for rid in run_ids):
+        if all(current[rid]["state"] in ("review", "failed") and
+               all(gate["status"] not in ("pending", "running") for gate in current[rid]["gates"])
+               for rid in run_ids):
+            time.sleep(1.0)  # the supervisors settle into watching their worktrees
             return current
         if time.monotonic() > deadline:
             raise RuntimeError(f"runs did not finish: { {rid: current[rid]['state'] for rid in run_ids} }")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 IDLE_EXIT = float(os.environ.get("ORCHESTRA_LLM_HOST_IDLE") or 300)  # seconds without a job before exiting
 EXIT_PREFIX = "\x1eexit "
+HOST_NICENESS = 5  # on top of the run's own (the first client's supervisor's)
 
 
 class Host:
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestra-llm-host")
     parser.add_argument("socket_path", type=Path)
     args = parser.parse_args(argv)
+    # Agents' work yields the CPU to the conductor's UI: with 16 runs streaming, parsing the models'
+    # chunks takes most of a core, and the keys must still answer at once.
+    os.nice(HOST_NICENESS)
     asyncio.run(Host(args.socket_path).serve())
     return 0
 

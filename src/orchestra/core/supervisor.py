@@ -30,6 +30,7 @@ from orchestra.core.runstore import RunStore
 from orchestra.core.verifier import Verifier
 
 FLUSH_INTERVAL = 0.1
+RUN_NICENESS = 5
 EVENT_OVERHEAD = 56  # bytes of JSON around an output line's text in the event log ({"t": …, "type": …})
 
 
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id")
     parser.add_argument("--mode", choices=("run", "watch"), default="run")
     args = parser.parse_args(argv)
+    # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
+    os.nice(RUN_NICENESS)
     store = RunStore(args.state_dir)
     try:
         asyncio.run(Supervisor(store, args.run_id).main(args.mode))

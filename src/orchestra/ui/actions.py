@@ -16,7 +16,6 @@ from textual.screen import ModalScreen, Screen
 
 from orchestra.core.errors import OrchestraError
 from orchestra.core.fleet import allowed
-from orchestra.core.presets import interactive_command
 from orchestra.core.run import Run
 from orchestra.ui.format import gate_problems
 
@@ -122,6 +121,7 @@ class RunActions:
         if not worktree.is_dir():
             self.notify(f"{run.id}'s worktree {worktree} is missing.", severity="error")
             return
+        from orchestra.core.presets import interactive_command  # only when asked: not for the first paint
         argv = interactive_command(run.agent_config) if agent else None
         argv = argv or [os.environ.get("SHELL") or "/bin/sh"]
         try:

@@ -147,7 +147,7 @@ class OrchestraApp(RunActions, App[int]):
         every_run = {str(path) for path in runs_dir.iterdir()}
         self.apply_updates(await asyncio.to_thread(self.feed.changed, every_run))
         # No filter: the default one drops every path under a `.git` directory, which is where runs live.
-        async for changes in awatch(runs_dir, watch_filter=None, debounce=100, step=50,
+        async for changes in awatch(runs_dir, watch_filter=None, debounce=200, step=50,
                                     stop_event=self._stop_watching):
             paths = {path for _change, path in changes}
             updates = await asyncio.to_thread(self.feed.changed, paths)
