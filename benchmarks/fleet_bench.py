@@ -23,18 +23,19 @@ What it measures, on this machine:
   growing by a line. 3 times each. Target <= 1 s.
 
 Figures on the development container (2 cores shared with other work; Python 3.11, textual 8.2.8),
-2026-11-22, after the first-paint work (the fleet is the default screen, one widget per pane, following
-starts on Ready, bytecode compiled at set-up):
+2026-11-22. After the first-paint work (the fleet is the default screen, one widget per pane, following
+starts on Ready, bytecode compiled at set-up), and again at the end of the day with the llm/cli work in
+(the machine was noisier then; the same UI paints in 335-355 ms by itself):
 
-    metric                                          median       max   target
-    first paint, 8 finished runs (5 launches)       327 ms      331 ms    <= 400 ms  ok
-      of which: start to the first byte of output   256 ms      257 ms
-    idle: bytes written to the pty in 10 s          0                     0          ok
-    idle: UI CPU over 10 s                          0.20 %                <= 1 %     ok
-    idle: 8 review supervisors' CPU (sum)           0.50 %
-    accept 50 files: Fleet.accept -> ledger entry   87 ms       105 ms    <= 1 s     ok
-    accept 50 files: whole Fleet.accept call        99 ms       118 ms    <= 1 s     ok
-    accept 50 files: UI key A -> ledger entry       97 ms       138 ms    <= 1 s     ok
+    metric                                          median           max              target
+    first paint, 8 finished runs (5 launches)       327 / 356 ms     331 / 396 ms     <= 400 ms  ok
+      of which: start to the first byte of output   256 / 279 ms     257 / 304 ms
+    idle: bytes written to the pty in 10 s          0 / 0                             0          ok
+    idle: UI CPU over 10 s                          0.20 / 0.10 %                     <= 1 %     ok
+    idle: 8 review supervisors' CPU (sum)           0.50 / 0.60 %
+    accept 50 files: Fleet.accept -> ledger entry   87 / 113 ms      105 / 124 ms     <= 1 s     ok
+    accept 50 files: whole Fleet.accept call        99 / 128 ms      118 / 141 ms     <= 1 s     ok
+    accept 50 files: UI key A -> ledger entry       97 / 155 ms      138 / 157 ms     <= 1 s     ok
 
 For scale: a bare Textual app showing 8 Statics and a Footer paints in ~240 ms here (importing
 textual.app alone takes ~195 ms). Before this work the fleet painted in ~530 ms: a default blank screen

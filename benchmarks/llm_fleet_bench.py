@@ -46,68 +46,50 @@ What it measures, on this machine:
   3 times (with the interpreter's peak RSS).
 
 Figures on the development container (2 cores shared with other work; Python 3.11, textual 8.2.8,
-litellm 1.106.2), 2026-11-22, three runs (run 1 / run 2 / run 3):
+litellm 1.106.2), 2026-11-22, three runs (run 1 / run 2 / run 3) of the final code:
 
-    the load: 16/16 runs in review, 16 working at once, all 16 streaming for 31.5 / 31.4 / 31.4 s,
-    9 model turns and 284 output lines per run, the UI writing 254 / 286 / 282 kB/s to the terminal
+    the load: 16/16 runs in review, 16 working at once, all 16 streaming for 31.8 / 31.4 / 31.9 s,
+    9 model turns and 284 output lines per run, the UI writing 286 / 296 / 301 kB/s to the terminal
 
-    key latency, all 16 streaming                   median            p95               max      target
-      arrows and ? (75 / 83 / 86 keys)    162 / 140 / 141 ms  467 / 346 / 360 ms  647 / 444 / 473 ms  <= 100 ms MISSED
-        arrow                             158 /  82 / 117 ms  391 / 255 / 277 ms
-        ? (help opens)                    220 / 195 / 125 ms  574 / 292 / 264 ms
-        ? (help closes)                    95 / 201 / 226 ms  429 / 352 / 389 ms
-        escape (help closes)              299 / 275 / 265 ms  576 / 456 / 491 ms
-    key latency, the 16 runs in review (idle)
-      arrows and ? (32 keys)               45 /  43 /  41 ms  329 / 368 / 347 ms
-        arrow                              28 /  30 /  24 ms   45 /  34 /  33 ms  (one 391 ms in run 1)
-        ? (help closes)                    25 / 111 / 186 ms  399 / 381 / 442 ms
-    UI full GCs while streaming: 41 / 45 / 44 in 35 s, median 215 / 176 / 199 ms, max 365 / 340 / 336 ms,
-      growing through the run (median of the first third 114 / 107 / 105 ms, of the last 292 / 278 / 311 ms);
-      keys over 100 ms that overlapped one: 29/55, 36/58, 33/56
+    key latency, all 16 streaming                   median           p95              max     target
+      arrows and ? (138 / 143 / 139 keys)      32 / 28 / 34 ms  92 / 76 / 91 ms  191 / 139 / 136 ms  <= 100 ms ok
+        arrow                                  27 / 30 / 32 ms  92 / 76 / 79 ms
+        ? (help opens)                         42 / 29 / 44 ms  77 / 64 / 88 ms
+        ? (help closes)                        19 / 16 / 15 ms  80 / 62 / 118 ms
+        escape (help closes; ESCDELAY)        122 / 113 / 132 ms
+    key latency, the 16 runs in review (idle): arrows and ? 19 / 16 / 23 ms median, 32 / 26 / 39 ms p95
+    UI full garbage collections while streaming: none
 
     memory, peak of the sum (MB)          RSS              PSS
-      all 34 orchestra processes          978 / 980 / 980  676 / 677 / 679   < 1500 MB ok
-      UI                                  109 / 111 / 112   97 /  99 / 100   (52 after its first paint)
-      16 supervisors                      417 / 418 / 417  238 / 238 / 238
-      16 llm clients                      201 / 201 / 201  101 / 101 / 101
-      llm host                            251 / 250 / 251  240 / 239 / 239
-    CPU while streaming (% of one core): UI 85 / 85 / 84 (runnable but waiting for a CPU 11 / 8 / 9),
-      llm host 60 / 56 / 54 (15 / 14 / 14), supervisors 6, fake server 4-5; machine 169 / 161 / 163 of 200
+      all 34 orchestra processes          916 / 915 / 918  614 / 611 / 615   < 1500 MB ok
+      UI                                   59 /  58 /  59   46 /  46 /  46   (44-47 after its first paint)
+      16 supervisors                      409 / 409 / 409  229 / 229 / 229
+      16 llm clients                      197 / 197 / 197   97 /  97 /  97
+      llm host                            253 / 251 / 254  242 / 239 / 243
+    CPU while streaming (% of one core): UI 39 / 35 / 40 (runnable but waiting 6 / 5 / 7), llm host
+      61 / 57 / 63, supervisors 6; the machine 127 / 116 / 130 of 200
 
-    first paint, 8 finished runs (median)   shell 378 / 407 / 412 ms   llm 376 / 469 / 409 ms
-      (run 2 was noisy: its launches ranged 387-697 ms and 398-619 ms)
-    import litellm in a fresh interpreter   5426 / 6009 / 6140 ms, peak RSS 186 MB
-    litellm imported by the UI              no (482 modules), in the llm fleet and after streaming
-    first paint of the streaming UI, while the 16 runs start: 1067 / 1045 / 1027 ms
+    first paint, 8 finished runs (median)   shell 417 / 349 / 378 ms   llm 381 / 347 / 380 ms
+    import litellm in a fresh interpreter   5660 / 5401 / 6031 ms, peak RSS 186 MB
+    litellm imported by the UI              no (481 modules), in the llm fleet and after streaming
 
-What this says (and what was surprising):
+What this says, and how the UI got there:
 
 * litellm is kept out of the UI: the llm fleet paints as fast as the shell fleet (the differences are
-  noise, far below litellm's ~6 s import), and the UI never imports it. Memory is well under target: the
-  shared host is 251 MB RSS for 16 runs, but the per-run processes (a 26 MB supervisor and a 12.5 MB
-  client relaying the host's lines, 16 of each) are 63 % of the total RSS.
-* Key latency misses its target under this load by 3-4x at p95, and the medians are over 100 ms too.
-  The UI uses ~85 % of a core while 16 runs stream. Two causes, found with a profiling and a heap-probing
-  wrapper while writing this benchmark (not part of it):
-  1. OrchestraApp.apply_updates (src/orchestra/ui/app.py) calls self.refresh_bindings() for every batch
-     of feed updates (several a second while runs stream), even when no run changed state. Each call
-     makes Textual's Footer recompose: its ~10 FooterKey widgets are removed and new ones mounted and
-     styled, with a layout refresh and a full-screen repaint.
-  2. Textual 8.2.8 keeps those FooterKeys alive as long as the Footer lives: each is bound to
-     Footer.compact (data_bind), which appends it to the Footer's reactive watcher list (after scanning
-     the whole list), and that list is pruned only when Footer.compact changes, which it never does.
-     With 16 runs streaming and no key pressed, ~60 FooterKeys a second pile up (1,963 detached but
-     alive after 40 s). With this benchmark's keys as well, the UI's GC-tracked objects grew from
-     ~53,000 to ~590,000 in a minute and its full garbage collections (about one a second) from ~20 ms
-     to 300-570 ms; its RSS grows from 52 to ~115 MB in the 35 s here, and about
-     half the slow keys waited for a full collection. It grows with the session's length, so an hour of
-     streaming would be far worse. With refresh_bindings() skipped for updates that change no run's
-     state (an experiment, monkeypatched in the wrapper), the heap stayed at ~85,000 objects and the
-     full collections at 50-80 ms. Focus changes and the help screen recompose the Footer too, so the
-     keys themselves add to the pile.
-  Closing the help is slow even when idle (median up to 186 ms): the fleet screen is restyled in full
-  when it resumes (~87 ms a time under the profiler), and after the streaming each full collection of
-  the grown heap takes ~300 ms.
+  noise, far below litellm's ~6 s import), and the UI never imports it. One llm host holds litellm for
+  all 16 runs (~250 MB); the per-run processes (a ~26 MB supervisor and a ~12 MB client relaying the
+  host's lines, 16 of each) are most of the rest.
+* The first version of this benchmark measured p95 350-470 ms (medians 140-160 ms), the UI at ~85 % of a
+  core and its heap growing without bound. The causes, found with a profiling and a heap-probing wrapper:
+  Textual's Footer was rebuilt on every refresh_bindings (called for every batch of streamed output)
+  and, in textual 8.2.8, each rebuild leaked its FooterKey widgets through Footer.compact's data-binding
+  list (~60 a second; full garbage collections grew to 300-570 ms); the help screen leaked the same way
+  each time it was opened; every redraw re-parsed every tail line's markup. Fixed in the UI: a one-line
+  KeyBar instead of the Footer, bindings refreshed only when a run's state changes, the help screen built
+  once and installed, tail lines parsed once, start-up objects frozen out of the collector, updates
+  coalesced over 200 ms, and runs (supervisors, agents, the llm host) at a higher nice value than the UI.
+* Escape is reported apart: Textual waits ESCDELAY (100 ms) after a lone ESC byte to tell the key from
+  an escape sequence, so closing the help with escape cannot take less than that.
 """
 
 from __future__ import annotations
