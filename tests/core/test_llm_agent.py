@@ -152,3 +152,18 @@ def test_stopping_a_run_cancels_its_job_in_the_shared_host(repo: Path, make_flee
     assert second.state == "review", second.message
     hosts = processes_with(f"orchestra.agents.llm_host {llm_host_socket}")
     assert len(hosts) == 1, hosts
+
+
+def test_token_and_cost_budgets_stop_the_agent(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url, max_tokens=25))
+    server.script(*[tool_calls(("list_files", {})) for _ in range(5)])  # 15 tokens a turn
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id, timeout=60)
+    assert run.state == "failed" and run.message.startswith("stopped at its budget: 30 tokens (max_tokens 25)")
+    # A model litellm's offline price map knows is priced; the cost budget stops it.
+    priced = score(server.url, max_cost=0.000001).replace("openai/fake-model", "openai/gpt-4o-mini")
+    (repo / "orchestra.toml").write_text(priced)
+    fleet = make_fleet(repo, priced)
+    server.script(*[tool_calls(("list_files", {}), prompt_tokens=1000, completion_tokens=100) for _ in range(3)])
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id, timeout=60)
+    assert run.usage["cost"] is not None and run.usage["cost"] > 0, run.usage
+    assert run.state == "failed" and "max_cost $0.00" in run.message and run.usage["turns"] == 1, run.message
