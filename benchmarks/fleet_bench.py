@@ -46,25 +46,22 @@ container (that alone is ~70 ms; the table's "bytecode" line says whether it app
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
 import shutil
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-ORCHESTRA = Path(sys.executable).parent / "orchestra"
+from benchkit import ORCHESTRA, cli, git, isolate, runs, spawn_on_pty  # noqa: E402  (this script's folder)
 SUPERVISOR_MODULE = "orchestra.core.supervisor"
 COLUMNS, ROWS = 120, 36
 QUICK_RUNS, FILES = 8, 50
@@ -104,26 +101,6 @@ agents = ["bulk"]
 
 
 # -- set-up ------------------------------------------------------------------------------------------
-def isolate(base: Path) -> None:
-    """Point HOME, the XDG dirs and git's global config at base (for this process and its children)."""
-    home = base / "home"
-    for name, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
-                      ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache")):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-        os.environ[name] = str(home / sub)
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = Bench Conductor\n\temail = bench@example.test\n"
-                         "[init]\n\tdefaultBranch = main\n")
-    os.environ.update(HOME=str(home), GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1",
-                      TERM="xterm-256color", LANG="C.UTF-8")
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "NO_COLOR", "TMUX"):
-        os.environ.pop(name, None)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
 def make_repo(path: Path) -> Path:
     (path / "files").mkdir(parents=True)
     git(path, "init", "-q", "-b", "main")
@@ -133,17 +110,6 @@ def make_repo(path: Path) -> Path:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
     return path
-
-
-def cli(repo: Path, *args: str) -> str:
-    done = subprocess.run([str(ORCHESTRA), *args], cwd=repo, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise RuntimeError(f"orchestra {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
-
-
-def runs(repo: Path) -> dict[str, dict]:
-    return {run["id"]: run for run in json.loads(cli(repo, "runs", "--json"))}
 
 
 def wait_finished(repo: Path, run_ids: list[str], timeout: float = 60.0) -> dict[str, dict]:
@@ -211,18 +177,8 @@ class PtyUI:
     """`orchestra` on a pty of COLUMNS x ROWS whose output is read (and counted) by this process."""
 
     def __init__(self, repo: Path) -> None:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-
-        def controlling_tty() -> None:
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen([str(ORCHESTRA)], cwd=repo, stdin=slave, stdout=slave, stderr=slave,
-                                     preexec_fn=controlling_tty, close_fds=True)
-        os.close(slave)
-        self.master = master
+        self.proc, self.master = spawn_on_pty([str(ORCHESTRA)], repo, COLUMNS, ROWS)
         self.output = bytearray()
         self.first_byte: float | None = None
 

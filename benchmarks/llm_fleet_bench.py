@@ -94,7 +94,6 @@ What this says, and how the UI got there:
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -102,11 +101,9 @@ import select
 import shutil
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -115,7 +112,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-ORCHESTRA = Path(sys.executable).parent / "orchestra"
+import benchkit  # noqa: E402  (this script's folder)
+from benchkit import ORCHESTRA, cli, git, runs, spawn_on_pty  # noqa: E402
 COLUMNS, ROWS = 160, 48
 STREAM_RUNS, TOOL_TURNS, CHUNK_DELAY = 16, 8, 0.03
 TURN_LINES, SUMMARY_LINES = 8, 20
@@ -195,25 +193,9 @@ class FakeServer:
 
 # -- set-up ---------------------------------------------------------------------------------------------------
 def isolate(base: Path) -> None:
-    """Point HOME, the XDG dirs and git's global config at base (for this process and its children)."""
-    home = base / "home"
-    for name, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
-                      ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache")):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-        os.environ[name] = str(home / sub)
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = Bench Conductor\n\temail = bench@example.test\n"
-                         "[init]\n\tdefaultBranch = main\n")
-    os.environ.update(HOME=str(home), GIT_CONFIG_GLOBAL=str(gitconfig), GIT_CONFIG_NOSYSTEM="1",
-                      TERM="xterm-256color", LANG="C.UTF-8", LITELLM_LOCAL_MODEL_COST_MAP="True")
-    os.environ[KEY_ENV] = "sk-bench-not-a-real-key"
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "NO_COLOR", "TMUX", "ORCHESTRA_LLM_HOST_SOCKET",
-                 "ORCHESTRA_LLM_HOST_IDLE", "ESCDELAY"):
-        os.environ.pop(name, None)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    """benchkit.isolate, with the model key set and no llm host settings of the caller's."""
+    benchkit.isolate(base, {"LITELLM_LOCAL_MODEL_COST_MAP": "True", KEY_ENV: "sk-bench-not-a-real-key"},
+                     ("ORCHESTRA_LLM_HOST_SOCKET", "ORCHESTRA_LLM_HOST_IDLE", "ESCDELAY"))
 
 
 def llm_agent(name: str, url: str) -> str:
@@ -241,17 +223,6 @@ def make_repo(path: Path, agents: list[str], spec: str) -> Path:
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", "initial")
     return path
-
-
-def cli(repo: Path, *args: str) -> str:
-    done = subprocess.run([str(ORCHESTRA), *args], cwd=repo, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"orchestra {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
-    return done.stdout
-
-
-def runs(repo: Path) -> dict[str, dict]:
-    return {run["id"]: run for run in json.loads(cli(repo, "runs", "--json"))}
 
 
 def wait_finished(repo: Path, run_ids: list[str], timeout: float) -> dict[str, dict]:
@@ -401,19 +372,9 @@ class PtyUI:
     """`orchestra` (or the wrapper) on a COLUMNS x ROWS pty; its output is read and searched, not kept."""
 
     def __init__(self, repo: Path, flag: Path | None = None) -> None:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-
-        def controlling_tty() -> None:
-            os.setsid()
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
         argv = [str(ORCHESTRA)] if flag is None else [sys.executable, "-c", WRAPPER, str(flag)]
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(argv, cwd=repo, stdin=slave, stdout=slave, stderr=slave,
-                                     preexec_fn=controlling_tty, close_fds=True)
-        os.close(slave)
-        self.master = master
+        self.proc, self.master = spawn_on_pty(argv, repo, COLUMNS, ROWS)
         self.total = 0                    # bytes read since the start
         self.window = bytearray()         # bytes read since the last mark()
         self.head = bytearray()           # the first 2 MB, for finding the first paint's pane order

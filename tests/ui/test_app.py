@@ -157,19 +157,24 @@ def test_review_screen_snapshot(fleet: Fleet, snap_compare) -> None:
     assert snap_compare(make_app(fleet), terminal_size=(120, 34), run_before=open_review)
 
 
-def test_redirect_by_key_reruns_agent_with_instruction(repo: Path) -> None:
-    """A real run: the redirect reaches the agent as ORCHESTRA_REDIRECT, on top of its earlier work."""
-    import asyncio
+def fleet_with_score(repo: Path, score_text: str) -> Fleet:
+    """A fleet on repo with score_text committed as its orchestra.toml (for runs that really run)."""
     from orchestra.core.repo import open_repository
     from orchestra.core.score import load_score
-    (repo / "orchestra.toml").write_text(
-        '[[agents]]\nname = "echo"\nkind = "shell"\n'
-        'command = "echo \\"${ORCHESTRA_REDIRECT:-first}\\" >> notes.txt"\n\n'
-        '[[specs]]\nid = "notes"\nintent = "write notes"\n')
+    (repo / "orchestra.toml").write_text(score_text)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "commit", "-qm", "score"], cwd=repo, check=True)
     handle = open_repository(repo)
-    fleet = Fleet(handle, load_score(handle.score_path))
+    return Fleet(handle, load_score(handle.score_path))
+
+
+def test_redirect_by_key_reruns_agent_with_instruction(repo: Path) -> None:
+    """A real run: the redirect reaches the agent as ORCHESTRA_REDIRECT, on top of its earlier work."""
+    import asyncio
+    fleet = fleet_with_score(repo,
+        '[[agents]]\nname = "echo"\nkind = "shell"\n'
+        'command = "echo \\"${ORCHESTRA_REDIRECT:-first}\\" >> notes.txt"\n\n'
+        '[[specs]]\nid = "notes"\nintent = "write notes"\n')
     run = fleet.spawn("notes")[0]
     wait_until(lambda: fleet.get(run.id).state == "review" and all(
         g.status == "passed" for g in fleet.get(run.id).gates.values()))
@@ -226,17 +231,11 @@ async def test_rejected_pane_shows_the_reason(fleet: Fleet) -> None:
 def test_new_free_text_task_with_picked_agents(repo: Path) -> None:
     """`n`, the free-text entry, a typed task and one ticked agent start exactly that run."""
     import asyncio
-    from orchestra.core.repo import open_repository
-    from orchestra.core.score import load_score
     from orchestra.ui.dialogs import AgentPicker, NewRunDialog
-    (repo / "orchestra.toml").write_text(
+    fleet = fleet_with_score(repo,
         '[[agents]]\nname = "first"\nkind = "shell"\ncommand = "echo \\"$ORCHESTRA_TASK\\" > task.txt"\n\n'
         '[[agents]]\nname = "second"\nkind = "shell"\ncommand = "true"\n\n'
         '[[specs]]\nid = "notes"\nintent = "write notes"\nagents = ["second"]\n')
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "commit", "-qm", "score"], cwd=repo, check=True)
-    handle = open_repository(repo)
-    fleet = Fleet(handle, load_score(handle.score_path))
 
     async def drive() -> list[str]:
         app = OrchestraApp(fleet, watch=False)

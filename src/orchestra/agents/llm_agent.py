@@ -1,20 +1,16 @@
 """orchestra's built-in coding agent: a model with tools, working in one run's worktree.
 
 It reads the run's record (task, spec, agent settings), talks to the model through litellm, and
-reports to its supervisor over stdout: plain lines for the log (the model's text, each tool call and
-its result) and records for the supervisor (usage, the final result). The conversation is kept in
-the run's directory, so a redirect continues it with the conductor's instruction appended.
-
-    python -m orchestra.agents.llm_agent STATE_DIR RUN_ID
+reports to its supervisor (through the llm host and the run's client): plain lines for the log (the
+model's text, each tool call and its result) and records (usage, the final result). The conversation
+is kept in the run's directory, so a redirect continues it with the conductor's instruction appended.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +18,7 @@ from typing import Any
 
 from orchestra.core.agent_tools import TOOL_SPECS, Toolbox, ToolError
 from orchestra.core.agent_wire import RECORD_PREFIX, Redactor
+from orchestra.core.doctor import WELL_KNOWN_KEYS
 from orchestra.core.prompts import boundary_lines
 from orchestra.core.run import Run
 from orchestra.core.runstore import RunStore, write_atomic
@@ -34,9 +31,7 @@ LOGGED_RESULT_LINES = 12   # lines of a tool's result shown in the log (the mode
 EXIT_DONE, EXIT_FAILED, EXIT_BUDGET = 0, 1, 3
 
 # Provider keys never reach the commands the model runs.
-SECRET_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-                    "OPENROUTER_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY",
-                    "AZURE_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY", "XAI_API_KEY")
+SECRET_VARIABLES = (*WELL_KNOWN_KEYS, "AZURE_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY")
 
 
 @dataclass
@@ -236,26 +231,10 @@ def job_for(store: RunStore, run_id: str, environ: dict[str, str]) -> Job:
                retry_base=float(environ.get("ORCHESTRA_LLM_RETRY_BASE") or 1.0), environ=environ)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="orchestra-llm-agent")
-    parser.add_argument("state_dir", type=Path)
-    parser.add_argument("run_id")
-    args = parser.parse_args(argv)
-    environ = dict(os.environ)
-    job = job_for(RunStore(args.state_dir), args.run_id, environ)
-    secrets = [job.api_key] if job.api_key else []
-
-    def write(text: str) -> None:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
-    reporter = Reporter(write, secrets)
+async def run_job(job: Job, reporter: Reporter) -> int:
+    """One working session of the agent, from its run record to its exit status."""
     if job.settings.get("api_key_env") and not job.api_key:
         reporter.record(result=f"the environment variable {job.settings['api_key_env']} (api_key_env) is not set; "
                                "export it where orchestra runs", code=EXIT_FAILED)
         return EXIT_FAILED
-    return asyncio.run(LlmAgent(job, reporter).work())
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return await LlmAgent(job, reporter).work()

@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from orchestra.core.agent_wire import EXIT_PREFIX, RECORD_PREFIX
+
 HOST_START_TIMEOUT = 120.0  # seconds; importing litellm takes ~5 s here, more on a busy machine
-EXIT_PREFIX = b"\x1eexit "
-RECORD = "\x1eorchestra "
 
 
 def socket_path() -> Path:
@@ -74,7 +74,7 @@ def relay(client: socket.socket) -> int:
     out = sys.stdout.buffer
     with client.makefile("rb") as stream:
         for line in stream:
-            if line.startswith(EXIT_PREFIX):
+            if line.startswith(EXIT_PREFIX.encode()):
                 return int(line[len(EXIT_PREFIX):].strip() or 1)
             out.write(line)
             out.flush()
@@ -83,7 +83,7 @@ def relay(client: socket.socket) -> int:
 
 
 def fail(message: str) -> None:
-    sys.stdout.write(RECORD + json.dumps({"result": message, "code": 1}) + "\n")
+    sys.stdout.write(RECORD_PREFIX + json.dumps({"result": message, "code": 1}) + "\n")
     sys.stdout.flush()
 
 

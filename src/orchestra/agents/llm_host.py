@@ -23,8 +23,9 @@ import time
 import traceback
 from pathlib import Path
 
+from orchestra.core.agent_wire import EXIT_PREFIX
+
 IDLE_EXIT = float(os.environ.get("ORCHESTRA_LLM_HOST_IDLE") or 300)  # seconds without a job before exiting
-EXIT_PREFIX = "\x1eexit "
 HOST_NICENESS = 5  # on top of the run's own (the first client's supervisor's)
 
 
@@ -72,7 +73,7 @@ class Host:
             writer.close()
 
     async def run_job(self, request: dict, writer: asyncio.StreamWriter) -> int:
-        from orchestra.agents.llm_agent import EXIT_FAILED, LlmAgent, Reporter, job_for
+        from orchestra.agents.llm_agent import EXIT_FAILED, Reporter, job_for, run_job
         from orchestra.core.runstore import RunStore
 
         def write(text: str) -> None:
@@ -81,12 +82,8 @@ class Host:
         environ = dict(request["environ"])
         job = job_for(RunStore(Path(request["state_dir"])), request["run_id"], environ)
         reporter = Reporter(write, [job.api_key] if job.api_key else [])
-        if job.settings.get("api_key_env") and not job.api_key:
-            reporter.record(result=f"the environment variable {job.settings['api_key_env']} (api_key_env) is not "
-                                   "set; export it where orchestra runs", code=EXIT_FAILED)
-            return EXIT_FAILED
         try:
-            return await LlmAgent(job, reporter).work()
+            return await run_job(job, reporter)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug in one job must not end the others

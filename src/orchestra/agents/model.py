@@ -31,9 +31,9 @@ class ModelUnavailable(Exception):
 class _Retryable(Exception):
     """A failure worth another attempt (rate limit, server error, timeout, a cut-off reply)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, advice: str | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after, self.advice = retry_after, advice
 
 
 @dataclass
@@ -77,18 +77,13 @@ class Model:
                 return await self._stream(messages, tools)
             except _Retryable as failure:
                 if attempt == RETRIES:
-                    raise ModelUnavailable(f"{failure} — gave up after {RETRIES + 1} attempts; "
-                                           f"{self._advice(failure)}") from None
+                    advice = failure.advice or (f"check that {self.settings.api_base or 'the provider'} is up "
+                                                "and answering, then redirect or restart the run")
+                    raise ModelUnavailable(f"{failure} — gave up after {RETRIES + 1} attempts; {advice}") from None
                 delay = min(MAX_DELAY, failure.retry_after or self.settings.retry_base * 2 ** attempt)
                 self.on_note(f"{failure}; retrying in {delay:.3g}s (attempt {attempt + 2} of {RETRIES + 1})")
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
-
-    def _advice(self, failure: Exception) -> str:
-        where = self.settings.api_base or "the provider"
-        if "rate limit" in str(failure):
-            return "wait, lower the number of parallel runs, or raise the provider's limit"
-        return f"check that {where} is up and answering, then redirect or restart the run"
 
     async def _stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Reply:
         reply, calls, finished, pending_text = Reply(), {}, False, ""
@@ -135,7 +130,8 @@ class Model:
         name = type(error).__name__
         text = _first_line(str(error))
         if isinstance(error, litellm.RateLimitError) or status == 429:
-            return _Retryable("rate limit reached (HTTP 429)", _retry_after(error))
+            return _Retryable("rate limit reached (HTTP 429)", _retry_after(error),
+                              "wait, lower the number of parallel runs, or raise the provider's limit")
         if isinstance(error, (litellm.Timeout, asyncio.TimeoutError)) or "Timeout" in name:
             return _Retryable(f"no answer within {self.settings.request_timeout:g}s")
         if isinstance(error, litellm.AuthenticationError) or status in (401, 403):

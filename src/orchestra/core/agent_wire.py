@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 RECORD_PREFIX = "\x1eorchestra "
+EXIT_PREFIX = "\x1eexit "  # the llm host's last line to a client: the job's exit status
 _PREFIX_BYTES = RECORD_PREFIX.encode()
 
 

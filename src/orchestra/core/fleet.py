@@ -19,7 +19,6 @@ from orchestra.core.run import Run
 from orchestra.core.runstore import RunStore, file_lock
 from orchestra.core.score import Agent, Score, Spec
 
-RUNNABLE_KINDS = ("shell", "llm", "cli")
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
 
@@ -67,10 +66,6 @@ class Fleet:
             agents = list(self.score.agents_for(spec))
         else:
             raise OrchestraError("A free-text task needs at least one agent: add `--agent NAME`.")
-        for agent in agents:
-            if agent.kind not in RUNNABLE_KINDS:
-                raise OrchestraError(f"Agent {agent.name!r} is a {agent.kind!r} agent; this version of orchestra "
-                                     f"runs {' and '.join(RUNNABLE_KINDS)} agents. Pick another agent.")
         if not agents:
             raise OrchestraError("No agents to run: add [[agents]] to orchestra.toml.")
         return spec, agents

@@ -147,9 +147,9 @@ class FleetScreen(Screen):
         grid.styles.height = pane_height * math.ceil(max(1, count) / columns)
 
     def relayout(self) -> None:
-        grid = self.query("#grid").first(Grid) if self.query("#grid") else None
-        if grid is not None:  # not yet composed: compose shapes the grid
-            self.shape_grid(grid, len(self.panes()), *self.fleet_area())
+        grids = self.query("#grid")
+        if grids:  # none before the screen is composed: compose shapes the grid then
+            self.shape_grid(grids.first(Grid), len(self.panes()), *self.fleet_area())
 
     def action_move(self, dx: int, dy: int) -> None:
         panes = self.panes()
