@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from textual.app import App, ComposeResult  # noqa: E402
 from textual.strip import Strip  # noqa: E402
 
-from orchestra.core.diffparse import ParsedDiff, parse_diff  # noqa: E402
+from orchestra.core.git.diffparse import ParsedDiff, parse_diff  # noqa: E402
 from orchestra.ui.diff_view import DiffView  # noqa: E402
 
 FILES, LINES_PER_FILE, PRESSES = 40, 500, 200

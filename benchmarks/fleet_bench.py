@@ -16,7 +16,7 @@ What it measures, on this machine:
 * idle: the same UI, 3 s after its first paint, for 10 s: bytes it writes to the pty (target 0) and
   its CPU from /proc/<pid>/stat utime+stime (target <= 1 % of one core). The 8 runs in review still
   have detached supervisors watching their worktrees; their summed CPU (processes whose cmdline holds
-  orchestra.core.supervisor and this benchmark's state dir) is reported too.
+  orchestra.core.supervise.supervisor and this benchmark's state dir) is reported too.
 * accept of a 50-file diff (a shell agent appends a line to 50 files): through the core API,
   `Fleet.accept(run_id)` until its ledger entry exists (a thread polls the ledger file), and the whole
   call; and through the UI on a pty, from writing "A" (accept without asking) to the ledger file
@@ -62,7 +62,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from benchkit import ORCHESTRA, cli, git, isolate, runs, spawn_on_pty  # noqa: E402  (this script's folder)
-SUPERVISOR_MODULE = "orchestra.core.supervisor"
+SUPERVISOR_MODULE = "orchestra.core.supervise.supervisor"
 COLUMNS, ROWS = 120, 36
 QUICK_RUNS, FILES = 8, 50
 PAINT_LAUNCHES, ACCEPT_REPEATS = 5, 3
@@ -300,7 +300,7 @@ def spawn_bulk(repo: Path) -> str:
 
 def accept_core(repo: Path) -> tuple[list[float], list[float]]:
     from orchestra.core.fleet import Fleet
-    from orchestra.core.repo import open_repository
+    from orchestra.core.git.repo import open_repository
     from orchestra.core.score import load_score
 
     to_entry, whole = [], []

@@ -258,8 +258,8 @@ def ours(base: Path) -> list[int]:
 def kind_of(pid: int, command: str, ui_pid: int | None) -> str:
     if pid == ui_pid:
         return "UI"
-    for module, kind in (("orchestra.core.supervisor", "supervisors"), ("orchestra.agents.llm_client", "llm clients"),
-                         ("orchestra.agents.llm_host", "llm host")):
+    for module, kind in (("orchestra.core.supervise.supervisor", "supervisors"), ("orchestra.llm.llm_client", "llm clients"),
+                         ("orchestra.llm.llm_host", "llm host")):
         if module in command:
             return kind
     return "other"
@@ -360,7 +360,7 @@ def collecting(phase, info):
 gc.callbacks.append(collecting)
 def record():
     with open(flag, "w") as handle:
-        json.dump({"litellm": "litellm" in sys.modules, "model": "orchestra.agents.model" in sys.modules,
+        json.dump({"litellm": "litellm" in sys.modules, "model": "orchestra.llm.model" in sys.modules,
                    "modules": len(sys.modules), "gc2": full_collections}, handle)
 atexit.register(record)
 from orchestra.cli import main
@@ -675,7 +675,7 @@ def stream(base: Path, server: FakeServer, repos: list[Path]) -> dict:
 
 def output_spans(repo: Path, run_ids: list[str]) -> dict[str, tuple[float, float, int]]:
     """(first, last, count) of each run's output events."""
-    from orchestra.core.runstore import RunStore
+    from orchestra.core.runs.store import RunStore
     store = RunStore(repo / ".git" / "orchestra")
     spans = {}
     for rid in run_ids:

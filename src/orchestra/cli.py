@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from orchestra import __version__
-from orchestra.core.errors import OrchestraError
+from orchestra.core.base.errors import OrchestraError
 from orchestra.core.fleet import Fleet
-from orchestra.core.repo import Repository, data_home, open_repository
+from orchestra.core.git.repo import Repository, data_home, open_repository
 from orchestra.core.score import ConfigError, Score, load_score
 
 NO_SCORE = """\
@@ -92,7 +92,7 @@ def dispatch(args: argparse.Namespace) -> int:
         if score is None:
             print(NO_SCORE.format(root=repo.root))
             return 0
-        from orchestra.core.demo import is_demo
+        from orchestra.core.onboarding.demo import is_demo
         return open_ui(repo, score, demo=is_demo(repo.root))
     fleet = Fleet(repo, score)
     return COMMANDS[args.command](fleet, args)
@@ -109,7 +109,7 @@ def cmd_init(repo: Repository) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from orchestra.core.demo import create_demo
+    from orchestra.core.onboarding.demo import create_demo
     path = args.path or next_demo_path()
     root = create_demo(path)
     repo = open_repository(root)
@@ -202,7 +202,7 @@ def cmd_log(fleet: Fleet, args: argparse.Namespace) -> int:
 
 def cmd_doctor(directory: Path) -> int:
     """Print one line per finding (its fix indented below); 1 when the score needs something missing."""
-    from orchestra.core.doctor import diagnose
+    from orchestra.core.onboarding.doctor import diagnose
     score = doctor_score(directory)
     findings = diagnose(score, os.environ, shutil.which)
     for finding in findings:
@@ -225,7 +225,7 @@ def doctor_score(directory: Path) -> Score | None:
 
 
 def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
-    from orchestra.core.ledger import Ledger
+    from orchestra.core.ledger.chain import Ledger
     ledger = Ledger(repo.ledger_path)
     if args.action == "path":
         print(ledger.path)

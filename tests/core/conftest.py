@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.core.fleet import Fleet
-from orchestra.core.processes import stop_supervisor
-from orchestra.core.repo import open_repository
+from orchestra.core.supervise.processes import stop_supervisor
+from orchestra.core.git.repo import open_repository
 from orchestra.core.score import load_score
 from tests.core.helpers import kill_all, processes_with, wait_for, write_score
 

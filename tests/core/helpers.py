@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestra.core.fleet import Fleet
-from orchestra.core.run import Run
+from orchestra.core.runs.run import Run
 from tests.conftest import git
 
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestra.core.activity import Activity, ActivityWatch, format_duration, looks_like_prompt
+from orchestra.core.supervise.activity import Activity, ActivityWatch, format_duration, looks_like_prompt
 
 PROMPTS = [
     "Apply these changes? (y/n)",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.agent_tools import TOOL_SPECS, Toolbox, ToolError
+from orchestra.core.agents.tools import TOOL_SPECS, Toolbox, ToolError
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.errors import NotARepository, OrchestraError, RunNotFound
-from orchestra.core.output import OUTPUT_LIMIT
-from orchestra.core.repo import open_repository
+from orchestra.core.base.errors import NotARepository, OrchestraError, RunNotFound
+from orchestra.core.base.output import OUTPUT_LIMIT
+from orchestra.core.git.repo import open_repository
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import cli, notes, output_lines, processes_with, score_text, wait_for, wait_settled

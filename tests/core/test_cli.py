@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.cli import main
-from orchestra.core.ledger import canonical_json
+from orchestra.core.ledger.chain import canonical_json
 from orchestra.core.score import STARTER_TOML, load_score
 from tests.conftest import git
 from tests.core.conftest import MakeFleet

@@ -13,7 +13,7 @@ import pytest
 import orchestra.core
 
 FORBIDDEN = ("textual", "rich", "litellm")
-CORE_MODULES = sorted(f"orchestra.core.{info.name}" for info in pkgutil.iter_modules(orchestra.core.__path__))
+CORE_MODULES = sorted(info.name for info in pkgutil.walk_packages(orchestra.core.__path__, "orchestra.core."))
 PROBE = (
     "import importlib, json, sys\n"
     "importlib.import_module(sys.argv[1])\n"
@@ -35,8 +35,8 @@ def imported_by_all() -> dict[str, list[str] | str]:
 
 
 def test_the_core_modules_are_discovered() -> None:
-    assert {"orchestra.core.fleet", "orchestra.core.supervisor", "orchestra.core.worktrees",
-            "orchestra.core.ledger"} <= set(CORE_MODULES)
+    assert {"orchestra.core.fleet.fleet", "orchestra.core.supervise.supervisor", "orchestra.core.git.worktrees",
+            "orchestra.core.ledger.chain"} <= set(CORE_MODULES)
 
 
 @pytest.mark.parametrize("module", [*CORE_MODULES, "orchestra.cli"])

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core import worktrees
-from orchestra.core.errors import ActionRefused
+from orchestra.core.git import worktrees
+from orchestra.core.base.errors import ActionRefused
 from orchestra.core.fleet import Fleet
-from orchestra.core.ledger import GENESIS
-from orchestra.core.processes import supervisor_alive
-from orchestra.core.run import Run
+from orchestra.core.ledger.chain import GENESIS
+from orchestra.core.supervise.processes import supervisor_alive
+from orchestra.core.runs.run import Run
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import events, ledger_lines, notes, processes_with, score_text, wait_for, wait_output

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.demo import DEMO_NOTICE, create_demo, is_demo
-from orchestra.core.errors import OrchestraError
+from orchestra.core.onboarding.demo import DEMO_NOTICE, create_demo, is_demo
+from orchestra.core.base.errors import OrchestraError
 from orchestra.core.fleet import Fleet
-from orchestra.core.reports import parse_pytest
-from orchestra.core.repo import open_repository
-from orchestra.core.run import Run
+from orchestra.core.gates.reports import parse_pytest
+from orchestra.core.git.repo import open_repository
+from orchestra.core.runs.run import Run
 from orchestra.core.score import load_score
 from tests.conftest import git
 

@@ -7,7 +7,7 @@ import signal
 import uuid
 from pathlib import Path
 
-from orchestra.core.processes import supervisor_alive
+from orchestra.core.supervise.processes import supervisor_alive
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import cli, processes_with, score_text, wait_for, wait_output, wait_settled, wait_state

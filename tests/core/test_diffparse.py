@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.diffparse import DiffLine, ParsedDiff, parse_diff, unquote_path
+from orchestra.core.git.diffparse import DiffLine, ParsedDiff, parse_diff, unquote_path
 from tests.conftest import git
 
 

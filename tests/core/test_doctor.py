@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.cli import main
-from orchestra.core.doctor import WELL_KNOWN_KEYS, Finding, diagnose, is_local_model
-from orchestra.core.presets import PRESET_TABLE
+from orchestra.core.onboarding.doctor import WELL_KNOWN_KEYS, Finding, diagnose, is_local_model
+from orchestra.core.agents.presets import PRESET_TABLE
 from orchestra.core.score import Agent, Score
 
 SECRET = "sk-live-0123456789abcdef"

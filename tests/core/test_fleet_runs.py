@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from orchestra.core import worktrees
+from orchestra.core.git import worktrees
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import events, notes, output_lines, processes_with, score_text, wait_for, wait_settled

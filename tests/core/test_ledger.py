@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import orchestra
-from orchestra.core.ledger import (
+from orchestra.core.ledger.chain import (
     GENESIS,
     Ledger,
     LedgerError,
@@ -311,7 +311,7 @@ def test_append_refuses_to_hide_removed_tail(tmp_path: Path) -> None:
 WRITER = """
 import sys, time
 from pathlib import Path
-from orchestra.core.ledger import Ledger
+from orchestra.core.ledger.chain import Ledger
 path, go, writer = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 ledger = Ledger(path)
 while not go.exists():

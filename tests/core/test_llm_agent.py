@@ -150,7 +150,7 @@ def test_stopping_a_run_cancels_its_job_in_the_shared_host(repo: Path, make_flee
     server.script(text("Nothing to change."))
     second = wait_settled(fleet, fleet.spawn("fix")[0].id, timeout=60)
     assert second.state == "review", second.message
-    hosts = processes_with(f"orchestra.agents.llm_host {llm_host_socket}")
+    hosts = processes_with(f"orchestra.llm.llm_host {llm_host_socket}")
     assert len(hosts) == 1, hosts
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from orchestra.core.errors import OrchestraError
-from orchestra.core.presets import PRESET_TABLE, Invocation, PresetError, cli_invocation, model_provider
-from orchestra.core.presets import redirect_prompt
+from orchestra.core.base.errors import OrchestraError
+from orchestra.core.agents.presets import PRESET_TABLE, Invocation, PresetError, cli_invocation, model_provider
+from orchestra.core.agents.presets import redirect_prompt
 from orchestra.core.score import PRESETS
 
 TASK = "Fix mean() in calc/stats.py.\nVerify with: pytest -q"

@@ -20,7 +20,7 @@ from orchestra.core.score import (
     load_score,
     parse_score,
 )
-from orchestra.core.score_locate import LineIndex
+from orchestra.core.score.locate import LineIndex
 
 FULL = """\
 [orchestra]

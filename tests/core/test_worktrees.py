@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core import worktrees
-from orchestra.core.repo import Repository, open_repository
+from orchestra.core.git import worktrees
+from orchestra.core.git.repo import Repository, open_repository
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import score_text, wait_settled

@@ -24,7 +24,7 @@ from typing import Any
 
 ORCHESTRA = Path(sys.executable).parent / "orchestra"
 WIDTH, HEIGHT = 120, 36
-SUPERVISOR_MODULE = "orchestra.core.supervisor"
+SUPERVISOR_MODULE = "orchestra.core.supervise.supervisor"
 EXIT_MARK = "[e2e: the program exited with status "
 # Variables the UI must see: the test's isolated HOME/XDG dirs and git identity (set by the autouse fixture).
 PASSED_ENV = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.presets import cli_invocation
+from orchestra.core.agents.presets import cli_invocation
 from tests.conftest import git
 from tests.core.helpers import wait_settled
 from tests.harness.fake_openai import FakeOpenAI, text

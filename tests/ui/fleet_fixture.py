@@ -7,9 +7,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from orchestra.core.fleet import Fleet, agent_config
-from orchestra.core.repo import open_repository
-from orchestra.core.run import Gate, Run
+from orchestra.core.fleet.fleet import Fleet, agent_config
+from orchestra.core.git.repo import open_repository
+from orchestra.core.runs.run import Gate, Run
 from orchestra.core.score import load_score
 
 CLOCK = 1_800_000_000.0

@@ -159,7 +159,7 @@ def test_review_screen_snapshot(fleet: Fleet, snap_compare) -> None:
 
 def fleet_with_score(repo: Path, score_text: str) -> Fleet:
     """A fleet on repo with score_text committed as its orchestra.toml (for runs that really run)."""
-    from orchestra.core.repo import open_repository
+    from orchestra.core.git.repo import open_repository
     from orchestra.core.score import load_score
     (repo / "orchestra.toml").write_text(score_text)
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
@@ -207,7 +207,7 @@ def wait_until(predicate, timeout: float = 30.0) -> None:
 
 
 async def test_empty_fleet_says_how_to_start(repo: Path) -> None:
-    from orchestra.core.repo import open_repository
+    from orchestra.core.git.repo import open_repository
     from orchestra.core.score import parse_score
     handle = open_repository(repo)
     score = parse_score('[[agents]]\nname = "a"\nkind = "shell"\ncommand = "true"\n\n'
@@ -320,7 +320,7 @@ async def test_accepting_from_the_review_returns_to_the_fleet(fleet: Fleet) -> N
 
 
 async def test_a_run_that_starts_waiting_rings_the_bell_and_shows_the_question(fleet: Fleet) -> None:
-    from orchestra.core.feed import RunUpdate
+    from orchestra.core.runs.feed import RunUpdate
     app = make_app(fleet)
     bells: list[int] = []
     async with app.run_test(size=(120, 36)) as pilot:

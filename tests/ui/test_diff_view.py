@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from orchestra.core.diffparse import ParsedDiff, parse_diff
+from orchestra.core.git.diffparse import ParsedDiff, parse_diff
 from orchestra.ui.diff_view import DiffView, _highlight, _lexer_for
 from tests.core.test_diffparse import big_diff
 

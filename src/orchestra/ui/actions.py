@@ -14,9 +14,9 @@ from textual.binding import Binding
 from textual.app import SuspendNotSupported
 from textual.screen import ModalScreen, Screen
 
-from orchestra.core.errors import OrchestraError
-from orchestra.core.fleet import allowed
-from orchestra.core.run import Run
+from orchestra.core.base.errors import OrchestraError
+from orchestra.core.fleet.fleet import allowed
+from orchestra.core.runs.run import Run
 from orchestra.ui.format import gate_problems
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
@@ -121,7 +121,7 @@ class RunActions:
         if not worktree.is_dir():
             self.notify(f"{run.id}'s worktree {worktree} is missing.", severity="error")
             return
-        from orchestra.core.presets import interactive_command  # only when asked: not for the first paint
+        from orchestra.core.agents.presets import interactive_command  # only when asked: not for the first paint
         argv = interactive_command(run.agent_config) if agent else None
         argv = argv or [os.environ.get("SHELL") or "/bin/sh"]
         try:

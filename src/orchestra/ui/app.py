@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.events import Key
 from textual.screen import Screen
 
-from orchestra.core.errors import OrchestraError
-from orchestra.core.feed import FleetFeed, RunUpdate
-from orchestra.core.fleet import Fleet, refusal
-from orchestra.core.run import Run
+from orchestra.core.base.errors import OrchestraError
+from orchestra.core.runs.feed import FleetFeed, RunUpdate
+from orchestra.core.fleet.fleet import Fleet, refusal
+from orchestra.core.runs.run import Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen, describe_bindings
@@ -55,7 +55,7 @@ class OrchestraApp(RunActions, App[int]):
         """The fleet, with a pane for every run on disk: the very first frame shows the whole fleet."""
         notice = None
         if self.demo:
-            from orchestra.core.demo import DEMO_NOTICE
+            from orchestra.core.onboarding.demo import DEMO_NOTICE
             notice = DEMO_NOTICE
         title = f"{self.fleet.repo.root.name} → {self.target_name()}"
         # fleet.runs() marks runs whose supervisor died as failed before they are shown.

@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from orchestra.core.diffparse import DiffLine, FileDiff, ParsedDiff
+from orchestra.core.git.diffparse import DiffLine, FileDiff, ParsedDiff
 
 __all__ = ["DiffView"]
 

@@ -11,7 +11,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Static
 
-from orchestra.core.run import Run
+from orchestra.core.runs.run import Run
 from orchestra.ui.key_bar import KeyBar
 from orchestra.ui.run_pane import RunPane
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.markup import escape
 
-from orchestra.core.run import Gate, Run
+from orchestra.core.runs.run import Gate, Run
 
 STATE_STYLE = {
     "queued": ("◌", "$text-muted"), "working": ("●", "$accent"), "waiting": ("◐", "$warning"),

@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.widgets import Log, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from orchestra.core.diffparse import ParsedDiff, parse_diff
-from orchestra.core.run import Run
+from orchestra.core.git.diffparse import ParsedDiff, parse_diff
+from orchestra.core.runs.run import Run
 from orchestra.ui.diff_view import DiffView
 from orchestra.ui.format import (diffstat_markup, duration, event_line, gate_label, gate_markup, state_markup,
                                  usage_markup)

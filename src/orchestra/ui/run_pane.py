@@ -12,7 +12,7 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widget import Widget
 
-from orchestra.core.run import Run
+from orchestra.core.runs.run import Run
 from orchestra.ui.format import (diffstat_markup, duration, event_line, gates_markup, state_markup,
                                  usage_markup)
 

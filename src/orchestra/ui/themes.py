@@ -20,7 +20,7 @@ from textual.color import Color, ColorParseError
 from textual.css.constants import VALID_STYLE_FLAGS
 from textual.theme import Theme
 
-from orchestra.core.errors import OrchestraError
+from orchestra.core.base.errors import OrchestraError
 
 DEFAULT_DARK = "orchestra-dark"
 DEFAULT_LIGHT = "orchestra-light"

@@ -1,1 +1,0 @@
-"""Agent processes: code that runs in an agent's own process (litellm is imported only here)."""

@@ -1,0 +1,302 @@
+"""How to run each coding-agent CLI unattended for one turn: its argv, extra environment and secrets.
+
+A cli agent names a `preset` (claude, codex, aider, gemini, opencode) or a custom shell `command`.
+cli_invocation() turns one turn of such an agent (the task, or the conductor's redirect) into an
+Invocation the agent process execs in the run's worktree. PRESET_TABLE says, per preset, which
+executable it needs, how to install it and which provider keys it reads (`orchestra doctor` uses it).
+
+Every flag below comes from the CLI's own documentation, named in Preset.docs. The presets let the
+agent edit files in its worktree without asking; where a CLI separates "edit files" from "run any
+command" (Claude Code, Gemini CLI) only edits are pre-approved, because the worktree is a sandbox
+for files, not for arbitrary programs. What an agent leaves uncommitted, orchestra commits.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from orchestra.core.base.errors import OrchestraError
+
+__all__ = [
+    "PRESET_TABLE", "PROVIDER_KEYS", "STDIN_READERS", "Invocation", "Preset", "PresetError", "cli_invocation",
+    "interactive_command", "keeps_stdin_open", "model_provider", "redirect_prompt",
+]
+
+
+class PresetError(OrchestraError):
+    """A cli agent cannot be started as configured; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What orchestra knows about one coding-agent CLI."""
+
+    name: str
+    title: str
+    executable: str
+    install: str
+    key_names: tuple[str, ...]  # provider key variables it reads from its environment
+    login: str  # how to sign in without a key ("" when there is no such way)
+    docs: str
+
+
+PRESET_TABLE: Mapping[str, Preset] = MappingProxyType({
+    "claude": Preset(
+        "claude", "Claude Code", "claude", "npm install -g @anthropic-ai/claude-code",
+        ("ANTHROPIC_API_KEY",), "run `claude` once and sign in",
+        "https://docs.anthropic.com/en/docs/claude-code/cli-reference"),
+    "codex": Preset(
+        "codex", "Codex CLI", "codex", "npm install -g @openai/codex",
+        ("OPENAI_API_KEY", "CODEX_API_KEY"), "codex login",
+        "https://developers.openai.com/codex/noninteractive (codex-rs docs/exec.md)"),
+    "aider": Preset(
+        "aider", "Aider", "aider", "pipx install aider-chat",
+        ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY",
+         "DEEPSEEK_API_KEY"), "",
+        "https://aider.chat/docs/config/options.html"),
+    "gemini": Preset(
+        "gemini", "Gemini CLI", "gemini", "npm install -g @google/gemini-cli",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "run `gemini` once and sign in with Google",
+        "https://geminicli.com/docs/cli/cli-reference (headless.md, session-management.md)"),
+    "opencode": Preset(
+        "opencode", "OpenCode", "opencode", "npm install -g opencode-ai",
+        ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GEMINI_API_KEY"),
+        "opencode auth login", "https://opencode.ai/docs/cli (run) and /docs/config"),
+})
+
+# The key variable of each provider prefix of a litellm-style model name ("openai/gpt-4o").
+PROVIDER_KEYS: Mapping[str, str] = MappingProxyType({
+    "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY", "deepseek": "DEEPSEEK_API_KEY", "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY", "xai": "XAI_API_KEY",
+})
+_BARE_MODELS = ((("gpt-", "o1", "o3", "o4", "chatgpt-"), "openai"), (("claude",), "anthropic"),
+                (("gemini",), "gemini"))
+
+
+# CLIs that read a piped stdin to its end as more prompt (codex exec, opencode run): given a pipe that
+# stays open they would wait forever, so they get /dev/null, and orchestra cannot see them wait.
+STDIN_READERS = frozenset({"codex", "opencode"})
+
+
+def keeps_stdin_open(agent: Mapping[str, Any]) -> bool:
+    """Whether the agent gets an open stdin pipe, so a question blocks (and shows as waiting)."""
+    return bool(agent.get("command")) or agent.get("preset") not in STDIN_READERS
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One turn of a cli agent: what to exec in the worktree and with which extra environment."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    resumes: bool = False  # continues the CLI's own earlier conversation
+    secret_names: tuple[str, ...] = ()  # names in env whose values must never be logged
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """The parts of one turn a preset builder needs."""
+
+    text: str  # the prompt, or the redirect instruction when resuming
+    resumes: bool
+    model: str | None
+    api_base: str | None
+    key: str | None  # the provider key's value, already read from the environment
+    agent: str
+
+
+_Built = tuple[list[str], dict[str, str], tuple[str, ...]]  # argv, env, secret names
+
+
+def cli_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[str, str], *,
+                   redirect: str | None = None, summary: str = "") -> Invocation:
+    """The Invocation for one turn of a cli agent; PresetError when its configuration cannot work.
+
+    prompt is the whole task; redirect, when given, is the conductor's new instruction: presets
+    continue their own conversation with it, custom commands start again with redirect_prompt().
+    A custom `command` wins over a `preset` when an agent has both.
+    """
+    name = agent.get("name") or "?"
+    key = _key_value(agent, environ)
+    if agent.get("command"):
+        text = prompt if redirect is None else redirect_prompt(prompt, summary, redirect)
+        return _custom(agent, text, key)
+    preset = agent.get("preset")
+    if preset not in _BUILDERS:
+        raise PresetError(f"agent {name!r}: a cli agent needs preset = one of "
+                          f"{', '.join(PRESET_TABLE)}, or a command")
+    turn = _Turn(text=prompt if redirect is None else redirect, resumes=redirect is not None,
+                 model=agent.get("model"), api_base=agent.get("api_base"), key=key, agent=name)
+    argv, env, secrets = _BUILDERS[preset](turn)
+    return Invocation(tuple(argv), MappingProxyType(env), turn.resumes, secrets)
+
+
+def interactive_command(agent: Mapping[str, Any]) -> list[str] | None:
+    """The agent's CLI run interactively in its worktree (continuing its conversation where it can);
+    None for agents that have no CLI of their own (shell, llm, custom commands)."""
+    preset = agent.get("preset")
+    if agent.get("kind") != "cli" or agent.get("command") or preset not in PRESET_TABLE:
+        return None
+    continuing = {"claude": ["--continue"], "aider": ["--restore-chat-history"], "codex": ["resume", "--last"],
+                  "gemini": ["--resume", "latest"], "opencode": ["--continue"]}
+    return [PRESET_TABLE[preset].executable, *continuing.get(preset, [])]
+
+
+def redirect_prompt(task: str, summary: str, instruction: str) -> str:
+    """The prompt that restarts a CLI with no continue option: the task, the work so far, the new instruction."""
+    done = summary.strip() or "(no summary was recorded; the worktree holds the work so far)"
+    return (f"{task.rstrip()}\n\n"
+            "## Work done so far\n"
+            "You already worked on this task in this worktree; your changes are in its files.\n"
+            f"{done}\n\n"
+            "## New instruction from the conductor\n"
+            f"{instruction.strip()}\n")
+
+
+def model_provider(model: str | None) -> str | None:
+    """The provider of a litellm-style model name: its prefix, or a guess from a well-known bare name."""
+    if not model:
+        return None
+    if "/" in model:
+        return model.split("/", 1)[0].lower()
+    for prefixes, provider in _BARE_MODELS:
+        if model.lower().startswith(prefixes):
+            return provider
+    return None
+
+
+def _key_value(agent: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
+    """The value of the variable api_key_env names; PresetError when it names an unset one."""
+    env_name = agent.get("api_key_env")
+    if not env_name:
+        return None
+    value = environ.get(env_name)
+    if not value:
+        raise PresetError(f"agent {agent.get('name')!r}: api_key_env names {env_name}, which is not set.\n"
+                          f"Export it where you start orchestra: export {env_name}=...")
+    return value
+
+
+def _arg(text: str) -> str:
+    """text as a positional argument: a leading '-' would be read as an option, so a space goes first."""
+    return f" {text}" if text.startswith("-") else text
+
+
+def _custom(agent: Mapping[str, Any], text: str, key: str | None) -> Invocation:
+    """A user's shell command; {prompt} becomes the quoted prompt, the key keeps its own name."""
+    command = str(agent["command"]).replace("{prompt}", shlex.quote(text))
+    env = {name: value for name, value in (("ORCHESTRA_MODEL", agent.get("model")),
+                                           ("ORCHESTRA_API_BASE", agent.get("api_base"))) if value}
+    secrets: tuple[str, ...] = ()
+    if key is not None:
+        env[agent["api_key_env"]] = key
+        secrets = (agent["api_key_env"],)
+    return Invocation(("/bin/sh", "-c", command), MappingProxyType(env), False, secrets)
+
+
+def _model_flag(turn: _Turn, flag: str = "--model") -> list[str]:
+    return [flag, turn.model] if turn.model else []
+
+
+def _keyed(env: dict[str, str], key: str | None, *names: str) -> tuple[str, ...]:
+    """Put the key under each name the CLI reads; return those names as secrets."""
+    if key is None:
+        return ()
+    env.update(dict.fromkeys(names, key))
+    return names
+
+
+def _claude(turn: _Turn) -> _Built:
+    # -p prints the answer and exits; --continue (-c) resumes the latest conversation in this
+    # directory, which is the run's worktree; acceptEdits approves file edits, nothing else.
+    argv = ["claude", "-p", *(["--continue"] if turn.resumes else []),
+            "--permission-mode", "acceptEdits", *_model_flag(turn), _arg(turn.text)]
+    env = {"ANTHROPIC_BASE_URL": turn.api_base} if turn.api_base else {}
+    return argv, env, _keyed(env, turn.key, "ANTHROPIC_API_KEY")
+
+
+def _codex(turn: _Turn) -> _Built:
+    # exec never asks for approval; workspace-write lets it edit the worktree (and run commands in
+    # codex's own sandbox). Options go before `resume`: a resumed session keeps only its context.
+    argv = ["codex", "exec", "--sandbox", "workspace-write", *_model_flag(turn),
+            *(["resume", "--last"] if turn.resumes else []), _arg(turn.text)]
+    env = {"OPENAI_BASE_URL": turn.api_base} if turn.api_base else {}
+    # CODEX_API_KEY is what `codex exec` reads first; OPENAI_API_KEY is the OpenAI provider's key.
+    return argv, env, _keyed(env, turn.key, "OPENAI_API_KEY", "CODEX_API_KEY")
+
+
+def _aider(turn: _Turn) -> _Built:
+    # --no-auto-commits/--no-dirty-commits: orchestra commits what the agent leaves, under the
+    # agent's name, so aider does not commit (or rewrite authors) itself. --no-gitignore: aider
+    # would otherwise add .aider* to the user's .gitignore, a change nobody asked for.
+    # Under --yes-always aider also says yes to "open the docs for this unknown model?" (a browser
+    # per run) and to "add this URL?" (which installs playwright): --no-show-model-warnings and
+    # --no-detect-urls keep those questions from being asked; BROWSER=true makes any other page it
+    # opens (URLs in API errors) a no-op. Linting would spend model turns on style; the gates verify.
+    argv = ["aider", "--yes-always", "--no-pretty", "--no-stream", "--no-fancy-input",
+            "--no-check-update", "--no-show-release-notes", "--no-analytics", "--no-show-model-warnings",
+            "--no-detect-urls", "--no-auto-lint", "--no-auto-commits", "--no-dirty-commits", "--no-gitignore",
+            *(["--restore-chat-history"] if turn.resumes else []), *_model_flag(turn)]
+    if turn.api_base:
+        argv += ["--openai-api-base", turn.api_base]
+    env: dict[str, str] = {"BROWSER": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    secrets = _keyed(env, turn.key, _aider_key_name(turn)) if (turn.key or turn.api_base) else ()
+    # The = form keeps a message that starts with '-' from being read as an option.
+    return [*argv, f"--message={turn.text}"], env, secrets
+
+
+def _aider_key_name(turn: _Turn) -> str:
+    """The variable aider (through litellm) reads the key from, chosen by the model's provider."""
+    provider = model_provider(turn.model)
+    if turn.api_base:
+        if provider not in (None, "openai") or not turn.model:
+            raise PresetError(f"agent {turn.agent!r}: aider sends api_base to an OpenAI-compatible "
+                              'server only: set model = "openai/<model name>"')
+        return "OPENAI_API_KEY"
+    if provider not in PROVIDER_KEYS:
+        raise PresetError(f"agent {turn.agent!r}: aider needs to know which provider api_key_env is for: "
+                          'set model with a provider prefix, e.g. "anthropic/claude-sonnet-4-5" or '
+                          '"openai/gpt-4.1"')
+    return PROVIDER_KEYS[provider]
+
+
+def _gemini(turn: _Turn) -> _Built:
+    # --prompt runs headless; --resume latest continues this project's (worktree's) latest session;
+    # auto_edit approves edits only. Trusting the workspace keeps that mode in a new worktree,
+    # which Gemini CLI would otherwise treat as an untrusted folder when folder trust is on.
+    argv = ["gemini", *(["--resume", "latest"] if turn.resumes else []),
+            "--approval-mode", "auto_edit", *_model_flag(turn), "--prompt", _arg(turn.text)]
+    env = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
+    if turn.api_base:
+        env["GOOGLE_GEMINI_BASE_URL"] = turn.api_base  # a Gemini-API endpoint, not an OpenAI one
+    return argv, env, _keyed(env, turn.key, "GEMINI_API_KEY")
+
+
+def _opencode(turn: _Turn) -> _Built:
+    # `run` is non-interactive and refuses (never waits on) permission requests; --continue
+    # resumes the latest session of this directory.
+    argv = ["opencode", "run", *(["--continue"] if turn.resumes else []), *_model_flag(turn),
+            _arg(turn.text)]
+    if not (turn.api_base or turn.key):
+        return argv, {}, ()
+    provider = model_provider(turn.model) if turn.model and "/" in turn.model else None
+    if provider is None:
+        raise PresetError(f"agent {turn.agent!r}: opencode applies api_base and api_key_env to one provider: "
+                          'set model = "<provider>/<model>", e.g. "anthropic/claude-sonnet-4-5"')
+    options = {"baseURL": turn.api_base} if turn.api_base else {}
+    if turn.key:
+        options["apiKey"] = turn.key
+    # OPENCODE_CONFIG_CONTENT is inline config merged over the user's; it works for any provider.
+    env = {"OPENCODE_CONFIG_CONTENT": json.dumps({"provider": {provider: {"options": options}}})}
+    return argv, env, ("OPENCODE_CONFIG_CONTENT",) if turn.key else ()
+
+
+_BUILDERS: Mapping[str, Callable[[_Turn], _Built]] = MappingProxyType({
+    "claude": _claude, "codex": _codex, "aider": _aider, "gemini": _gemini, "opencode": _opencode,
+})

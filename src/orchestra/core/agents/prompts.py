@@ -1,0 +1,41 @@
+"""What agents are told: the task with the spec's boundaries and checks, and where a redirect starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestra.core.runs.run import Run
+
+
+def boundary_lines(spec_config: dict[str, Any] | None) -> list[str]:
+    """The spec's limits and checks, one sentence each."""
+    spec = spec_config or {}
+    lines = []
+    if spec.get("allow"):
+        lines.append(f"You may change only files matching: {', '.join(spec['allow'])}.")
+    if spec.get("deny"):
+        lines.append(f"Never change files matching: {', '.join(spec['deny'])}.")
+    checks = [check["command"] for check in spec.get("verify", [])]
+    if checks:
+        lines.append("Your work is verified with these commands; run them before you finish: "
+                     + "; ".join(f"`{command}`" for command in checks))
+    return lines
+
+
+def cli_prompt(run: Run) -> str:
+    """The whole task for a coding-agent CLI, which reads its repository's own instructions itself."""
+    parts = [f"Task{f' (spec {run.spec})' if run.spec else ''}: {run.task}", *boundary_lines(run.spec_config),
+             "Work in the current directory (a git worktree of the repository); a human reviews the result. "
+             "Do not ask questions: decide, and say what you assumed."]
+    return "\n\n".join(parts)
+
+
+def work_summary(run: Run, last_output: list[str]) -> str:
+    """What a run did so far, for an agent that starts again after a redirect."""
+    if run.changed_paths:
+        done = (f"{run.files_changed} file(s) changed (+{run.lines_added} −{run.lines_removed}): "
+                + ", ".join(run.changed_paths[:20]) + (" …" if len(run.changed_paths) > 20 else ""))
+    else:
+        done = "No files were changed yet."
+    tail = "\n".join(last_output[-15:])
+    return done + (f"\nThe last lines of its output:\n{tail}" if tail else "")

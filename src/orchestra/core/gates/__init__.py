@@ -1,0 +1,1 @@
+"""Verification: command gates and their reports, the boundary gate, and the verifier that keeps them fresh."""

@@ -1,0 +1,115 @@
+"""Keep a run's gates fresh: verify its tree, then re-verify whenever the worktree changes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from watchfiles import Change, DefaultFilter, awatch
+
+from orchestra.core.git import worktrees
+from orchestra.core.gates.boundary import check_boundary
+from orchestra.core.gates.commands import GateSlots, run_check
+from orchestra.core.runs.run import Gate, Run
+from orchestra.core.runs.store import RunStore
+
+WATCH_DEBOUNCE_MS = 300
+
+
+class WorktreeFilter(DefaultFilter):
+    """Ignore git's own files and build artefacts: only real edits trigger verification."""
+
+    def __init__(self) -> None:
+        super().__init__(ignore_dirs=(*DefaultFilter.ignore_dirs, ".git"))
+
+    def __call__(self, change: Change, path: str) -> bool:
+        return super().__call__(change, path) and "/.git/" not in path and not path.endswith("/.git")
+
+
+def boundary_gate(run: Run, tree: str, paths: list[str] | None = None) -> Gate:
+    """The boundary gate for the paths a run touched (default: its changed paths) against its spec."""
+    spec = run.spec_config or {}
+    paths = run.changed_paths if paths is None else paths
+    result = check_boundary(paths, spec.get("allow", ()), spec.get("deny", ()))
+    gate = Gate(name="boundary", kind="boundary", tree=tree, started=time.time(), finished=time.time())
+    gate.status = "passed" if result.ok else "failed"
+    gate.failures = result.violations()
+    gate.summary = "within bounds" if result.ok else f"{len(gate.failures)} path(s) out of bounds"
+    return gate
+
+
+class Verifier:
+    """Runs one verification pass at a time for a run; a change during a pass queues one rerun."""
+
+    def __init__(self, store: RunStore, run_id: str, worktree: Path, stop_event: asyncio.Event) -> None:
+        self.store, self.run_id, self.worktree = store, run_id, worktree
+        self.stop_event = stop_event
+        self.dirty = asyncio.Event()
+
+    def save_gate(self, gate: Gate) -> None:
+        self.store.update(self.run_id, lambda run: run.gates.__setitem__(gate.name, gate))
+        self.store.append_events(self.run_id, [{"type": "gate", "name": gate.name, "status": gate.status,
+                                                "summary": gate.summary, "tree": gate.tree}])
+
+    async def verify_and_watch(self) -> None:
+        self.dirty.set()
+        passes = asyncio.ensure_future(self.verify_when_dirty())
+        try:
+            await self.watch()
+        finally:
+            passes.cancel()
+            try:
+                await passes
+            except asyncio.CancelledError:
+                pass
+
+    async def verify_when_dirty(self) -> None:
+        while True:
+            await self.dirty.wait()
+            self.dirty.clear()
+            await self.verify_pass()
+
+    async def verify_pass(self) -> None:
+        run = self.store.load(self.run_id)
+        tree = run.tree or worktrees.tree_of(self.worktree)
+        # Checked without rename detection: moving a file out of a denied path touches that path too.
+        touched = await asyncio.to_thread(worktrees.touched_paths, self.worktree, run.base, tree)
+        self.save_gate(boundary_gate(run, tree, touched))
+        checks = (run.spec_config or {}).get("verify", [])
+        for check in checks:
+            if self.dirty.is_set() or self.stop_event.is_set():
+                return  # the tree moved on: the next pass verifies the newer one
+            self.save_gate(Gate(name=check["name"], status="running", tree=tree, started=time.time()))
+            slots = GateSlots(self.store.state_dir / "gate-slots")
+            await asyncio.to_thread(slots.acquire)
+            try:
+                gate = await run_check(check["name"], check["command"], self.worktree, tree,
+                                       self.store.run_dir(self.run_id) / "gates" / f"{check['name']}.log",
+                                       float(check.get("timeout") or 600), check.get("junit"))
+            finally:
+                slots.release()
+            self.save_gate(gate)
+
+    async def watch(self) -> None:
+        junit_paths = [c["junit"] for c in (self.store.load(self.run_id).spec_config or {}).get("verify", [])
+                       if c.get("junit")]
+        async for _changes in awatch(self.worktree, watch_filter=WorktreeFilter(), debounce=WATCH_DEBOUNCE_MS,
+                                     stop_event=self.stop_event, recursive=True):
+            if not self.worktree.exists():
+                return
+            if await asyncio.to_thread(self.absorb_changes, junit_paths):
+                self.dirty.set()
+
+    def absorb_changes(self, exclude: list[str]) -> bool:
+        """Commit edits made in the worktree during review; return whether the tree changed."""
+        run = self.store.load(self.run_id)
+        extra = tuple(f":(exclude){path}" for path in exclude)
+        commit = worktrees.snapshot(self.worktree, run.agent, f"Edits made during review of run {run.id}",
+                                    extra_excludes=extra, as_user=True)
+        if commit is None:
+            return False
+        self.store.set(self.run_id, **worktrees.candidate_fields(self.worktree, run.base))
+        self.store.append_events(self.run_id, [{"type": "note", "text": f"worktree changed during review: "
+                                                f"committed as {commit[:10]}, verifying again"}])
+        return True

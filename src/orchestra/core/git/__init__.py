@@ -1,0 +1,1 @@
+"""The one place that runs git: the runner, the repository, worktrees, merges, diffs and the actor."""

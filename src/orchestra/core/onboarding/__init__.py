@@ -1,0 +1,1 @@
+"""First contact: `orchestra doctor` and `orchestra demo`."""

@@ -1,0 +1,1 @@
+"""Runs: the record, the store on disk, the lifecycle (states and transitions) and the feed the UI follows."""

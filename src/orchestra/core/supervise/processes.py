@@ -1,0 +1,72 @@
+"""Start, find and stop run supervisors: detached processes that outlive whoever started them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from orchestra.core.base.procs import kill_group
+from orchestra.core.runs.run import Run
+
+SUPERVISOR_MODULE = "orchestra.core.supervise.supervisor"
+# Supervisors started by an older orchestra run under the old path; they are just as alive.
+SUPERVISOR_MODULES = (SUPERVISOR_MODULE, "orchestra.core.supervisor")
+STOP_TIMEOUT = 20.0
+
+
+def start_supervisor(state_dir: Path, run_id: str, cwd: Path, mode: str = "run") -> int:
+    """Start a run's supervisor in its own session (so a dying UI or SSH drop does not end it)."""
+    run_dir = state_dir / "runs" / run_id
+    with open(run_dir / "supervisor.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", SUPERVISOR_MODULE, str(state_dir), run_id, "--mode", mode],
+            cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True, close_fds=True)
+    # Reap it when it ends so a long-lived UI collects no zombies; after the UI ends, init does.
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{run_id}").start()
+    return proc.pid
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def supervisor_alive(run: Run) -> bool:
+    """Whether the process recorded as this run's supervisor is alive and really is it."""
+    pid = run.supervisor_pid
+    if not pid:
+        return False
+    cmd = _cmdline(pid)
+    return any(module in cmd for module in SUPERVISOR_MODULES) and run.id in cmd and not _is_zombie(pid)
+
+
+def stop_supervisor(run: Run, timeout: float = STOP_TIMEOUT) -> None:
+    """Ask a run's supervisor to stop (it stops the agent and commits its work); force it if it hangs."""
+    if not supervisor_alive(run):
+        if run.agent_pgid:
+            kill_group(run.agent_pgid)
+        return
+    assert run.supervisor_pid
+    os.kill(run.supervisor_pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while supervisor_alive(run) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if supervisor_alive(run):
+        os.kill(run.supervisor_pid, signal.SIGKILL)
+        if run.agent_pgid:
+            kill_group(run.agent_pgid)

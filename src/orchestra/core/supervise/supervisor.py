@@ -1,0 +1,289 @@
+"""The per-run supervisor: a detached process that runs the agent, commits its work, verifies and watches.
+
+It is started in its own session so it outlives the UI that started it; all it knows it
+writes to the run's state file and event log, which any orchestra process can read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestra.core.git import worktrees
+from orchestra.core.supervise.activity import ActivityWatch
+from orchestra.core.supervise.agent_process import AgentProcess, Outcome, agent_env
+from orchestra.core.agents.wire import Redactor
+from orchestra.core.gates.commands import GateSlots
+from orchestra.core.base.output import OUTPUT_LIMIT
+from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
+from orchestra.core.agents.prompts import cli_prompt, work_summary
+from orchestra.core.runs.run import Gate, Run
+from orchestra.core.runs.store import RunStore
+from orchestra.core.gates.verifier import Verifier
+
+FLUSH_INTERVAL = 0.1
+RUN_NICENESS = 5
+EVENT_OVERHEAD = 56  # bytes of JSON around an output line's text in the event log ({"t": …, "type": …})
+
+
+class EventBuffer:
+    """Collects output lines and flushes them to the event log in batches, bounded in total size."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.pending: list[dict[str, Any]] = []
+        self.redact = Redactor([])  # a cli agent's provider key, should it print it
+        self.logged_bytes = 0
+        self.dropped_bytes = 0
+
+    def line(self, text: str) -> None:
+        text = self.redact(text)
+        if self.logged_bytes >= OUTPUT_LIMIT:
+            if self.dropped_bytes == 0:
+                self.pending.append({"type": "note", "text": "output limit reached: further agent output "
+                                     "is counted but not kept (the agent keeps running)"})
+            self.dropped_bytes += len(text) + 1
+            return
+        # Count what the line costs in the log, envelope included: short lines cost ~25x their text.
+        self.logged_bytes += len(text.encode("utf-8", "replace")) + EVENT_OVERHEAD
+        self.pending.append({"type": "output", "text": text})
+
+    def note(self, text: str) -> None:
+        self.pending.append({"type": "note", "text": text})
+        self.flush()
+
+    def flush(self) -> None:
+        events, self.pending = self.pending, []
+        self.store.append_events(self.run_id, events)
+
+
+class Supervisor:
+    """Drives one run from queued to review (or failed/stopped), then keeps its gates fresh."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.run = store.load(run_id)
+        self.worktree = Path(self.run.worktree)
+        self.events = EventBuffer(store, run_id)
+        self.stop_event = asyncio.Event()
+        self.agent: AgentProcess | None = None
+        self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
+        self.activity_written = 0.0
+
+    def update(self, **values: Any) -> Run:
+        self.run = self.store.set(self.run_id, **values)
+        return self.run
+
+    def set_state(self, state: str, message: str = "", **values: Any) -> None:
+        self.update(state=state, message=message, **values)
+        self.events.flush()
+        self.store.append_events(self.run_id, [{"type": "state", "state": state, "message": message}])
+
+    async def main(self, mode: str) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.request_stop)
+        self.update(supervisor_pid=os.getpid())
+        verifier = Verifier(self.store, self.run_id, self.worktree, self.stop_event)
+        try:
+            if mode == "run":
+                await self.run_agent()
+            if self.run.state == "review" and not self.stop_event.is_set():
+                await verifier.verify_and_watch()
+        finally:
+            self.events.flush()
+            self.update(supervisor_pid=None, agent_pgid=None)
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+        if self.agent is not None:
+            asyncio.ensure_future(self.agent.stop())
+
+    async def run_agent(self) -> None:
+        if self.run.started is None:
+            await asyncio.to_thread(self.checkout)
+            if self.stop_event.is_set():
+                self.set_state("stopped", "stopped before the agent started")
+                return
+        redirect = self.run.redirects[-1] if self.run.redirects else None
+        self.set_state("working", "", started=self.run.started or time.time(), finished=None, exit_code=None)
+        if redirect:
+            self.events.note(f"redirected: {redirect}")
+        outcome = await self.start_agent(redirect)
+        self.events.flush()
+        await asyncio.to_thread(self.record_outcome, outcome)
+
+    def checkout(self) -> None:
+        """Populate the worktree's files, at most two checkouts at once (more only slows 2 cores down)."""
+        slots = GateSlots(self.store.state_dir / "checkout-slots", count=2)
+        slots.acquire()
+        try:
+            worktrees.populate_worktree(self.worktree)
+        finally:
+            slots.release()
+
+    async def start_agent(self, redirect: str | None) -> Outcome:
+        config = self.run.agent_config
+        env = agent_env(self.run.id, self.run.spec, self.run.task, self.worktree, redirect)
+        self.result = {}
+        try:
+            command = self.agent_command(config, redirect, env)
+        except PresetError as error:
+            self.result = {"result": str(error)}
+            return Outcome(126)
+        watch = ActivityWatch() if config["kind"] == "cli" and keeps_stdin_open(config) else None
+        self.agent = AgentProcess(
+            command, self.worktree, env, on_line=self.agent_line(watch),
+            on_start=lambda pid: self.update(agent_pgid=pid),
+            on_record=self.take_record if config["kind"] == "llm" else None,
+            on_partial=(lambda text: watch.partial(text, time.monotonic())) if watch else None,
+            open_stdin=watch is not None)
+        flusher = asyncio.ensure_future(self.flush_periodically(watch))
+        try:
+            if self.stop_event.is_set():
+                return Outcome(None, stopped=True)
+            return await self.agent.run(float(config.get("timeout") or 3600))
+        except OSError as error:
+            self.result = {"result": self.start_failure(config, error)}
+            return Outcome(127)
+        finally:
+            flusher.cancel()
+            self.agent = None
+            if watch is not None and self.run.activity:
+                self.update(activity=None)
+
+    def agent_command(self, config: dict[str, Any], redirect: str | None, env: dict[str, str]) -> list[str]:
+        if config["kind"] == "llm":
+            # The client hands the run to the llm host, which has litellm loaded (once for every run).
+            return [sys.executable, "-m", "orchestra.llm.llm_client", str(self.store.state_dir), self.run_id]
+        if config["kind"] == "cli":
+            last_output = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0]
+                           if e.get("type") == "output"]
+            invocation = cli_invocation(config, cli_prompt(self.run), env, redirect=redirect,
+                                        summary=work_summary(self.run, last_output))
+            env.update(invocation.env)
+            self.events.redact = Redactor([invocation.env[name] for name in invocation.secret_names])
+            if invocation.resumes:
+                self.events.note("continuing the agent's own conversation with the instruction")
+            return list(invocation.argv)
+        return ["/bin/sh", "-c", config["command"]]
+
+    @staticmethod
+    def start_failure(config: dict[str, Any], error: OSError) -> str:
+        preset = PRESET_TABLE.get(config.get("preset") or "")
+        if preset is not None and not config.get("command") and isinstance(error, FileNotFoundError):
+            return f"{preset.title} is not installed here ({preset.executable} is not on PATH): {preset.install}"
+        return f"could not start the agent: {error.strerror or error}"
+
+    def agent_line(self, watch: ActivityWatch | None) -> Callable[[str], None]:
+        if watch is None:
+            return self.events.line
+
+        def line(text: str) -> None:
+            watch.line(text, time.monotonic())
+            self.events.line(text)
+        return line
+
+    def check_activity(self, watch: ActivityWatch) -> None:
+        """Move a cli run between working and waiting as its output says; record an honest unknown."""
+        activity = watch.assess(time.monotonic())
+        shown = self.run.activity or {"state": "working", "reason": ""}
+        if activity.state == shown["state"] and (activity.state != "unknown" or
+                                                 time.monotonic() - self.activity_written < 30):
+            return
+        self.activity_written = time.monotonic()
+        record = {"state": activity.state, "reason": activity.reason}
+        state = "waiting" if activity.state == "waiting" else "working"
+        if state != self.run.state:
+            self.set_state(state, activity.reason if state == "waiting" else "", activity=record)
+        else:
+            self.update(activity=record)
+
+    def take_record(self, record: dict[str, Any]) -> None:
+        """A record from the agent: usage so far goes on the run record; the result is kept for the end."""
+        if isinstance(record.get("usage"), dict):
+            self.events.flush()
+            self.update(usage=record["usage"])
+            self.store.append_events(self.run_id, [{"type": "usage", **record["usage"]}])
+        if "result" in record:
+            self.result = record
+
+    async def flush_periodically(self, watch: ActivityWatch | None = None) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            if self.events.pending:
+                self.events.flush()
+            ticks += 1
+            if watch is not None and ticks % 10 == 0:
+                self.check_activity(watch)
+
+    def record_outcome(self, outcome: Outcome) -> None:
+        """Commit what the agent left, measure it, and move the run to review, failed or stopped."""
+        if self.events.dropped_bytes:
+            self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
+                             f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
+        message = f"{self.run.agent}: work on run {self.run.id}\n\nTask: {self.run.task}\n"
+        if outcome.stopped or outcome.timed_out:
+            message = f"{self.run.agent}: work in progress on run {self.run.id} (stopped)\n\nTask: {self.run.task}\n"
+        commit = worktrees.snapshot(self.worktree, self.run.agent, message)
+        if commit:
+            self.events.note(f"committed the agent's changes as {commit[:10]}")
+        values = dict(worktrees.candidate_fields(self.worktree, self.run.base),
+                      exit_code=outcome.exit_code, finished=time.time())
+        if outcome.timed_out:
+            limit = self.run.agent_config.get("timeout") or 3600
+            self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
+        elif outcome.stopped:
+            self.set_state("stopped", "stopped by the conductor", **values)
+        elif outcome.exit_code == 0:
+            # Gates are pending from the moment the run is in review, so nobody accepts unverified work unasked.
+            self.set_state("review", "", gates=pending_gates(self.run, values["tree"]), **values)
+        else:
+            reason = self.result.get("result") or f"the agent exited with status {outcome.exit_code}"
+            self.set_state("failed", reason, **values)
+
+
+def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
+    """A pending result for the boundary and every verify command, bound to the tree about to be verified."""
+    names = [("boundary", "boundary")] + [(c["name"], "command") for c in (run.spec_config or {}).get("verify", [])]
+    return {name: Gate(name=name, kind=kind, status="pending", tree=tree) for name, kind in names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orchestra-supervisor")
+    parser.add_argument("state_dir", type=Path)
+    parser.add_argument("run_id")
+    parser.add_argument("--mode", choices=("run", "watch"), default="run")
+    args = parser.parse_args(argv)
+    # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
+    os.nice(RUN_NICENESS)
+    store = RunStore(args.state_dir)
+    try:
+        asyncio.run(Supervisor(store, args.run_id).main(args.mode))
+    except Exception as error:  # a supervisor bug must leave a visible, recoverable run
+        traceback.print_exc()
+        fail_run(store, args.run_id, f"orchestra's supervisor failed: {error}")
+        return 1
+    return 0
+
+
+def fail_run(store: RunStore, run_id: str, message: str) -> None:
+    def change(run: Run) -> None:
+        if run.is_active:
+            run.state, run.message = "failed", message
+        run.supervisor_pid = None
+    store.update(run_id, change)
+    store.append_events(run_id, [{"type": "state", "state": "failed", "message": message}])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""orchestra's built-in coding agent: a model with tools, working in one run's worktree.
+
+It reads the run's record (task, spec, agent settings), talks to the model through litellm, and
+reports to its supervisor (through the llm host and the run's client): plain lines for the log (the
+model's text, each tool call and its result) and records (usage, the final result). The conversation
+is kept in the run's directory, so a redirect continues it with the conductor's instruction appended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestra.core.agents.tools import TOOL_SPECS, Toolbox, ToolError
+from orchestra.core.agents.wire import RECORD_PREFIX, Redactor
+from orchestra.core.onboarding.doctor import WELL_KNOWN_KEYS
+from orchestra.core.agents.prompts import boundary_lines
+from orchestra.core.runs.run import Run
+from orchestra.core.base.files import write_atomic
+from orchestra.core.runs.store import RunStore
+
+CONVERSATION_FILE = "conversation.json"
+INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", "CONVENTIONS.md")
+MAX_INSTRUCTIONS = 12_000  # characters of the repository's own agent instructions put in the prompt
+LOGGED_RESULT_LINES = 12   # lines of a tool's result shown in the log (the model gets all of it)
+
+EXIT_DONE, EXIT_FAILED, EXIT_BUDGET = 0, 1, 3
+
+# Provider keys never reach the commands the model runs.
+SECRET_VARIABLES = (*WELL_KNOWN_KEYS, "AZURE_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY")
+
+
+@dataclass
+class Job:
+    """Everything one working session of the agent needs."""
+
+    run: Run
+    run_dir: Path
+    api_key: str | None = field(default=None, repr=False)
+    redirect: str | None = None
+    retry_base: float = 1.0
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.run.agent_config
+
+
+class Reporter:
+    """Lines and records to the supervisor, with every secret redacted."""
+
+    def __init__(self, write: Callable[[str], None], secrets: list[str]) -> None:
+        self.write, self.redact = write, Redactor(secrets)
+
+    def line(self, text: str) -> None:
+        for part in self.redact(text).split("\n"):
+            self.write(part)
+
+    def record(self, **values: Any) -> None:
+        self.write(RECORD_PREFIX + self.redact(json.dumps(values, sort_keys=True, ensure_ascii=False)))
+
+
+class LlmAgent:
+    """The tool loop: ask the model, run the tools it calls, until it is done or its budget is spent."""
+
+    def __init__(self, job: Job, reporter: Reporter) -> None:
+        from orchestra.llm.model import Model, ModelSettings  # litellm loads here, not at import
+        self.job, self.report = job, reporter
+        settings = job.settings
+        spec = job.run.spec_config or {}
+        self.tools = Toolbox(Path(job.run.worktree), tuple(spec.get("allow") or ()), tuple(spec.get("deny") or ()),
+                             command_env=command_environment(job.environ, settings.get("api_key_env")))
+        self.model = Model(ModelSettings(settings["model"], settings.get("api_base"), job.api_key,
+                                         float(settings.get("request_timeout") or 120.0), job.retry_base),
+                           on_text=reporter.line, on_note=lambda text: reporter.line(f"» {text}"))
+        self.usage = {"model": settings["model"], "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0,
+                      "turns": 0}
+
+    @property
+    def conversation_path(self) -> Path:
+        return self.job.run_dir / CONVERSATION_FILE
+
+    def start_messages(self) -> list[dict[str, Any]]:
+        saved = self.load()
+        if saved is not None:
+            messages, self.usage = saved["messages"], {**self.usage, **saved.get("usage", {})}
+            instruction = self.job.redirect or "Continue the task."
+            messages.append({"role": "user", "content": f"The conductor redirects you:\n\n{instruction}"})
+            return messages
+        return [{"role": "system", "content": system_prompt(self.job.run)},
+                {"role": "user", "content": task_prompt(self.job.run)}]
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.conversation_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data.get("messages"), list) else None
+
+    def save(self, messages: list[dict[str, Any]]) -> None:
+        write_atomic(self.conversation_path, json.dumps({"messages": messages, "usage": self.usage}, indent=1))
+
+    async def work(self) -> int:
+        from orchestra.llm.model import ModelUnavailable, parse_arguments
+        messages = self.start_messages()
+        self.save(messages)
+        spent = Budget(self.job.settings, self.usage)
+        while True:
+            if (reason := spent.exhausted(self.usage)) is not None:
+                return self.finish(EXIT_BUDGET, f"stopped at its budget: {reason}; redirect to continue")
+            try:
+                reply = await self.model.reply(messages, TOOL_SPECS)
+            except ModelUnavailable as error:
+                return self.finish(EXIT_FAILED, str(error))
+            self.count(reply)
+            messages.append(reply.message())
+            self.save(messages)
+            if not reply.tool_calls:
+                return self.finish(EXIT_DONE, "")
+            for call in reply.tool_calls:
+                messages.append(await self.run_tool(call, parse_arguments))
+                self.save(messages)
+
+    def count(self, reply: Any) -> None:
+        usage = self.usage
+        usage["turns"] += 1
+        usage["prompt_tokens"] += reply.prompt_tokens
+        usage["completion_tokens"] += reply.completion_tokens
+        usage["cost"] = None if reply.cost is None or usage["cost"] is None else usage["cost"] + reply.cost
+        self.report.record(usage=usage)
+
+    async def run_tool(self, call: dict[str, Any], parse_arguments: Callable[[str], dict]) -> dict[str, Any]:
+        name = call["function"]["name"]
+        try:
+            arguments = parse_arguments(call["function"]["arguments"])
+            self.report.line(f"→ {name} {describe_call(arguments)}")
+            result = await self.tools.call(name, arguments)
+            shown = result
+        except (ToolError, ValueError) as error:
+            self.report.line(f"→ {name} refused: {error}" if isinstance(error, ToolError) else f"→ {name}: {error}")
+            result = shown = f"error: {error}"
+        lines = shown.splitlines()
+        for line in lines[:LOGGED_RESULT_LINES]:
+            self.report.line(f"  {line}")
+        if len(lines) > LOGGED_RESULT_LINES:
+            self.report.line(f"  … {len(lines) - LOGGED_RESULT_LINES} more lines")
+        return {"role": "tool", "tool_call_id": call["id"] or name, "content": result}
+
+    def finish(self, code: int, message: str) -> int:
+        self.report.record(result=message, code=code)
+        if message:
+            self.report.line(f"» {message}")
+        return code
+
+
+class Budget:
+    """The turn, token and cost limits of one working session (each redirect gets a fresh one)."""
+
+    def __init__(self, settings: dict[str, Any], usage: dict[str, Any]) -> None:
+        self.settings = settings
+        self.start = dict(usage)
+
+    def exhausted(self, usage: dict[str, Any]) -> str | None:
+        turns = usage["turns"] - self.start["turns"]
+        tokens = (usage["prompt_tokens"] + usage["completion_tokens"]
+                  - self.start["prompt_tokens"] - self.start["completion_tokens"])
+        if turns >= int(self.settings.get("max_turns") or 50):
+            return f"{turns} turns"
+        if self.settings.get("max_tokens") and tokens >= self.settings["max_tokens"]:
+            return f"{tokens} tokens (max_tokens {self.settings['max_tokens']})"
+        cost = usage.get("cost")
+        if self.settings.get("max_cost") and cost is not None and cost - (self.start.get("cost") or 0) \
+                >= self.settings["max_cost"]:
+            return f"${cost:.2f} (max_cost ${self.settings['max_cost']:.2f})"
+        return None
+
+
+def describe_call(arguments: dict[str, Any]) -> str:
+    """A tool call's arguments, short enough for one log line."""
+    parts = []
+    for key, value in arguments.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        text = text.replace("\n", "⏎")
+        parts.append(f"{key}={text[:60]}{'…' if len(text) > 60 else ''}" if key != "path" else text)
+    return " ".join(parts)
+
+
+def command_environment(environ: dict[str, str], api_key_env: str | None) -> dict[str, str]:
+    """The environment of commands the model runs: the agent's, without any provider key."""
+    hidden = set(SECRET_VARIABLES) | ({api_key_env} if api_key_env else set())
+    return {name: value for name, value in environ.items() if name not in hidden}
+
+
+def system_prompt(run: Run) -> str:
+    lines = [
+        f"You are {run.agent}, a coding agent working in a git worktree of a repository (your working "
+        "directory); the run is reviewed by a human conductor before anything is merged.",
+        "Use the tools to explore, change and verify the code. Paths are relative to the repository root.",
+        "When you are done, reply with a short summary of what you changed and why, without calling a tool.",
+    ]
+    lines.extend(boundary_lines(run.spec_config))
+    instructions = repository_instructions(Path(run.worktree))
+    if instructions:
+        lines.append("\nThe repository's own instructions for agents:\n\n" + instructions)
+    return "\n".join(lines)
+
+
+def task_prompt(run: Run) -> str:
+    return f"Task{f' (spec {run.spec})' if run.spec else ''}:\n\n{run.task}"
+
+
+def repository_instructions(worktree: Path) -> str:
+    parts = []
+    for name in INSTRUCTION_FILES:
+        path = worktree / name
+        if path.is_file():
+            parts.append(f"--- {name} ---\n{path.read_text(encoding='utf-8', errors='replace').strip()}")
+    text = "\n\n".join(parts)
+    return text if len(text) <= MAX_INSTRUCTIONS else text[:MAX_INSTRUCTIONS] + "\n… (cut)"
+
+
+def job_for(store: RunStore, run_id: str, environ: dict[str, str]) -> Job:
+    run = store.load(run_id)
+    key_name = run.agent_config.get("api_key_env")
+    return Job(run=run, run_dir=store.run_dir(run_id), api_key=environ.get(key_name) if key_name else None,
+               redirect=environ.get("ORCHESTRA_REDIRECT") or None,
+               retry_base=float(environ.get("ORCHESTRA_LLM_RETRY_BASE") or 1.0), environ=environ)
+
+
+async def run_job(job: Job, reporter: Reporter) -> int:
+    """One working session of the agent, from its run record to its exit status."""
+    if job.settings.get("api_key_env") and not job.api_key:
+        reporter.record(result=f"the environment variable {job.settings['api_key_env']} (api_key_env) is not set; "
+                               "export it where orchestra runs", code=EXIT_FAILED)
+        return EXIT_FAILED
+    return await LlmAgent(job, reporter).work()
