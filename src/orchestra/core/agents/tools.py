@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from orchestra.core.gates.boundary import matches_any
+from orchestra.core.base.globs import matches_any
 
 MAX_LIST = 400          # entries list_files returns
 MAX_READ_LINES = 800    # lines read_file returns at once
