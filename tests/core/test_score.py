@@ -157,7 +157,7 @@ def test_starter_commented_examples_load_when_uncommented(tmp_path: Path) -> Non
 def test_starter_explains_every_key() -> None:
     for key in ("target", "theme", "name", "kind", "command", "preset", "model", "api_base",
                 "api_key_env", "role", "timeout", "id", "intent", "allow", "deny", "verify",
-                "agents", "junit"):
+                "agents", "junit", "disposable"):
         assert re.search(rf"^#.*\b{key}\b", STARTER_TOML, flags=re.MULTILINE), key
 
 

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import pathspec
 
+_REGEX_POSITION = re.compile(r" at position \d+$")  # a position in pathspec's regex, not in the pattern
+
 
 class GlobError(ValueError):
     """A pattern that cannot be compiled; the message names it and says why."""
@@ -23,7 +25,7 @@ def compile_globs(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
     for pattern in patterns:
         problem = glob_problem(pattern)
         if problem:
-            raise GlobError(f"{pattern!r}: {problem}")
+            raise GlobError(f"{pattern!r} {problem}")
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
@@ -34,8 +36,21 @@ def glob_problem(pattern: str) -> str | None:
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except (re.error, ValueError, TypeError) as error:
-        return f"not a valid glob ({error})"
+        reason = _REGEX_POSITION.sub("", getattr(error, "msg", None) or str(error))
+        return f"is not valid ({reason})"
     return None
+
+
+def repository_glob_problem(pattern: str) -> str | None:
+    """Why pattern is not a usable glob of paths inside a repository (relative, no `..`), or None."""
+    if not pattern.strip():
+        return "is empty"
+    path = pattern[1:] if pattern.startswith("!") else pattern
+    if path.startswith("/"):
+        return "is an absolute path: globs are relative to the repository root"
+    if ".." in path.split("/"):
+        return "has a '..' component: globs cannot reach outside the repository"
+    return glob_problem(pattern)
 
 
 def matches_any(patterns: Iterable[str], path: str) -> bool:

@@ -15,20 +15,28 @@ from types import MappingProxyType
 from typing import Any
 
 from orchestra.core.base.canonical import content_hash
+from orchestra.core.base.globs import repository_glob_problem
 from orchestra.core.score.locate import ARRAY, NUMBER, STRING, STRINGS, ConfigError, ConfigProblem
-from orchestra.core.score.locate import KeyPath, Problems, ValueType, closest, syntax_error
-from orchestra.core.score.locate import type_name
+from orchestra.core.score.locate import KeyPath, LineIndex, Problems, ValueType, closest, nesting_error
+from orchestra.core.score.locate import syntax_error, type_name
+from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
 from orchestra.core.score.starter import STARTER_TOML
 
 __all__ = [
-    "KINDS", "PRESETS", "STARTER_TOML", "Agent", "Check", "ConfigError", "ConfigProblem", "Score",
-    "Spec", "load_score", "parse_score",
+    "DEFAULT_DISPOSABLE", "KINDS", "PRESETS", "STARTER_TOML", "Agent", "Check", "ConfigError",
+    "ConfigProblem", "Score", "Spec", "load_score", "parse_score",
 ]
 
 KINDS = ("shell", "cli", "llm")
 PRESETS = ("claude", "codex", "aider", "gemini", "opencode")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# Ignored files that may be deleted with a run's worktree: dependency and build caches, aider's history.
+DEFAULT_DISPOSABLE = (
+    "node_modules/", ".venv/", "venv/", "__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/",
+    ".ruff_cache/", ".tox/", ".nox/", ".gradle/", ".next/", ".cache/", "*.egg-info/", ".coverage",
+    ".DS_Store", ".aider*",
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,10 @@ class Spec:
 
 @dataclass(frozen=True)
 class Score:
-    """A whole orchestra.toml; `target` None means the caller should use the current branch."""
+    """A whole orchestra.toml; `target` None means the caller should use the current branch.
+
+    `disposable` holds globs of ignored files that may be deleted along with a run's worktree.
+    """
 
     path: Path | None = None
     target: str | None = None
@@ -100,6 +111,7 @@ class Score:
     specs: tuple[Spec, ...] = ()
     keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     theme: str | None = None
+    disposable: tuple[str, ...] = DEFAULT_DISPOSABLE
 
     def agent(self, name: str) -> Agent:
         """The agent called name; KeyError if there is none."""
@@ -137,11 +149,16 @@ def load_score(path: Path) -> Score:
 
 def parse_score(text: str, path: Path) -> Score:
     """Parse and validate score text; path is only used for messages and Score.path."""
+    index = LineIndex(text)
+    if index.too_deep:  # refused before tomllib, whose parser recurses
+        raise nesting_error(path, index)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise syntax_error(path, text, err) from None
-    problems = Problems(path, text)
+    except RecursionError:  # nesting the line index could not read
+        raise nesting_error(path, None) from None
+    problems = Problems(path, text, index)
     score = _build(problems, data, path)
     problems.raise_if_any()
     return score
@@ -188,8 +205,11 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         if key not in _TOP:
             what = "table" if isinstance(value, dict | list) else "key"
             p.add((key,), f"unknown {what} {key!r}", closest(key, _TOP))
-    orchestra = _table(p, data, "orchestra", {"target": STRING})
+    for at in _paths_with_nul(data):
+        p.add(at, "contains a NUL character (\\u0000)")
+    orchestra = _table(p, data, "orchestra", {"target": STRING, "disposable": STRINGS})
     _non_empty(p, orchestra, ("orchestra",), "target")
+    _globs(p, orchestra, ("orchestra",), "disposable")
     ui = _table(p, data, "ui", {"theme": STRING})
     keymap = _keymap(p, data.get("keymap", {}))
     seen: dict[str, int] = {}
@@ -200,7 +220,31 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         path=path, target=orchestra.get("target"), theme=ui.get("theme"),
         agents=tuple(a for a in agents if a), specs=tuple(s for s in specs if s),
         keymap=MappingProxyType(dict(keymap)),
+        disposable=tuple(orchestra.get("disposable", DEFAULT_DISPOSABLE)),
     )
+
+
+def _paths_with_nul(data: dict) -> list[KeyPath]:
+    """Key paths of every key or string value holding a NUL character (walked without recursion)."""
+    found: list[KeyPath] = []
+    stack: list[tuple[KeyPath, Any]] = [((), data)]
+    while stack:
+        at, value = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(key, str) and "\0" in key or isinstance(item, str) and "\0" in item:
+                found.append((*at, key))
+            elif isinstance(item, dict | list):
+                stack.append(((*at, key), item))
+    return found
+
+
+def _globs(p: Problems, values: dict, at: KeyPath, key: str) -> None:
+    """Report each glob of values[key] that is broken, absolute or leaves the repository."""
+    for j, pattern in enumerate(values.get(key, ())):
+        problem = None if "\0" in pattern else repository_glob_problem(pattern)  # NUL: reported already
+        if problem:
+            p.add((*at, key, j), f"glob {pattern!r} {problem}")
 
 
 def _keymap(p: Problems, raw: Any) -> dict[str, str]:
@@ -221,8 +265,11 @@ def _non_empty(p: Problems, values: dict, at: KeyPath, key: str) -> None:
 
 
 def _identifier(p: Problems, at: KeyPath, value: str, what: str, seen: dict[str, int]) -> None:
-    """Check an agent name / spec id: the pattern (it goes into branch names) and uniqueness."""
-    if not _NAME.fullmatch(value):
+    """Check an agent name / spec id: length and pattern (it goes into branch names), uniqueness."""
+    long = too_long(what, value)
+    if long:
+        p.add(at, long)
+    elif not _NAME.fullmatch(value):
         p.add(at, f"invalid {what} {value!r}: use lower-case letters, digits, '-' and '_', "
                   "starting with a letter or digit")
     if value in seen:
@@ -301,6 +348,8 @@ def _spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
     for j, name in enumerate(v.get("agents", [])):
         if name not in agents:
             p.add((*at, "agents", j), f"unknown agent {name!r}", closest(name, agents))
+    _globs(p, v, at, "allow")
+    _globs(p, v, at, "deny")
     checks = _checks(p, v.get("verify", []), (*at, "verify"))
     if "id" not in v or "intent" not in v:
         return None
@@ -309,7 +358,7 @@ def _spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
 
 
 def _checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
-    """Validate verify items; a bare string's name is its first word, made unique with -2, -3."""
+    """Validate verify items; a bare string is named after its program, made unique with -2, -3."""
     drafts: list[dict[str, Any]] = []
     named: dict[str, int] = {}
     for j, item in enumerate(items):
@@ -325,7 +374,10 @@ def _checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
         _non_empty(p, v, (*at, j), "command")
         _non_empty(p, v, (*at, j), "name")
         _positive(p, v, (*at, j), "timeout")
-        if v.get("name") in named:
+        problem = check_name_problem(v["name"]) if v.get("name", "").strip() else None
+        if problem:
+            p.add((*at, j, "name"), problem)
+        elif v.get("name") in named:
             first = f"{at[-1]}[{named[v['name']]}]"
             p.add((*at, j, "name"), f"duplicate check name {v['name']!r} (first at {first})")
         elif "name" in v:
@@ -339,10 +391,7 @@ def _named_check(v: dict[str, Any], taken: dict[str, int]) -> Check:
     """Build a Check, deriving and reserving a unique name when none was given."""
     name = v.get("name")
     if name is None:
-        base = v["command"].split()[0].rsplit("/", 1)[-1] or "check"
-        name, n = base, 2
-        while name in taken:
-            name, n = f"{base}-{n}", n + 1
+        name = derived_check_name(v["command"], taken)
         taken[name] = -1
     return Check(name=name, command=v["command"], junit=v.get("junit"),
                  timeout=float(v.get("timeout", 600.0)))

@@ -8,6 +8,7 @@ the same path tuples the validator uses, e.g. ("agents", 1, "command") or ("spec
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import tomllib
 from bisect import bisect_left
@@ -21,6 +22,8 @@ KeyPath = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR = re.compile(r"[^,\]}\n#]+")
 _TOML_POS = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)\s*$")
+# Arrays and inline tables nested deeper than this are refused before tomllib, whose parser recurses.
+MAX_NESTING = 32
 
 # A value type: (name shown in messages, predicate on the parsed value).
 ValueType = tuple[str, Callable[[Any], bool]]
@@ -73,13 +76,13 @@ class ConfigError(Exception):
 
 
 def format_key(path: KeyPath) -> str:
-    """Spell a key path as `specs[0].verify[2].command`; keys that are not bare are quoted."""
+    """Spell a key path as `specs[0].verify[2].command`; keys that are not bare are quoted (and escaped)."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            name = part if _BARE_KEY.fullmatch(part) else f'"{part}"'
+            name = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
             out += f".{name}" if out else name
     return out
 
@@ -111,11 +114,20 @@ def syntax_error(path: Path, text: str, error: tomllib.TOMLDecodeError) -> Confi
     return ConfigError(path, f"TOML syntax error: {reason}{where}", line=line)
 
 
+def nesting_error(path: Path, index: LineIndex | None) -> ConfigError:
+    """The error for arrays or inline tables nested deeper than MAX_NESTING (where, when index saw it)."""
+    message = f"arrays and inline tables are nested more than {MAX_NESTING} levels deep"
+    if index is None or index.too_deep is None:
+        return ConfigError(path, message)
+    at, line = index.too_deep
+    return ConfigError(path, message, line=line, key=format_key(at) or None)
+
+
 class Problems:
     """Collects problems by key path during validation; lines are looked up only when raising."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path, self.text = path, text
+    def __init__(self, path: Path, text: str, index: LineIndex | None = None) -> None:
+        self.path, self.text, self.index = path, text, index
         self.found: list[tuple[KeyPath, str, str | None]] = []
         self.guessed: set[KeyPath] = set()  # keys offered as "did you mean" for a misspelt key
 
@@ -157,7 +169,7 @@ class Problems:
         """Raise one ConfigError listing every recorded problem, sorted by line."""
         if not self.found:
             return
-        index = LineIndex(self.text)
+        index = self.index or LineIndex(self.text)
         problems = [
             ConfigProblem(index.find(at), format_key(at) or None, message, suggestion)
             for at, message, suggestion in self.found
@@ -171,7 +183,10 @@ class _Stop(Exception):
 
 
 class LineIndex:
-    """Line numbers (1-based) of headers, keys and array items in TOML text, by key path."""
+    """Line numbers (1-based) of headers, keys and array items in TOML text, by key path.
+
+    `too_deep` is (key, line) of the first value whose arrays/inline tables nest beyond MAX_NESTING.
+    """
 
     def __init__(self, text: str) -> None:
         self.text, self.pos = text, 0
@@ -179,6 +194,8 @@ class LineIndex:
         self.lines: dict[KeyPath, int] = {}
         self.counts: dict[KeyPath, int] = {}
         self.table: KeyPath = ()
+        self.depth, self.outer_key = 0, ()  # outer_key: the key whose value is being read
+        self.too_deep: tuple[KeyPath, int] | None = None
         self._scan()
 
     def find(self, path: KeyPath) -> int | None:
@@ -209,6 +226,7 @@ class LineIndex:
                 else:
                     self._keyval(self.table)
             except _Stop:
+                self.depth = 0
                 end = self.text.find("\n", self.pos)
                 self.pos = len(self.text) if end < 0 else end + 1
 
@@ -261,6 +279,8 @@ class LineIndex:
             raise _Stop
         self.pos += 1
         self._skip_ws()
+        if self.depth == 0:
+            self.outer_key = path
         self._value(path)
 
     def _key(self) -> tuple[str, ...]:
@@ -301,13 +321,22 @@ class LineIndex:
                 raise _Stop
             self.pos = match.end()
 
+    def _enter(self) -> None:
+        """Step into an array or inline table; stop reading past MAX_NESTING levels."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            if self.too_deep is None:
+                self.too_deep = (self.outer_key, self._line())
+            raise _Stop
+
     def _array(self, path: KeyPath) -> None:
+        self._enter()
         self.pos += 1
         index = 0
         while True:
             self._skip_blank()
             if self._peek() == "]":
-                self.pos += 1
+                self.pos, self.depth = self.pos + 1, self.depth - 1
                 return
             self._note((*path, index), self._line())
             self._value((*path, index))
@@ -318,11 +347,12 @@ class LineIndex:
                 raise _Stop
 
     def _inline_table(self, path: KeyPath) -> None:
+        self._enter()
         self.pos += 1
         while True:
             self._skip_blank()
             if self._peek() == "}":
-                self.pos += 1
+                self.pos, self.depth = self.pos + 1, self.depth - 1
                 return
             self._keyval(path)
             self._skip_blank()
