@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import re
 import time
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from orchestra.core.base.procs import kill_group
 from orchestra.core.base.output import LineSplitter, clean_line
@@ -15,6 +18,40 @@ from orchestra.core.gates.reports import parse_junit, parse_pytest
 from orchestra.core.runs.run import Gate
 
 TAIL_LINES = 200
+LOG_LIMIT = 8 * 1024 * 1024  # bytes of a command's output its log keeps from the start; the rest is counted
+# The score's rule for check names: a plain file name, so a log can only land in the run's gates/ directory.
+_CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def gate_log_path(run_dir: Path, name: str) -> Path:
+    """Where the log of check `name` goes: `<run_dir>/gates/<name>.log`; ValueError for an invalid name."""
+    if not isinstance(name, str) or not _CHECK_NAME.fullmatch(name):
+        raise ValueError(f"invalid check name {name!r}: its log would not be inside the run's directory")
+    return run_dir / "gates" / f"{name}.log"
+
+
+class CappedLog:
+    """A gate's log: the first `limit` bytes of output, then how much was not kept and the last lines."""
+
+    def __init__(self, file: BinaryIO, limit: int = LOG_LIMIT) -> None:
+        self.file, self.limit = file, limit
+        self.kept = self.dropped = 0
+
+    def write(self, chunk: bytes) -> None:
+        room = max(0, self.limit - self.kept)
+        if room:
+            self.file.write(chunk[:room])
+            self.kept += min(room, len(chunk))
+        self.dropped += max(0, len(chunk) - room)
+
+    def finish(self, tail: Iterable[str]) -> None:
+        """After a cut, append a marker line and the last lines, so the end of a test run is still there."""
+        if not self.dropped:
+            return
+        lines = list(tail)
+        self.file.write(f"\n[orchestra: {self.dropped} bytes of output were not kept; "
+                        f"the last {len(lines)} lines follow]\n".encode())
+        self.file.write("".join(line + "\n" for line in lines).encode("utf-8", "replace"))
 
 
 def gate_slot_count() -> int:
@@ -68,13 +105,31 @@ def summarise(gate: Gate, timed_out: float | None) -> str:
     return f"exit {gate.exit_code}"
 
 
-async def _read_all(stream: asyncio.StreamReader, log, tail: deque[str]) -> None:
-    """Copy a command's output to its log file and keep its last lines, cleaned for display."""
+async def _read_all(stream: asyncio.StreamReader, log: CappedLog, tail: deque[str]) -> None:
+    """Copy a command's output to its log and keep its last lines, cleaned for display."""
     splitter = LineSplitter()
     while chunk := await stream.read(65536):
         log.write(chunk)
-        tail.extend(map(clean_line, splitter.feed(chunk)))
+        tail.extend(map(clean_line, splitter.feed(chunk)[-TAIL_LINES:]))  # only the last can stay
     tail.extend(map(clean_line, splitter.flush()))
+
+
+async def _finish(proc: asyncio.subprocess.Process, log: CappedLog, tail: deque[str],
+                  timeout: float) -> float | None:
+    """Read the command's output and wait for it to end; the timeout it ran into, or None."""
+    async def read_and_wait() -> None:  # both under the timeout: a command may close its output and hang
+        await _read_all(proc.stdout, log, tail)
+        await proc.wait()
+    try:
+        await asyncio.wait_for(read_and_wait(), timeout)
+    except asyncio.TimeoutError:
+        kill_group(proc.pid)
+        await proc.wait()
+        return timeout
+    except asyncio.CancelledError:
+        kill_group(proc.pid)
+        raise
+    return None
 
 
 async def run_check(name: str, command: str, worktree: Path, tree: str, log_path: Path,
@@ -84,24 +139,13 @@ async def run_check(name: str, command: str, worktree: Path, tree: str, log_path
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = await asyncio.create_subprocess_shell(
-        command, cwd=worktree, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-    timed_out = None
-
-    async def read_and_wait() -> None:  # both under the timeout: a command may close its output and hang
-        await _read_all(proc.stdout, log, tail)
-        await proc.wait()
-    with open(log_path, "wb") as log:
-        try:
-            await asyncio.wait_for(read_and_wait(), timeout)
-        except asyncio.TimeoutError:
-            timed_out = timeout
-            kill_group(proc.pid)
-            await proc.wait()
-        except asyncio.CancelledError:
-            kill_group(proc.pid)
-            raise
+    with open(log_path, "wb") as log_file:  # opened first: a command is never started without its log
+        log = CappedLog(log_file)
+        proc = await asyncio.create_subprocess_shell(
+            command, cwd=worktree, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        timed_out = await _finish(proc, log, tail, timeout)
+        log.finish(tail)
     gate.exit_code = proc.returncode
     gate.output_tail = list(tail)
     counts = parse_junit(worktree / junit) if junit else parse_pytest(gate.output_tail)

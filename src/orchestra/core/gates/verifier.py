@@ -9,8 +9,9 @@ from pathlib import Path
 from watchfiles import Change, DefaultFilter, awatch
 
 from orchestra.core.git import worktrees
+from orchestra.core.git.links import symlinks_leaving
 from orchestra.core.gates.boundary import check_boundary
-from orchestra.core.gates.commands import GateSlots, run_check
+from orchestra.core.gates.commands import GateSlots, gate_log_path, run_check
 from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
 
@@ -27,16 +28,32 @@ class WorktreeFilter(DefaultFilter):
         return super().__call__(change, path) and "/.git/" not in path and not path.endswith("/.git")
 
 
-def boundary_gate(run: Run, tree: str, paths: list[str] | None = None) -> Gate:
-    """The boundary gate for the paths a run touched (default: its changed paths) against its spec."""
+def boundary_gate(run: Run, tree: str, paths: list[str] | None = None,
+                  links: list[tuple[str, str]] | None = None) -> Gate:
+    """The boundary gate for the paths a run touched (default: its changed paths) against its spec;
+    links are (path, target) of symlinks it added that lead outside the repository, and fail it too."""
     spec = run.spec_config or {}
     paths = run.changed_paths if paths is None else paths
     result = check_boundary(paths, spec.get("allow", ()), spec.get("deny", ()))
     gate = Gate(name="boundary", kind="boundary", tree=tree, started=time.time(), finished=time.time())
-    gate.status = "passed" if result.ok else "failed"
-    gate.failures = result.violations()
-    gate.summary = "within bounds" if result.ok else f"{len(gate.failures)} path(s) out of bounds"
+    gate.failures = result.violations() + [
+        f"{path} -> {_printable(target)} (symlink leads outside the repository)" for path, target in links or ()]
+    gate.status = "failed" if gate.failures else "passed"
+    gate.summary = f"{len(gate.failures)} path(s) out of bounds" if gate.failures else "within bounds"
     return gate
+
+
+def _printable(text: str) -> str:
+    """text, or its escaped repr when it holds characters a terminal would act on."""
+    return text if text.isprintable() else repr(text)
+
+
+def error_gate(name: str, kind: str, tree: str | None, started: float, error: BaseException) -> Gate:
+    """The gate that stands for one that could not be produced: status "error", why in one line."""
+    lines = str(error).strip().splitlines()
+    reason = lines[0][:300] if lines else type(error).__name__
+    return Gate(name=name, kind=kind, status="error", tree=tree, started=started, finished=time.time(),
+                summary=f"could not verify: {reason}")
 
 
 class Verifier:
@@ -71,25 +88,43 @@ class Verifier:
             await self.verify_pass()
 
     async def verify_pass(self) -> None:
+        """Verify the run's tree: the boundary, then each check; a gate that breaks ends as "error"."""
         run = self.store.load(self.run_id)
         tree = run.tree or worktrees.tree_of(self.worktree)
-        # Checked without rename detection: moving a file out of a denied path touches that path too.
-        touched = await asyncio.to_thread(worktrees.touched_paths, self.worktree, run.base, tree)
-        self.save_gate(boundary_gate(run, tree, touched))
-        checks = (run.spec_config or {}).get("verify", [])
-        for check in checks:
+        started = time.time()
+        try:
+            gate = await asyncio.to_thread(self.bounds, run, tree)
+        except Exception as error:  # e.g. a glob recorded before globs were validated
+            gate = error_gate("boundary", "boundary", tree, started, error)
+        self.save_gate(gate)
+        for check in (run.spec_config or {}).get("verify", []):
             if self.dirty.is_set() or self.stop_event.is_set():
                 return  # the tree moved on: the next pass verifies the newer one
-            self.save_gate(Gate(name=check["name"], status="running", tree=tree, started=time.time()))
-            slots = GateSlots(self.store.state_dir / "gate-slots")
-            await asyncio.to_thread(slots.acquire)
+            name, started = str(check.get("name", "")), time.time()
+            self.save_gate(Gate(name=name, status="running", tree=tree, started=started))
             try:
-                gate = await run_check(check["name"], check["command"], self.worktree, tree,
-                                       self.store.run_dir(self.run_id) / "gates" / f"{check['name']}.log",
-                                       float(check.get("timeout") or 600), check.get("junit"))
-            finally:
-                slots.release()
+                gate = await self.run_one(check, tree)
+            except Exception as error:
+                gate = error_gate(name, "command", tree, started, error)
             self.save_gate(gate)
+
+    def bounds(self, run: Run, tree: str) -> Gate:
+        """The boundary gate of tree (blocking: runs git)."""
+        # Checked without rename detection: moving a file out of a denied path touches that path too.
+        touched = worktrees.touched_paths(self.worktree, run.base, tree)
+        return boundary_gate(run, tree, touched, symlinks_leaving(self.worktree, run.base, tree))
+
+    async def run_one(self, check: dict, tree: str) -> Gate:
+        """Run one verify check under a gate slot; its log only ever goes to the run's gates/ directory."""
+        log_path = gate_log_path(self.store.run_dir(self.run_id), check.get("name"))
+        timeout = float(check.get("timeout") or 600)
+        slots = GateSlots(self.store.state_dir / "gate-slots")
+        await asyncio.to_thread(slots.acquire)
+        try:
+            return await run_check(check["name"], check["command"], self.worktree, tree, log_path, timeout,
+                                   check.get("junit"))
+        finally:
+            slots.release()
 
     async def watch(self) -> None:
         junit_paths = [c["junit"] for c in (self.store.load(self.run_id).spec_config or {}).get("verify", [])
