@@ -113,7 +113,7 @@ def test_given_time_is_kept_and_fields_are_not_mutated(tmp_path: Path) -> None:
     assert "hash" not in fields and "seq" not in fields
 
 
-@pytest.mark.parametrize("key", ["seq", "prev", "hash"])
+@pytest.mark.parametrize("key", ["seq", "prev", "hash", "sig", "signer", "anchored"])
 def test_chain_fields_cannot_be_supplied(tmp_path: Path, key: str) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
     with pytest.raises(ValueError, match=key):
@@ -160,6 +160,8 @@ def test_missing_ledger_verifies_empty(tmp_path: Path) -> None:
     assert ledger.verify() == Verification(ok=True, count=0, problems=())
     assert ledger.entries() == []
     assert ledger.last() is None
+    ledger.check_appendable()
+    assert ledger.recover() is None
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -167,6 +169,7 @@ def test_empty_ledger_file_verifies_empty(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
     ledger.path.touch()
     assert ledger.verify() == Verification(ok=True, count=0, problems=())
+    assert ledger.last() is None
     assert ledger.append(decision(0))["prev"] == GENESIS
 
 
@@ -289,13 +292,19 @@ def test_append_refuses_garbage_last_line(tmp_path: Path) -> None:
         ledger.append(decision(2))
 
 
-def test_append_after_crash_before_head_update(tmp_path: Path) -> None:
+def test_a_head_lagging_by_one_without_a_pending_line_is_refused(tmp_path: Path) -> None:
+    """A crash between line and head leaves the pending line too; without it, the lag is a forged append."""
     ledger = filled(tmp_path, 3)
     entries = ledger.entries()
     ledger.head_path.write_text(json.dumps({"count": 2, "hash": entries[1]["hash"]}))
+    with pytest.raises(LedgerError, match="head records 2"):
+        ledger.append(decision(3))
+    assert_problem(ledger.verify(), "ledger has 3 entries but its head records 2")
+    ledger.pending_path.write_bytes(lines_of(ledger)[-1])  # what the interrupted append staged
+    assert ledger.verify().ok
     entry = ledger.append(decision(3))
     assert entry["seq"] == 3 and entry["prev"] == entries[2]["hash"]
-    assert ledger.verify().ok
+    assert ledger.verify() == Verification(ok=True, count=4, problems=())
 
 
 def test_append_refuses_to_hide_removed_tail(tmp_path: Path) -> None:
@@ -341,3 +350,48 @@ def test_concurrent_appends_from_separate_processes(tmp_path: Path) -> None:
     assert [e["seq"] for e in entries] == list(range(writers * per_writer))
     for w in range(writers):
         assert [e["i"] for e in entries if e["writer"] == w] == list(range(per_writer))
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def _every_method(ledger: Ledger) -> list:
+    return [ledger.entries, ledger.last, ledger.verify, ledger.check_appendable, ledger.recover,
+            ledger.check_path, lambda: ledger.append(decision(0))]
+
+
+def test_a_ledger_path_that_is_a_directory(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.path.mkdir()
+    for method in _every_method(ledger):
+        with pytest.raises(LedgerError, match="is a directory, not a file"):
+            method()
+
+
+def test_a_ledger_directory_that_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("not a directory")
+    ledger = Ledger(tmp_path / "state" / "ledger.jsonl")
+    for method in _every_method(ledger):
+        with pytest.raises(LedgerError, match="a part of it is a file"):
+            method()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_ledger(tmp_path: Path) -> None:
+    ledger = filled(tmp_path, 2)
+    ledger.path.chmod(0)
+    try:
+        for method in _every_method(ledger):
+            with pytest.raises(LedgerError, match="permission denied"):
+                method()
+    finally:
+        ledger.path.chmod(0o644)
+
+
+def test_a_head_file_that_is_a_directory(tmp_path: Path) -> None:
+    ledger = filled(tmp_path, 2)
+    ledger.head_path.unlink()
+    ledger.head_path.mkdir()
+    assert_problem(ledger.verify(), "head file ledger.jsonl.head is a directory")
+    with pytest.raises(LedgerError, match="is a directory"):
+        ledger.append(decision(2))

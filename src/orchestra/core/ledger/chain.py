@@ -2,358 +2,319 @@
 
 Each line is one entry in canonical JSON. Every entry carries ``seq`` (its 0-based position),
 ``prev`` (the previous entry's hash, GENESIS for the first) and ``hash`` (sha256 of the entry
-without ``hash``), so altering, removing, inserting or reordering entries breaks the chain.
-Removing the *last* entries leaves a valid chain, so a sibling head file records the count and
-last hash. Appends are serialised across processes with ``flock`` on a sibling lock file.
+without ``hash`` and ``sig``), so altering, removing, inserting or reordering entries breaks the
+chain. Removing the *last* entries leaves a valid chain, so a sibling head file records the count
+and last hash, and so does an anchor in git (when the ledger has one); entries can be signed with
+the conductor's SSH key. Appends are serialised across processes with ``flock`` on a lock file,
+and each is staged in a pending file first, so a crash at any step is completed, never repeated.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestra.core.base.canonical import canonical_json
-from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.base.files import fsync_dir
+from orchestra.core.ledger.anchor import AnchorState, GitAnchor
+from orchestra.core.ledger.crosscheck import GitHistory
+from orchestra.core.ledger.lines import (
+    CHAIN_FIELDS,
+    GENESIS,
+    RESERVED_FIELDS,
+    LedgerError,
+    encode_line,
+    ends_with_newline,
+    entry_hash,
+    last_line,
+    os_errors_as_ledger_errors,
+    parse_line,
+    split_lines,
+    utc_now,
+)
+from orchestra.core.ledger.sidefiles import SideFiles, Tip
+from orchestra.core.ledger.signing import SigningConfig, SshSigner
+from orchestra.core.ledger.tail import Pending, Tail, parse_pending, read_tail, relate
+from orchestra.core.ledger.verify import Verification, verify_ledger
 
-GENESIS = "0" * 64
-CHAIN_FIELDS = ("seq", "prev", "hash")
-_TAIL_BLOCK = 64 * 1024
+__all__ = ["CHAIN_FIELDS", "GENESIS", "Ledger", "LedgerError", "Verification", "canonical_json", "entry_hash"]
 
-
-class LedgerError(OrchestraError):
-    """The ledger is unreadable or corrupt, so nothing can safely be chained onto it."""
-
-
-@dataclass(frozen=True)
-class Verification:
-    """Outcome of Ledger.verify; ``count`` is the number of complete lines, each problem names its line."""
-
-    ok: bool
-    count: int
-    problems: tuple[str, ...]
-
-
-def entry_hash(entry_without_hash: dict) -> str:
-    """Return the sha256 hex digest of the entry's canonical JSON (the entry must not hold "hash")."""
-    return hashlib.sha256(canonical_json(entry_without_hash).encode("utf-8")).hexdigest()
-
-
-def _utc_now() -> str:
-    """Return the current UTC time as ISO-8601 with a trailing 'Z', to the second."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _last_line(fd: int, size: int) -> bytes:
-    """Return the file's last complete line without its newline (b"" for an empty file).
-
-    Reads backwards in blocks, so the cost depends on the last line's length, not the file's.
-    """
-    if size == 0:
-        return b""
-    if os.pread(fd, 1, size - 1) != b"\n":
-        raise LedgerError(
-            "ledger ends with a partial line (a write was interrupted); "
-            "repair or truncate the last line before appending"
-        )
-    pos = size - 1
-    tail = b""
-    while pos > 0:
-        step = min(_TAIL_BLOCK, pos)
-        pos -= step
-        tail = os.pread(fd, step, pos) + tail
-        cut = tail.rfind(b"\n")
-        if cut >= 0:
-            return tail[cut + 1 :]
-    return tail
-
-
-def _parse_line(raw: bytes) -> dict:
-    """Parse one ledger line into an entry dict; raise ValueError when it is not one."""
-    entry = json.loads(raw.decode("utf-8"))
-    if not isinstance(entry, dict):
-        raise ValueError("not a JSON object")
-    return entry
-
-
-def _split_lines(data: bytes) -> tuple[list[bytes], bytes]:
-    """Split file content into complete lines and the trailing partial line (b"" if none).
-
-    Splits on b"\\n" only: str.splitlines would also break on U+2028 and friends inside strings.
-    """
-    *lines, partial = data.split(b"\n")
-    return lines, partial
+AFTER_PENDING = declare("ledger.after-pending")  # the line is staged, not yet in the ledger
+AFTER_LINE = declare("ledger.after-line")        # the line is in the ledger; head and anchor lag
+AFTER_HEAD = declare("ledger.after-head")        # the head is updated; the anchor lags
+AFTER_ANCHOR = declare("ledger.after-anchor")    # all done but removing the pending file
 
 
 class Ledger:
-    """An append-only, hash-chained decision ledger stored at ``path`` (a .jsonl file)."""
+    """An append-only, hash-chained decision ledger stored at ``path`` (a .jsonl file).
 
-    def __init__(self, path: Path) -> None:
+    Alone it has no anchor and never signs; `open_ledger(repo)` wires both, and the git cross-check.
+    """
+
+    def __init__(self, path: Path, anchor: GitAnchor | None = None,
+                 signing: Callable[[], SigningConfig] | None = None, history: GitHistory | None = None) -> None:
         self.path = Path(path)
+        self.anchor, self.history = anchor, history
+        self._signing = signing
+        self.side = SideFiles(self.path)
 
     @property
     def lock_path(self) -> Path:
         """The sibling file flocked to serialise appends (and give readers a consistent view)."""
-        return self.path.with_name(self.path.name + ".lock")
+        return self.side.lock_path
 
     @property
     def head_path(self) -> Path:
         """The sibling JSON file recording {"count", "hash"} of the ledger's last entry."""
-        return self.path.with_name(self.path.name + ".head")
+        return self.side.head_path
 
-    @contextmanager
-    def _locked(self, exclusive: bool) -> Iterator[None]:
-        """Hold flock on the lock file; readers skip locking when the directory does not exist."""
-        if not exclusive and not self.path.parent.is_dir():
-            yield
-            return
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-            yield
-        finally:
-            os.close(fd)  # closing the fd releases the flock
+    @property
+    def pending_path(self) -> Path:
+        """The sibling file holding the line of an append in progress."""
+        return self.side.pending_path
+
+    def signing_config(self) -> SigningConfig:
+        """The signing settings in force now (read from git each time; none for a bare Ledger)."""
+        return self._signing() if self._signing else SigningConfig()
+
+    def check_path(self) -> None:
+        """Raise LedgerError when the ledger path (or its directory) is not usable as a file."""
+        with os_errors_as_ledger_errors(self.path):
+            if self.path.parent.exists() and not self.path.parent.is_dir():
+                raise NotADirectoryError(20, "Not a directory", str(self.path.parent))
+            if self.path.is_dir():
+                raise IsADirectoryError(21, "Is a directory", str(self.path))
+            if self.path.exists():
+                os.close(os.open(self.path, os.O_RDONLY))
+
+    # --- appending ----------------------------------------------------------------------------
 
     def append(self, fields: dict) -> dict:
         """Append one decision and return the full entry written.
 
-        ``fields`` may hold any JSON-able data but not the chain fields seq/prev/hash (ValueError);
-        "time" is added when absent. Raises LedgerError if the file ends in a partial line, its
-        last line is not an entry, or the head file disagrees with the tail.
+        ``fields`` may hold any JSON-able data but not the ledger's own keys (ValueError); "time" is
+        added when absent. An interrupted append is completed first; appending a ``decision`` id the
+        last entry already records returns that entry (a retry after a crash is not written twice).
+        Raises LedgerError, before anything changes, when the ledger cannot be chained onto.
         """
-        clash = [name for name in CHAIN_FIELDS if name in fields]
+        clash = [name for name in RESERVED_FIELDS if name in fields]
         if clash:
             raise ValueError(f"fields must not set the ledger's own keys: {', '.join(clash)}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._locked(exclusive=True):
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                count, prev = self._tail_state(fd)
-                entry = self._build_entry(fields, count, prev)
-                self._write_line(fd, (canonical_json(entry) + "\n").encode("utf-8"))
-            finally:
-                os.close(fd)
-            if created:
-                fsync_dir(self.path.parent)
-            self._write_head(count + 1, entry["hash"])
+        self.check_path()
+        with os_errors_as_ledger_errors(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.side.locked(exclusive=True):
+                self._recover_locked()
+                tail, anchor_state = self._appendable()
+                if _is_retry(fields, tail.last):
+                    return tail.last  # type: ignore[return-value]
+                signer = self._signer()
+                entry = self._build_entry(fields, tail.tip, signer)
+                line = encode_line(entry)
+                self.side.write_pending(line)
+                fault_point(AFTER_PENDING)
+                self._complete(Pending(line, entry, appended=False, torn=False, previous=tail.last), anchor_state)
         return entry
 
     def check_appendable(self) -> None:
-        """Raise LedgerError when append() would refuse now (a bad last line, or a head that disagrees)."""
-        with self._locked(exclusive=False):
-            try:
-                fd = os.open(self.path, os.O_RDONLY)
-            except FileNotFoundError:
-                self._check_head(0, GENESIS, None)
-                return
-            try:
-                self._tail_state(fd)
-            finally:
-                os.close(fd)
+        """Raise LedgerError when append() would refuse now: a bad tail, a head or anchor that disagrees,
+        an interrupted append that cannot be completed, or signing that is configured but fails."""
+        self.check_path()
+        with os_errors_as_ledger_errors(self.path), self.side.locked(exclusive=False):
+            pending = self._pending()
+            if pending is None:
+                self._appendable()
+            else:
+                self._check_sides(pending.before, pending.after, pending.previous)
+        signer = self._signer()
+        if signer is not None:
+            signer.trial()
 
-    def _tail_state(self, fd: int) -> tuple[int, str]:
-        """Return (entry count, last hash) from the file's last line, cross-checked with the head."""
-        raw = _last_line(fd, os.fstat(fd).st_size)
-        if raw == b"":
-            count, last, prev_of_last = 0, GENESIS, None
-        else:
-            try:
-                entry = _parse_line(raw)
-                count, last, prev_of_last = entry["seq"] + 1, entry["hash"], entry["prev"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise LedgerError(
-                    f"ledger's last line is not a valid entry ({exc}); refusing to chain onto it"
-                ) from exc
-        self._check_head(count, last, prev_of_last)
-        return count, last
+    def recover(self) -> str | None:
+        """Complete (or discard, when unreadable) an append a crash interrupted; say what was done."""
+        self.check_path()
+        if not self.pending_path.exists():
+            return None
+        with os_errors_as_ledger_errors(self.path), self.side.locked(exclusive=True):
+            return self._recover_locked()
 
-    def _check_head(self, count: int, last: str, prev_of_last: str | None) -> None:
-        """Refuse to append when the head disagrees with the tail, unless it lags by exactly one.
+    def _recover_locked(self) -> str | None:
+        raw = self.side.read_pending()
+        if raw is None:
+            return None
+        if parse_pending(raw) is None:
+            self.side.remove_pending()
+            return "discarded an unreadable pending line (its append had not reached the ledger)"
+        pending = self._pending()
+        assert pending is not None
+        anchor_state = self._check_sides(pending.before, pending.after, pending.previous)
+        self._complete(pending, anchor_state)
+        return f"completed the interrupted append of entry {pending.entry['seq']} (line {pending.after.count})"
 
-        A one-entry lag is what a crash between writing a line and writing the head leaves behind;
-        anything else means entries were removed from the end, and appending would hide that.
-        """
-        head = self._read_head()
-        if head is None or (head["count"], head["hash"]) == (count, last):
-            return
-        if prev_of_last is not None and (head["count"], head["hash"]) == (count - 1, prev_of_last):
-            return
-        raise LedgerError(
-            f"ledger ends at {count} entries but its head records {head['count']} "
-            "(entries were removed from the end, or the head was altered); run verify"
-        )
+    def _pending(self) -> Pending | None:
+        """The interrupted append, related to the file; LedgerError when it no longer fits."""
+        raw = self.side.read_pending()
+        entry = parse_pending(raw) if raw is not None else None
+        if raw is None or entry is None:
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = os.open(os.devnull, os.O_RDONLY)  # a missing ledger reads as an empty one
+        try:
+            return relate(fd, raw, entry)
+        finally:
+            os.close(fd)
 
-    @staticmethod
-    def _build_entry(fields: dict, count: int, prev: str) -> dict:
-        """Return fields plus time (if absent), seq, prev and hash; round-trips through JSON."""
+    def _appendable(self) -> tuple[Tail, AnchorState | None]:
+        """The file's end, checked against the head and the anchor (no interrupted append pending)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return Tail(Tip(0, GENESIS), None, b"", 0), self._check_sides(Tip(0, GENESIS), None, None)
+        try:
+            tail = read_tail(fd)
+        finally:
+            os.close(fd)
+        if tail.torn:
+            raise LedgerError("ledger ends with a partial line (a write was interrupted); "
+                              "repair or truncate the last line before appending")
+        return tail, self._check_sides(tail.tip, None, tail.last)
+
+    def _check_sides(self, before: Tip, after: Tip | None, last: dict | None) -> AnchorState | None:
+        """Refuse unless the head and the anchor record before (or after, mid-append); the anchor state."""
+        head = self.side.read_head()
+        if head is not None and head not in (before, after):
+            raise LedgerError(f"ledger ends at {before.count} entries but its head records {head.count} "
+                              "(entries were removed from the end, or the head was altered); run verify")
+        if self.anchor is None:
+            return None
+        state = self.anchor.read()
+        if state is None and last is not None and last.get("anchored") is True:
+            raise LedgerError(f"the ledger was anchored in git at {self.anchor.ref}, but that ref is gone; run verify")
+        if state is not None and state.tip not in (before, after):
+            raise LedgerError(f"ledger ends at {before.count} entries but its anchor in git ({self.anchor.ref}) "
+                              f"records {state.tip.count}; run verify")
+        return state
+
+    def _signer(self) -> SshSigner | None:
+        config = self.signing_config()
+        return SshSigner(config) if config.enabled else None
+
+    def _build_entry(self, fields: dict, tip: Tip, signer: SshSigner | None) -> dict:
+        """fields plus time (if absent), the anchored marker, the signer, seq, prev, hash and sig."""
         entry = json.loads(canonical_json(fields))  # an independent copy, as it will be stored
-        entry.setdefault("time", _utc_now())
-        entry["seq"] = count
-        entry["prev"] = prev
+        entry.setdefault("time", utc_now())
+        if self.anchor is not None:
+            entry["anchored"] = True
+        if signer is not None:
+            entry["signer"] = signer.signer_field()
+        entry["seq"], entry["prev"] = tip.count, tip.hash
         entry["hash"] = entry_hash(entry)
+        if signer is not None:
+            entry["sig"] = signer.sign(entry["hash"].encode("ascii"), entry["signer"]["key"])
         return entry
 
-    @staticmethod
-    def _write_line(fd: int, line: bytes) -> None:
-        """Write the whole line in one os.write on the O_APPEND fd, then fsync it."""
-        written = os.write(fd, line)
-        if written != len(line):
-            raise LedgerError(
-                f"short write to ledger ({written} of {len(line)} bytes); the last line is partial"
-            )
-        os.fsync(fd)
-
-    def _write_head(self, count: int, last_hash: str) -> None:
-        """Atomically replace the head file: temp file, fsync, os.replace, fsync the directory."""
-        fd, tmp = tempfile.mkstemp(prefix=self.head_path.name + ".", suffix=".tmp", dir=self.path.parent)
+    def _complete(self, pending: Pending, anchor_state: AnchorState | None) -> None:
+        """Do the steps of the append not done yet: the line, the head, the anchor, then forget it."""
         try:
-            try:
-                os.write(fd, canonical_json({"count": count, "hash": last_hash}).encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.head_path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fsync_dir(self.path.parent)
+            if not pending.appended:
+                self._write_line(pending.line)
+                fault_point(AFTER_LINE)
+            if self.side.read_head() != pending.after:
+                self.side.write_head(pending.after)
+                fault_point(AFTER_HEAD)
+            if self.anchor is not None and (anchor_state is None or anchor_state.tip != pending.after):
+                self.anchor.advance(anchor_state, pending.after)
+                fault_point(AFTER_ANCHOR)
+        except (LedgerError, OSError) as error:
+            if self._untouched():
+                self.side.remove_pending()
+                raise
+            raise LedgerError(f"entry {pending.entry['seq']} was written, but {error}; "
+                              "`orchestra ledger recover` or the next decision completes it") from error
+        self.side.remove_pending()
 
-    def _read_head(self) -> dict | None:
-        """Return the head record, None when there is no head file; LedgerError if it is corrupt."""
+    def _untouched(self) -> bool:
+        """After a failed append: whether the ledger file shows no trace of the pending line."""
         try:
-            head = json.loads(self.head_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise LedgerError(f"head file {self.head_path.name} is unreadable ({exc})") from exc
-        valid = isinstance(head, dict) and isinstance(head.get("count"), int)
-        if not (valid and isinstance(head.get("hash"), str)):
-            raise LedgerError(f"head file {self.head_path.name} does not hold a count and a hash")
-        return head
+            pending = self._pending()
+        except (LedgerError, OSError):
+            return False  # unsure: keep the pending file for recover()
+        return pending is None or not (pending.appended or pending.torn)
 
-    def _read_bytes(self) -> bytes:
-        """Return the whole ledger file, b"" when it does not exist."""
+    def _write_line(self, line: bytes) -> None:
+        """Append the whole line, cutting off a torn copy of it first, then fsync."""
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return b""
+            tail = read_tail(fd)
+            if tail.torn:
+                os.ftruncate(fd, tail.end)
+            written = os.write(fd, line)
+            if written != len(line):
+                raise LedgerError(f"short write to ledger ({written} of {len(line)} bytes); the last line is partial")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.path.parent)
+
+    # --- reading ------------------------------------------------------------------------------
 
     def entries(self) -> list[dict]:
         """Return all entries in order ([] when the file does not exist); LedgerError on a bad line."""
-        with self._locked(exclusive=False):
-            lines, partial = _split_lines(self._read_bytes())
+        self.check_path()
+        with os_errors_as_ledger_errors(self.path), self.side.locked(exclusive=False):
+            try:
+                data = self.path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+        lines, partial = split_lines(data)
         if partial:
             raise LedgerError(f"line {len(lines) + 1}: incomplete line (a write was interrupted)")
         result = []
         for number, raw in enumerate(lines, start=1):
             try:
-                result.append(_parse_line(raw))
+                result.append(parse_line(raw))
             except ValueError as exc:
                 raise LedgerError(f"line {number}: not a valid JSON entry ({exc})") from exc
         return result
 
     def last(self) -> dict | None:
         """Return the last entry, None for an empty ledger; reads only the tail of the file."""
-        with self._locked(exclusive=False):
+        self.check_path()
+        with os_errors_as_ledger_errors(self.path), self.side.locked(exclusive=False):
             try:
                 fd = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
                 return None
             try:
-                raw = _last_line(fd, os.fstat(fd).st_size)
+                size = os.fstat(fd).st_size
+                raw = last_line(fd, size) if ends_with_newline(fd, size) else None
             finally:
                 os.close(fd)
+        if raw is None:
+            raise LedgerError("ledger ends with a partial line (a write was interrupted)")
         if raw == b"":
             return None
         try:
-            return _parse_line(raw)
+            return parse_line(raw)
         except ValueError as exc:
             raise LedgerError(f"ledger's last line is not a valid entry ({exc})") from exc
 
-    def verify(self) -> Verification:
-        """Check every line, the hash chain, the seq numbering and the head file."""
-        with self._locked(exclusive=False):
-            lines, partial = _split_lines(self._read_bytes())
-            problems = _chain_problems(lines)
-            if partial:
-                problems.append(
-                    f"line {len(lines) + 1}: incomplete line without a newline "
-                    "(a write was interrupted or the file truncated)"
-                )
-            problems.extend(self._head_problems(lines))
-        return Verification(ok=not problems, count=len(lines), problems=tuple(problems))
-
-    def _head_problems(self, lines: list[bytes]) -> list[str]:
-        """Compare the head file, when present, with the ledger's line count and last hash."""
-        try:
-            head = self._read_head()
-        except LedgerError as exc:
-            return [str(exc)]
-        if head is None:
-            return []
-        count = len(lines)
-        if head["count"] != count:
-            why = "entries were removed from the end" if head["count"] > count else "the head was not updated"
-            return [f"ledger has {count} entries but its head records {head['count']} ({why})"]
-        last = _stored_hash(lines[-1]) if lines else GENESIS
-        if last != head["hash"]:
-            return [f"line {count}: hash does not match the head's hash (the last entry was replaced)"]
-        return []
+    def verify(self, require_signed: bool = False) -> Verification:
+        """Check every line, the chain, seq, signatures, the head, the anchor and git's merge commits."""
+        self.check_path()
+        with os_errors_as_ledger_errors(self.path):
+            return verify_ledger(self, require_signed)
 
 
-def _stored_hash(raw: bytes) -> str | None:
-    """Return the "hash" recorded on a line, None when the line is not a parseable entry."""
-    try:
-        value = _parse_line(raw).get("hash")
-    except ValueError:
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _chain_problems(lines: list[bytes]) -> list[str]:
-    """Return one message per broken line: unparseable, altered, out of chain or misnumbered."""
-    problems: list[str] = []
-    prev_hash: str | None = GENESIS  # None: the previous line was unreadable, so prev is unchecked
-    for index, raw in enumerate(lines):
-        number = index + 1
-        try:
-            entry = _parse_line(raw)
-        except ValueError:
-            problems.append(f"line {number}: not a valid JSON entry (garbled or truncated)")
-            prev_hash = None
-            continue
-        problems.extend(_entry_problems(entry, number, prev_hash))
-        stored = entry.get("hash")
-        prev_hash = stored if isinstance(stored, str) else None
-    return problems
-
-
-def _entry_problems(entry: dict, number: int, prev_hash: str | None) -> list[str]:
-    """Check one parsed entry's own hash, its link to the previous line and its seq."""
-    problems = []
-    body = {key: value for key, value in entry.items() if key != "hash"}
-    if entry.get("hash") != entry_hash(body):
-        problems.append(f"line {number}: hash does not match its content (entry was altered)")
-    if prev_hash is not None and entry.get("prev") != prev_hash:
-        if number == 1:
-            problems.append("line 1: prev is not the genesis hash (the first entry was removed or replaced)")
-        else:
-            problems.append(
-                f"line {number}: prev does not match line {number - 1}'s hash "
-                "(an entry was removed, inserted or reordered)"
-            )
-    if entry.get("seq") != number - 1:
-        problems.append(
-            f"line {number}: seq is {entry.get('seq')!r}, expected {number - 1} "
-            "(entries were removed, inserted or reordered)"
-        )
-    return problems
+def _is_retry(fields: dict, last: dict | None) -> bool:
+    """Whether fields repeat the decision the last entry already records."""
+    decision = fields.get("decision")
+    return (decision is not None and last is not None and last.get("decision") == decision
+            and last.get("action") == fields.get("action"))

@@ -1,0 +1,79 @@
+"""The ledger in words: verify's verdict and one line per entry, as the command line prints them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestra.core.base.canonical import canonical_json
+from orchestra.core.ledger.signing import SigningConfig
+from orchestra.core.ledger.verify import Verification
+
+UNSIGNED = ("entries are not signed, so verify proves that the chain, the head file, the anchor in git and "
+            "git's merge commits agree, but not who wrote an entry: anyone who can write to the repository's "
+            ".git can rewrite unsigned entries and recompute all of those. To sign: git config gpg.format ssh, "
+            "user.signingkey <key>, gpg.ssh.allowedSignersFile <file>.")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What to print on stdout and on stderr."""
+
+    out: str
+    err: str
+
+
+def verify_report(result: Verification, path: Path, signing: SigningConfig, as_json: bool) -> Report:
+    """verify's verdict for the command line (JSON on stdout with as_json; the reason on stderr on failure)."""
+    caveats = _caveats(result, signing)
+    if as_json:
+        data = {"ok": result.ok, "path": str(path), "count": result.count, "signed": result.signed,
+                "anchor": result.anchor, "problems": list(result.problems), "notes": [*result.notes, *caveats]}
+        err = "" if result.ok else f"ledger FAILED verification: {len(result.problems)} problems ({path})"
+        return Report(canonical_json(data), err)
+    notes = [f"  note: {note}" for note in [*result.notes, *caveats]]
+    if result.ok:
+        return Report("\n".join([summary(result), *notes]), "")
+    lines = [f"ledger FAILED verification ({path}):", *(f"  {problem}" for problem in result.problems), *notes]
+    return Report("", "\n".join(lines))
+
+
+def summary(result: Verification) -> str:
+    """The one-line verdict of a ledger that verified."""
+    anchored = f"anchored in git at {result.anchor}" if result.anchor else "not anchored in git"
+    return f"ledger ok: {result.count} entries ({result.signed} signed), chain intact, {anchored}"
+
+
+def _caveats(result: Verification, signing: SigningConfig) -> list[str]:
+    caveats = []
+    if result.count and result.signed == 0:
+        caveats.append(UNSIGNED)
+    elif result.signed < result.count:
+        caveats.append(f"{result.count - result.signed} entries are not signed "
+                       "(--require-signed makes that a failure)")
+    if not signing.enabled and result.signed:
+        caveats.append("signing is not configured here (gpg.format ssh and user.signingkey): "
+                       "new entries will not be signed")
+    return caveats
+
+
+def show_line(entry: dict) -> str:
+    """One entry on one line: time, action, run, agent, actor, candidate, why, and its marks."""
+    why = entry.get("reason") or entry.get("instruction") or ""
+    line = (f"{entry.get('time', '?')}  {entry.get('action', '?'):<8} {entry.get('run', '?'):<5} "
+            f"{entry.get('agent', '')} by {entry.get('actor', '?')}  {str(entry.get('candidate', ''))[:10]}")
+    marks = _marks(entry)
+    return line + (f"  “{why}”" if why else "") + (f"  [{'; '.join(marks)}]" if marks else "")
+
+
+def _marks(entry: dict) -> list[str]:
+    marks = []
+    if entry.get("forced"):
+        unready = entry.get("unready") or []
+        marks.append("FORCED" + (f": {', '.join(map(str, unready))}" if unready else ""))
+    if entry.get("recovered"):
+        marks.append("recovered after a crash")
+    signer = entry.get("signer")
+    if entry.get("sig") and isinstance(signer, dict):
+        marks.append(f"signed by {signer.get('principal')}")
+    return marks
