@@ -55,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     redirect = sub.add_parser("redirect", help="send a run's agent a correction; it works again")
     redirect.add_argument("run")
     redirect.add_argument("--message", "-m", required=True, help="the instruction for the agent")
-    ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify")
-    ledger.add_argument("action", choices=("path", "show", "verify"))
-    ledger.add_argument("--json", action="store_true", help="with show: print the raw JSON lines")
+    ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover")
+    ledger.add_argument("action", choices=("path", "show", "verify", "recover"))
+    ledger.add_argument("--json", action="store_true", help="show: the raw JSON lines; verify: the verdict as JSON")
+    ledger.add_argument("--require-signed", action="store_true", help="with verify: fail on any unsigned entry")
     sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
                    "(works outside a repository too)")
     return parser
@@ -225,28 +226,24 @@ def doctor_score(directory: Path) -> Score | None:
 
 
 def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
-    from orchestra.core.ledger.chain import Ledger
-    ledger = Ledger(repo.ledger_path)
+    from orchestra.core.base.canonical import canonical_json
+    from orchestra.core.ledger import open_ledger, report
+    ledger = open_ledger(repo)
+    ledger.check_path()
     if args.action == "path":
         print(ledger.path)
-        return 0
-    if args.action == "verify":
-        result = ledger.verify()
-        if result.ok:
-            print(f"ledger ok: {result.count} entries, chain intact ({ledger.path})")
-            return 0
-        print(f"ledger FAILED verification ({ledger.path}):", file=sys.stderr)
-        for problem in result.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    for entry in ledger.entries():
-        if args.json:
-            print(json.dumps(entry, sort_keys=True))
-            continue
-        why = entry.get("reason") or entry.get("instruction") or ""
-        print(f"{entry.get('time', '?')}  {entry.get('action', '?'):<8} {entry.get('run', '?'):<5} "
-              f"{entry.get('agent', '')} by {entry.get('actor', '?')}  {str(entry.get('candidate', ''))[:10]}"
-              + (f"  “{why}”" if why else ""))
+    elif args.action == "recover":
+        print(ledger.recover() or "nothing to recover: no append was interrupted")
+    elif args.action == "verify":
+        result = ledger.verify(require_signed=args.require_signed)
+        verdict = report.verify_report(result, ledger.path, ledger.signing_config(), args.json)
+        for text, stream in ((verdict.out, sys.stdout), (verdict.err, sys.stderr)):
+            if text:
+                print(text, file=stream)
+        return 0 if result.ok else 1
+    else:
+        for entry in ledger.entries():
+            print(canonical_json(entry) if args.json else report.show_line(entry))
     return 0
 
 
