@@ -11,8 +11,11 @@ from pathlib import Path
 
 from orchestra import __version__
 from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.signals import interrupts_deferred
 from orchestra.core.fleet import Fleet
+from orchestra.core.policy import NotReady
 from orchestra.core.git.repo import Repository, data_home, open_repository
+from orchestra.core.runs.run import Run
 from orchestra.core.score import ConfigError, Score, load_score
 
 NO_SCORE = """\
@@ -43,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("--task", help="a free-text task instead of a spec")
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--json", action="store_true", help="print a JSON array")
-    for name, help_text in (("accept", "merge a run into its target branch"),
-                            ("stop", "stop a working agent (its work is kept)"),
+    accept = sub.add_parser("accept", help="merge a run into its target branch (refused, exit 3, unless it is ready)")
+    accept.add_argument("run")
+    accept.add_argument("--force", action="store_true",
+                        help="accept a run that is not ready (failing, pending or stale gates); the ledger records it")
+    for name, help_text in (("stop", "stop a working agent (its work is kept)"),
                             ("diff", "print a run's diff against its base"),
                             ("log", "print a run's whole output")):
         cmd = sub.add_parser(name, help=help_text)
@@ -71,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"orchestra: configuration error\n{error}", file=sys.stderr)
         return 2
+    except NotReady as error:
+        print(f"orchestra: {error}", file=sys.stderr)
+        return 3
     except OrchestraError as error:
         print(f"orchestra: {error}", file=sys.stderr)
         return 1
@@ -157,24 +166,39 @@ def cmd_runs(fleet: Fleet, args: argparse.Namespace) -> int:
         gates = " ".join(f"{g.name}:{'stale' if g.is_stale(run.tree) else g.status}" for g in run.gates.values())
         print(f"{run.id:<5} {run.state:<9} {run.agent:<14} {run.spec or 'task':<14} "
               f"{run.files_changed} files +{run.lines_added} -{run.lines_removed}  {gates}")
+        for remark in run_remarks(run):
+            print(f"      {remark}")
     return 0
 
 
+def run_remarks(run: Run) -> list[str]:
+    """What `orchestra runs` says under a run beyond its line: damage, kept worktrees, escapes."""
+    remarks = [run.message] if run.damaged else []
+    if run.kept:
+        remarks.append(f"worktree kept: {run.kept['reason']} ({run.kept['path']})")
+    remarks += [escape["what"] for escape in run.escapes]
+    return remarks
+
+
 def cmd_accept(fleet: Fleet, args: argparse.Namespace) -> int:
-    run = fleet.accept(args.run)
+    with interrupts_deferred():
+        run = fleet.accept(args.run, force=args.force)
     print(f"Accepted {run.id}: merged into {run.target} as {run.merge_commit[:10] if run.merge_commit else '?'}. "
           f"{run.message}")
     return 0
 
 
 def cmd_reject(fleet: Fleet, args: argparse.Namespace) -> int:
-    run = fleet.reject(args.run, args.reason)
-    print(f"Rejected {run.id}; its work stays on branch {run.branch}.")
+    with interrupts_deferred():
+        run = fleet.reject(args.run, args.reason)
+    where = f"its work stays on branch {run.branch}" if run.branch else "it had no branch"
+    print(f"Rejected {run.id}; {where}." + (f" {run.message}" if run.kept else ""))
     return 0
 
 
 def cmd_redirect(fleet: Fleet, args: argparse.Namespace) -> int:
-    run = fleet.redirect(args.run, args.message)
+    with interrupts_deferred():
+        run = fleet.redirect(args.run, args.message)
     print(f"Redirected {run.id}; {run.agent} is working again.")
     return 0
 
@@ -204,25 +228,44 @@ def cmd_log(fleet: Fleet, args: argparse.Namespace) -> int:
 def cmd_doctor(directory: Path) -> int:
     """Print one line per finding (its fix indented below); 1 when the score needs something missing."""
     from orchestra.core.onboarding.doctor import diagnose
-    score = doctor_score(directory)
+    repo, score = doctor_repository(directory)
     findings = diagnose(score, os.environ, shutil.which)
     for finding in findings:
-        print(f"{'ok' if finding.ok else 'missing':<8} {finding.subject:<19} {finding.detail}")
-        if not finding.ok and finding.fix:
-            print(f"{'':9}{finding.fix}")
+        print_finding(finding)
+    state = doctor_state(repo) if repo is not None else []
+    if state:
+        print(f"\nThis repository ({repo.root}):")
+        for finding in state:
+            print_finding(finding, "note")
     gaps = [f.subject for f in findings if f.needed and not f.ok]
     where = f"the score {score.path}" if score else "no score here, so only orchestra's own needs"
     print(f"\nMissing for {where}: {', '.join(gaps)}" if gaps else f"\nNothing is missing ({where}).")
     return 1 if gaps else 0
 
 
-def doctor_score(directory: Path) -> Score | None:
-    """The score of the repository at directory, or None outside a repository or without one."""
+def print_finding(finding, label: str | None = None) -> None:
+    """One finding: its label (ok / missing, or the one given), subject and detail; its fix below."""
+    print(f"{label or ('ok' if finding.ok else 'missing'):<8} {finding.subject:<19} {finding.detail}")
+    if finding.fix and (label or not finding.ok):
+        print(f"{'':9}{finding.fix}")
+
+
+def doctor_repository(directory: Path) -> tuple[Repository | None, Score | None]:
+    """The repository at directory and its score; (None, None) outside a repository."""
     try:
         repo = open_repository(directory, require_commits=False)
     except (OrchestraError, OSError):
-        return None
-    return load_score(repo.score_path) if repo.score_path.exists() else None
+        return None, None
+    return repo, load_score(repo.score_path) if repo.score_path.exists() else None
+
+
+def doctor_state(repo: Repository) -> list:
+    """Findings about orchestra's own state in the repository (stray files, damaged or kept runs)."""
+    from orchestra.core.fleet.journal import Journal
+    from orchestra.core.onboarding.doctor import repository_findings
+    from orchestra.core.runs.store import RunStore
+    store = RunStore(repo.state_dir)
+    return repository_findings(repo.state_dir, store.list(), store.strays(), len(Journal(repo.state_dir).pending()))
 
 
 def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:

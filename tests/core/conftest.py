@@ -17,10 +17,12 @@ MakeFleet = Callable[..., Fleet]
 
 
 def decide_everything(fleet: Fleet) -> list[str]:
-    """Reject every run not yet decided, so no detached supervisor is left watching; return problems."""
+    """Reject every run not yet decided, so no detached supervisor is left watching; return problems.
+
+    A decided run has no supervisor, even when its worktree was kept."""
     problems = []
     for run in fleet.store.list():
-        if not run.has_worktree:
+        if run.state in ("accepted", "rejected"):
             continue
         try:
             fleet.reject(run.id, "test cleanup")

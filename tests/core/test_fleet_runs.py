@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from orchestra.core.git import worktrees
+from orchestra.core.git.snapshot import working_tree_id
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import events, notes, output_lines, processes_with, score_text, wait_for, wait_settled
@@ -187,7 +187,7 @@ def test_an_edit_during_review_is_committed_and_the_gates_rerun_on_the_new_tree(
     assert git(repo, "rev-parse", run.branch) == run.candidate
     assert git(repo, "log", "-1", "--format=%an", run.candidate) == "Test Conductor"
     assert git(repo, "show", f"{run.candidate}:work.txt") == "fixed by hand"
-    assert run.tree == worktrees.working_tree_id(Path(run.worktree))
+    assert run.tree == working_tree_id(fleet.tree(run))
     assert run.gates["fixed"].status == "passed"
     assert run.gates["boundary"].status == "failed" and run.gates["boundary"].failures == ["secret.txt (denied)"]
     assert sorted(run.changed_paths) == ["secret.txt", "work.txt"]

@@ -64,7 +64,7 @@ async def test_accept_with_failing_gates_asks_first(fleet: Fleet) -> None:
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
-        assert "boundary is failed" in app.screen.detail and "pytest is stale" in app.screen.detail
+        assert "boundary failed: README.md" in app.screen.detail and "pytest is stale" in app.screen.detail
         await pilot.press("n")
         await settle(app, pilot)
         assert fleet.ledger.last() is None
@@ -72,7 +72,7 @@ async def test_accept_with_failing_gates_asks_first(fleet: Fleet) -> None:
         await pilot.pause()
         await pilot.press("y")
         await settle(app, pilot)
-    assert fleet.ledger.last()["run"] == "r3"
+    assert fleet.ledger.last()["run"] == "r3" and fleet.ledger.last()["forced"] is True
     assert fleet.store.load("r3").state == "accepted"
 
 

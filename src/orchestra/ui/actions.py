@@ -15,9 +15,9 @@ from textual.app import SuspendNotSupported
 from textual.screen import ModalScreen, Screen
 
 from orchestra.core.base.errors import OrchestraError
-from orchestra.core.fleet.fleet import allowed
+from orchestra.core.policy import readiness
+from orchestra.core.runs.lifecycle import allowed
 from orchestra.core.runs.run import Run
-from orchestra.ui.format import gate_problems
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
     from orchestra.ui.dialogs import NewRunRequest
@@ -77,14 +77,18 @@ class RunActions:
         run = self.current_run()
         if not allowed("accept", run):
             return
-        problems = gate_problems(run)
-        if force or not problems:
-            self.carry_out("accept", self.fleet.accept, run.id, run.candidate)
+        # The same question `orchestra accept` asks; here an unready run is asked about, and a confirmed
+        # (or `A`) accept of it is recorded in the ledger as forced, with what was not ready.
+        ready = readiness(run)
+        if force or ready.ready:
+            self.carry_out("accept", self.fleet.accept, run.id, run.candidate, None, not ready.ready)
             return
         from orchestra.ui.dialogs import ConfirmDialog
-        detail = "\n".join(f"• {p}" for p in problems) + f"\n\nMerge {run.branch} into {run.target} anyway?"
+        detail = ("\n".join(f"• {reason}" for reason in ready.reasons)
+                  + f"\n\nMerge {run.branch} into {run.target} anyway? The ledger records it as forced.")
         self.push_screen(ConfirmDialog(f"Accept {run.id} ({run.agent})?", detail, "Accept"),
-                         lambda yes: yes and self.carry_out("accept", self.fleet.accept, run.id, run.candidate))
+                         lambda yes: yes and self.carry_out("accept", self.fleet.accept, run.id, run.candidate,
+                                                            None, True))
 
     def action_reject(self, force: bool = False) -> None:
         run = self.current_run()

@@ -17,7 +17,8 @@ from textual.screen import Screen
 
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.runs.feed import FleetFeed, RunUpdate
-from orchestra.core.fleet.fleet import Fleet, refusal
+from orchestra.core.fleet import Fleet
+from orchestra.core.runs.lifecycle import refusal
 from orchestra.core.runs.run import Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen

@@ -91,17 +91,6 @@ def gates_markup(run: Run) -> str:
     return "  ".join(gate_markup(gate, run.tree) for gate in run.gates.values())
 
 
-def gate_problems(run: Run) -> list[str]:
-    """Why accepting this run deserves a second look: failing, running, pending or stale gates."""
-    problems = []
-    for gate in run.gates.values():
-        label = gate_label(gate, run.tree)
-        if label != "passed":
-            detail = f": {gate.summary}" if gate.summary and label == "failed" else ""
-            problems.append(f"{gate.name} is {label}{detail}")
-    return problems
-
-
 def event_line(event: dict) -> str | None:
     """How an event reads in an output log (markup), or None for events that are not shown there."""
     kind = event.get("type")

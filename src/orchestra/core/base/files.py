@@ -10,14 +10,15 @@ from pathlib import Path
 
 
 @contextmanager
-def file_lock(path: Path, shared: bool = False) -> Iterator[int]:
+def file_lock(path: Path, shared: bool = False, blocking: bool = True) -> Iterator[int]:
     """Hold an advisory lock on path (created if missing) for the block; yields the locked descriptor.
 
-    The lock belongs to the open file: a child process that inherits the descriptor keeps it held."""
+    The lock belongs to the open file: a child process that inherits the descriptor keeps it held.
+    Not blocking, BlockingIOError when someone else holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB))
         yield fd
     finally:
         os.close(fd)

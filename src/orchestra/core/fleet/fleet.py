@@ -1,25 +1,29 @@
-"""The use-cases the UI and the CLI share: spawn, accept, reject, redirect, stop."""
+"""The use-cases the UI and the CLI share: spawn, read, decide (see decisions), stop, resume."""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
+from orchestra.core.base.errors import ActionRefused, OrchestraError
+from orchestra.core.fleet.decisions import Decisions
+from orchestra.core.fleet.journal import Journal
 from orchestra.core.git import worktrees
 from orchestra.core.git.actor import actor_identity, current_actor
-from orchestra.core.base.errors import ActionRefused, OrchestraError
-from orchestra.core.base.canonical import content_hash
-from orchestra.core.ledger.chain import Ledger, LedgerError
-from orchestra.core.git.merge import merge_candidate
-from orchestra.core.supervise.processes import start_supervisor, stop_supervisor, supervisor_alive
+from orchestra.core.git.cleanup import remove_worktree
+from orchestra.core.git.diffs import candidate_fields, unified_diff
 from orchestra.core.git.repo import Repository
+from orchestra.core.git.runner import git
+from orchestra.core.git.snapshot import settle
+from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted
+from orchestra.core.ledger import open_ledger
+from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, replace_damaged, transition
 from orchestra.core.runs.run import Run
-from orchestra.core.base.files import file_lock
-from orchestra.core.runs.store import RunStore
-from orchestra.core.score import Agent, Score, Spec
+from orchestra.core.runs.store import DamagedRun, RunStore
+from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
+from orchestra.core.supervise.processes import start_supervisor, stop_supervisor, supervisor_alive, supervisors_of
 
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
@@ -30,7 +34,13 @@ class Fleet:
     def __init__(self, repo: Repository, score: Score | None) -> None:
         self.repo, self.score = repo, score
         self.store = RunStore(repo.state_dir)
-        self.ledger = Ledger(repo.ledger_path)
+        self.ledger = open_ledger(repo)
+        self.journal = Journal(repo.state_dir)
+        self.decisions = Decisions(self)
+
+    @property
+    def disposable(self) -> tuple[str, ...]:
+        return self.score.disposable if self.score else DEFAULT_DISPOSABLE
 
     def target_branch(self) -> str:
         target = (self.score.target if self.score else None) or self.repo.current_branch()
@@ -87,177 +97,141 @@ class Fleet:
             taken=lambda rid: worktrees.branch_exists(self.repo, branch_of(rid))
             or (self.repo.worktrees_dir / rid).exists())
         path = self.repo.worktrees_dir / run_id
-        worktrees.create_worktree(self.repo, path, branch_of(run_id), base)
+        tree = worktrees.create_worktree(self.repo, path, branch_of(run_id), base)
         run = Run(id=run_id, agent=agent.name, spec=spec.id if spec else None, task=task, branch=branch_of(run_id),
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
-                  spec_config=spec.to_dict() if spec else None)
-        self.store.save(run)
-        self.store.append_events(run_id, [{"type": "state", "state": "queued", "message": ""}])
-        return self._start(run_id)
+                  spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base)
+        create(self.store, run)
+        return self.start(run_id)
 
     # -- reading ----------------------------------------------------------------------------
     def runs(self) -> list[Run]:
+        """Every run, after completing any decision a crash interrupted (unless one is under way)."""
+        self.decisions.converge(wait=False)
         return [self.reconcile(run) for run in self.store.list()]
 
     def get(self, run_id: str) -> Run:
-        return self.reconcile(self.store.load(run_id))
+        """The run (a damaged record comes back as a damaged run, which can only be rejected)."""
+        try:
+            return self.reconcile(self.store.load(run_id))
+        except DamagedRun as damaged:
+            return damaged.run
 
     def reconcile(self, run: Run) -> Run:
         """Mark a queued or working run failed when its supervisor has died, so it can be restarted."""
-        if not run.is_active or supervisor_alive(run):
+        if run.damaged or not run.is_active or supervisor_alive(run):
             return run
         if run.supervisor_pid is None and time.time() - run.created < STARTING_GRACE:
             return run
         message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted); "
                    f"the work so far is on branch {run.branch}. Redirect the run to start it again.")
+        try:
+            return transition(self.store, run.id, "failed", message, expect=ACTIONS["stop"], supervisor_pid=None)
+        except ActionRefused:
+            return self.store.load(run.id)  # it moved on meanwhile
 
-        def change(stored: Run) -> None:
-            if stored.is_active and not supervisor_alive(stored):
-                stored.state, stored.message, stored.supervisor_pid = "failed", message, None
-        run = self.store.update(run.id, change)
-        self.store.append_events(run.id, [{"type": "state", "state": run.state, "message": run.message}])
-        return run
+    def tree(self, run: Run) -> RunTree:
+        return worktrees.run_tree(self.repo, Path(run.worktree), run.branch, run.gitdir)
+
+    def branch_tip(self, run: Run) -> str:
+        return worktrees.git_rev(self.repo, run.branch)
 
     def diff(self, run: Run) -> str:
-        """The run's whole patch against its base."""
+        """The run's whole patch against its merge base: what review shows and the ledger hashes."""
         rev = run.candidate or run.branch
-        return worktrees.unified_diff(self.repo.root, run.base, rev)
+        return unified_diff(self.repo.root, run.merge_base or run.base, rev)
+
+    def find_entry(self, decision: str) -> dict[str, Any] | None:
+        """The ledger entry recorded for a decision, if any."""
+        return next((entry for entry in reversed(self.ledger.entries()) if entry.get("decision") == decision), None)
 
     # -- deciding ---------------------------------------------------------------------------
-    def accept(self, run_id: str, expected_candidate: str | None = None, actor: str | None = None) -> Run:
-        """Merge the run into its target with a merge commit, record it, and remove the worktree."""
-        actor = actor or current_actor(self.repo.root)
-        with file_lock(self.repo.state_dir / "decide.lock"):
-            run = self._open_decision(run_id, "accept")
-            if expected_candidate and run.candidate != expected_candidate:
-                self._resume_watch(run)
-                raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. Nothing was changed.")
-            message = merge_message(run, actor)
-            try:
-                merged = merge_candidate(self.repo, run.target, run.candidate or run.branch, message, actor_identity(actor))
-            except ActionRefused:
-                self._resume_watch(run)
-                raise
-            entry = self._record("accept", run, actor, merge_commit=merged.commit)
-            return self._close(run, "accepted", entry, merge_commit=merged.commit)
+    def accept(self, run_id: str, expected_candidate: str | None = None, actor: str | None = None,
+               force: bool = False) -> Run:
+        """Merge the run into its target with a merge commit, record it, and remove the worktree.
+
+        A run that is not ready (policy.readiness) is refused with NotReady unless force."""
+        return self.decisions.accept(run_id, actor or current_actor(self.repo.root), expected_candidate, force)
 
     def reject(self, run_id: str, reason: str = "", actor: str | None = None) -> Run:
         """Stop the run, keep its work on its branch, record why, and remove the worktree."""
-        actor = actor or current_actor(self.repo.root)
-        with file_lock(self.repo.state_dir / "decide.lock"):
-            run = self._open_decision(run_id, "reject")
-            entry = self._record("reject", run, actor, reason=reason)
-            return self._close(run, "rejected", entry)
+        return self.decisions.reject(run_id, actor or current_actor(self.repo.root), reason)
 
     def redirect(self, run_id: str, instruction: str, actor: str | None = None) -> Run:
         """Send the agent a correction: it works again, on top of what it did so far."""
-        actor = actor or current_actor(self.repo.root)
-        if not instruction.strip():
-            raise ActionRefused("A redirect needs an instruction for the agent.")
-        with file_lock(self.repo.state_dir / "decide.lock"):
-            run = self._open_decision(run_id, "redirect")
-            entry = self._record("redirect", run, actor, instruction=instruction)
-
-            def change(stored: Run) -> None:
-                stored.redirects.append(instruction)
-                stored.state, stored.message = "working", f"redirected by {actor}"
-                stored.decision = {"action": "redirect", "actor": actor, "time": entry["time"]}
-            self.store.update(run.id, change)
-            self.store.append_events(run.id, [{"type": "state", "state": "working", "message": "redirected"}])
-            return self._start(run.id)
+        return self.decisions.redirect(run_id, actor or current_actor(self.repo.root), instruction)
 
     def stop(self, run_id: str) -> Run:
         """Stop a working agent; its work so far is committed and the run can be redirected later."""
         run = self.get(run_id)
         if not allowed("stop", run):
-            raise ActionRefused(f"Run {run.id} is not working (it is {run.state}).")
+            raise ActionRefused(refusal("stop", run))
         stop_supervisor(run)
-
-        def change(stored: Run) -> None:
-            if stored.is_active:
-                stored.state, stored.message = "stopped", "stopped by the conductor"
-            stored.supervisor_pid = None
-        run = self.store.update(run.id, change)
-        self.store.append_events(run.id, [{"type": "state", "state": run.state, "message": run.message}])
-        return run
+        try:
+            return transition(self.store, run.id, "stopped", "stopped by the conductor", expect=ACTIONS["stop"],
+                              supervisor_pid=None)
+        except ActionRefused:
+            return self.store.set(run.id, supervisor_pid=None)  # it finished on its own meanwhile
 
     def resume_watchers(self) -> list[str]:
         """Restart verification watchers of review runs whose supervisor has gone."""
         resumed = []
         for run in self.store.list():
             if run.state == "review" and not supervisor_alive(run) and Path(run.worktree).is_dir():
-                self._resume_watch(run)
+                self.resume_watch(run)
                 resumed.append(run.id)
         return resumed
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _check_ledger(self) -> None:
-        """Refuse a decision up front when the ledger cannot record it (else a merge would go unrecorded)."""
-        try:
-            self.ledger.check_appendable()
-        except LedgerError as error:
-            raise ActionRefused(f"The sign-off ledger cannot record this decision: {error}.\n"
-                                f"Nothing was changed. `orchestra ledger verify` shows what is wrong "
-                                f"with {self.ledger.path}.") from None
-
-    def _open_decision(self, run_id: str, action: str) -> Run:
-        """Under the decide lock: check the action is allowed and recordable, then settle the run."""
-        run = self.get(run_id)
-        if not allowed(action, run):
-            raise ActionRefused(refusal(action, run))
-        self._check_ledger()
-        return self._settle(run)
-
-    def _settle(self, run: Run) -> Run:
+    # -- steps of decisions -----------------------------------------------------------------
+    def settle(self, run: Run, for_accept: bool) -> Run:
         """Stop the run's supervisor and commit anything left in its worktree; return the fresh record."""
+        if run.damaged:
+            for pid in supervisors_of(self.repo.state_dir, run.id):
+                stop_supervisor(dataclasses.replace(run, supervisor_pid=pid))
+            return run
         stop_supervisor(run)
         run = self.store.load(run.id)
-        worktree = Path(run.worktree)
-        if worktree.is_dir() and worktrees.snapshot(worktree, run.agent, f"Work left in run {run.id}'s worktree",
-                                                    as_user=True):
-            run = self.store.set(run.id, **worktrees.candidate_fields(worktree, run.base))
+        if not Path(run.worktree).is_dir():
+            return run
+        tree = self.tree(run)
+        try:
+            settled = settle(tree, run.id, run.base, actor_identity(current_actor(self.repo.root)),
+                             f"Work left in run {run.id}'s worktree")
+        except WorktreeCorrupted as error:
+            if for_accept:
+                raise ActionRefused(f"Run {run.id} cannot be accepted: {error}. Nothing was changed; "
+                                    "reject it (its branch is kept).") from None
+            return run
+        if settled.commit or settled.escapes:
+            values = candidate_fields(self.repo.root, self.branch_tip(run), f"refs/heads/{run.target}", run.base)
+            run = self.store.set(run.id, escapes=[*run.escapes, *settled.escapes], **values)
         return run
 
-    def _resume_watch(self, run: Run) -> None:
-        self._start(run.id, mode="watch")
+    def clean(self, run: Run) -> Run:
+        """Remove a decided run's worktree unless something in it would be lost; record what was kept."""
+        if run.damaged or run.kept is not None and not Path(run.worktree).exists():
+            return run
+        kept = remove_worktree(self.repo, self.tree(run), self.disposable)
+        if kept is None:
+            return self.store.set(run.id, kept=None) if run.kept else run
+        return self.store.set(run.id, kept=kept.to_json(), message=f"{run.message}; {kept.describe()}")
 
-    def _start(self, run_id: str, mode: str = "run") -> Run:
+    def close_damaged(self, run: Run, entry: dict[str, Any]) -> Run:
+        """A damaged run's reject: a fresh record replaces the unreadable one (which is kept beside it)."""
+        return replace_damaged(self.store, run, "rejected", (
+            f"rejected by {entry['actor']} (its record was damaged and has been replaced)"),
+            decision={"id": entry.get("decision"), "action": "reject", "actor": entry["actor"], "time": entry["time"],
+                      "ledger_hash": entry["hash"]})
+
+    def resume_watch(self, run: Run) -> None:
+        if run.state == "review" and Path(run.worktree).is_dir():
+            self.start(run.id, mode="watch")
+
+    def start(self, run_id: str, mode: str = "run") -> Run:
         """Start a supervisor for the run and record it (unless it was quicker to record itself)."""
         self.store.set(run_id, supervisor_pid=None)
         pid = start_supervisor(self.repo.state_dir, run_id, self.repo.root, mode=mode)
         return self.store.update(run_id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
-
-    def _record(self, action: str, run: Run, actor: str, **extra: Any) -> dict[str, Any]:
-        candidate = run.candidate or worktrees.git_rev(self.repo, run.branch)
-        patch = worktrees.unified_diff(self.repo.root, run.base, candidate)
-        fields: dict[str, Any] = {
-            "action": action, "run": run.id, "agent": run.agent, "actor": actor,
-            "spec": run.spec, "spec_hash": spec_hash(run.spec_config), "task": run.task,
-            "target": run.target, "base": run.base, "candidate": candidate, "tree": run.tree,
-            "diff_sha256": hashlib.sha256(patch.encode("utf-8")).hexdigest(),
-            "files": run.changed_paths,
-            "gates": [{**gate.evidence(), "stale": gate.is_stale(run.tree)} for gate in run.gates.values()],
-        }
-        if run.usage:  # llm agents: what the work cost (cost None: the price map does not know the model)
-            fields["usage"] = {key: run.usage.get(key) for key in
-                               ("model", "prompt_tokens", "completion_tokens", "cost", "turns")}
-        fields.update(extra)
-        return self.ledger.append(fields)
-
-    def _close(self, run: Run, state: str, entry: dict[str, Any], **values: Any) -> Run:
-        kept = worktrees.remove_worktree(self.repo, Path(run.worktree))
-        reason = f": {entry['reason']}" if entry.get("reason") else ""
-        message = f"{entry['action']}ed by {entry['actor']}{reason}" + (f"; {kept}" if kept else "")
-
-        def change(stored: Run) -> None:
-            stored.state, stored.message, stored.supervisor_pid = state, message, None
-            stored.decision = {"action": entry["action"], "actor": entry["actor"], "time": entry["time"],
-                               "reason": entry.get("reason"), "ledger_hash": entry["hash"]}
-            for key, value in values.items():
-                setattr(stored, key, value)
-        run = self.store.update(run.id, change)
-        self.store.append_events(run.id, [{"type": "state", "state": state, "message": message}])
-        return run
 
 
 def agent_config(agent: Agent) -> dict[str, Any]:
@@ -265,34 +239,7 @@ def agent_config(agent: Agent) -> dict[str, Any]:
     return dataclasses.asdict(agent)
 
 
-def spec_hash(spec_config: dict[str, Any] | None) -> str | None:
-    return content_hash(spec_config) if spec_config else None
-
-
-def merge_message(run: Run, actor: str) -> str:
-    subject = f"Accept orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
-    return (f"{subject}\n\n{run.task}\n\nOrchestra-Run: {run.id}\nOrchestra-Spec: {run.spec or '-'}\n"
-            f"Orchestra-Agent: {run.agent}\nAccepted-By: {actor}\n")
-
-
-def allowed(action: str, run: Run | None) -> bool:
-    """Whether a decision (accept, reject, redirect) or stop can be taken on run in its current state."""
-    if run is None:
-        return False
-    if action == "accept":
-        return run.state == "review"
-    if action == "stop":
-        return run.is_active
-    return run.has_worktree
-
-
-def refusal(action: str, run: Run) -> str:
-    """Why an action is not available for a run in its current state."""
-    if run.state in ("accepted", "rejected"):
-        suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
-        return f"Run {run.id} was already {run.state}.{suffix}"
-    if action == "accept":
-        if run.is_active:
-            return f"Run {run.id} is still {run.state}: wait for the agent to finish, or stop it."
-        return f"Run {run.id} is {run.state}: only a run in review can be accepted. Redirect it to try again."
-    return f"Run {run.id} cannot be {action}ed while it is {run.state}."
+def orchestra_branches(repo: Repository, run_id: str) -> list[str]:
+    """The branches orchestra made for a run id (to piece together a damaged run)."""
+    out = git(repo.root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/orchestra/*/{run_id}-*")
+    return [line for line in out.splitlines() if line]

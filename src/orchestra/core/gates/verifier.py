@@ -8,10 +8,14 @@ from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
-from orchestra.core.git import worktrees
+from orchestra.core.git.actor import actor_identity, current_actor
+from orchestra.core.git.diffs import candidate_fields, touched_paths, tree_of
 from orchestra.core.git.links import symlinks_leaving
+from orchestra.core.git.snapshot import branch_tip, snapshot
+from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted
 from orchestra.core.gates.boundary import check_boundary
 from orchestra.core.gates.commands import GateSlots, gate_log_path, run_check
+from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
 
@@ -59,9 +63,11 @@ def error_gate(name: str, kind: str, tree: str | None, started: float, error: Ba
 class Verifier:
     """Runs one verification pass at a time for a run; a change during a pass queues one rerun."""
 
-    def __init__(self, store: RunStore, run_id: str, worktree: Path, stop_event: asyncio.Event) -> None:
-        self.store, self.run_id, self.worktree = store, run_id, worktree
+    def __init__(self, store: RunStore, run_id: str, tree: RunTree, stop_event: asyncio.Event) -> None:
+        self.store, self.run_id, self.tree, self.worktree = store, run_id, tree, tree.path
         self.stop_event = stop_event
+        # Commits are read in the common git dir, never through the worktree's (agent-writable) .git file.
+        self.git_dir = store.state_dir
         self.dirty = asyncio.Event()
 
     def save_gate(self, gate: Gate) -> None:
@@ -90,7 +96,7 @@ class Verifier:
     async def verify_pass(self) -> None:
         """Verify the run's tree: the boundary, then each check; a gate that breaks ends as "error"."""
         run = self.store.load(self.run_id)
-        tree = run.tree or worktrees.tree_of(self.worktree)
+        tree = run.tree or tree_of(self.git_dir, run.candidate or run.branch)
         started = time.time()
         try:
             gate = await asyncio.to_thread(self.bounds, run, tree)
@@ -111,8 +117,9 @@ class Verifier:
     def bounds(self, run: Run, tree: str) -> Gate:
         """The boundary gate of tree (blocking: runs git)."""
         # Checked without rename detection: moving a file out of a denied path touches that path too.
-        touched = worktrees.touched_paths(self.worktree, run.base, tree)
-        return boundary_gate(run, tree, touched, symlinks_leaving(self.worktree, run.base, tree))
+        since = run.merge_base or run.base
+        touched = touched_paths(self.git_dir, since, tree)
+        return boundary_gate(run, tree, touched, symlinks_leaving(self.git_dir, since, tree))
 
     async def run_one(self, check: dict, tree: str) -> Gate:
         """Run one verify check under a gate slot; its log only ever goes to the run's gates/ directory."""
@@ -137,14 +144,25 @@ class Verifier:
                 self.dirty.set()
 
     def absorb_changes(self, exclude: list[str]) -> bool:
-        """Commit edits made in the worktree during review; return whether the tree changed."""
+        """Commit edits made in the worktree during review (as the conductor, onto the run's branch only);
+        return whether the tree changed. A worktree that no longer belongs to the run ends the watch."""
         run = self.store.load(self.run_id)
         extra = tuple(f":(exclude){path}" for path in exclude)
-        commit = worktrees.snapshot(self.worktree, run.agent, f"Edits made during review of run {run.id}",
-                                    extra_excludes=extra, as_user=True)
+        conductor = actor_identity(current_actor(self.git_dir))
+        try:
+            commit = snapshot(self.tree, conductor, f"Edits made during review of run {run.id}", extra)
+        except WorktreeCorrupted as error:
+            self.stop_event.set()
+            try:
+                transition(self.store, self.run_id, "failed", f"{error}; orchestra committed nothing from it",
+                           expect=frozenset({"review"}))
+            except TransitionRefused:
+                pass
+            return False
         if commit is None:
             return False
-        self.store.set(self.run_id, **worktrees.candidate_fields(self.worktree, run.base))
+        self.store.set(self.run_id, **candidate_fields(self.git_dir, branch_tip(self.tree),
+                                                       f"refs/heads/{run.target}", run.base))
         self.store.append_events(self.run_id, [{"type": "note", "text": f"worktree changed during review: "
                                                 f"committed as {commit[:10]}, verifying again"}])
         return True

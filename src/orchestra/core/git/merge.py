@@ -1,19 +1,33 @@
-"""Merge a run's candidate into the target branch without ever touching uncommitted work."""
+"""Merge a run's candidate into the target branch without ever touching work that is not committed.
+
+A merge is planned first (the merged tree, the checks on the user's checkout, the merge commit as an
+object that nothing points at yet) and applied after: the decision journal sits between the two, so
+a crash either left the target as it was or moved it to exactly the planned commit.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestra.core.base.errors import ActionRefused
-from orchestra.core.git.runner import git, git_ok
 from orchestra.core.git.repo import Repository
+from orchestra.core.git.runner import git, git_ok
+
+
+class NothingToMerge(ActionRefused):
+    """The target already holds everything the candidate changes."""
 
 
 @dataclass(frozen=True)
-class MergeResult:
-    commit: str
+class MergePlan:
+    """A merge commit ready to become the target's tip, and where the target is checked out."""
+
+    target: str
     target_before: str
+    commit: str
+    checkout: Path | None
 
 
 def checkout_of(repo: Repository, branch: str) -> Path | None:
@@ -58,8 +72,33 @@ def merged_tree(repo: Repository, target_commit: str, candidate: str) -> str:
         "Nothing was changed. Redirect the run to rebase onto the target, or resolve it by hand in its worktree.")
 
 
-def check_checkout(checkout: Path, touched: set[str], target: str) -> None:
-    """Refuse when the checkout of target is mid-operation or has uncommitted changes the merge touches."""
+def changed_by_merge(repo: Repository, target_commit: str, tree: str) -> tuple[set[str], set[str]]:
+    """(every path the merge touches, the paths it adds that the target does not track)."""
+    out = git(repo.root, "diff", "--name-status", "--no-renames", "-z", target_commit, tree).split("\0")
+    touched, added = set(), set()
+    for status, path in zip(out[0::2], out[1::2]):
+        touched.add(path)
+        if status == "A":
+            added.add(path)
+    return touched, added
+
+
+def overwritten_untracked(checkout: Path, added: set[str]) -> list[str]:
+    """Files the merge would write over that the target does not track: untracked or ignored ones."""
+    hit = set()
+    for path in added:
+        if os.path.lexists(checkout / path):
+            hit.add(path)
+        parent = Path(path).parent
+        while parent != Path("."):  # a file where the merge needs a directory
+            if os.path.lexists(checkout / parent) and not (checkout / parent).is_dir():
+                hit.add(parent.as_posix())
+            parent = parent.parent
+    return sorted(hit)
+
+
+def check_checkout(checkout: Path, touched: set[str], added: set[str]) -> None:
+    """Refuse when the checkout is mid-operation, or the merge would touch work that is not committed."""
     gitdir = Path(git(checkout, "rev-parse", "--path-format=absolute", "--git-dir"))
     for marker in ("MERGE_HEAD", "rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD"):
         if (gitdir / marker).exists():
@@ -70,24 +109,44 @@ def check_checkout(checkout: Path, touched: set[str], target: str) -> None:
         raise ActionRefused(
             f"{checkout} has uncommitted changes in files this merge would change: {', '.join(overlap)}.\n"
             f"Nothing was changed. Commit or stash them (`git stash`), then accept again.")
+    clobbered = overwritten_untracked(checkout, added)
+    if clobbered:
+        raise ActionRefused(
+            f"{checkout} has files this merge would overwrite that git does not track there (ignored or "
+            f"untracked): {', '.join(clobbered)}.\nNothing was changed. Move them aside, then accept again.")
 
 
-def merge_candidate(repo: Repository, target: str, candidate: str, message: str,
-                    identity: dict[str, str]) -> MergeResult:
-    """Record a merge commit of candidate into target and move target (and its checkout) to it."""
+def plan_merge(repo: Repository, target: str, candidate: str, message: str,
+               identity: dict[str, str]) -> MergePlan:
+    """Check that the merge can happen without losing anything, and write its commit (not yet on target)."""
     target_commit = git(repo.root, "rev-parse", "--verify", f"refs/heads/{target}^{{commit}}")
+    if git_ok(repo.root, "merge-base", "--is-ancestor", candidate, target_commit):
+        raise NothingToMerge(f"Nothing to merge: {target} already contains this run's candidate "
+                             f"{candidate[:10]}. Reject the run to close it.")
     tree = merged_tree(repo, target_commit, candidate)
-    # Without rename detection, so a rename's source counts as touched too.
-    touched = set(git(repo.root, "diff", "--name-only", "--no-renames", "-z", target_commit, tree).split("\0")) - {""}
+    if tree == git(repo.root, "rev-parse", f"{target_commit}^{{tree}}"):
+        raise NothingToMerge(f"Nothing to merge: merging this run would not change {target} "
+                             "(it holds these changes already). Reject the run to close it.")
+    touched, added = changed_by_merge(repo, target_commit, tree)
     checkout = checkout_of(repo, target)
     if checkout is not None:
-        check_checkout(checkout, touched, target)
+        check_checkout(checkout, touched, added)
     commit = git(repo.root, "commit-tree", tree, "-p", target_commit, "-p", candidate, "-m", message, env=identity)
-    if checkout is None:
-        git(repo.root, "update-ref", "-m", "orchestra: accept", f"refs/heads/{target}", commit, target_commit)
-    else:
-        done = git(checkout, "merge", "--ff-only", "--quiet", "--no-verify", commit, check=False,
-                   env=identity)
-        if git(checkout, "rev-parse", "HEAD") != commit:
-            raise ActionRefused(f"git refused to update {checkout}: {done or 'unknown reason'}. Nothing was changed.")
-    return MergeResult(commit=commit, target_before=target_commit)
+    return MergePlan(target=target, target_before=target_commit, commit=commit, checkout=checkout)
+
+
+def apply_merge(repo: Repository, plan: MergePlan) -> None:
+    """Move the target (and its checkout) from the planned tip to the merge commit, or refuse."""
+    ref = f"refs/heads/{plan.target}"
+    if plan.checkout is None:
+        if not git_ok(repo.root, "update-ref", "-m", "orchestra: accept", ref, plan.commit, plan.target_before):
+            raise ActionRefused(f"{plan.target} moved while the merge was prepared. Nothing was changed; accept again.")
+        return
+    done = git(plan.checkout, "merge", "--ff-only", "--quiet", "--no-verify", plan.commit, check=False)
+    if git(plan.checkout, "rev-parse", "HEAD") != plan.commit:
+        raise ActionRefused(f"git refused to update {plan.checkout}: {done or 'unknown reason'}. Nothing was changed.")
+
+
+def landed(repo: Repository, target: str, commit: str) -> bool:
+    """Whether the target branch holds commit (the merge of a decision happened)."""
+    return git_ok(repo.root, "merge-base", "--is-ancestor", commit, f"refs/heads/{target}")

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestra.core.agents.presets import PRESET_TABLE, PROVIDER_KEYS, model_provider
+from orchestra.core.runs.run import Run
 from orchestra.core.score import Agent, Score
 
-__all__ = ["WELL_KNOWN_KEYS", "Finding", "diagnose", "is_local_model"]
+__all__ = ["WELL_KNOWN_KEYS", "Finding", "diagnose", "is_local_model", "repository_findings"]
 
 WELL_KNOWN_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
                    "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY",
@@ -114,3 +116,24 @@ def _keys(agents: tuple[Agent, ...], environ: Mapping[str, str]) -> list[Finding
 
 def _used_by(names: list[str]) -> str:
     return f"used by agent{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def repository_findings(state_dir: Path, runs: list[Run], strays: list[str],
+                        pending_decisions: int) -> list[Finding]:
+    """What orchestra's own state in a repository needs a human for: never fatal, always said."""
+    findings = []
+    if strays:
+        findings.append(Finding("state", True, f"ignored in {state_dir / 'runs'}: {', '.join(strays)} "
+                                "(not runs: backups, or spawns that died before writing a record)",
+                                "remove them if you do not need them"))
+    for run in runs:
+        if run.damaged:
+            findings.append(Finding(f"run {run.id}", False, f"record damaged: {run.message}",
+                                    f"orchestra reject {run.id} --reason ...  (its branch, if any, is kept)"))
+        elif run.kept:
+            findings.append(Finding(f"run {run.id}", True, f"worktree kept after {run.state}: {run.kept['reason']} "
+                                    f"({run.kept['path']})", "look at it, then delete it by hand"))
+    if pending_decisions:
+        findings.append(Finding("decisions", False, f"{pending_decisions} interrupted decision(s) in the journal",
+                                "any orchestra command completes or rolls them back (e.g. `orchestra runs`)"))
+    return findings

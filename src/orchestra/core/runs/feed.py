@@ -8,7 +8,7 @@ from typing import Any
 
 from orchestra.core.base.errors import RunNotFound
 from orchestra.core.runs.run import Run
-from orchestra.core.runs.store import EVENTS_FILE, STATE_FILE, RunStore
+from orchestra.core.runs.store import EVENTS_FILE, STATE_FILE, DamagedRun, RunStore, is_run_id
 
 TAIL_BYTES = 256 * 1024
 
@@ -55,7 +55,9 @@ class FleetFeed:
         if stamp != self.stamps.get(run_id):
             try:
                 run = self.store.load(run_id)
-            except (RunNotFound, ValueError, TypeError):
+            except DamagedRun as damaged:
+                run = damaged.run
+            except RunNotFound:
                 return None  # being written for the first time; the next notification brings it
             self.stamps[run_id] = stamp
         if run_id not in self.offsets:
@@ -81,6 +83,7 @@ class FleetFeed:
                 rel = path.relative_to(self.store.runs_dir)
             except ValueError:
                 continue
-            if rel.parts and (len(rel.parts) == 1 or rel.parts[1] in (STATE_FILE, EVENTS_FILE)):
+            if rel.parts and is_run_id(rel.parts[0]) and (len(rel.parts) == 1 or rel.parts[1] in
+                                                          (STATE_FILE, EVENTS_FILE)):
                 ids.add(rel.parts[0])
         return ids

@@ -9,6 +9,7 @@ from typing import Any
 STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "failed", "stopped")
 ACTIVE_STATES = frozenset({"queued", "working", "waiting"})  # "waiting": the agent asks for input
 DECIDED_STATES = frozenset({"accepted", "rejected"})
+DAMAGED_SHOWN_AS = "failed"  # the state a run whose record cannot be read is shown in (never written)
 
 
 @dataclass
@@ -74,6 +75,16 @@ class Run:
     usage: dict[str, Any] | None = None
     # cli agents: what their output says they are doing, {"state": working|waiting|unknown, "reason"}
     activity: dict[str, Any] | None = None
+    # The worktree's administrative directory in the common git dir (recorded at spawn): orchestra's git
+    # calls go through it, never through the worktree's own .git file.
+    gitdir: str | None = None
+    merge_base: str | None = None  # what the candidate is measured (and reviewed, and hashed) against
+    # A worktree a decision did not remove because something in it would have been lost:
+    # {"path", "reason", "paths"}.
+    kept: dict[str, Any] | None = None
+    # What the agent did to HEAD or its branch, and the refs that keep its commits: [{"what", "ref"?, "commit"?}]
+    escapes: list[dict[str, str]] = field(default_factory=list)
+    damaged: bool = False  # the record on disk could not be read; this one was pieced together
 
     @property
     def is_active(self) -> bool:
@@ -81,7 +92,8 @@ class Run:
 
     @property
     def has_worktree(self) -> bool:
-        return self.state not in DECIDED_STATES
+        """Whether the run still has a worktree: undecided, or kept by its decision."""
+        return self.state not in DECIDED_STATES or self.kept is not None
 
     def elapsed(self, now: float) -> float:
         """Seconds the agent has worked (up to now when it still works)."""
@@ -91,12 +103,14 @@ class Run:
         return max(0.0, end - self.started)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("damaged")  # a property of what was read, never written
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in known and k != "damaged"}
         values["gates"] = {name: Gate(**g) for name, g in (data.get("gates") or {}).items()}
         return cls(**values)
 
@@ -111,4 +125,6 @@ class Run:
             "diff": {"files": self.files_changed, "added": self.lines_added, "removed": self.lines_removed},
             "gates": [{**g.evidence(), "stale": g.is_stale(self.tree)} for g in self.gates.values()],
             "merge_commit": self.merge_commit, "usage": self.usage, "activity": self.activity,
+            "merge_base": self.merge_base, "kept_worktree": self.kept, "escapes": self.escapes,
+            "damaged": self.damaged,
         }

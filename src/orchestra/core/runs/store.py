@@ -1,20 +1,39 @@
-"""Runs on disk: one directory per run with its state file and append-only event log."""
+"""Runs on disk: one directory per run with its state file and append-only event log.
+
+Ids are checked before they touch the file system (`r1/../r2` is not r2), stray files in the runs
+directory (an editor's backup, say) are ignored, and a state file that cannot be read is a damaged
+run that is still listed, so it can be rejected while the others work normally.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orchestra.core.base.errors import RunNotFound
+from orchestra.core.base.errors import OrchestraError, RunNotFound
 from orchestra.core.base.files import file_lock, write_atomic
-from orchestra.core.runs.run import Run
+from orchestra.core.runs.run import DAMAGED_SHOWN_AS, Run
 
 STATE_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
+RUN_ID = re.compile(r"r[1-9][0-9]{0,8}")
+
+
+class DamagedRun(OrchestraError):
+    """A run's state file exists but cannot be read; .run is what could be pieced together."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"Run {run.id}'s record is damaged ({run.message}). It can still be rejected.")
+        self.run = run
+
+
+def is_run_id(text: str) -> bool:
+    return bool(RUN_ID.fullmatch(text))
 
 
 class RunStore:
@@ -25,6 +44,10 @@ class RunStore:
         self.runs_dir = state_dir / "runs"
 
     def run_dir(self, run_id: str) -> Path:
+        if not is_run_id(run_id):
+            shown = run_id if len(run_id) <= 40 else run_id[:40] + "…"
+            raise RunNotFound(f"{shown!r} is not a run id (run ids look like r1, r12). "
+                              "`orchestra runs` lists the runs.")
         return self.runs_dir / run_id
 
     def events_path(self, run_id: str) -> Path:
@@ -49,11 +72,25 @@ class RunStore:
         write_atomic(self.run_dir(run.id) / STATE_FILE, json.dumps(run.to_json(), indent=1))
 
     def load(self, run_id: str) -> Run:
+        """The stored run; RunNotFound when there is none, DamagedRun when its record cannot be read."""
         path = self.run_dir(run_id) / STATE_FILE
         try:
-            return Run.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+            return Run.from_json(data)
+        except (FileNotFoundError, NotADirectoryError):
             raise RunNotFound(f"There is no run {run_id!r}. `orchestra runs` lists the runs.") from None
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
+            raise DamagedRun(self.pieced_together(run_id, error)) from None
+
+    def pieced_together(self, run_id: str, error: Exception) -> Run:
+        """A stand-in for a run whose record cannot be read: its id, and what its event log says."""
+        reason = f"{STATE_FILE} cannot be read: {type(error).__name__}: {str(error)[:120]}"
+        events, _ = self.read_events(run_id)
+        first = next((e for e in events if isinstance(e, dict)), {"t": 0.0})
+        created = first.get("t") if isinstance(first.get("t"), (int, float)) else 0.0
+        return Run(id=run_id, agent="?", spec=None, task="", branch="", worktree="", base="", target="",
+                   agent_config={}, spec_config=None, created=created, state=DAMAGED_SHOWN_AS, message=reason,
+                   damaged=True)
 
     def update(self, run_id: str, change: Callable[[Run], Any]) -> Run:
         """Apply change to the stored run under its lock and persist the result."""
@@ -70,16 +107,39 @@ class RunStore:
                 setattr(run, key, value)
         return self.update(run_id, change)
 
+    def run_ids(self) -> list[str]:
+        """The ids of every run directory that holds a state file; anything else there is ignored."""
+        if not self.runs_dir.is_dir():
+            return []
+        return [entry.name for entry in self.runs_dir.iterdir()
+                if is_run_id(entry.name) and (entry / STATE_FILE).is_file()]
+
+    def strays(self) -> list[str]:
+        """Names in the runs directory that are not runs (backups, leftovers): ignored, and shown by doctor."""
+        if not self.runs_dir.is_dir():
+            return []
+        runs = set(self.run_ids())
+        return sorted(entry.name for entry in self.runs_dir.iterdir() if entry.name not in runs)
+
     def list(self) -> list[Run]:
-        """Every run with a readable state file, oldest first."""
+        """Every run, oldest first; a run whose record is damaged is listed as such."""
         runs = []
-        if self.runs_dir.is_dir():
-            for entry in self.runs_dir.iterdir():
-                try:
-                    runs.append(self.load(entry.name))
-                except (RunNotFound, ValueError, TypeError):
-                    continue
+        for run_id in self.run_ids():
+            try:
+                runs.append(self.load(run_id))
+            except DamagedRun as damaged:
+                runs.append(damaged.run)
+            except RunNotFound:
+                continue  # removed meanwhile
         return sorted(runs, key=lambda run: (run.created, run.id))
+
+    def replace_damaged(self, run: Run) -> None:
+        """Write a fresh record for a damaged run, keeping the unreadable one beside it."""
+        with file_lock(self.run_dir(run.id) / "lock"):
+            path = self.run_dir(run.id) / STATE_FILE
+            if path.exists():
+                os.replace(path, path.with_name(f"{STATE_FILE}.damaged-{int(time.time())}"))
+            self._write(run)
 
     def append_events(self, run_id: str, events: list[dict[str, Any]]) -> None:
         """Append events (each stamped with a time) as JSON lines in one write."""
@@ -113,9 +173,11 @@ class RunStore:
             return [], offset
         end = data.rfind(b"\n") + 1
         events = []
-        for line in data[:end].splitlines():
+        for line in data[:end].split(b"\n"):
             try:
-                events.append(json.loads(line))
+                event = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(event, dict):
+                events.append(event)
         return events, offset + end

@@ -55,6 +55,18 @@ def supervisor_alive(run: Run) -> bool:
     return any(module in cmd for module in SUPERVISOR_MODULES) and run.id in cmd and not _is_zombie(pid)
 
 
+def supervisors_of(state_dir: Path, run_id: str) -> list[int]:
+    """Live supervisor processes of a run, found by their command line (when its record is unreadable)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            cmd = _cmdline(int(entry.name))
+            if any(module in cmd for module in SUPERVISOR_MODULES) and str(state_dir) in cmd and run_id in cmd \
+                    and not _is_zombie(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
 def stop_supervisor(run: Run, timeout: float = STOP_TIMEOUT) -> None:
     """Ask a run's supervisor to stop (it stops the agent and commits its work); force it if it hangs."""
     if not supervisor_alive(run):

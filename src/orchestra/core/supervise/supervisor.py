@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.core.git import worktrees
+from orchestra.core.git.diffs import candidate_fields
+from orchestra.core.git.repo import Repository
+from orchestra.core.git.snapshot import branch_tip, settle
+from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_identity
 from orchestra.core.supervise.activity import ActivityWatch
 from orchestra.core.supervise.agent_process import AgentProcess, Outcome, agent_env
 from orchestra.core.agents.wire import Redactor
@@ -25,6 +29,7 @@ from orchestra.core.gates.commands import GateSlots
 from orchestra.core.base.output import OUTPUT_LIMIT
 from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
 from orchestra.core.agents.prompts import cli_prompt, work_summary
+from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
 from orchestra.core.gates.verifier import Verifier
@@ -72,6 +77,9 @@ class Supervisor:
         self.store, self.run_id = store, run_id
         self.run = store.load(run_id)
         self.worktree = Path(self.run.worktree)
+        common_dir = store.state_dir.parent
+        self.tree: RunTree = worktrees.run_tree(Repository(root=common_dir.parent, common_dir=common_dir),
+                                                self.worktree, self.run.branch, self.run.gitdir)
         self.events = EventBuffer(store, run_id)
         self.stop_event = asyncio.Event()
         self.agent: AgentProcess | None = None
@@ -83,21 +91,23 @@ class Supervisor:
         return self.run
 
     def set_state(self, state: str, message: str = "", **values: Any) -> None:
-        self.update(state=state, message=message, **values)
+        """Move the run on (TransitionRefused when a decision moved it elsewhere meanwhile)."""
         self.events.flush()
-        self.store.append_events(self.run_id, [{"type": "state", "state": state, "message": message}])
+        self.run = transition(self.store, self.run_id, state, message, **values)
 
     async def main(self, mode: str) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self.request_stop)
         self.update(supervisor_pid=os.getpid())
-        verifier = Verifier(self.store, self.run_id, self.worktree, self.stop_event)
+        verifier = Verifier(self.store, self.run_id, self.tree, self.stop_event)
         try:
             if mode == "run":
                 await self.run_agent()
             if self.run.state == "review" and not self.stop_event.is_set():
                 await verifier.verify_and_watch()
+        except TransitionRefused as refused:
+            self.events.note(f"supervisor ends: {refused}")  # decided meanwhile: nothing more to do
         finally:
             self.events.flush()
             self.update(supervisor_pid=None, agent_pgid=None)
@@ -126,7 +136,7 @@ class Supervisor:
         slots = GateSlots(self.store.state_dir / "checkout-slots", count=2)
         slots.acquire()
         try:
-            worktrees.populate_worktree(self.worktree)
+            worktrees.populate_worktree(self.tree)
         finally:
             slots.release()
 
@@ -231,14 +241,14 @@ class Supervisor:
         if self.events.dropped_bytes:
             self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
                              f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
-        message = f"{self.run.agent}: work on run {self.run.id}\n\nTask: {self.run.task}\n"
-        if outcome.stopped or outcome.timed_out:
-            message = f"{self.run.agent}: work in progress on run {self.run.id} (stopped)\n\nTask: {self.run.task}\n"
-        commit = worktrees.snapshot(self.worktree, self.run.agent, message)
-        if commit:
-            self.events.note(f"committed the agent's changes as {commit[:10]}")
-        values = dict(worktrees.candidate_fields(self.worktree, self.run.base),
-                      exit_code=outcome.exit_code, finished=time.time())
+        finished = {"exit_code": outcome.exit_code, "finished": time.time()}
+        try:
+            values = self.commit_work(outcome)
+        except WorktreeCorrupted as error:
+            # Nothing is committed through a worktree that no longer belongs to this run.
+            self.set_state("failed", f"{error}; orchestra committed nothing from it", **finished)
+            return
+        values.update(finished)
         if outcome.timed_out:
             limit = self.run.agent_config.get("timeout") or 3600
             self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
@@ -250,6 +260,23 @@ class Supervisor:
         else:
             reason = self.result.get("result") or f"the agent exited with status {outcome.exit_code}"
             self.set_state("failed", reason, **values)
+
+    def commit_work(self, outcome: Outcome) -> dict[str, Any]:
+        """Keep what the agent did to HEAD, commit what it left as the agent, and measure the candidate."""
+        stopped = " (stopped)" if outcome.stopped or outcome.timed_out else ""
+        what = "work in progress" if stopped else "work"
+        message = f"{self.run.agent}: {what} on run {self.run.id}{stopped}\n\nTask: {self.run.task}\n"
+        settled = settle(self.tree, self.run.id, self.run.base, agent_identity(self.run.agent), message)
+        for escape in settled.escapes:
+            self.events.note(escape["what"])
+        if settled.commit:
+            self.events.note(f"committed the agent's changes as {settled.commit[:10]}")
+        # Commits are measured in the common git dir, never through the worktree's (agent-writable) .git file.
+        values = candidate_fields(self.store.state_dir, branch_tip(self.tree), f"refs/heads/{self.run.target}",
+                                  self.run.base)
+        if settled.escapes:
+            values["escapes"] = [*self.run.escapes, *settled.escapes]
+        return values
 
 
 def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
@@ -277,12 +304,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def fail_run(store: RunStore, run_id: str, message: str) -> None:
-    def change(run: Run) -> None:
-        if run.is_active:
-            run.state, run.message = "failed", message
-        run.supervisor_pid = None
-    store.update(run_id, change)
-    store.append_events(run_id, [{"type": "state", "state": "failed", "message": message}])
+    try:
+        transition(store, run_id, "failed", message, expect=frozenset({"queued", "working", "waiting"}),
+                   supervisor_pid=None)
+    except TransitionRefused:
+        store.set(run_id, supervisor_pid=None)
 
 
 if __name__ == "__main__":

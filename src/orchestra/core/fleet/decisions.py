@@ -1,0 +1,216 @@
+"""Accept, reject and redirect: journalled before they change anything, completed (or rolled back) after.
+
+Each decision runs under the repository's decide lock, which every git it starts inherits, so the lock
+is only free once nothing of the decision is still running. Its steps, each a named fault point:
+
+    accept:   journalled → merged (the target holds the merge) → recorded (ledger) → closed (run state)
+              → cleaned (worktree) → journal struck out
+    reject:   journalled → recorded → closed → cleaned → journal struck out
+    redirect: journalled → recorded → closed (working again) → started (supervisor) → journal struck out
+
+A process killed at any step leaves its journal entry behind. The next orchestra command (or UI start)
+converges: an accept whose merge reached the target is completed — exactly one ledger entry, marked
+`recovered`, the run accepted — and one whose merge did not is rolled back (nothing was merged, the run
+stays in review); a reject or redirect, which changes nothing irreversible before its ledger entry, is
+always completed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestra.core.base.errors import ActionRefused
+from orchestra.core.base.faults import declare, fault_point
+from orchestra.core.base.files import file_lock
+from orchestra.core.git.actor import actor_identity
+from orchestra.core.git.merge import apply_merge, landed, plan_merge
+from orchestra.core.git.runner import inherit_fds
+from orchestra.core.fleet.evidence import entry_fields, merge_message
+from orchestra.core.fleet.journal import new_decision_id
+from orchestra.core.ledger import LedgerError
+from orchestra.core.policy import NotReady, readiness
+from orchestra.core.runs.lifecycle import allowed, refusal, transition
+from orchestra.core.runs.run import Run
+from orchestra.core.supervise.processes import supervisor_alive
+
+if TYPE_CHECKING:
+    from orchestra.core.fleet.fleet import Fleet
+
+STEPS = {"accept": ("journalled", "merged", "recorded", "closed", "cleaned"),
+         "reject": ("journalled", "recorded", "closed", "cleaned"),
+         "redirect": ("journalled", "recorded", "closed", "started")}
+FAULT_POINTS = frozenset(declare(f"{action}.{step}") for action, steps in STEPS.items() for step in steps)
+FINAL_STATE = {"accept": "accepted", "reject": "rejected", "redirect": "working"}
+
+
+class Decisions:
+    """The conductor's decisions on one fleet's runs."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.lock_path = fleet.repo.state_dir / "decide.lock"
+
+    @contextmanager
+    def deciding(self) -> Iterator[None]:
+        """Hold the decide lock (inherited by every git started meanwhile) after converging what a crash left."""
+        with file_lock(self.lock_path) as fd, inherit_fds(fd):
+            self._converge()
+            yield
+
+    def converge(self, wait: bool = True) -> None:
+        """Complete or roll back decisions a killed process left half done (skipped if one is under way)."""
+        if not self.fleet.journal.dir.is_dir():
+            return
+        if not wait:
+            try:
+                with file_lock(self.lock_path, blocking=False) as fd, inherit_fds(fd):
+                    self._converge()
+            except BlockingIOError:
+                pass  # a decision is under way; it converges first
+            return
+        with self.deciding():
+            pass
+
+    # -- the decisions ------------------------------------------------------------------------
+    def accept(self, run_id: str, actor: str, expected_candidate: str | None, force: bool) -> Run:
+        with self.deciding():
+            run = self.open("accept", run_id)
+            if expected_candidate and run.candidate != expected_candidate:
+                self.fleet.resume_watch(run)
+                raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. "
+                                    "Nothing was changed.")
+            ready = readiness(run)
+            if not ready.ready and not force:
+                self.fleet.resume_watch(run)
+                raise NotReady(run, ready)
+            decision = new_decision_id()
+            candidate = run.candidate or self.fleet.branch_tip(run)
+            try:
+                plan = plan_merge(self.fleet.repo, run.target, candidate, merge_message(run, actor, decision),
+                                  actor_identity(actor))
+            except ActionRefused:
+                self.fleet.resume_watch(run)
+                raise
+            extra: dict[str, Any] = {"merge_commit": plan.commit}
+            if not ready.ready:
+                extra.update(forced=True, unready=[gate["reason"] for gate in ready.unready])
+            record = self.fleet.journal.begin({
+                "id": decision, "action": "accept", "run": run.id, "target": run.target,
+                "target_before": plan.target_before, "merge_commit": plan.commit,
+                "fields": self.fields("accept", run, actor, decision, extra)})
+            fault_point("accept.journalled")
+            try:
+                apply_merge(self.fleet.repo, plan)
+            except ActionRefused:
+                self.fleet.journal.finish(decision)
+                self.fleet.resume_watch(run)
+                raise
+            fault_point("accept.merged")
+            return self.complete(record)
+
+    def reject(self, run_id: str, actor: str, reason: str) -> Run:
+        with self.deciding():
+            run = self.open("reject", run_id)
+            decision = new_decision_id()
+            record = self.fleet.journal.begin({
+                "id": decision, "action": "reject", "run": run.id,
+                "fields": self.fields("reject", run, actor, decision, {"reason": reason})})
+            fault_point("reject.journalled")
+            return self.complete(record)
+
+    def redirect(self, run_id: str, actor: str, instruction: str) -> Run:
+        if not instruction.strip():
+            raise ActionRefused("A redirect needs an instruction for the agent.")
+        with self.deciding():
+            run = self.open("redirect", run_id)
+            decision = new_decision_id()
+            record = self.fleet.journal.begin({
+                "id": decision, "action": "redirect", "run": run.id,
+                "fields": self.fields("redirect", run, actor, decision, {"instruction": instruction})})
+            fault_point("redirect.journalled")
+            return self.complete(record)
+
+    # -- the steps ----------------------------------------------------------------------------
+    def open(self, action: str, run_id: str) -> Run:
+        """Check the action is allowed and recordable, then stop the run and commit what it left."""
+        run = self.fleet.get(run_id)
+        if not allowed(action, run):
+            raise ActionRefused(refusal(action, run))
+        try:
+            self.fleet.ledger.check_appendable()
+        except LedgerError as error:
+            raise ActionRefused(f"The sign-off ledger cannot record this decision: {error}.\n"
+                                f"Nothing was changed. `orchestra ledger verify` shows what is wrong "
+                                f"with {self.fleet.ledger.path}.") from None
+        return self.fleet.settle(run, for_accept=action == "accept")
+
+    def fields(self, action: str, run: Run, actor: str, decision: str, extra: dict[str, Any]) -> dict[str, Any]:
+        patch = self.fleet.diff(run) if not run.damaged else ""
+        return entry_fields(action, run, actor, decision, patch, extra)
+
+    def complete(self, record: dict[str, Any], recovering: bool = False) -> Run:
+        """Carry a journalled decision through its remaining steps; each step is skipped when done."""
+        action, decision = record["action"], record["id"]
+        entry = self.fleet.find_entry(decision) if recovering else None
+        if entry is None:
+            fields = dict(record["fields"], recovered=True) if recovering else record["fields"]
+            entry = self.fleet.ledger.append(fields)
+        fault_point(f"{action}.recorded")
+        run = self.close(record, entry)
+        fault_point(f"{action}.closed")
+        if action == "redirect":
+            if not supervisor_alive(run):
+                run = self.fleet.start(run.id)
+            fault_point("redirect.started")
+        else:
+            run = self.fleet.clean(run)
+            fault_point(f"{action}.cleaned")
+        self.fleet.journal.finish(decision)
+        return run
+
+    def close(self, record: dict[str, Any], entry: dict[str, Any]) -> Run:
+        """Move the run to the decision's state (once: a recovered decision finds it there already)."""
+        action, run = record["action"], self.fleet.get(record["run"])
+        if run.damaged:
+            return self.fleet.close_damaged(run, entry)
+        if (run.decision or {}).get("id") == record["id"]:
+            return run
+        decision = {"id": record["id"], "action": action, "actor": entry["actor"], "time": entry["time"],
+                    "reason": entry.get("reason"), "ledger_hash": entry["hash"], "forced": bool(entry.get("forced")),
+                    "recovered": bool(entry.get("recovered"))}
+        values: dict[str, Any] = {"decision": decision, "supervisor_pid": None}
+        if action == "accept":
+            values["merge_commit"] = record["merge_commit"]
+        if action == "redirect":
+            values["redirects"] = [*run.redirects, entry["instruction"]]
+        return transition(self.fleet.store, run.id, FINAL_STATE[action], message_for(entry), **values)
+
+    def _converge(self) -> None:
+        for record in self.fleet.journal.pending():
+            if record.get("action") == "accept" and not landed(self.fleet.repo, record["target"],
+                                                               record["merge_commit"]):
+                self.roll_back(record)
+            else:
+                self.complete(record, recovering=True)
+
+    def roll_back(self, record: dict[str, Any]) -> None:
+        """An accept that never reached its target: nothing was merged; the run is reviewed again."""
+        self.fleet.journal.finish(record["id"])
+        run = self.fleet.get(record["run"])
+        self.fleet.store.append_events(run.id, [{"type": "note", "text": (
+            f"an accept by {record['fields'].get('actor')} was interrupted before the merge: nothing was merged "
+            "and nothing recorded; accept again")}])
+        if run.state == "review" and not supervisor_alive(run) and Path(run.worktree).is_dir():
+            self.fleet.resume_watch(run)
+
+
+def message_for(entry: dict[str, Any]) -> str:
+    """The run's message after a decision: who decided, and why."""
+    verb = {"accept": "accepted", "reject": "rejected", "redirect": "redirected"}[entry["action"]]
+    reason = f": {entry['reason']}" if entry.get("reason") else ""
+    forced = " (forced: not every gate was green)" if entry.get("forced") else ""
+    recovered = " (completed on recovery)" if entry.get("recovered") else ""
+    return f"{verb} by {entry['actor']}{reason}{forced}{recovered}"

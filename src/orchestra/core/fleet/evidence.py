@@ -1,0 +1,43 @@
+"""What a decision records: the ledger entry's fields and the accept's merge commit message.
+
+Both name the decision's id, so the ledger and git can be checked against each other."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from orchestra.core.base.canonical import content_hash
+from orchestra.core.runs.run import Run
+
+USAGE_KEYS = ("model", "prompt_tokens", "completion_tokens", "cost", "turns")
+
+
+def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
+                 extra: dict[str, Any]) -> dict[str, Any]:
+    """The ledger entry of a decision on run: who, what exactly (candidate, diff, tree), against which
+    spec, with which evidence (the gates as they stood)."""
+    fields: dict[str, Any] = {
+        "action": action, "decision": decision, "run": run.id, "agent": run.agent, "actor": actor,
+        "spec": run.spec, "spec_hash": content_hash(run.spec_config) if run.spec_config else None,
+        "task": run.task, "target": run.target, "base": run.base, "merge_base": run.merge_base or run.base,
+        "candidate": run.candidate, "tree": run.tree,
+        "diff_sha256": hashlib.sha256(patch.encode("utf-8")).hexdigest(),
+        "files": run.changed_paths,
+        "gates": [{**gate.evidence(), "stale": gate.is_stale(run.tree)} for gate in run.gates.values()],
+    }
+    if run.escapes:
+        fields["escapes"] = [escape["what"] for escape in run.escapes]
+    if run.damaged:
+        fields["damaged"] = True
+    if run.usage:  # llm agents: what the work cost (cost None: the price map does not know the model)
+        fields["usage"] = {key: run.usage.get(key) for key in USAGE_KEYS}
+    fields.update(extra)
+    return fields
+
+
+def merge_message(run: Run, actor: str, decision: str) -> str:
+    """The accept's merge commit message; its trailers name the run and the decision."""
+    subject = f"Accept orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
+    return (f"{subject}\n\n{run.task}\n\nOrchestra-Run: {run.id}\nOrchestra-Spec: {run.spec or '-'}\n"
+            f"Orchestra-Agent: {run.agent}\nOrchestra-Decision: {decision}\nAccepted-By: {actor}\n")

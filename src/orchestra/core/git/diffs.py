@@ -1,0 +1,78 @@
+"""What a candidate changes: always measured from the merge base of the candidate and its target.
+
+The review shows this diff, the ledger hashes it and the merge brings exactly it: an agent that
+moves its branch back, or a candidate the target already holds, changes nothing and is shown so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestra.core.git.runner import git
+
+
+@dataclass(frozen=True)
+class DiffStat:
+    """What a run changed against its merge base: per-path numbers and totals."""
+
+    paths: tuple[str, ...]
+    added: int
+    removed: int
+
+    @property
+    def files(self) -> int:
+        return len(self.paths)
+
+
+def tree_of(cwd: Path, rev: str) -> str:
+    return git(cwd, "rev-parse", f"{rev}^{{tree}}")
+
+
+def merge_base(cwd: Path, target: str, candidate: str, fallback: str) -> str:
+    """The best common ancestor of target and candidate (fallback when they share no history)."""
+    found = git(cwd, "merge-base", target, candidate, check=False).split()
+    return found[0] if found else fallback
+
+
+def diff_stat(cwd: Path, base: str, rev: str) -> DiffStat:
+    """Changed paths and line counts between two revisions (binary files count as changed, 0 lines)."""
+    out = git(cwd, "diff", "--numstat", "-z", "-M", base, rev)
+    paths, added, removed = [], 0, 0
+    fields = out.split("\0")
+    i = 0
+    while i < len(fields) - 1:
+        counts = fields[i].split("\t")
+        if len(counts) < 3:
+            i += 1
+            continue
+        plus, minus, name = counts
+        if name == "":  # a rename: old and new names follow as separate fields
+            name = fields[i + 2]
+            i += 3
+        else:
+            i += 1
+        paths.append(name)
+        added += int(plus) if plus.isdigit() else 0
+        removed += int(minus) if minus.isdigit() else 0
+    return DiffStat(tuple(paths), added, removed)
+
+
+def touched_paths(cwd: Path, base: str, rev: str) -> list[str]:
+    """Every path a change touches, both sides of a rename included: what boundaries are checked on."""
+    out = git(cwd, "diff", "--name-only", "--no-renames", "-z", base, rev)
+    return [path for path in out.split("\0") if path]
+
+
+def unified_diff(cwd: Path, base: str, rev: str) -> str:
+    """The full patch between two revisions, as review shows it and the ledger hashes it."""
+    return git(cwd, "diff", "--no-color", "--no-ext-diff", "-M", base, rev)
+
+
+def candidate_fields(cwd: Path, candidate: str, target_ref: str, base: str) -> dict[str, object]:
+    """The run fields that describe candidate against its merge base with the target."""
+    since = merge_base(cwd, target_ref, candidate, base)
+    stat = diff_stat(cwd, since, candidate)
+    return {"candidate": candidate, "tree": tree_of(cwd, candidate), "merge_base": since,
+            "files_changed": stat.files, "lines_added": stat.added, "lines_removed": stat.removed,
+            "changed_paths": list(stat.paths)}

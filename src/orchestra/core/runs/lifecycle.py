@@ -1,0 +1,108 @@
+"""A run's lifecycle: its states, the transitions between them, and which action each state allows.
+
+This is the only module that writes a run's state: `transition` changes the state file and appends
+the state event together, under the run's lock, and refuses a move the table does not allow (a
+supervisor finishing a run that the conductor rejected meanwhile, say). `allowed` and `refusal`,
+which the keys, the command line and the fleet all ask, are read from the same tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from orchestra.core.base.errors import ActionRefused
+from orchestra.core.runs.run import Run
+from orchestra.core.runs.store import RunStore
+
+# state -> the states it may move to (staying in a state is always allowed: it re-stamps the message).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"working", "stopped", "failed", "rejected"}),
+    "working": frozenset({"waiting", "review", "failed", "stopped", "rejected"}),
+    "waiting": frozenset({"working", "review", "failed", "stopped", "rejected"}),
+    "review": frozenset({"accepted", "rejected", "working", "failed"}),
+    "failed": frozenset({"working", "rejected"}),
+    "stopped": frozenset({"working", "rejected"}),
+    "accepted": frozenset(),
+    "rejected": frozenset(),
+}
+# action -> the states it can be taken in.
+ACTIONS: dict[str, frozenset[str]] = {
+    "accept": frozenset({"review"}),
+    "reject": frozenset({"queued", "working", "waiting", "review", "failed", "stopped"}),
+    "redirect": frozenset({"working", "waiting", "review", "failed", "stopped"}),
+    "stop": frozenset({"queued", "working", "waiting"}),
+}
+DECIDED = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
+
+
+class TransitionRefused(ActionRefused):
+    """The run is not in a state that may move to the one asked for; nothing was written."""
+
+
+def can_move(current: str, new: str) -> bool:
+    return new == current or new in TRANSITIONS.get(current, frozenset())
+
+
+def transition(store: RunStore, run_id: str, new: str, message: str = "", *,
+               expect: frozenset[str] | None = None, **values: Any) -> Run:
+    """Move a run to state new (setting values on it too) and log the state event; return the run.
+
+    expect narrows the states the move may start from (e.g. only a run still working may become
+    review); TransitionRefused, with nothing written, when the run is elsewhere."""
+    def change(run: Run) -> None:
+        if (expect is not None and run.state not in expect) or not can_move(run.state, new):
+            raise TransitionRefused(f"Run {run.id} is {run.state}; it cannot become {new}.")
+        run.state, run.message = new, message
+        for key, value in values.items():
+            setattr(run, key, value)
+    run = store.update(run_id, change)
+    store.append_events(run_id, [{"type": "state", "state": new, "message": message}])
+    return run
+
+
+def create(store: RunStore, run: Run) -> Run:
+    """Write a new run's first record, queued, and its first state event."""
+    if run.state != "queued":
+        raise TransitionRefused(f"A new run starts queued, not {run.state}.")
+    store.save(run)
+    store.append_events(run.id, [{"type": "state", "state": "queued", "message": ""}])
+    return run
+
+
+def replace_damaged(store: RunStore, run: Run, new: str, message: str, **values: Any) -> Run:
+    """Give a damaged run (whose record could not be read) a fresh record in state new; the unreadable
+    record is kept beside it. Only a reject may do this."""
+    if not run.damaged or new not in TRANSITIONS["failed"] - {"working"}:
+        raise TransitionRefused(f"Run {run.id}'s record cannot be replaced with a {new} one.")
+    fresh = dataclasses.replace(run, state=new, message=message, damaged=False, **values)
+    store.replace_damaged(fresh)
+    store.append_events(run.id, [{"type": "state", "state": new, "message": message}])
+    return fresh
+
+
+def allowed(action: str, run: Run | None) -> bool:
+    """Whether a decision (accept, reject, redirect), stop or shell can be taken on run now."""
+    if run is None:
+        return False
+    if run.damaged:
+        return action == "reject"
+    if action == "shell":
+        return run.state not in DECIDED or run.kept is not None
+    return run.state in ACTIONS.get(action, frozenset())
+
+
+def refusal(action: str, run: Run) -> str:
+    """Why an action is not available for a run in its current state."""
+    if run.damaged:
+        return f"Run {run.id}'s record is damaged ({run.message}); it can only be rejected."
+    if run.state in DECIDED:
+        suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
+        return f"Run {run.id} was already {run.state}.{suffix}"
+    if action == "accept":
+        if run.state in ACTIONS["stop"]:
+            return f"Run {run.id} is still {run.state}: wait for the agent to finish, or stop it."
+        return f"Run {run.id} is {run.state}: only a run in review can be accepted. Redirect it to try again."
+    if action == "stop":
+        return f"Run {run.id} is not working (it is {run.state})."
+    return f"Run {run.id} cannot be {action}ed while it is {run.state}."

@@ -1,0 +1,175 @@
+"""Crash-safety of decisions, by injection: the process is killed at each named step in turn.
+
+`orchestra accept|reject|redirect` runs with ORCHESTRA_FAULT naming one step, dies there with SIGKILL,
+and the next orchestra command must converge: the target holds the merge if and only if the ledger has
+exactly one accept entry for it, the run's state agrees, a retry never merges twice, and an entry made
+by the recovery says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.fleet import Fleet
+from orchestra.core.fleet.decisions import FAULT_POINTS, STEPS
+from tests.conftest import git
+from tests.core.conftest import MakeFleet
+from tests.core.helpers import PYTHON, SRC, events, score_text, wait_settled, wait_state
+
+KILLED = -signal.SIGKILL
+AGENT = 'echo "${ORCHESTRA_REDIRECT:-first pass}" >> work.txt'
+
+
+def fleet_in_review(make_fleet: MakeFleet, repo: Path) -> tuple[Fleet, str]:
+    fleet = make_fleet(repo, score_text({"coder": AGENT}, [
+        {"id": "work", "intent": "write work.txt", "verify": [{"name": "check", "command": "test -s work.txt"}]}]))
+    run = wait_settled(fleet, fleet.spawn("work")[0].id)
+    assert run.state == "review", run.message
+    return fleet, run.id
+
+
+def orchestra(repo: Path, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a session of its own (an armed Ctrl-C reaches only it), optionally armed."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("ORCHESTRA_FAULT", None)
+    if fault:
+        env["ORCHESTRA_FAULT"] = fault
+    return subprocess.run([PYTHON, "-m", "orchestra.cli", "-C", str(repo), *args], capture_output=True, text=True,
+                          timeout=120, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def merges_of(repo: Path, run_id: str) -> list[str]:
+    """Merge commits on main that accepted run_id."""
+    out = git(repo, "log", "--merges", "--format=%H", f"--grep=^Orchestra-Run: {run_id}$", "main")
+    return out.split()
+
+
+def journal_is_empty(fleet: Fleet) -> bool:
+    return not list(fleet.journal.dir.glob("*.json")) if fleet.journal.dir.is_dir() else True
+
+
+def assert_converged_accept(fleet: Fleet, repo: Path, run_id: str) -> bool:
+    """The invariant: merged iff exactly one accept entry, and the run agrees. Returns whether it merged."""
+    merges = merges_of(repo, run_id)
+    accepts = [e for e in fleet.ledger.entries() if e["action"] == "accept" and e["run"] == run_id]
+    run = fleet.get(run_id)
+    assert len(merges) <= 1 and len(accepts) == len(merges), (merges, accepts)
+    if merges:
+        assert accepts[0]["merge_commit"] == merges[0] and run.state == "accepted" and run.merge_commit == merges[0]
+        trailer = git(repo, "log", "-1", "--format=%(trailers:key=Orchestra-Decision,valueonly)", merges[0])
+        assert trailer.strip() == accepts[0]["decision"] == run.decision["id"]
+    else:
+        assert run.state == "review" and run.decision is None
+    assert journal_is_empty(fleet)
+    assert orchestra(repo, "ledger", "verify").returncode == 0
+    return bool(merges)
+
+
+def test_every_declared_decision_point_is_tested_here() -> None:
+    assert set(POINTS["accept"] + POINTS["reject"] + POINTS["redirect"]) == FAULT_POINTS
+
+
+POINTS = {action: [f"{action}.{step}" for step in steps] for action, steps in STEPS.items()}
+
+
+@pytest.mark.parametrize("point", POINTS["accept"])
+def test_accept_killed_at_each_step_converges_and_never_merges_twice(
+        repo: Path, make_fleet: MakeFleet, point: str) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+
+    killed = orchestra(repo, "accept", run_id, fault=point)
+    assert killed.returncode == KILLED, killed.stderr
+
+    listed = orchestra(repo, "runs")  # any command converges first
+    assert listed.returncode == 0, listed.stderr
+    merged = assert_converged_accept(fleet, repo, run_id)
+    assert merged == (point != "accept.journalled")
+    if merged and point == "accept.merged":
+        assert fleet.ledger.entries()[-1].get("recovered") is True
+    if not merged:
+        assert any("interrupted before the merge" in e.get("text", "") for e in events(fleet, run_id, "note"))
+
+    retry = orchestra(repo, "accept", run_id)
+    assert (retry.returncode, "already accepted" in retry.stderr) == ((1, True) if merged else (0, False)), retry
+    assert_converged_accept(fleet, repo, run_id)
+    assert len(merges_of(repo, run_id)) == 1
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not Path(fleet.get(run_id).worktree).exists()
+
+
+def test_a_reject_after_an_accept_killed_past_its_merge_is_refused(repo: Path, make_fleet: MakeFleet) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+    assert orchestra(repo, "accept", run_id, fault="accept.merged").returncode == KILLED
+
+    refused = orchestra(repo, "reject", run_id, "--reason", "too late")
+
+    assert refused.returncode == 1 and "already accepted" in refused.stderr
+    assert [e["action"] for e in fleet.ledger.entries()] == ["accept"]
+    assert_converged_accept(fleet, repo, run_id)
+
+
+@pytest.mark.parametrize("point", POINTS["reject"])
+def test_reject_killed_at_each_step_is_completed_once(repo: Path, make_fleet: MakeFleet, point: str) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+    main = git(repo, "rev-parse", "main")
+
+    assert orchestra(repo, "reject", run_id, "--reason", "wrong", fault=point).returncode == KILLED
+    assert orchestra(repo, "runs").returncode == 0
+
+    run = fleet.get(run_id)
+    rejects = [e for e in fleet.ledger.entries() if e["action"] == "reject"]
+    assert run.state == "rejected" and len(rejects) == 1 and rejects[0]["reason"] == "wrong"
+    assert rejects[0].get("recovered") is (True if point == "reject.journalled" else None)
+    assert run.decision["id"] == rejects[0]["decision"] and journal_is_empty(fleet)
+    assert not Path(run.worktree).exists() and git(repo, "rev-parse", "main") == main
+    retry = orchestra(repo, "reject", run_id)
+    assert retry.returncode == 1 and "already rejected" in retry.stderr
+    assert len([e for e in fleet.ledger.entries() if e["action"] == "reject"]) == 1
+    assert orchestra(repo, "ledger", "verify").returncode == 0
+
+
+@pytest.mark.parametrize("point", POINTS["redirect"])
+def test_redirect_killed_at_each_step_is_completed_once(repo: Path, make_fleet: MakeFleet, point: str) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+
+    assert orchestra(repo, "redirect", run_id, "-m", "second pass", fault=point).returncode == KILLED
+    assert orchestra(repo, "runs").returncode == 0
+
+    redirects = [e for e in fleet.ledger.entries() if e["action"] == "redirect"]
+    assert len(redirects) == 1 and redirects[0]["instruction"] == "second pass" and journal_is_empty(fleet)
+    run = wait_settled(fleet, run_id)
+    assert run.state == "review" and run.redirects == ["second pass"], run.message
+    assert git(repo, "show", f"{run.candidate}:work.txt") == "first pass\nsecond pass"
+    assert orchestra(repo, "ledger", "verify").returncode == 0
+
+
+def test_ctrl_c_during_accept_finishes_the_decision_and_leaves_the_checkout_whole(
+        repo: Path, make_fleet: MakeFleet) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+
+    interrupted = orchestra(repo, "accept", run_id, fault="accept.journalled:INT")
+
+    assert interrupted.returncode == 130, interrupted.stderr  # the interrupt is honoured once the accept is done
+    assert assert_converged_accept(fleet, repo, run_id)
+    assert (repo / "work.txt").read_text() == "first pass\n"
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_decision_under_way_is_not_recovered_by_another_command(repo: Path, make_fleet: MakeFleet) -> None:
+    """The decide lock is what tells a crashed decision from one in progress: while it is held, a second
+    command neither completes nor rolls back the journal entry."""
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+    fleet.journal.begin({"id": "f" * 32, "action": "accept", "run": run_id, "target": "main",
+                         "target_before": git(repo, "rev-parse", "main"), "merge_commit": "0" * 40, "fields": {}})
+    from orchestra.core.base.files import file_lock
+    with file_lock(fleet.decisions.lock_path):
+        assert orchestra(repo, "runs").returncode == 0
+        assert not journal_is_empty(fleet)
+    assert orchestra(repo, "runs").returncode == 0
+    assert journal_is_empty(fleet)  # rolled back: that merge commit is on no branch
+    assert wait_state(fleet, run_id, "review").decision is None
