@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.git import diffs, worktrees
+from orchestra.core.git import diffs
 from orchestra.core.base.errors import ActionRefused
 from orchestra.core.fleet import Fleet
 from orchestra.core.ledger.chain import GENESIS

@@ -63,7 +63,7 @@ def test_allowed_and_refusal_are_read_from_the_table(tmp_path: Path, state: str)
     for action, states in ACTIONS.items():
         assert allowed(action, run) == (state in states)
         if state not in states:
-            assert f"Run r1" in refusal(action, run)
+            assert "Run r1" in refusal(action, run)
     assert allowed("shell", run) == (state not in DECIDED)
 
 

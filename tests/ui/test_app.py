@@ -350,3 +350,32 @@ async def test_the_shell_key_explains_when_the_terminal_cannot_hand_over(fleet: 
         await pilot.press("o")  # headless: Textual cannot suspend
         await pilot.pause()
         assert any(f"cd {fleet.store.load('r2').worktree}" in n.message for n in app._notifications)
+
+
+async def test_a_theme_picked_in_the_app_is_remembered_for_the_next_start(fleet: Fleet) -> None:
+    from orchestra.core.settings import load_settings
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert app.theme == "orchestra-dark"
+        app.theme = "orchestra-light"  # what picking it in the command palette does
+        await settle(app, pilot)
+    assert load_settings().theme == "orchestra-light"
+    again = make_app(fleet)
+    async with again.run_test(size=(120, 36)) as pilot:
+        assert again.theme == "orchestra-light"
+
+
+async def test_a_damaged_run_is_shown_and_can_be_rejected_by_key(fleet: Fleet) -> None:
+    record = fleet.store.run_dir("r3") / "run.json"
+    record.write_text(record.read_text()[:40])
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        pane = app.screen.query_one("#run-r3")
+        assert pane.run.damaged and "run.json cannot be read" in pane.run.message
+        await focus_run(app, pilot, "r3")
+        await pilot.press("a")  # refused, and the conductor is told why
+        await pilot.pause()
+        assert fleet.ledger.last() is None
+        await pilot.press("R")
+        await settle(app, pilot)
+    assert fleet.ledger.last()["run"] == "r3" and fleet.store.load("r3").state == "rejected"

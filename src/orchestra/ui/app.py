@@ -19,6 +19,7 @@ from orchestra.core.base.errors import OrchestraError
 from orchestra.core.runs.feed import FleetFeed, RunUpdate
 from orchestra.core.fleet import Fleet
 from orchestra.core.runs.lifecycle import refusal
+from orchestra.core.settings import SettingsError, load_settings, save_theme
 from orchestra.core.runs.run import Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen
@@ -48,6 +49,7 @@ class OrchestraApp(RunActions, App[int]):
         self.keymap: dict[str, str] = dict(fleet.score.keymap) if fleet.score else {}
         self._pidfds: dict[str, int] = {}
         self._stop_watching = asyncio.Event()
+        self.remember_theme = False  # the theme set at start-up is not a choice to remember
         # Before mount, so the stylesheet is built once with the chosen theme.
         self.theme_problems = self.setup_themes()
 
@@ -76,6 +78,7 @@ class OrchestraApp(RunActions, App[int]):
 
     def on_ready(self) -> None:
         """The first frame is on the terminal: start following the fleet on disk."""
+        self.remember_theme = True
         for run in self.runs.values():
             self.watch_supervisor(run)
         self.update_ticker()
@@ -105,16 +108,34 @@ class OrchestraApp(RunActions, App[int]):
             return "?"
 
     def setup_themes(self) -> list[str]:
+        """Register the theme files and pick one: the user's last choice, else the score's, else the default."""
         themes, problems = load_themes()
         for theme in themes or [FALLBACK_THEME]:
             self.register_theme(theme)
-        wanted = (self.fleet.score.theme if self.fleet.score else None) or DEFAULT_DARK
+        try:
+            saved = load_settings().theme
+        except SettingsError as error:
+            saved, problems = None, [*problems, str(error)]
+        wanted = saved or (self.fleet.score.theme if self.fleet.score else None) or DEFAULT_DARK
         names = {theme.name for theme in themes}
         if wanted not in names and wanted not in self.available_themes:
             problems = [*problems, f"theme {wanted!r} was not found (themes: {', '.join(sorted(names))})"]
             wanted = DEFAULT_DARK if DEFAULT_DARK in names else (themes or [FALLBACK_THEME])[0].name
         self.theme = wanted
         return [str(problem) for problem in problems]
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember a theme the conductor picks (in the command palette) for every repository."""
+        if self.remember_theme:
+            self.store_theme(theme)
+
+    @work(thread=True, exclusive=True, group="settings")
+    def store_theme(self, theme: str) -> None:
+        try:
+            save_theme(theme)
+        except SettingsError as error:
+            self.call_from_thread(self.notify, str(error), title="Theme not remembered", severity="warning",
+                                  timeout=10)
 
     def check_keymap(self) -> None:
         """Warn about keymap entries naming no binding (after the first paint: it imports every screen)."""

@@ -141,10 +141,10 @@ def plain_lines(events: list[dict]) -> list[str]:
 
 
 def gate_details(run: Run) -> str:
-    """Each gate with its status, the tree it ran on, and what failed."""
+    """What the agent did to git (if it left its branch), then each gate with its status, tree and failures."""
+    parts = [*git_warnings(run)]
     if not run.gates:
-        return "[$text-muted]No gate results yet: gates run when the agent finishes.[/]"
-    parts = []
+        return "\n".join([*parts, "[$text-muted]No gate results yet: gates run when the agent finishes.[/]"])
     for gate in run.gates.values():
         label = gate_label(gate, run.tree)
         tree = f"tree {gate.tree[:10]}" if gate.tree else ""
@@ -159,6 +159,15 @@ def gate_details(run: Run) -> str:
             parts.extend(f"    [$text-muted]{escape(line)}[/]" for line in gate.output_tail[-15:])
         parts.append("")
     return "\n".join(parts)
+
+
+def git_warnings(run: Run) -> list[str]:
+    """The agent's moves outside its branch, the commits kept for it, and a kept worktree, as warnings."""
+    lines = [f"[$warning]⚠ {escape(item['what'])}[/]" for item in run.escapes]
+    if run.kept:
+        lines.append(f"[$warning]⚠ worktree kept: {escape(run.kept['reason'])}[/]")
+        lines.extend(f"    {escape(path)}" for path in run.kept.get("paths", [])[:20])
+    return [*lines, ""] if lines else []
 
 
 def spec_details(run: Run) -> str:

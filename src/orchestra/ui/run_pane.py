@@ -81,13 +81,19 @@ class RunPane(Widget, can_focus=True):
                 + (f"  {usage}" if usage else ""))
 
     def message_lines(self, width: int) -> list[str]:
-        """A failed run's message, or a waiting agent's question, wrapped to the pane."""
-        run = self.run
-        if run.state not in ("failed", "waiting") or not run.message:
-            return []
-        wrapped = textwrap.wrap(run.message, max(10, width), max_lines=MESSAGE_LINES, placeholder=" …")
-        style = "$error" if run.state == "failed" else "$warning"
-        return [f"[{style}]{escape(line)}[/]" for line in wrapped]
+        """What the conductor must not miss, wrapped to the pane: a failed run's message, a waiting agent's
+        question, a kept worktree, or what the agent did to its branch."""
+        run, width = self.run, max(10, width)
+        if run.state in ("failed", "waiting") and run.message:
+            style = "$error" if run.state == "failed" else "$warning"
+            return wrapped(run.message, width, style)
+        if run.kept:
+            return wrapped(f"worktree kept: {run.kept['reason']}", width, "$warning")
+        moves = [escape_["what"] for escape_ in run.escapes if not escape_.get("ref")]
+        if moves:
+            more = f" (+{len(moves) - 1} more)" if len(moves) > 1 else ""
+            return wrapped(f"⚠ {moves[0]}{more}", width, "$warning")
+        return []
 
     def render(self) -> Content:
         width, height = self.size.width or 80, self.size.height or 20
@@ -129,3 +135,9 @@ class RunPane(Widget, can_focus=True):
 def tail_lines(events: list[dict]) -> list[Content]:
     """The events shown in a pane's tail, as muted text."""
     return [Content.from_markup(f"[$text-muted]{line}[/]") for line in map(event_line, events) if line is not None]
+
+
+def wrapped(text: str, width: int, style: str) -> list[str]:
+    """text in at most MESSAGE_LINES lines of width, styled."""
+    lines = textwrap.wrap(text, width, max_lines=MESSAGE_LINES, placeholder=" …")
+    return [f"[{style}]{escape(line)}[/]" for line in lines]

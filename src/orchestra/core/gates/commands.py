@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from orchestra.core.base.names import is_check_name
 from orchestra.core.base.procs import kill_group
 from orchestra.core.base.output import LineSplitter, clean_line
 from orchestra.core.gates.reports import parse_junit, parse_pytest
@@ -20,12 +20,11 @@ from orchestra.core.runs.run import Gate
 TAIL_LINES = 200
 LOG_LIMIT = 8 * 1024 * 1024  # bytes of a command's output its log keeps from the start; the rest is counted
 # The score's rule for check names: a plain file name, so a log can only land in the run's gates/ directory.
-_CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def gate_log_path(run_dir: Path, name: str) -> Path:
     """Where the log of check `name` goes: `<run_dir>/gates/<name>.log`; ValueError for an invalid name."""
-    if not isinstance(name, str) or not _CHECK_NAME.fullmatch(name):
+    if not is_check_name(name):
         raise ValueError(f"invalid check name {name!r}: its log would not be inside the run's directory")
     return run_dir / "gates" / f"{name}.log"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 import shlex
 
-MAX_NAME = 64  # characters in an agent name, spec id or check name
-CHECK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+from orchestra.core.base.names import CHECK_NAME, MAX_NAME
+
 RESERVED_CHECK_NAMES = ("boundary",)  # the boundary gate shares the run's table of gates
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")

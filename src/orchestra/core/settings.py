@@ -1,0 +1,70 @@
+"""The user's own settings: `$XDG_CONFIG_HOME/orchestra/settings.toml`, a file orchestra owns.
+
+What belongs to the person rather than the repository lives here (today: the theme they picked).
+orchestra reads it with tomllib and writes it with tomli-w; keys it does not know are kept as they
+are. A file that cannot be read is reported and never overwritten, so nothing in it is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.files import write_atomic
+
+HEADER = "# orchestra's own settings, written by orchestra (comments here are not kept).\n"
+
+
+class SettingsError(OrchestraError):
+    """The settings file cannot be read (or written): the message names the file and why."""
+
+
+def settings_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "orchestra" / "settings.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings orchestra uses; `raw` is the whole file as read, unknown keys included."""
+
+    theme: str | None = None
+    raw: dict[str, Any] | None = None
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The settings at path (default: settings_path()); empty when there is no file; SettingsError when
+    the file is there but unreadable or malformed."""
+    path = path or settings_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings(raw={})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: cannot be read ({error}); it was left as it is") from None
+    ui = raw.get("ui", {})
+    theme = ui.get("theme") if isinstance(ui, dict) else None
+    if theme is not None and not isinstance(theme, str):
+        raise SettingsError(f"{path}: [ui] theme must be a string; it was left as it is")
+    return Settings(theme=theme, raw=raw)
+
+
+def save_theme(theme: str, path: Path | None = None) -> Path:
+    """Remember the theme the user picked; the rest of the file is kept. SettingsError when the file
+    cannot be read (it is not overwritten) or written."""
+    path = path or settings_path()
+    raw = dict(load_settings(path).raw or {})
+    ui = raw.get("ui") if isinstance(raw.get("ui"), dict) else {}
+    raw["ui"] = {**ui, "theme": theme}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, HEADER + tomli_w.dumps(raw))
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot be written ({error.strerror or error})") from None
+    return path
