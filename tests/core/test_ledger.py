@@ -395,3 +395,11 @@ def test_a_head_file_that_is_a_directory(tmp_path: Path) -> None:
     assert_problem(ledger.verify(), "head file ledger.jsonl.head is a directory")
     with pytest.raises(LedgerError, match="is a directory"):
         ledger.append(decision(2))
+
+
+def test_a_lock_file_that_is_a_directory_is_named(tmp_path: Path) -> None:
+    ledger = filled(tmp_path, 1)
+    ledger.lock_path.unlink()
+    ledger.lock_path.mkdir()
+    with pytest.raises(LedgerError, match=r"ledger\.jsonl\.lock is a directory"):
+        ledger.append(decision(1))

@@ -36,10 +36,13 @@ def test_parts_in_parallel_find_what_one_pass_finds(tmp_path: Path, monkeypatch:
     ledger = ledger_with_problems(tmp_path)
     whole = ledger.verify()
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 4096)
-    monkeypatch.setattr(scan.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(scan, "_cores", lambda: 4)
+    finished, finish = [], scan._finish_helper
+    monkeypatch.setattr(scan, "_finish_helper", lambda helper: finished.append(finish(helper)) or finished[-1])
     parted = ledger.verify()
     assert parted == whole and not whole.ok
     assert len(whole.problems) >= 8
+    assert len(finished) == 3 and all(part is not None and part.count for part in finished)
 
 
 def test_a_helper_that_cannot_start_is_replaced_by_this_process(tmp_path: Path,
@@ -84,3 +87,11 @@ def test_trailing_bytes_after_an_entry_are_not_ignored(tmp_path: Path) -> None:
     ledger.append(entry(0))
     ledger.path.write_bytes(ledger.path.read_bytes().rstrip(b"\n") + b' {"x":1}\n')
     assert not ledger.verify().ok
+
+
+def test_a_lone_surrogate_is_an_altered_line_not_a_crash(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    ledger.append(entry(0))
+    ledger.path.write_bytes(ledger.path.read_bytes().replace(b'"r0"', b'"\\ud800"'))
+    result = ledger.verify()
+    assert result.problems == ("line 1: hash does not match its content (entry was altered)",)

@@ -273,3 +273,22 @@ def test_signatures_survive_a_canonical_rewrite(signed) -> None:
     assert lines[0] != canonical_json(json.loads(lines[0]))
     ledger.path.write_text("\n".join(lines) + "\n")
     assert ledger.verify(require_signed=True).ok
+
+
+def test_signatures_are_checked_in_parallel_parts_too(signed, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestra.core.ledger import scan
+
+    ledger, _ = signed
+    mallory = make_key(tmp_path / "mallory", "mallory")
+    for n in range(3, 12):
+        ledger.append(reject_fields(f"r{n}", decision=decision_id(n)))
+    entries = ledger.entries()
+    entries[9]["reason"] = "forged"
+    rewrite(ledger, forge(entries, 9, mallory), anchor=True)
+    whole = ledger.verify()
+    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 256)
+    monkeypatch.setattr(scan, "_cores", lambda: 4)
+    parted = ledger.verify()
+    assert parted == whole and parted.signed == 12
+    assert_fails(parted, "line 10: key SHA256:", "is not an allowed signer")

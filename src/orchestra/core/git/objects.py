@@ -17,7 +17,6 @@ from orchestra.core.git.runner import git
 
 Trailers = dict[str, list[str]]
 
-_RECORD_END = "\x1e"
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(.*)$")
 _OBJECT_ID = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
@@ -41,8 +40,10 @@ def parse_trailers(text: str) -> Trailers:
     return trailers
 
 
-def message_trailers(message: str) -> Trailers:
-    """The trailers of a commit message: its last paragraph, when every line of it is a trailer."""
+def message_trailers(message: str, keys: tuple[str, ...] = ()) -> Trailers:
+    """The trailers of a commit message: its last paragraph, when every line of it is a trailer.
+
+    Keys that match one of keys without regard to case (as git matches them) are spelt as in keys."""
     paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.strip()) if p.strip()]
     if len(paragraphs) < 2:
         return {}
@@ -50,21 +51,32 @@ def message_trailers(message: str) -> Trailers:
     lines = [line for line in last.splitlines() if line[:1] not in (" ", "\t")]
     if not all(_TRAILER.match(line) for line in lines):
         return {}
-    return parse_trailers(last)
+    spelling = {key.lower(): key for key in keys}
+    found: Trailers = {}
+    for key, values in parse_trailers(last).items():
+        found.setdefault(spelling.get(key.lower(), key), []).extend(values)
+    return found
 
 
-def commits_with_trailers(root: Path, keys: tuple[str, ...], exclude_refs: tuple[str, ...] = ()) -> dict[str, Trailers]:
-    """Every commit reachable from any ref (but exclude_refs) with a line starting with one of keys,
-    mapped to its trailers as git parses them."""
-    alternatives = "|".join(re.escape(key) for key in keys)
-    args = ["log", *(f"--exclude={ref}" for ref in exclude_refs), "--all", "-E",
-            f"--grep=^({alternatives}):", f"--format=%H%x00%(trailers:only,unfold)%x1e"]
-    out = git(root, *args)
+def commits_with_trailers(root: Path, grep: tuple[str, ...], keys: tuple[str, ...],
+                          exclude_refs: tuple[str, ...] = ()) -> dict[str, Trailers]:
+    """Every commit reachable from any ref (but exclude_refs) whose message holds one of `grep:`, mapped
+    to its trailers with one of keys (matched as git does, without regard to case; spelt as in keys)."""
+    spelling = {key.lower(): key for key in keys}
+    out = git(root, "log", *(f"--exclude={ref}" for ref in exclude_refs), "--all", "-z", "-F",
+              *(f"--grep={word}:" for word in grep),
+              f"--format=%H%n%(trailers:{','.join(f'key={key}' for key in keys)},unfold,key_value_separator=%x1f)")
     found: dict[str, Trailers] = {}
-    for record in out.split(_RECORD_END):
-        sha, sep, trailers = record.strip("\n").partition("\0")
-        if sep:
-            found[sha] = parse_trailers(trailers)
+    for record in out.split("\0"):
+        sha, _, lines = record.partition("\n")
+        if not sha:
+            continue
+        trailers: Trailers = {}
+        for line in lines.split("\n"):
+            key, sep, value = line.partition("\x1f")
+            if sep:
+                trailers.setdefault(spelling.get(key.lower(), key), []).append(value.strip())
+        found[sha] = trailers
     return found
 
 
@@ -94,10 +106,10 @@ class CommitReader:
             return None
         return data.decode("utf-8", "replace").partition("\n\n")[2]
 
-    def trailers(self, sha: str) -> Trailers | None:
-        """The commit's trailers, None when there is no such commit."""
+    def trailers(self, sha: str, keys: tuple[str, ...] = ()) -> Trailers | None:
+        """The commit's trailers (keys spelt as in keys, see message_trailers), None when there is no such commit."""
         message = self.message(sha)
-        return None if message is None else message_trailers(message)
+        return None if message is None else message_trailers(message, keys)
 
     def close(self) -> None:
         """End the persistent cat-file processes."""

@@ -70,7 +70,7 @@ class GitHistory:
 
     def walk(self) -> dict[str, Trailers]:
         """Every decision commit reachable from any ref, with its trailers (one `git log`)."""
-        found = commits_with_trailers(self.root, (DECISION, RUN), exclude_refs=(ANCHOR_REF,))
+        found = commits_with_trailers(self.root, (DECISION, RUN), (DECISION, RUN, ACCEPTED_BY), exclude_refs=(ANCHOR_REF,))
         return {sha: trailers for sha, trailers in found.items() if is_decision_commit(trailers)}
 
     def problems(self, accepts: list[Accept], walked: dict[str, Trailers]) -> list[str]:
@@ -98,7 +98,7 @@ class _LazyReader:
     def trailers(self, sha: str) -> Trailers | None:
         if self._reader is None:
             self._reader = CommitReader(self.git_dir)
-        return self._reader.trailers(sha)
+        return self._reader.trailers(sha, (DECISION, RUN, ACCEPTED_BY))
 
     def __enter__(self) -> _LazyReader:
         return self

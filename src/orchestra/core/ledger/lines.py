@@ -83,10 +83,11 @@ def split_lines(data: bytes) -> tuple[list[bytes], bytes]:
 
 
 def _member(name: str, value: object) -> bytes:
-    """The bytes `"name":value` take in a canonical line."""
-    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{name}":"{value}"'.encode("ascii")
-    return f'"{name}":{canonical_json(value)}'.encode("utf-8")
+    """The bytes `"name":value` take in a canonical line (for a string needing escapes, bytes that will
+    not be found: the line is then checked the slow way)."""
+    if type(value) is str:
+        return f'"{name}":"{value}"'.encode("utf-8", "surrogatepass")
+    return f'"{name}":{canonical_json(value)}'.encode("utf-8", "surrogatepass")
 
 
 def _cut(raw: bytes, member: bytes) -> bytes:
@@ -112,7 +113,10 @@ def hash_matches(raw: bytes, entry: dict) -> bool:
         body = _cut(body, _member("sig", entry["sig"]))
     if hashlib.sha256(body).hexdigest() == stored:
         return True
-    return entry_hash(hashed_body(entry)) == stored  # a line not in canonical form
+    try:
+        return entry_hash(hashed_body(entry)) == stored  # a line not in canonical form
+    except UnicodeEncodeError:  # a lone surrogate: no entry orchestra wrote
+        return False
 
 
 def _after_last_newline(fd: int, end: int) -> bytes:
@@ -145,15 +149,15 @@ def partial_tail(fd: int, size: int) -> bytes:
 
 
 def describe_os_error(path: Path, error: OSError) -> str:
-    """One line saying what is wrong with a ledger file, for a LedgerError."""
-    if error.errno == errno.EISDIR or (error.errno == errno.EBADF and path.is_dir()):
-        return f"the ledger path {path} is a directory, not a file"
+    """One line saying what is wrong with the ledger at path (or the file next to it error names)."""
+    where = Path(error.filename) if error.filename else path
+    if error.errno == errno.EISDIR:
+        return f"the ledger path {where} is a directory, not a file"
     if error.errno == errno.ENOTDIR:
-        return f"the ledger path {path} is not usable: a part of it is a file, not a directory"
+        return f"the ledger path {where} is not usable: a part of it is a file, not a directory"
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"the ledger at {path} cannot be accessed: permission denied"
-    where = error.filename or path
-    return f"the ledger at {path} cannot be used: {error.strerror or error} ({where})"
+        return f"the ledger at {where} cannot be accessed: permission denied"
+    return f"the ledger at {where} cannot be used: {error.strerror or error}"
 
 
 @contextmanager

@@ -14,15 +14,16 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from orchestra.core.ledger.lines import GENESIS, hash_matches, parse_line, split_lines
 from orchestra.core.ledger.signers import AllowedKey, SignatureChecker
 
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, one process scans faster than two start
+SIGNED_COST = 8  # checking signatures makes a byte about this much dearer to scan
 MAX_PARTS = 4
+_HEAD_START = 0.1  # of a part: how much more this process scans while a helper starts
 _BLOCK = 64 * 1024
-_SRC = str(Path(__file__).resolve().parents[3])
+_SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 TEMPLATES = {
     "garbled": "line {n}: not a valid JSON entry (garbled or truncated)",
@@ -33,6 +34,25 @@ TEMPLATES = {
     "sig": "line {n}: {detail}",
 }
 _ORDER = {"garbled": 0, "altered": 1, "genesis": 2, "prev": 2, "seq": 3, "sig": 4}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a scan checks beyond the chain: signatures (against checker) and accepts (for the git check)."""
+
+    checker: SignatureChecker | None = None
+    accepts: bool = False
+
+    def to_json(self) -> dict:
+        checker = self.checker
+        return {"allowed": None if checker is None else [key.to_json() for key in checker.allowed],
+                "source": None if checker is None else checker.source, "accepts": self.accepts}
+
+    @staticmethod
+    def from_json(job: dict) -> Options:
+        allowed = job["allowed"]
+        checker = None if allowed is None else SignatureChecker([AllowedKey.from_json(i) for i in allowed], job["source"])
+        return Options(checker, job["accepts"])
 
 
 @dataclass
@@ -68,7 +88,7 @@ class Scan:
     anchored_first: int | None
 
 
-def scan_lines(lines: list[bytes], checker: SignatureChecker | None) -> PartScan:
+def scan_lines(lines: list[bytes], options: Options) -> PartScan:
     """Check each line on its own and against the line before it (the first line's link is left to stitch)."""
     part = PartScan(count=len(lines))
     prev_hash: str | None = None
@@ -89,14 +109,15 @@ def scan_lines(lines: list[bytes], checker: SignatureChecker | None) -> PartScan
         part.seqs.append(entry.get("seq"))
         stored = entry.get("hash")
         prev_hash = stored if isinstance(stored, str) else None
-        _note_extras(part, index, entry, checker)
+        _note_extras(part, index, entry, options)
     part.last_hash = prev_hash
     return part
 
 
-def _note_extras(part: PartScan, index: int, entry: dict, checker: SignatureChecker | None) -> None:
+def _note_extras(part: PartScan, index: int, entry: dict, options: Options) -> None:
     """Record the entry's signature state, its accept fields and the anchored marker."""
-    if entry.get("action") == "accept":
+    checker = options.checker
+    if options.accepts and entry.get("action") == "accept":
         part.accepts.append([index, entry.get("merge_commit"), entry.get("decision"), entry.get("run")])
     if entry.get("anchored") is True and part.anchored_first is None:
         part.anchored_first = index
@@ -127,10 +148,8 @@ def stitch(parts: list[PartScan]) -> Scan:
     for part in parts:
         if part.count and part.first_parsed and last is not None and part.first_prev != last:
             keyed.append((base, _ORDER["prev"], _text("genesis" if base == 0 else "prev", base, "")))
-        garbled = {index for index, kind, _ in part.problems if kind == "garbled"}
         keyed += [(base + index, _ORDER[kind], _text(kind, base + index, detail)) for index, kind, detail in part.problems]
-        keyed += [(base + index, _ORDER["seq"], _text("seq", base + index, repr(seq)))
-                  for index, seq in enumerate(part.seqs) if index not in garbled and seq != base + index]
+        keyed += _seq_problems(part, base)
         _add_counts(scan, part, base)
         if part.count:
             last = part.last_hash
@@ -138,6 +157,15 @@ def stitch(parts: list[PartScan]) -> Scan:
     keyed.sort(key=lambda item: item[:2])
     scan.count, scan.problems, scan.last_hash = base, [text for _, _, text in keyed], last if base else None
     return scan
+
+
+def _seq_problems(part: PartScan, base: int) -> list[tuple[int, int, str]]:
+    """A problem for each line whose seq is not its position (garbled lines have their own)."""
+    if part.seqs == list(range(base, base + part.count)):
+        return []
+    garbled = {index for index, kind, _ in part.problems if kind == "garbled"}
+    return [(base + index, _ORDER["seq"], _text("seq", base + index, repr(seq)))
+            for index, seq in enumerate(part.seqs) if index not in garbled and seq != base + index]
 
 
 def _add_counts(scan: Scan, part: PartScan, base: int) -> None:
@@ -157,25 +185,36 @@ def _text(kind: str, index: int, detail: str) -> str:
 # --- the file, in parts -------------------------------------------------------------------------
 
 
-def scan_file(fd: int, end: int, path: Path, checker: SignatureChecker | None) -> list[PartScan]:
-    """Scan the complete lines in [0, end) of the open ledger file (end is just after a newline)."""
-    bounds = _bounds(fd, end)
-    helpers = [_start_helper(path, start, stop, checker) for start, stop in bounds[1:]]
-    parts = [_scan_range(fd, *bounds[0], checker)]
+def scan_file(fd: int, end: int, options: Options) -> list[PartScan]:
+    """Scan the complete lines in [0, end) of the open ledger file (end is just after a newline).
+
+    Helpers read the same open file (they inherit fd), so every part comes from one file."""
+    bounds = _bounds(fd, end * (SIGNED_COST if options.checker else 1), end)
+    helpers = [_start_helper(fd, start, stop, options) for start, stop in bounds[1:]]
+    parts = [_scan_range(fd, *bounds[0], options)]
     for (start, stop), helper in zip(bounds[1:], helpers):
-        parts.append(_finish_helper(helper) or _scan_range(fd, start, stop, checker))
+        parts.append(_finish_helper(helper) or _scan_range(fd, start, stop, options))
     return parts
 
 
-def _bounds(fd: int, end: int) -> list[tuple[int, int]]:
-    """Byte ranges of whole lines, one per part."""
-    wanted = 1 if end < PARALLEL_MIN_BYTES else min(os.cpu_count() or 1, MAX_PARTS, end // PARALLEL_MIN_BYTES)
+def _bounds(fd: int, work: int, end: int) -> list[tuple[int, int]]:
+    """Byte ranges of whole lines, one per part (as many as work, the bytes weighted by their cost, pays for)."""
+    wanted = 1 if work < PARALLEL_MIN_BYTES else min(_cores(), MAX_PARTS, work // PARALLEL_MIN_BYTES)
     cuts = [0]
     for k in range(1, wanted):
-        cut = _next_line_start(fd, end * k // wanted, end)
+        share = (k + _HEAD_START) / (wanted + _HEAD_START)  # this process starts scanning first
+        cut = _next_line_start(fd, int(end * share), end)
         if cut > cuts[-1] and cut < end:
             cuts.append(cut)
     return list(zip(cuts, [*cuts[1:], end]))
+
+
+def _cores() -> int:
+    """The processors this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _next_line_start(fd: int, pos: int, end: int) -> int:
@@ -188,23 +227,21 @@ def _next_line_start(fd: int, pos: int, end: int) -> int:
     return end
 
 
-def _scan_range(fd: int, start: int, stop: int, checker: SignatureChecker | None) -> PartScan:
+def _scan_range(fd: int, start: int, stop: int, options: Options) -> PartScan:
     lines, _ = split_lines(os.pread(fd, stop - start, start))
-    return scan_lines(lines, checker)
+    return scan_lines(lines, options)
 
 
-def _start_helper(path: Path, start: int, stop: int, checker: SignatureChecker | None) -> subprocess.Popen | None:
-    job = {"path": str(path), "start": start, "stop": stop,
-           "allowed": None if checker is None else [key.to_json() for key in checker.allowed],
-           "source": None if checker is None else checker.source}
+def _start_helper(fd: int, start: int, stop: int, options: Options) -> subprocess.Popen | None:
+    job = {"fd": fd, "start": start, "stop": stop, **options.to_json()}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_SRC, os.environ.get("PYTHONPATH")]))}
     try:
         helper = subprocess.Popen([sys.executable, "-m", "orchestra.core.ledger.scan"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, pass_fds=(fd,))
         assert helper.stdin is not None
         helper.stdin.write(json.dumps(job).encode())
         helper.stdin.close()
-    except OSError:
+    except (OSError, ValueError, TypeError):
         return None
     return helper
 
@@ -227,14 +264,7 @@ def _finish_helper(helper: subprocess.Popen | None) -> PartScan | None:
 def main() -> None:
     """The helper: scan the part a job on stdin names and print the findings as JSON."""
     job = json.loads(sys.stdin.buffer.read())
-    checker = None
-    if job["allowed"] is not None:
-        checker = SignatureChecker([AllowedKey.from_json(item) for item in job["allowed"]], job["source"])
-    fd = os.open(job["path"], os.O_RDONLY)
-    try:
-        part = _scan_range(fd, job["start"], job["stop"], checker)
-    finally:
-        os.close(fd)
+    part = _scan_range(job["fd"], job["start"], job["stop"], Options.from_json(job))
     sys.stdout.write(json.dumps(asdict(part)))
 
 

@@ -16,7 +16,7 @@ from orchestra.core.ledger.crosscheck import Accept, Background, Trailers
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.ledger.lines import LedgerError, partial_tail
 from orchestra.core.ledger.anchor import AnchorState
-from orchestra.core.ledger.scan import PartScan, Scan, scan_file, scan_lines, stitch
+from orchestra.core.ledger.scan import Options, PartScan, Scan, scan_file, scan_lines, stitch
 from orchestra.core.ledger.sidefiles import EMPTY, Tip
 from orchestra.core.ledger.signers import SignatureChecker, load_allowed_signers
 from orchestra.core.ledger.signing import SigningConfig
@@ -60,11 +60,11 @@ def verify_ledger(ledger: Ledger, require_signed: bool) -> Verification:
     """Verify the ledger (the caller turns OSError into LedgerError)."""
     problems: list[str] = []
     notes: list[str] = []
+    walk_job = Background(ledger.history.walk) if ledger.history else None  # the longest wait: start it first
     checker = _checker(ledger.signing_config(), problems, notes)
     with ledger.side.locked(exclusive=False):
         anchor_job = Background(ledger.anchor.read) if ledger.anchor else None
-        walk_job = Background(ledger.history.walk) if ledger.history else None
-        facts = _read(ledger, checker)
+        facts = _read(ledger, Options(checker, accepts=ledger.history is not None))
         anchor_state = _outcome(anchor_job)
     problems[:0] = facts.scan.problems
     if facts.torn:
@@ -105,7 +105,7 @@ def _checker(config: SigningConfig, problems: list[str], notes: list[str]) -> Si
     return SignatureChecker(allowed, str(config.allowed_signers))
 
 
-def _read(ledger: Ledger, checker: SignatureChecker | None) -> _Facts:
+def _read(ledger: Ledger, options: Options) -> _Facts:
     """Scan the file and the pending line, and read the head (the caller holds the lock)."""
     try:
         fd = os.open(ledger.path, os.O_RDONLY)
@@ -117,7 +117,7 @@ def _read(ledger: Ledger, checker: SignatureChecker | None) -> _Facts:
         if fd is not None:
             size = os.fstat(fd).st_size
             torn = partial_tail(fd, size)
-            parts = scan_file(fd, size - len(torn), ledger.path, checker)
+            parts = scan_file(fd, size - len(torn), options)
     finally:
         if fd is not None:
             os.close(fd)
@@ -127,11 +127,11 @@ def _read(ledger: Ledger, checker: SignatureChecker | None) -> _Facts:
         facts.head = ledger.side.read_head()
     except LedgerError as error:
         facts.head = error
-    _add_pending(ledger, facts, parts, checker)
+    _add_pending(ledger, facts, parts, options)
     return facts
 
 
-def _add_pending(ledger: Ledger, facts: _Facts, parts: list[PartScan], checker: SignatureChecker | None) -> None:
+def _add_pending(ledger: Ledger, facts: _Facts, parts: list[PartScan], options: Options) -> None:
     """Count a pending line that fits the ledger's end as its next entry (and allow the lag it explains)."""
     raw = ledger.side.read_pending()
     if raw is None:
@@ -145,7 +145,7 @@ def _add_pending(ledger: Ledger, facts: _Facts, parts: list[PartScan], checker: 
     before, after = Tip(entry["seq"], entry["prev"]), Tip(entry["seq"] + 1, entry["hash"])
     if tip == before and (not facts.torn or raw.startswith(facts.torn)):
         facts.torn = b""
-        facts.scan = stitch([*parts, scan_lines([raw[:-1]], checker)])
+        facts.scan = stitch([*parts, scan_lines([raw[:-1]], options)])
     elif tip != after:
         facts.pending_problems.append(
             f"a pending line (entry {entry['seq']}, from an interrupted append) does not fit the ledger's end "
