@@ -25,9 +25,9 @@ def ledger_with_problems(tmp_path: Path, count: int = 400) -> Ledger:
         ledger.append(entry(n))
     lines = ledger.path.read_bytes().splitlines(keepends=True)
     lines[7] = lines[7].replace(b'"reject"', b'"accept"')          # altered
-    del lines[150]                                                  # removed
-    lines[250] = b"garbage\n"                                       # garbled
-    lines[300], lines[301] = lines[301], lines[300]                 # reordered
+    del lines[count // 3]                                             # removed
+    lines[min(250, count // 2)] = b"garbage\n"                       # garbled
+    lines[-3], lines[-2] = lines[-2], lines[-3]                     # reordered
     ledger.path.write_bytes(b"".join(lines))
     return ledger
 
@@ -95,3 +95,10 @@ def test_a_lone_surrogate_is_an_altered_line_not_a_crash(tmp_path: Path) -> None
     ledger.path.write_bytes(ledger.path.read_bytes().replace(b'"r0"', b'"\\ud800"'))
     result = ledger.verify()
     assert result.problems == ("line 1: hash does not match its content (entry was altered)",)
+
+
+def test_lines_across_read_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger = ledger_with_problems(tmp_path, 60)
+    whole = ledger.verify()
+    monkeypatch.setattr(scan, "_READ_BLOCK", 97)  # every line spans blocks
+    assert ledger.verify() == whole and len(whole.problems) >= 3
