@@ -228,3 +228,29 @@ def test_the_command_line_refuses_a_run_whose_gates_are_still_pending(repo: Path
     refused = cli("-C", str(repo), "accept", run.id)
 
     assert refused.returncode == 3 and "slow is still" in refused.stderr, refused.stderr
+
+
+def test_an_agents_edit_to_a_tracked_file_under_an_ignored_cache_directory_is_merged(
+        repo: Path, make_fleet: MakeFleet) -> None:
+    (repo / "node_modules" / "lib").mkdir(parents=True)
+    (repo / "node_modules" / "lib" / "index.js").write_text("module.exports = 1;\n")
+    (repo / ".gitignore").write_text("node_modules/\n")
+    git(repo, "add", "-f", ".gitignore", "node_modules/lib/index.js")
+    git(repo, "commit", "-q", "-m", "a vendored library, tracked")
+    fleet = one_agent(make_fleet, repo, "echo 'module.exports = 2;' > node_modules/lib/index.js")
+    run = settled(fleet)
+    assert run.changed_paths == ["node_modules/lib/index.js"]
+
+    fleet.accept(run.id)
+
+    assert (repo / "node_modules" / "lib" / "index.js").read_text() == "module.exports = 2;\n"
+
+
+def test_the_ledger_records_the_specs_own_hash_for_non_ascii_text(repo: Path, make_fleet: MakeFleet) -> None:
+    fleet = make_fleet(repo, score_text({"agent": "echo x > x.txt"}, [
+        {"id": "work", "intent": "Réparer la moyenne — ça doit passer ✓"}]))
+    run = settled(fleet)
+
+    fleet.accept(run.id)
+
+    assert fleet.ledger.entries()[-1]["spec_hash"] == fleet.score.spec("work").content_hash()
