@@ -155,7 +155,8 @@ def test_stripped_signature(signed) -> None:
 def test_signed_entries_without_an_allowed_signers_file(signed) -> None:
     ledger, _ = signed
     git(ledger.anchor.root, "config", "--global", "--unset", "gpg.ssh.allowedSignersFile")
-    assert_fails(ledger.verify(), "3 entries are signed but git config names no usable allowed signers file")
+    assert_fails(ledger.verify(), "3 entries are signed but their signatures cannot be checked",
+                 "git config names no allowed signers file")
 
 
 def test_a_key_restricted_to_the_git_namespace(repo: Path, tmp_path: Path) -> None:
@@ -292,3 +293,18 @@ def test_signatures_are_checked_in_parallel_parts_too(signed, tmp_path: Path,
     parted = ledger.verify()
     assert parted == whole and parted.signed == 12
     assert_fails(parted, "line 10: key SHA256:", "is not an allowed signer")
+
+
+def test_a_missing_allowed_signers_file(signed, repo: Path, tmp_path: Path) -> None:
+    ledger, _ = signed
+    (tmp_path / "keys" / "allowed_signers").unlink()
+    assert_fails(ledger.verify(), "3 entries are signed but their signatures cannot be checked",
+                 "allowed_signers (gpg.ssh.allowedSignersFile) cannot be used")
+
+
+def test_an_unusable_allowed_signers_file_is_only_a_note_for_unsigned_entries(repo: Path, tmp_path: Path) -> None:
+    git(repo, "config", "--global", "gpg.ssh.allowedSignersFile", str(tmp_path / "nowhere"))
+    ledger = ledger_of(repo)
+    ledger.append(reject_fields("r1"))
+    result = ledger.verify()
+    assert result.ok and any("cannot be used" in note for note in result.notes)

@@ -9,11 +9,8 @@ git's history disagreeing, even when the chain, the head and the anchor were all
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from orchestra.core.base.errors import GitError
 from orchestra.core.git.objects import CommitReader, Trailers, commits_with_trailers, is_object_id
@@ -23,9 +20,6 @@ DECISION = "Orchestra-Decision"
 RUN = "Orchestra-Run"
 ACCEPTED_BY = "Accepted-By"
 
-T = TypeVar("T")
-
-
 @dataclass(frozen=True)
 class Accept:
     """What the cross-check needs of one accept entry (line is 1-based)."""
@@ -34,27 +28,6 @@ class Accept:
     merge_commit: object
     decision: object
     run: object
-
-
-class Background(Generic[T]):
-    """Runs one function in a thread; result() waits and re-raises what it raised."""
-
-    def __init__(self, work: Callable[[], T]) -> None:
-        self._work, self._value, self._error = work, None, None
-        self._thread = threading.Thread(target=self._run, name="orchestra-ledger-history", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._work()
-        except BaseException as error:  # handed to result()
-            self._error = error
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 def is_decision_commit(trailers: Trailers) -> bool:

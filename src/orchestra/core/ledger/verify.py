@@ -9,13 +9,15 @@ one: that is what the next append completes. The same lag without a pending line
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from orchestra.core.ledger.crosscheck import Accept, Background, Trailers
 from orchestra.core.base.errors import OrchestraError
-from orchestra.core.ledger.lines import LedgerError, partial_tail
 from orchestra.core.ledger.anchor import AnchorState
+from orchestra.core.ledger.crosscheck import Accept, Trailers
+from orchestra.core.ledger.lines import LedgerError, partial_tail
 from orchestra.core.ledger.scan import Options, PartScan, Scan, scan_file, scan_lines, stitch
 from orchestra.core.ledger.sidefiles import EMPTY, Tip
 from orchestra.core.ledger.signers import SignatureChecker, load_allowed_signers
@@ -24,6 +26,8 @@ from orchestra.core.ledger.tail import parse_pending
 
 if TYPE_CHECKING:
     from orchestra.core.ledger.chain import Ledger
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,27 +60,50 @@ class _Facts:
     pending_problems: list[str]
 
 
+class Background(Generic[T]):
+    """Runs one function in a thread; result() waits and re-raises what it raised."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._work, self._value, self._error = work, None, None
+        self._thread = threading.Thread(target=self._run, name="orchestra-ledger-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as error:  # handed to result()
+            self._error = error
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
 def verify_ledger(ledger: Ledger, require_signed: bool) -> Verification:
     """Verify the ledger (the caller turns OSError into LedgerError)."""
-    problems: list[str] = []
-    notes: list[str] = []
     walk_job = Background(ledger.history.walk) if ledger.history else None  # the longest wait: start it first
-    checker = _checker(ledger.signing_config(), problems, notes)
+    notes: list[str] = []
+    checker, unusable = _checker(ledger.signing_config(), notes)
     with ledger.side.locked(exclusive=False):
         anchor_job = Background(ledger.anchor.read) if ledger.anchor else None
         facts = _read(ledger, Options(checker, accepts=ledger.history is not None))
         anchor_state = _outcome(anchor_job)
-    problems[:0] = facts.scan.problems
-    if facts.torn:
-        problems.append(f"line {facts.count + 1}: incomplete line without a newline "
-                        "(a write was interrupted or the file truncated)")
-    problems += facts.pending_problems + _signature_problems(facts.scan, require_signed)
-    problems += _head_problems(facts)
+    problems = [*facts.scan.problems, *_torn_problem(facts), *facts.pending_problems,
+                *_signature_problems(facts.scan, require_signed, unusable), *_head_problems(facts)]
+    if unusable and not facts.scan.signed:
+        notes.append(unusable)
     anchored = _anchor_problems(ledger, facts, anchor_state, problems, notes)
     problems += _history_problems(ledger, facts.scan, walk_job)
-    notes[:0] = facts.pending_notes
     return Verification(ok=not problems, count=facts.count, problems=tuple(problems), signed=facts.scan.signed,
-                        notes=tuple(notes), anchor=anchored)
+                        notes=(*facts.pending_notes, *notes), anchor=anchored)
+
+
+def _torn_problem(facts: _Facts) -> list[str]:
+    if not facts.torn:
+        return []
+    return [f"line {facts.count + 1}: incomplete line without a newline (a write was interrupted or the file truncated)"]
 
 
 def _outcome(job: Background | None) -> object:
@@ -89,20 +116,19 @@ def _outcome(job: Background | None) -> object:
         return error
 
 
-def _checker(config: SigningConfig, problems: list[str], notes: list[str]) -> SignatureChecker | None:
-    """The allowed signers git's configuration names, or None (a problem when it cannot be read)."""
+def _checker(config: SigningConfig, notes: list[str]) -> tuple[SignatureChecker | None, str]:
+    """The allowed signers git's configuration names, or None and why it cannot be used ("" if unset)."""
     if config.allowed_signers is None:
-        return None
+        return None, ""
     where = f"{config.allowed_signers} (gpg.ssh.allowedSignersFile)"
     try:
         allowed = load_allowed_signers(config.allowed_signers)
     except (OSError, ValueError) as error:
-        problems.append(f"the allowed signers file {where} cannot be used: {error}")
-        return None
+        return None, f"the allowed signers file {where} cannot be used: {error}"
     if config.allowed_signers_scope in ("local", "worktree"):
         notes.append(f"the allowed signers file is set in this repository's own git config ({where}); "
                      "whoever can write the ledger can change that, so set it in your global config")
-    return SignatureChecker(allowed, str(config.allowed_signers))
+    return SignatureChecker(allowed, str(config.allowed_signers)), ""
 
 
 def _read(ledger: Ledger, options: Options) -> _Facts:
@@ -160,11 +186,11 @@ def _tip(scan: Scan) -> Tip:
     return Tip(scan.count, scan.last_hash) if scan.count else EMPTY  # type: ignore[arg-type]
 
 
-def _signature_problems(scan: Scan, require_signed: bool) -> list[str]:
+def _signature_problems(scan: Scan, require_signed: bool, unusable: str) -> list[str]:
     problems = []
     if scan.unchecked:
-        problems.append(f"{scan.unchecked} entries are signed but git config names no usable allowed signers "
-                        "file (gpg.ssh.allowedSignersFile), so their signatures cannot be checked")
+        why = unusable or "git config names no allowed signers file (gpg.ssh.allowedSignersFile)"
+        problems.append(f"{scan.unchecked} entries are signed but their signatures cannot be checked: {why}")
     if require_signed and scan.unsigned:
         lines = ", ".join(map(str, scan.unsigned_first)) + (", …" if scan.unsigned > len(scan.unsigned_first) else "")
         problems.append(f"{scan.unsigned} of {scan.count} entries are not signed (line {lines}), "
