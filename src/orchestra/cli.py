@@ -8,15 +8,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestra import __version__
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.base.signals import interrupts_deferred
-from orchestra.core.fleet import Fleet
-from orchestra.core.policy import NotReady
 from orchestra.core.git.repo import Repository, data_home, open_repository
-from orchestra.core.runs.run import Run
-from orchestra.core.score import ConfigError, Score, load_score
+
+if TYPE_CHECKING:  # the fleet and the score load only for the commands that use them
+    from orchestra.core.fleet import Fleet
+    from orchestra.core.runs.run import Run
+    from orchestra.core.score import Score
 
 NO_SCORE = """\
 There is no orchestra.toml in {root}.
@@ -74,15 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
-    except ConfigError as error:
-        print(f"orchestra: configuration error\n{error}", file=sys.stderr)
-        return 2
-    except NotReady as error:
-        print(f"orchestra: {error}", file=sys.stderr)
-        return 3
     except OrchestraError as error:
-        print(f"orchestra: {error}", file=sys.stderr)
-        return 1
+        heading = f"{error.heading}\n" if error.heading else ""
+        print(f"orchestra: {heading}{error}", file=sys.stderr)
+        return error.exit_status
     except KeyboardInterrupt:
         return 130
 
@@ -97,6 +94,8 @@ def dispatch(args: argparse.Namespace) -> int:
     repo = open_repository(args.directory)
     if args.command == "ledger":
         return cmd_ledger(repo, args)
+    from orchestra.core.fleet import Fleet
+    from orchestra.core.score import load_score
     score = load_score(repo.score_path) if repo.score_path.exists() else None
     if args.command is None:
         if score is None:
@@ -119,7 +118,9 @@ def cmd_init(repo: Repository) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestra.core.fleet import Fleet
     from orchestra.core.onboarding.demo import create_demo
+    from orchestra.core.score import load_score
     path = args.path or next_demo_path()
     root = create_demo(path)
     repo = open_repository(root)
@@ -143,6 +144,7 @@ def next_demo_path() -> Path:
 
 
 def open_ui(repo: Repository, score: Score, demo: bool = False) -> int:
+    from orchestra.core.fleet import Fleet
     from orchestra.ui.app import OrchestraApp
     app = OrchestraApp(Fleet(repo, score), demo=demo)
     app.run()
@@ -256,6 +258,7 @@ def doctor_repository(directory: Path) -> tuple[Repository | None, Score | None]
         repo = open_repository(directory, require_commits=False)
     except (OrchestraError, OSError):
         return None, None
+    from orchestra.core.score import load_score
     return repo, load_score(repo.score_path) if repo.score_path.exists() else None
 
 

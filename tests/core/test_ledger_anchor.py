@@ -177,9 +177,20 @@ def test_a_ledger_from_before_the_anchor_still_needs_the_git_cross_check(repo: P
     assert_fails(ledger_of(repo).verify(), "does not carry the trailer Orchestra-Decision: " + decision_id(2))
 
 
-def test_agent_branches_are_part_of_any_ref(repo: Path) -> None:
-    """A decision trailer on any branch, not just the target, needs its accept entry."""
+def test_a_merge_with_a_decision_trailer_on_any_branch_needs_its_accept_entry(repo: Path) -> None:
+    """Not just the target: an accepted merge found on any branch's first-parent history is checked."""
     ledger = fleet_like_ledger(repo)
     git(repo, "checkout", "-q", "-b", "elsewhere")
-    git(repo, "commit", "-q", "--allow-empty", "-m", f"sneaky\n\nOrchestra-Decision: {decision_id(42)}")
+    side = git(repo, "commit-tree", git(repo, "rev-parse", "HEAD^{tree}"), "-p", "HEAD", "-m", "side")
+    git(repo, "merge", "-q", "--no-ff", "-m", f"sneaky\n\nOrchestra-Decision: {decision_id(42)}", side)
     assert_fails(ledger.verify(), f"names decision {decision_id(42)}", "no accept entry")
+
+
+def test_a_trailer_an_agent_writes_on_its_run_branch_is_not_an_accept(repo: Path) -> None:
+    """Run branches are the agents' to write: a made-up trailer there cannot make verify fail."""
+    ledger = fleet_like_ledger(repo)
+    git(repo, "checkout", "-q", "-b", "orchestra/fix/r9-agent")
+    side = git(repo, "commit-tree", git(repo, "rev-parse", "HEAD^{tree}"), "-p", "HEAD", "-m", "side")
+    git(repo, "merge", "-q", "--no-ff", "-m", f"fake\n\nOrchestra-Decision: {decision_id(43)}", side)
+    git(repo, "commit", "-q", "--allow-empty", "-m", f"fake too\n\nOrchestra-Decision: {decision_id(44)}")
+    assert ledger.verify().ok, ledger.verify().problems

@@ -17,6 +17,8 @@ from orchestra.core.runs.run import Gate, Run
 class NotReady(ActionRefused):
     """Accepting was refused by policy: the run's evidence is not complete and green."""
 
+    exit_status = 3
+
     def __init__(self, run: Run, readiness: Readiness) -> None:
         reasons = "\n".join(f"  • {reason}" for reason in readiness.reasons)
         super().__init__(f"Run {run.id} is not ready to accept:\n{reasons}\n"

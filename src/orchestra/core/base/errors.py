@@ -4,7 +4,13 @@ from __future__ import annotations
 
 
 class OrchestraError(Exception):
-    """An error the user can act on; its text is shown as is, never as a traceback."""
+    """An error the user can act on; its text is shown as is, never as a traceback.
+
+    exit_status is what the command line exits with (1: it failed; 2: bad usage or input; 3: refused
+    by policy); heading, when set, is printed on a line of its own above the text."""
+
+    exit_status = 1
+    heading: str | None = None
 
 
 class GitError(OrchestraError):

@@ -58,13 +58,19 @@ def message_trailers(message: str, keys: tuple[str, ...] = ()) -> Trailers:
     return found
 
 
+# Where accepted merges live: the first-parent history of branches (local and remote-tracking). Run
+# branches (orchestra/...) are left out: an agent writes those, and a message it makes up there is
+# not a merge anybody accepted.
+MERGE_HISTORY = ("--first-parent", "--merges", "--exclude=orchestra/*", "--branches", "--remotes")
+
+
 def commits_with_trailers(root: Path, grep: tuple[str, ...], keys: tuple[str, ...],
-                          exclude_refs: tuple[str, ...] = ()) -> dict[str, Trailers]:
-    """Every commit reachable from any ref (but exclude_refs) whose message holds one of `grep:`, mapped
-    to its trailers with one of keys (matched as git does, without regard to case; spelt as in keys)."""
+                          revs: tuple[str, ...] = MERGE_HISTORY) -> dict[str, Trailers]:
+    """Every commit revs reach (default: merges on branches' first-parent history) whose message holds
+    one of `grep:`, mapped to its trailers with one of keys (matched as git does, without regard to
+    case; spelt as in keys)."""
     spelling = {key.lower(): key for key in keys}
-    out = git(root, "log", *(f"--exclude={ref}" for ref in exclude_refs), "--all", "-z", "-F",
-              *(f"--grep={word}:" for word in grep),
+    out = git(root, "log", *revs, "-z", "-F", *(f"--grep={word}:" for word in grep),
               f"--format=%H%n%(trailers:{','.join(f'key={key}' for key in keys)},unfold,key_value_separator=%x1f)")
     found: dict[str, Trailers] = {}
     for record in out.split("\0"):

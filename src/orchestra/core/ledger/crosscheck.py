@@ -1,9 +1,10 @@
 """The ledger against git's history: accepts and merge commits must name each other.
 
 Every accept entry's ``merge_commit`` must exist and carry ``Orchestra-Decision: <decision>``
-(entries from before decisions had ids: ``Orchestra-Run: <run>``). Every commit reachable from
-any ref that carries ``Orchestra-Decision``, or both ``Orchestra-Run`` and ``Accepted-By``, must
-have an accept entry. So an accept cannot be removed, invented or turned into a reject without
+(entries from before decisions had ids: ``Orchestra-Run: <run>``). Every merge commit on a branch's
+first-parent history (where an accept puts it; run branches, which agents write, are left out) that
+carries ``Orchestra-Decision``, or both ``Orchestra-Run`` and ``Accepted-By``, must have an accept
+entry. So an accept cannot be removed, invented or turned into a reject without
 git's history disagreeing, even when the chain, the head and the anchor were all recomputed.
 """
 
@@ -14,11 +15,11 @@ from pathlib import Path
 
 from orchestra.core.base.errors import GitError
 from orchestra.core.git.objects import CommitReader, Trailers, commits_with_trailers, is_object_id
-from orchestra.core.ledger.anchor import ANCHOR_REF
 
 DECISION = "Orchestra-Decision"
 RUN = "Orchestra-Run"
 ACCEPTED_BY = "Accepted-By"
+
 
 @dataclass(frozen=True)
 class Accept:
@@ -42,8 +43,8 @@ class GitHistory:
         self.root, self.git_dir = root, git_dir
 
     def walk(self) -> dict[str, Trailers]:
-        """Every decision commit reachable from any ref, with its trailers (one `git log`)."""
-        found = commits_with_trailers(self.root, (DECISION, RUN), (DECISION, RUN, ACCEPTED_BY), exclude_refs=(ANCHOR_REF,))
+        """Every decision commit on the branches' first-parent history, with its trailers (one `git log`)."""
+        found = commits_with_trailers(self.root, (DECISION, RUN), (DECISION, RUN, ACCEPTED_BY))
         return {sha: trailers for sha, trailers in found.items() if is_decision_commit(trailers)}
 
     def problems(self, accepts: list[Accept], walked: dict[str, Trailers]) -> list[str]:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
-from orchestra.core.ledger.lines import GENESIS, hash_matches, parse_line
+from orchestra.core.ledger.lines import GENESIS, ChainFields, line_hash_matches, parse_chain_fields
 from orchestra.core.ledger.signers import AllowedKey, SignatureChecker
 
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, one process scans faster than two start
@@ -96,34 +96,33 @@ def scan_lines(lines: list[bytes], options: Options, part: PartScan | None = Non
     base, prev_hash = part.count, part.last_hash
     for index, raw in enumerate(lines, start=base):
         try:
-            entry = parse_line(raw)
+            entry = parse_chain_fields(raw)
         except ValueError:
             part.problems.append([index, "garbled", ""])
             part.seqs.append(None)
             prev_hash = None
             continue
-        if not hash_matches(raw, entry):
+        if not line_hash_matches(raw, entry):
             part.problems.append([index, "altered", ""])
         if index == 0:
-            part.first_parsed, part.first_prev = True, entry.get("prev")
-        elif prev_hash is not None and entry.get("prev") != prev_hash:
+            part.first_parsed, part.first_prev = True, entry.prev
+        elif prev_hash is not None and entry.prev != prev_hash:
             part.problems.append([index, "prev", ""])
-        part.seqs.append(entry.get("seq"))
-        stored = entry.get("hash")
-        prev_hash = stored if isinstance(stored, str) else None
+        part.seqs.append(entry.seq)
+        prev_hash = entry.hash if isinstance(entry.hash, str) else None
         _note_extras(part, index, entry, options)
     part.count, part.last_hash = base + len(lines), prev_hash
     return part
 
 
-def _note_extras(part: PartScan, index: int, entry: dict, options: Options) -> None:
+def _note_extras(part: PartScan, index: int, entry: ChainFields, options: Options) -> None:
     """Record the entry's signature state, its accept fields and the anchored marker."""
     checker = options.checker
-    if options.accepts and entry.get("action") == "accept":
-        part.accepts.append([index, entry.get("merge_commit"), entry.get("decision"), entry.get("run")])
-    if entry.get("anchored") is True and part.anchored_first is None:
+    if options.accepts and entry.action == "accept":
+        part.accepts.append([index, entry.merge_commit, entry.decision, entry.run])
+    if entry.anchored is True and part.anchored_first is None:
         part.anchored_first = index
-    sig, signer = entry.get("sig"), entry.get("signer")
+    sig, signer = entry.sig, entry.signer
     if sig is None and signer is None:
         part.unsigned += 1
         if len(part.unsigned_first) < 5:
@@ -136,8 +135,8 @@ def _note_extras(part: PartScan, index: int, entry: dict, options: Options) -> N
         if checker is None:
             part.unchecked += 1
             return
-        stored = entry.get("hash")
-        detail = checker.problem(stored if isinstance(stored, str) else "", signer, sig, entry.get("time"))
+        stored = entry.hash
+        detail = checker.problem(stored if isinstance(stored, str) else "", signer, sig, entry.time)
         if detail:
             part.problems.append([index, "sig", detail])
 

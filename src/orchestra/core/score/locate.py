@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestra.core.base.errors import OrchestraError
+
 KeyPath = tuple[str | int, ...]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -50,7 +52,7 @@ class ConfigProblem:
         return f"{where}: {key}{self.message}{hint}"
 
 
-class ConfigError(Exception):
+class ConfigError(OrchestraError):
     """Every problem found in one score file; path/line/key/message/suggestion describe the first.
 
     Build it either from one message (`ConfigError(path, "no such file")`) or from a list of
@@ -73,6 +75,9 @@ class ConfigError(Exception):
         self.line, self.key, self.message, self.suggestion = (
             first.line, first.key, first.message, first.suggestion)
         super().__init__("\n".join(problem.format(path) for problem in self.problems))
+
+    exit_status = 2
+    heading = "configuration error"
 
 
 def format_key(path: KeyPath) -> str:
