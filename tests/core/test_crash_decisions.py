@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from orchestra.core.base import faults
 from orchestra.core.fleet import Fleet
 from orchestra.core.fleet.decisions import FAULT_POINTS, STEPS
+from orchestra.core.ledger import chain  # noqa: F401  (declares the ledger's fault points)
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import PYTHON, SRC, events, score_text, wait_settled, wait_state
@@ -173,3 +175,23 @@ def test_a_decision_under_way_is_not_recovered_by_another_command(repo: Path, ma
     assert orchestra(repo, "runs").returncode == 0
     assert journal_is_empty(fleet)  # rolled back: that merge commit is on no branch
     assert wait_state(fleet, run_id, "review").decision is None
+
+
+LEDGER_POINTS = sorted(point for point in faults.POINTS if point.startswith("ledger."))
+
+
+def test_the_ledgers_own_points_are_all_exercised_inside_a_decision() -> None:
+    assert LEDGER_POINTS == ["ledger.after-anchor", "ledger.after-head", "ledger.after-line", "ledger.after-pending"]
+
+
+@pytest.mark.parametrize("point", LEDGER_POINTS)
+def test_accept_killed_inside_its_ledger_append_records_it_exactly_once(
+        repo: Path, make_fleet: MakeFleet, point: str) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+
+    assert orchestra(repo, "accept", run_id, fault=point).returncode == KILLED
+    assert orchestra(repo, "runs").returncode == 0
+
+    assert assert_converged_accept(fleet, repo, run_id)
+    assert len([e for e in fleet.ledger.entries() if e["action"] == "accept"]) == 1
+    assert not fleet.ledger.pending_path.exists()

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestra.core.base.errors import ActionRefused
+from orchestra.core.base.errors import ActionRefused, OrchestraError
 from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.base.files import file_lock
 from orchestra.core.git.actor import actor_identity
@@ -189,12 +189,19 @@ class Decisions:
         return transition(self.fleet.store, run.id, FINAL_STATE[action], message_for(entry), **values)
 
     def _converge(self) -> None:
+        try:
+            self.fleet.ledger.recover()  # an append cut short by a crash: finished before anything reads it
+        except LedgerError:
+            pass  # a ledger that cannot be appended to refuses the next decision, with the reason
         for record in self.fleet.journal.pending():
-            if record.get("action") == "accept" and not landed(self.fleet.repo, record["target"],
-                                                               record["merge_commit"]):
-                self.roll_back(record)
-            else:
-                self.complete(record, recovering=True)
+            try:
+                if record.get("action") == "accept" and not landed(self.fleet.repo, record["target"],
+                                                                   record["merge_commit"]):
+                    self.roll_back(record)
+                else:
+                    self.complete(record, recovering=True)
+            except OrchestraError:
+                continue  # e.g. a ledger that cannot be appended to: it stays journalled; doctor shows it
 
     def roll_back(self, record: dict[str, Any]) -> None:
         """An accept that never reached its target: nothing was merged; the run is reviewed again."""
