@@ -245,10 +245,10 @@ def cmd_doctor(directory: Path) -> int:
     return 1 if gaps else 0
 
 
-def print_finding(finding, label: str | None = None) -> None:
-    """One finding: its label (ok / missing, or the one given), subject and detail; its fix below."""
-    print(f"{label or ('ok' if finding.ok else 'missing'):<8} {finding.subject:<19} {finding.detail}")
-    if finding.fix and (label or not finding.ok):
+def print_finding(finding, not_ok: str = "missing") -> None:
+    """One finding: ok (or the not_ok label), its subject and detail; the fix below when it is not ok."""
+    print(f"{'ok' if finding.ok else not_ok:<8} {finding.subject:<19} {finding.detail}")
+    if finding.fix and not finding.ok:
         print(f"{'':9}{finding.fix}")
 
 
@@ -263,12 +263,20 @@ def doctor_repository(directory: Path) -> tuple[Repository | None, Score | None]
 
 
 def doctor_state(repo: Repository) -> list:
-    """Findings about orchestra's own state in the repository (stray files, damaged or kept runs)."""
+    """Findings about orchestra's own state in the repository (stray files, damaged or kept runs) and
+    what its guarantees rest on there (ledger signing, the agents' reach)."""
     from orchestra.core.fleet.journal import Journal
-    from orchestra.core.onboarding.doctor import repository_findings
+    from orchestra.core.ledger import LedgerError
+    from orchestra.core.ledger.signing import read_signing_config
+    from orchestra.core.onboarding.doctor import repository_findings, trust_findings
     from orchestra.core.runs.store import RunStore
     store = RunStore(repo.state_dir)
-    return repository_findings(repo.state_dir, store.list(), store.strays(), len(Journal(repo.state_dir).pending()))
+    try:
+        signing = read_signing_config(repo.root)
+    except LedgerError:
+        signing = None
+    return [*trust_findings(signing), *repository_findings(repo.state_dir, store.list(), store.strays(),
+                                                          len(Journal(repo.state_dir).pending()))]
 
 
 def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:

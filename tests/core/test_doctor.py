@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -152,3 +153,21 @@ def test_doctor_exits_1_when_an_agent_of_the_score_lacks_its_cli_or_key(
     assert code == 1
     assert "used by agent fixer" in out and "         export WORK_KEY=..." in out.splitlines()
     assert out.splitlines()[-1] == f"Missing for the score {repo / 'orchestra.toml'}: claude, WORK_KEY"
+
+
+def test_doctor_says_plainly_whether_the_ledger_is_signed_and_that_agents_are_not_sandboxed(repo: Path) -> None:
+    from tests.core.helpers import cli
+    unsigned = cli("-C", str(repo), "doctor").stdout
+    assert "ledger signing      not configured" in unsigned and "not who wrote them" in unsigned
+    assert "agent sandbox       none" in unsigned
+    key = repo.parent / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    for name, value in (("gpg.format", "ssh"), ("user.signingkey", str(key))):
+        subprocess.run(["git", "config", name, value], cwd=repo, check=True)
+    signed_unchecked = cli("-C", str(repo), "doctor").stdout
+    assert "no gpg.ssh.allowedSignersFile is set" in signed_unchecked
+    allowed = repo.parent / "allowed"
+    allowed.write_text(f"conductor@example.test {Path(f'{key}.pub').read_text()}")
+    subprocess.run(["git", "config", "gpg.ssh.allowedSignersFile", str(allowed)], cwd=repo, check=True)
+    signed = cli("-C", str(repo), "doctor").stdout
+    assert f"ok       ledger signing      entries are signed as conductor@example.test with {key}" in signed

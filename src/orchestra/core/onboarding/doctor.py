@@ -13,10 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestra.core.agents.presets import PRESET_TABLE, PROVIDER_KEYS, model_provider
+from orchestra.core.ledger.signing import SigningConfig
 from orchestra.core.runs.run import Run
 from orchestra.core.score import Agent, Score
 
-__all__ = ["WELL_KNOWN_KEYS", "Finding", "diagnose", "is_local_model", "repository_findings"]
+__all__ = ["WELL_KNOWN_KEYS", "Finding", "diagnose", "is_local_model", "repository_findings", "trust_findings"]
 
 WELL_KNOWN_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
                    "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY",
@@ -26,7 +27,7 @@ _TOOLS = (
     ("git", "runs, worktrees and merges", "install git, e.g. `sudo apt install git`", True),
     ("tmux", "keeps a session alive over SSH; the end-to-end tests drive it",
      "install tmux, e.g. `sudo apt install tmux`", False),
-    ("bwrap", "bubblewrap: an OS sandbox around agents", "install bubblewrap, e.g. `sudo apt install bubblewrap`",
+    ("bwrap", "bubblewrap: not used yet (agents are not sandboxed)", "install bubblewrap, e.g. `sudo apt install bubblewrap`",
      False),
 )
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
@@ -123,7 +124,7 @@ def repository_findings(state_dir: Path, runs: list[Run], strays: list[str],
     """What orchestra's own state in a repository needs a human for: never fatal, always said."""
     findings = []
     if strays:
-        findings.append(Finding("state", True, f"ignored in {state_dir / 'runs'}: {', '.join(strays)} "
+        findings.append(Finding("state", False, f"ignored in {state_dir / 'runs'}: {', '.join(strays)} "
                                 "(not runs: backups, or spawns that died before writing a record)",
                                 "remove them if you do not need them"))
     for run in runs:
@@ -131,9 +132,33 @@ def repository_findings(state_dir: Path, runs: list[Run], strays: list[str],
             findings.append(Finding(f"run {run.id}", False, f"record damaged: {run.message}",
                                     f"orchestra reject {run.id} --reason ...  (its branch, if any, is kept)"))
         elif run.kept:
-            findings.append(Finding(f"run {run.id}", True, f"worktree kept after {run.state}: {run.kept['reason']} "
+            findings.append(Finding(f"run {run.id}", False, f"worktree kept after {run.state}: {run.kept['reason']} "
                                     f"({run.kept['path']})", "look at it, then delete it by hand"))
     if pending_decisions:
         findings.append(Finding("decisions", False, f"{pending_decisions} interrupted decision(s) in the journal",
                                 "any orchestra command completes or rolls them back (e.g. `orchestra runs`)"))
+    return findings
+
+
+SIGN_HOW = ("to sign: git config gpg.format ssh; git config user.signingkey ~/.ssh/id_ed25519.pub (or a private "
+            "key file); git config gpg.ssh.allowedSignersFile ~/.config/git/allowed_signers")
+
+
+def trust_findings(signing: SigningConfig | None) -> list[Finding]:
+    """What the guarantees in this repository rest on, said plainly: ledger signing, and the agents' reach."""
+    findings = []
+    if signing is None or not signing.enabled:
+        findings.append(Finding("ledger signing", False, "not configured: ledger entries are not signed, so "
+                                "`orchestra ledger verify` proves they agree with each other and with git, "
+                                "not who wrote them", SIGN_HOW))
+    elif signing.allowed_signers is None:
+        findings.append(Finding("ledger signing", False, f"entries are signed with {signing.signing_key}, but "
+                                "no gpg.ssh.allowedSignersFile is set: verify cannot check the signatures",
+                                "git config gpg.ssh.allowedSignersFile <file listing your key>"))
+    else:
+        findings.append(Finding("ledger signing", True, f"entries are signed as {signing.principal} with "
+                                f"{signing.signing_key}; verify checks them against {signing.allowed_signers}"))
+    findings.append(Finding("agent sandbox", False, "none: agents run as you and can read and write what you can; "
+                            "orchestra checks what they leave in git but cannot stop them elsewhere",
+                            "run agents you trust, or on a machine (or account) with nothing to lose"))
     return findings
