@@ -3,9 +3,7 @@
 Supervisors started by an older orchestra run as `python -m orchestra.core.supervisor`; they are
 still recognised as alive by that name (see supervise.processes), and this module still starts one."""
 
-import sys
-
-from orchestra.core.supervise.supervisor import main
+from orchestra.core.supervise.supervisor import exit_now, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

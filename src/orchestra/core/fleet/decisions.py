@@ -77,7 +77,7 @@ class Decisions:
     # -- the decisions ------------------------------------------------------------------------
     def accept(self, run_id: str, actor: str, expected_candidate: str | None, force: bool) -> Run:
         with self.deciding():
-            run = self.open("accept", run_id)
+            run = self.open("accept", run_id, actor)
             if expected_candidate and run.candidate != expected_candidate:
                 self.fleet.resume_watch(run)
                 raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. "
@@ -113,7 +113,7 @@ class Decisions:
 
     def reject(self, run_id: str, actor: str, reason: str) -> Run:
         with self.deciding():
-            run = self.open("reject", run_id)
+            run = self.open("reject", run_id, actor)
             decision = new_decision_id()
             record = self.fleet.journal.begin({
                 "id": decision, "action": "reject", "run": run.id,
@@ -125,7 +125,7 @@ class Decisions:
         if not instruction.strip():
             raise ActionRefused("A redirect needs an instruction for the agent.")
         with self.deciding():
-            run = self.open("redirect", run_id)
+            run = self.open("redirect", run_id, actor)
             decision = new_decision_id()
             record = self.fleet.journal.begin({
                 "id": decision, "action": "redirect", "run": run.id,
@@ -134,7 +134,7 @@ class Decisions:
             return self.complete(record)
 
     # -- the steps ----------------------------------------------------------------------------
-    def open(self, action: str, run_id: str) -> Run:
+    def open(self, action: str, run_id: str, actor: str) -> Run:
         """Check the action is allowed and recordable, then stop the run and commit what it left."""
         run = self.fleet.get(run_id)
         if not allowed(action, run):
@@ -145,7 +145,7 @@ class Decisions:
             raise ActionRefused(f"The sign-off ledger cannot record this decision: {error}.\n"
                                 f"Nothing was changed. `orchestra ledger verify` shows what is wrong "
                                 f"with {self.fleet.ledger.path}.") from None
-        return self.fleet.settle(run, for_accept=action == "accept")
+        return self.fleet.settle(run, for_accept=action == "accept", actor=actor)
 
     def fields(self, action: str, run: Run, actor: str, decision: str, extra: dict[str, Any]) -> dict[str, Any]:
         patch = self.fleet.diff(run) if not run.damaged else ""

@@ -183,8 +183,9 @@ class Fleet:
         return resumed
 
     # -- steps of decisions -----------------------------------------------------------------
-    def settle(self, run: Run, for_accept: bool) -> Run:
-        """Stop the run's supervisor and commit anything left in its worktree; return the fresh record."""
+    def settle(self, run: Run, for_accept: bool, actor: str) -> Run:
+        """Stop the run's supervisor and commit anything left in its worktree (as actor, the conductor:
+        edits left there since the agent finished are theirs); return the fresh record."""
         if run.damaged:
             for pid in supervisors_of(self.repo.state_dir, run.id):
                 stop_supervisor(dataclasses.replace(run, supervisor_pid=pid))
@@ -195,8 +196,7 @@ class Fleet:
             return run
         tree = self.tree(run)
         try:
-            settled = settle(tree, run.id, run.base, actor_identity(current_actor(self.repo.root)),
-                             f"Work left in run {run.id}'s worktree")
+            settled = settle(tree, run.id, run.base, actor_identity(actor), f"Work left in run {run.id}'s worktree")
         except WorktreeCorrupted as error:
             if for_accept:
                 raise ActionRefused(f"Run {run.id} cannot be accepted: {error}. Nothing was changed; "

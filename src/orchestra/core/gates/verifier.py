@@ -65,6 +65,7 @@ class Verifier:
     def __init__(self, store: RunStore, run_id: str, tree: RunTree, stop_event: asyncio.Event) -> None:
         self.store, self.run_id, self.tree, self.worktree = store, run_id, tree, tree.path
         self.stop_event = stop_event
+        self.absorbing = False  # the watcher is committing an edit: a stop waits for it
         # Commits are read in the common git dir, never through the worktree's (agent-writable) .git file.
         self.git_dir = store.state_dir
         self.dirty = asyncio.Event()
@@ -75,11 +76,20 @@ class Verifier:
                                                 "summary": gate.summary, "tree": gate.tree}])
 
     async def verify_and_watch(self) -> None:
+        """Verify, and again on every change, until the worktree goes or a stop is asked for.
+
+        A stop does not wait for the file watcher to notice it (it looks every 50 ms): unless the watcher
+        is committing an edit at that moment, it is left behind, and the supervisor ends (exit_now)."""
         self.dirty.set()
         passes = asyncio.ensure_future(self.verify_when_dirty())
+        watcher = asyncio.ensure_future(self.watch())
+        stopped = asyncio.ensure_future(self.stop_event.wait())
         try:
-            await self.watch()
+            await asyncio.wait([watcher, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if watcher.done() or self.absorbing:
+                await watcher
         finally:
+            stopped.cancel()
             passes.cancel()
             try:
                 await passes
@@ -139,14 +149,19 @@ class Verifier:
                                      stop_event=self.stop_event, recursive=True):
             if not self.worktree.exists():
                 return
-            if await asyncio.to_thread(self.absorb_changes, junit_paths):
+            self.absorbing = True
+            try:
+                changed = await asyncio.to_thread(self.absorb_changes, junit_paths)
+            finally:
+                self.absorbing = False
+            if changed:
                 self.dirty.set()
 
     def absorb_changes(self, exclude: list[str]) -> bool:
         """Commit edits made in the worktree during review (as the conductor, onto the run's branch only);
         return whether the tree changed. A worktree that no longer belongs to the run ends the watch."""
         run = self.store.load(self.run_id)
-        extra = tuple(f":(exclude){path}" for path in exclude)
+        extra = tuple(exclude)
         conductor = actor_identity(current_actor(self.git_dir))
         try:
             commit = snapshot(self.tree, conductor, f"Edits made during review of run {run.id}", extra)

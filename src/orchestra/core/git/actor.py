@@ -9,13 +9,16 @@ from pathlib import Path
 from orchestra.core.git.runner import git
 
 
-def _config(root: Path, key: str) -> str:
-    return git(root, "config", "--get", key, check=False).strip()
+def _identity(root: Path) -> tuple[str, str]:
+    """user.name and user.email from git's config (one git call)."""
+    out = git(root, "config", "--get-regexp", r"^user\.(name|email)$", check=False)
+    found = dict(line.partition(" ")[::2] for line in out.splitlines())
+    return found.get("user.name", "").strip(), found.get("user.email", "").strip()
 
 
 def current_actor(root: Path) -> str:
     """`Name <email>` from git's config, else user@host."""
-    name, email = _config(root, "user.name"), _config(root, "user.email")
+    name, email = _identity(root)
     if name and email:
         return f"{name} <{email}>"
     if name or email:

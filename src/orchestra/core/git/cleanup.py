@@ -17,7 +17,7 @@ from orchestra.core.base.files import file_lock
 from orchestra.core.base.globs import matches_any
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git, git_ok
-from orchestra.core.git.snapshot import branch_tip, working_tree_id
+from orchestra.core.git.snapshot import changed_paths, head_ref, tip_of, working_tree_id
 from orchestra.core.git.worktrees import RunTree
 
 KEPT_PATHS_SHOWN = 20     # paths a kept worktree names (the count of the rest is given)
@@ -65,11 +65,13 @@ def not_disposable(tree: RunTree, paths: Iterable[str], disposable: tuple[str, .
 
 def uncommitted(tree: RunTree) -> list[str]:
     """Paths whose content in the worktree no commit of the run's branch holds."""
-    tip = branch_tip(tree)
-    if working_tree_id(tree) == git(tree.path, "rev-parse", f"{tip}^{{tree}}", env=tree.env()):
+    if head_ref(tree) == tree.branch_ref:
+        changed = changed_paths(tree)
+        if changed is not None:
+            return changed
+    if working_tree_id(tree) == tip_of(tree).tree:
         return []
-    status = tree.git("status", "--porcelain=v1", "-z", "--untracked-files=all").split("\0")
-    return sorted({entry[3:] for entry in status if len(entry) > 3}) or ["(the index)"]
+    return changed_paths(tree) or ["(the worktree's index)"]
 
 
 def remove_worktree(repo: Repository, tree: RunTree, disposable: tuple[str, ...]) -> Kept | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -67,6 +68,25 @@ def supervisors_of(state_dir: Path, run_id: str) -> list[int]:
     return found
 
 
+def wait_for_exit(run: Run, timeout: float) -> None:
+    """Wait until the run's supervisor has ended, or timeout: woken by its exit (a pidfd), not by polling."""
+    assert run.supervisor_pid
+    try:
+        fd = os.pidfd_open(run.supervisor_pid)
+    except (OSError, AttributeError):
+        fd = None
+    deadline = time.monotonic() + timeout
+    try:
+        while supervisor_alive(run) and time.monotonic() < deadline:
+            if fd is None:
+                time.sleep(0.02)
+            else:
+                select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def stop_supervisor(run: Run, timeout: float = STOP_TIMEOUT) -> None:
     """Ask a run's supervisor to stop (it stops the agent and commits its work); force it if it hangs."""
     if not supervisor_alive(run):
@@ -75,9 +95,7 @@ def stop_supervisor(run: Run, timeout: float = STOP_TIMEOUT) -> None:
         return
     assert run.supervisor_pid
     os.kill(run.supervisor_pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while supervisor_alive(run) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_exit(run, timeout)
     if supervisor_alive(run):
         os.kill(run.supervisor_pid, signal.SIGKILL)
         if run.agent_pgid:
