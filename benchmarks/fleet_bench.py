@@ -20,22 +20,21 @@ What it measures, on this machine:
 * accept of a 50-file diff (a shell agent appends a line to 50 files): through the core API,
   `Fleet.accept(run_id)` until its ledger entry exists (a thread polls the ledger file), and the whole
   call; and through the UI on a pty, from writing "A" (accept without asking) to the ledger file
-  growing by a line. 3 times each. Target <= 1 s.
+  growing by a line. 3 times each, with ledger signing configured (unless --unsigned). Target <= 250 ms.
 
 Figures on the development container (2 cores shared with other work; Python 3.11, textual 8.2.8),
-2026-11-22. After the first-paint work (the fleet is the default screen, one widget per pane, following
-starts on Ready, bytecode compiled at set-up), and again at the end of the day with the llm/cli work in
-(the machine was noisier then; the same UI paints in 335-355 ms by itself):
+2026-12-02, with the trust work in (decisions journalled, ledger entries signed with an SSH key and
+anchored in git; `--unsigned` measures without signing):
 
-    metric                                          median           max              target
-    first paint, 8 finished runs (5 launches)       327 / 356 ms     331 / 396 ms     <= 400 ms  ok
-      of which: start to the first byte of output   256 / 279 ms     257 / 304 ms
-    idle: bytes written to the pty in 10 s          0 / 0                             0          ok
-    idle: UI CPU over 10 s                          0.20 / 0.10 %                     <= 1 %     ok
-    idle: 8 review supervisors' CPU (sum)           0.50 / 0.60 %
-    accept 50 files: Fleet.accept -> ledger entry   87 / 113 ms      105 / 124 ms     <= 1 s     ok
-    accept 50 files: whole Fleet.accept call        99 / 128 ms      118 / 141 ms     <= 1 s     ok
-    accept 50 files: UI key A -> ledger entry       97 / 155 ms      138 / 157 ms     <= 1 s     ok
+    metric                                              median       max   target
+    first paint, 8 finished runs (5 launches)           322 ms    336 ms   <= 400 ms ok
+      of which: start to the first byte of output       251 ms    269 ms
+    idle: bytes written to the pty in 10 s                   0             0         ok
+    idle: UI CPU over 10 s                              0.60 %             <= 1 %    ok
+    idle: 8 review supervisors' CPU (sum)               2.00 %
+    accept 50 files (signed): Fleet.accept -> entry      99 ms    129 ms   <= 250 ms ok
+    accept 50 files (signed): whole Fleet.accept        120 ms    153 ms
+    accept 50 files (signed): UI key A -> entry         139 ms    141 ms   <= 250 ms ok
 
 For scale: a bare Textual app showing 8 Statics and a Footer paints in ~240 ms here (importing
 textual.app alone takes ~195 ms). Before this work the fleet painted in ~530 ms: a default blank screen

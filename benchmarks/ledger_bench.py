@@ -18,22 +18,22 @@ key in an allowed signers file set in the (isolated) global git config.
 It prints the median, min and max of K runs of verify() (each must pass), unsigned and signed, with
 and without the parallel scan. Target: unsigned <= 1 s. It does not fail on a missed target.
 
-Figures on the development container (2 cores shared with other work, load ~1.2 from it; Python
-3.11), 2026-12-01, two runs of the whole benchmark a few minutes apart (medians of 5; min-max):
+Figures on the development container (2 cores shared with other work; Python 3.11), 2026-12-02, after
+verify read only the chain fields of each line (msgspec) and walked only the branches' first-parent
+merges (medians of 5; min-max):
 
-    verify()                                        run 1                  run 2
-    unsigned (anchor + git cross-check)             1122 ms (1016-1342)    1366 ms (1168-1496)
-    unsigned, one process                           1604 ms                1632 ms
-    unsigned, chain and head only (bare Ledger)      971 ms (905-1067)      858 ms (693-960)
-      the git history walk alone                     576 ms                 435 ms
-    signed (Ed25519, checked in-process)            9240 ms                10073 ms
-    signed, one process                            18884 ms                16084 ms
+    verify()                                        median (min-max)
+    unsigned (anchor + git cross-check)              795 ms (684-863)     target <= 1 s
+    unsigned, one process                            807 ms
+    unsigned, chain and head only (bare Ledger)      470 ms
+      the git history walk alone                     335 ms
+    signed (Ed25519, checked in-process)            8000 ms
+    signed, one process                            15396 ms
 
-Run 2 includes reading each part a megabyte at a time. The code before this work took 2.6 s for the
-chain and head alone on the same unsigned ledger, at the same time of day. A signature costs ~125 us
-in OpenSSL's Ed25519 here, so the signed figure is bound by the cryptography, not by parsing.
-The whole command (`orchestra -C DIR/unsigned ledger verify`, 5 runs after a warm-up): 1.29 s wall
-median (1.12-1.42), 2.2 s CPU, 61 MiB peak; signed with --require-signed: 8.9 s wall, 71 MiB.
+The whole command, `orchestra -C DIR/unsigned ledger verify` (7 runs after a warm-up, paired with the
+code before this work on the same ledger): 0.83 s wall median (0.78-1.06), 68 MiB peak; the code before:
+2.55 s, 306 MiB (ratio 0.33). Signed, with --require-signed: 9.2 s wall median (8.4-10.1), 70 MiB. A
+signature costs ~80-125 us in OpenSSL's Ed25519 here, so the signed figure is bound by the cryptography.
 """
 
 from __future__ import annotations
