@@ -186,8 +186,15 @@ def cmd_accept(fleet: Fleet, args: argparse.Namespace) -> int:
     with interrupts_deferred():
         run = fleet.accept(args.run, force=args.force)
     print(f"Accepted {run.id}: merged into {run.target} as {run.merge_commit[:10] if run.merge_commit else '?'}. "
-          f"{run.message}")
+          f"{run.message}. {signed_note(run)}")
     return 0
+
+
+def signed_note(run: Run) -> str:
+    """Whether the decision's ledger entry was signed, said plainly."""
+    if (run.decision or {}).get("signed"):
+        return "The ledger entry is signed."
+    return "The ledger entry is not signed (`orchestra doctor` says how to sign)."
 
 
 def cmd_reject(fleet: Fleet, args: argparse.Namespace) -> int:

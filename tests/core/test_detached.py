@@ -68,3 +68,24 @@ def test_a_killed_supervisor_fails_the_run_without_losing_work_and_redirect_rest
     assert git(repo, "show", f"{run.candidate}:partial.txt") == "partial"
     assert git(repo, "show", f"{run.candidate}:redo.txt") == "carry on"
     assert supervisor_alive(run)
+
+
+def test_a_supervisor_started_under_the_old_module_path_is_still_recognised(tmp_path: Path) -> None:
+    """Supervisors an older orchestra started run as `python -m orchestra.core.supervisor`."""
+    import subprocess
+    import sys
+
+    from orchestra.core.runs.run import Run
+    from orchestra.core.supervise.processes import supervisor_alive
+    old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "orchestra.core.supervisor",
+                            str(tmp_path), "r7", "--mode", "watch"])
+    try:
+        run = Run(id="r7", agent="a", spec=None, task="t", branch="b", worktree="/w", base="0", target="main",
+                  agent_config={}, spec_config=None, supervisor_pid=old.pid)
+        wait_for(lambda: supervisor_alive(run), timeout=10, message="the old-style supervisor to be recognised")
+    finally:
+        old.kill()
+        old.wait()
+    stand_in = subprocess.run([sys.executable, "-m", "orchestra.core.supervisor", "--help"], capture_output=True,
+                              text=True, timeout=30)
+    assert stand_in.returncode == 0 and "orchestra-supervisor" in stand_in.stdout

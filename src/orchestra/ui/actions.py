@@ -174,7 +174,9 @@ class RunActions:
         run: Run = result
         messages = {"accept": f"Accepted {run.id}: merged into {run.target}", "reject": f"Rejected {run.id}",
                     "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}"}
-        self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else ""))
+        unsigned = what != "stop" and not (run.decision or {}).get("signed")
+        self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else "")
+                    + (" (ledger entry not signed)" if unsigned else ""))
         # Decided from its review screen: back to the fleet, unless the conductor has moved on already
         # (a review opened since, even of the same run, stays open).
         if what in ("accept", "reject") and self.screen is origin and type(origin).__name__ == "ReviewScreen":

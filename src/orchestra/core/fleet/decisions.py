@@ -180,7 +180,7 @@ class Decisions:
             return run
         decision = {"id": record["id"], "action": action, "actor": entry["actor"], "time": entry["time"],
                     "reason": entry.get("reason"), "ledger_hash": entry["hash"], "forced": bool(entry.get("forced")),
-                    "recovered": bool(entry.get("recovered"))}
+                    "recovered": bool(entry.get("recovered")), "signed": bool(entry.get("sig"))}
         values: dict[str, Any] = {"decision": decision, "supervisor_pid": None}
         if action == "accept":
             values["merge_commit"] = record["merge_commit"]
