@@ -188,3 +188,12 @@ def ledger_lines(fleet: Fleet) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def commit_vendored_library(repo: Path) -> None:
+    """Commit node_modules/lib/index.js, tracked although .gitignore ignores node_modules/ (vendored code)."""
+    (repo / "node_modules" / "lib").mkdir(parents=True)
+    (repo / "node_modules" / "lib" / "index.js").write_text("module.exports = 1;\n")
+    (repo / ".gitignore").write_text("node_modules/\n")
+    git(repo, "add", "-f", ".gitignore", "node_modules/lib/index.js")
+    git(repo, "commit", "-q", "-m", "vendored, tracked despite the ignore")

@@ -222,3 +222,16 @@ def test_moving_a_file_out_of_a_denied_path_breaks_the_boundary(repo: Path, make
     gate = run.gates["boundary"]
     assert gate.status == "failed"
     assert "secrets/key.txt (denied)" in gate.failures and "src/key.txt (outside allow)" not in gate.failures
+
+
+def test_a_resumed_watcher_does_not_verify_a_tree_whose_gates_are_final(repo: Path, make_fleet: MakeFleet) -> None:
+    import asyncio
+
+    from orchestra.core.gates.verifier import Verifier
+    from orchestra.core.runs.run import Gate
+    fleet = one_spec(make_fleet, repo, "echo ok > ok.txt", verify=[{"name": "fine", "command": "true"}])
+    run = wait_settled(fleet, fleet.spawn("work")[0].id)
+    verifier = Verifier(fleet.store, run.id, fleet.tree(run), asyncio.Event())
+    assert verifier.verified()
+    fleet.store.update(run.id, lambda r: r.gates.__setitem__("fine", Gate(name="fine", status="running", tree=r.tree)))
+    assert not verifier.verified()

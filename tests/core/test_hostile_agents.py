@@ -17,7 +17,8 @@ from orchestra.core.fleet import Fleet
 from orchestra.core.git.merge import NothingToMerge
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import cli, ledger_lines, notes, score_text, wait_for, wait_settled, wait_state
+from tests.core.helpers import (cli, commit_vendored_library, ledger_lines, notes, score_text, wait_for, wait_settled,
+                                wait_state)
 
 
 def one_agent(make_fleet: MakeFleet, repo: Path, command: str, **spec: object) -> Fleet:
@@ -232,11 +233,7 @@ def test_the_command_line_refuses_a_run_whose_gates_are_still_pending(repo: Path
 
 def test_an_agents_edit_to_a_tracked_file_under_an_ignored_cache_directory_is_merged(
         repo: Path, make_fleet: MakeFleet) -> None:
-    (repo / "node_modules" / "lib").mkdir(parents=True)
-    (repo / "node_modules" / "lib" / "index.js").write_text("module.exports = 1;\n")
-    (repo / ".gitignore").write_text("node_modules/\n")
-    git(repo, "add", "-f", ".gitignore", "node_modules/lib/index.js")
-    git(repo, "commit", "-q", "-m", "a vendored library, tracked")
+    commit_vendored_library(repo)
     fleet = one_agent(make_fleet, repo, "echo 'module.exports = 2;' > node_modules/lib/index.js")
     run = settled(fleet)
     assert run.changed_paths == ["node_modules/lib/index.js"]

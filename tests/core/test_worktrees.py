@@ -17,7 +17,7 @@ from orchestra.core.git.worktrees import RunTree, agent_identity
 from orchestra.core.score import DEFAULT_DISPOSABLE
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import score_text, wait_settled
+from tests.core.helpers import commit_vendored_library, score_text, wait_settled
 
 AGENT = "coder (orchestra agent) <coder@agents.orchestra.invalid>"
 CODER = agent_identity("coder")
@@ -101,11 +101,7 @@ def test_snapshot_commits_everything_but_junk_as_the_agent(tree: RunTree, worktr
 
 def test_snapshot_commits_tracked_files_even_where_untracked_junk_is_left_out(
         repository: Repository, repo: Path) -> None:
-    (repo / "node_modules" / "lib").mkdir(parents=True)
-    (repo / "node_modules" / "lib" / "index.js").write_text("module.exports = 1;\n")
-    (repo / ".gitignore").write_text("node_modules/\n")
-    git(repo, "add", "-f", ".gitignore", "node_modules/lib/index.js")
-    git(repo, "commit", "-q", "-m", "vendored, tracked despite the ignore")
+    commit_vendored_library(repo)
     made = worktrees.create_worktree(repository, repository.worktrees_dir / "w2", "orchestra/t/w2-coder",
                                      repository.resolve("main"))
     worktrees.populate_worktree(made)

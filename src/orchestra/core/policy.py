@@ -39,16 +39,10 @@ class Readiness:
         return not self.reasons
 
 
-def expected_gates(run: Run) -> list[str]:
-    """The gates a run in review should have: the boundary, then each verify command of its spec."""
-    checks = [check.get("name") for check in (run.spec_config or {}).get("verify", []) if isinstance(check, dict)]
-    return ["boundary", *(name for name in checks if isinstance(name, str))]
-
-
 def readiness(run: Run) -> Readiness:
     """Whether every expected gate passed on the run's current tree, and the reasons when not."""
     reasons, unready = [], []
-    for name in expected_gates(run):
+    for name in run.expected_gates():
         gate = run.gates.get(name)
         reason = gate_reason(run, name, gate)
         if reason:

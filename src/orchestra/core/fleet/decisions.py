@@ -112,25 +112,21 @@ class Decisions:
             return self.complete(record)
 
     def reject(self, run_id: str, actor: str, reason: str) -> Run:
-        with self.deciding():
-            run = self.open("reject", run_id, actor)
-            decision = new_decision_id()
-            record = self.fleet.journal.begin({
-                "id": decision, "action": "reject", "run": run.id,
-                "fields": self.fields("reject", run, actor, decision, {"reason": reason})})
-            fault_point("reject.journalled")
-            return self.complete(record)
+        return self.record_and_complete("reject", run_id, actor, {"reason": reason})
 
     def redirect(self, run_id: str, actor: str, instruction: str) -> Run:
         if not instruction.strip():
             raise ActionRefused("A redirect needs an instruction for the agent.")
+        return self.record_and_complete("redirect", run_id, actor, {"instruction": instruction})
+
+    def record_and_complete(self, action: str, run_id: str, actor: str, extra: dict[str, Any]) -> Run:
+        """A decision with nothing irreversible before its ledger entry (reject, redirect): journal it, do it."""
         with self.deciding():
-            run = self.open("redirect", run_id, actor)
+            run = self.open(action, run_id, actor)
             decision = new_decision_id()
-            record = self.fleet.journal.begin({
-                "id": decision, "action": "redirect", "run": run.id,
-                "fields": self.fields("redirect", run, actor, decision, {"instruction": instruction})})
-            fault_point("redirect.journalled")
+            record = self.fleet.journal.begin({"id": decision, "action": action, "run": run.id,
+                                               "fields": self.fields(action, run, actor, decision, extra)})
+            fault_point(f"{action}.journalled")
             return self.complete(record)
 
     # -- the steps ----------------------------------------------------------------------------

@@ -80,7 +80,8 @@ class Verifier:
 
         A stop does not wait for the file watcher to notice it (it looks every 50 ms): unless the watcher
         is committing an edit at that moment, it is left behind, and the supervisor ends (exit_now)."""
-        self.dirty.set()
+        if not self.verified():
+            self.dirty.set()
         passes = asyncio.ensure_future(self.verify_when_dirty())
         watcher = asyncio.ensure_future(self.watch())
         stopped = asyncio.ensure_future(self.stop_event.wait())
@@ -95,6 +96,14 @@ class Verifier:
                 await passes
             except asyncio.CancelledError:
                 pass
+
+    def verified(self) -> bool:
+        """Whether every gate already has a final result on the run's current tree (a watcher resumed
+        after a refused decision, say, need not verify the same tree again)."""
+        run = self.store.load(self.run_id)
+        return run.tree is not None and all(
+            name in run.gates and run.gates[name].tree == run.tree
+            and run.gates[name].status not in ("pending", "running") for name in run.expected_gates())
 
     async def verify_when_dirty(self) -> None:
         while True:

@@ -95,6 +95,11 @@ class Run:
         """Whether the run still has a worktree: undecided, or kept by its decision."""
         return self.state not in DECIDED_STATES or self.kept is not None
 
+    def expected_gates(self) -> list[str]:
+        """The gates a run in review should have: the boundary, then each verify command of its spec."""
+        checks = [check.get("name") for check in (self.spec_config or {}).get("verify", []) if isinstance(check, dict)]
+        return ["boundary", *(name for name in checks if isinstance(name, str))]
+
     def elapsed(self, now: float) -> float:
         """Seconds the agent has worked (up to now when it still works)."""
         if self.started is None:
