@@ -376,16 +376,20 @@ def test_a_ledger_directory_that_is_a_file(tmp_path: Path) -> None:
             method()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_ledger(tmp_path: Path) -> None:
+def test_an_unreadable_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system refuses to open the ledger (chmod 0 does not stop root, so the refusal is made here)."""
     ledger = filled(tmp_path, 2)
-    ledger.path.chmod(0)
-    try:
-        for method in _every_method(ledger):
-            with pytest.raises(LedgerError, match="permission denied"):
-                method()
-    finally:
-        ledger.path.chmod(0o644)
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if Path(path) == ledger.path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    for method in _every_method(ledger):
+        with pytest.raises(LedgerError, match="permission denied"):
+            method()
 
 
 def test_a_head_file_that_is_a_directory(tmp_path: Path) -> None:
