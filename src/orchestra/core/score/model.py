@@ -1,0 +1,120 @@
+"""The score's parts as frozen dataclasses: agents, specs and their checks, and the whole score."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from orchestra.core.base.canonical import content_hash
+
+KINDS = ("shell", "cli", "llm")
+PRESETS = ("claude", "codex", "aider", "gemini", "opencode")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+SANDBOX_MODES = ("auto", "required", "off")
+NETWORK = ("on", "off")
+# Ignored files that may be deleted with a run's worktree: dependency and build caches, aider's history.
+DEFAULT_DISPOSABLE = (
+    "node_modules/", ".venv/", "venv/", "__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/",
+    ".ruff_cache/", ".tox/", ".nox/", ".gradle/", ".next/", ".cache/", "*.egg-info/", ".coverage",
+    ".DS_Store", ".aider*",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verify command; `junit` is a report path the command writes, relative to the worktree."""
+
+    name: str
+    command: str
+    junit: str | None = None
+    timeout: float = 600.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of all fields."""
+        return {"name": self.name, "command": self.command, "junit": self.junit,
+                "timeout": self.timeout}
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One agent of the fleet; `timeout` is the seconds it may work before it is stopped."""
+
+    name: str
+    kind: str
+    command: str | None = None
+    preset: str | None = None
+    model: str | None = None
+    role: str | None = None
+    timeout: float = 3600.0
+    api_base: str | None = None
+    api_key_env: str | None = None
+    # llm agents: the budget that ends a run (None: no limit but the timeout) and one request's timeout.
+    max_turns: int = 50
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    request_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One piece of work: what to do, which paths may change, how to verify it, who does it."""
+
+    id: str
+    intent: str
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    verify: tuple[Check, ...] = ()
+    agents: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of all fields, checks as dicts and tuples as lists."""
+        return {
+            "id": self.id, "intent": self.intent, "allow": list(self.allow),
+            "deny": list(self.deny), "verify": [check.to_dict() for check in self.verify],
+            "agents": list(self.agents),
+        }
+
+    def content_hash(self) -> str:
+        """sha256 hex of the canonical JSON of to_dict() (sorted keys, compact separators)."""
+        return content_hash(self.to_dict())
+
+
+@dataclass(frozen=True)
+class Score:
+    """A whole orchestra.toml; `target` None means the caller should use the current branch.
+
+    `disposable` holds globs of ignored files that may be deleted along with a run's worktree.
+    """
+
+    path: Path | None = None
+    target: str | None = None
+    agents: tuple[Agent, ...] = ()
+    specs: tuple[Spec, ...] = ()
+    keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    theme: str | None = None
+    disposable: tuple[str, ...] = DEFAULT_DISPOSABLE
+
+    def agent(self, name: str) -> Agent:
+        """The agent called name; KeyError if there is none."""
+        for agent in self.agents:
+            if agent.name == name:
+                return agent
+        raise KeyError(name)
+
+    def spec(self, spec_id: str) -> Spec:
+        """The spec with this id; KeyError if there is none."""
+        for spec in self.specs:
+            if spec.id == spec_id:
+                return spec
+        raise KeyError(spec_id)
+
+    def agents_for(self, spec: Spec) -> tuple[Agent, ...]:
+        """The agents spec names, in its order, or every agent when it names none."""
+        return tuple(self.agent(name) for name in spec.agents) if spec.agents else self.agents
+
+

@@ -1,0 +1,170 @@
+"""Validating the score's repeated parts: agents, specs and their verify checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestra.core.base.globs import repository_glob_problem
+from orchestra.core.score.locate import ARRAY, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
+from orchestra.core.score.locate import type_name
+from orchestra.core.score.model import ENV_NAME, KINDS, NAME, PRESETS, Agent, Check, Spec
+from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
+
+AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
+                 "model": STRING, "role": STRING, "timeout": NUMBER, "api_base": STRING,
+                 "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
+                 "request_timeout": NUMBER}
+SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
+                "verify": ARRAY, "agents": STRINGS}
+CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER}
+# Keys each kind must not have; a key's allowed kinds are derived from this for messages.
+_LLM_ONLY = ("max_turns", "max_tokens", "max_cost", "request_timeout")
+_FORBIDDEN = {"shell": ("preset", "model", "api_base", "api_key_env", *_LLM_ONLY),
+              "cli": _LLM_ONLY, "llm": ("command", "preset")}
+
+
+def globs(p: Problems, values: dict, at: KeyPath, key: str) -> None:
+    """Report each glob of values[key] that is broken, absolute or leaves the repository."""
+    for j, pattern in enumerate(values.get(key, ())):
+        problem = None if "\0" in pattern else repository_glob_problem(pattern)  # NUL: reported already
+        if problem:
+            p.add((*at, key, j), f"glob {pattern!r} {problem}")
+
+
+def non_empty(p: Problems, values: dict, at: KeyPath, key: str) -> None:
+    """Report values[key] when it is a blank string."""
+    if isinstance(values.get(key), str) and not values[key].strip():
+        p.add((*at, key), "must not be empty")
+
+
+def identifier(p: Problems, at: KeyPath, value: str, what: str, seen: dict[str, int]) -> None:
+    """Check an agent name / spec id: length and pattern (it goes into branch names), uniqueness."""
+    long = too_long(what, value)
+    if long:
+        p.add(at, long)
+    elif not NAME.fullmatch(value):
+        p.add(at, f"invalid {what} {value!r}: use lower-case letters, digits, '-' and '_', "
+                  "starting with a letter or digit")
+    if value in seen:
+        p.add(at, f"duplicate {what} {value!r} (first defined at {at[0]}[{seen[value]}])")
+    else:
+        seen[value] = at[1]  # type: ignore[assignment]
+
+
+def agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None:
+    """Validate agents[i]; its name joins seen even when the rest is broken."""
+    at: KeyPath = ("agents", i)
+    v = p.fields(raw, at, AGENT_FIELDS, ("name", "kind"))
+    if "name" in v:
+        identifier(p, (*at, "name"), v["name"], "agent name", seen)
+    kind = v.get("kind")
+    if kind is not None and kind not in KINDS:
+        p.add((*at, "kind"), f"invalid kind {kind!r}: expected one of {', '.join(KINDS)}",
+              closest(kind, KINDS))
+        kind = None
+    if kind is not None:
+        _kind_rules(p, at, kind, v)
+    for key in ("command", "model"):
+        non_empty(p, v, at, key)
+    positive(p, v, at, "timeout")
+    positive(p, v, at, "request_timeout")
+    for key in ("max_turns", "max_tokens"):
+        if key in v and not (isinstance(v[key], int) and v[key] > 0):
+            p.add((*at, key), f"must be a positive whole number, got {v[key]}")
+    if "max_cost" in v and not v["max_cost"] > 0:
+        p.add((*at, "max_cost"), f"must be a positive amount of US dollars, got {v['max_cost']}")
+    env = v.get("api_key_env")
+    if env is not None and not ENV_NAME.fullmatch(env):
+        p.add((*at, "api_key_env"), "must name an environment variable (e.g. OPENAI_API_KEY), "
+                                    "not hold the key itself")
+    if "name" not in v or kind is None:
+        return None
+    numbers = {key: float(v[key]) for key in ("timeout", "request_timeout", "max_cost") if key in v}
+    return Agent(**{**v, **numbers})
+
+
+def _kind_rules(p: Problems, at: KeyPath, kind: str, v: dict[str, Any]) -> None:
+    """Which keys a shell, cli or llm agent needs and must not have."""
+    for key in _FORBIDDEN[kind]:
+        if key in v:
+            allowed = " and ".join(k for k in KINDS if key not in _FORBIDDEN[k])
+            article = "an" if kind == "llm" else "a"
+            p.add((*at, key), f"{key!r} is not allowed for {article} {kind} agent "
+                              f"(only {allowed} agents)")
+    if kind == "shell" and "command" not in v:
+        p.missing((*at, "command"), "missing required key 'command' (a shell agent runs it)")
+    if kind == "llm" and "model" not in v:
+        p.missing((*at, "model"), "missing required key 'model' (e.g. \"openai/gpt-4o\")")
+    if kind == "cli" and "preset" not in v and "command" not in v:
+        p.missing(at, f"a cli agent needs 'preset' ({', '.join(PRESETS)}) or 'command'",
+                  (*at, "preset"), (*at, "command"))
+    preset = v.get("preset")
+    if kind == "cli" and preset is not None and preset not in PRESETS:
+        p.add((*at, "preset"), f"invalid preset {preset!r}: expected one of {', '.join(PRESETS)}",
+              closest(preset, PRESETS))
+
+
+def positive(p: Problems, v: dict[str, Any], at: KeyPath, key: str) -> None:
+    """Report a number that is not greater than zero."""
+    if key in v and not v[key] > 0:
+        p.add((*at, key), f"must be a positive number of seconds, got {v[key]}")
+
+
+def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
+          seen: dict[str, int]) -> Spec | None:
+    """Validate specs[i] against the known agent names."""
+    at: KeyPath = ("specs", i)
+    v = p.fields(raw, at, SPEC_FIELDS, ("id", "intent"))
+    if "id" in v:
+        identifier(p, (*at, "id"), v["id"], "spec id", seen)
+    non_empty(p, v, at, "intent")
+    for j, name in enumerate(v.get("agents", [])):
+        if name not in agents:
+            p.add((*at, "agents", j), f"unknown agent {name!r}", closest(name, agents))
+    globs(p, v, at, "allow")
+    globs(p, v, at, "deny")
+    checks = verify_checks(p, v.get("verify", []), (*at, "verify"))
+    if "id" not in v or "intent" not in v:
+        return None
+    return Spec(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())),
+                deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())))
+
+
+def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
+    """Validate verify items; a bare string is named after its program, made unique with -2, -3."""
+    drafts: list[dict[str, Any]] = []
+    named: dict[str, int] = {}
+    for j, item in enumerate(items):
+        if isinstance(item, str) and not item.strip():
+            p.add((*at, j), "command must not be empty")
+            continue
+        if isinstance(item, str):
+            item = {"command": item}
+        elif not isinstance(item, dict):
+            p.add((*at, j), f"expected command string or table, got {type_name(item)}")
+            continue
+        v = p.fields(item, (*at, j), CHECK_FIELDS, ("command",))
+        non_empty(p, v, (*at, j), "command")
+        non_empty(p, v, (*at, j), "name")
+        positive(p, v, (*at, j), "timeout")
+        problem = check_name_problem(v["name"]) if v.get("name", "").strip() else None
+        if problem:
+            p.add((*at, j, "name"), problem)
+        elif v.get("name") in named:
+            first = f"{at[-1]}[{named[v['name']]}]"
+            p.add((*at, j, "name"), f"duplicate check name {v['name']!r} (first at {first})")
+        elif "name" in v:
+            named[v["name"]] = j
+        if v.get("command", "").strip():
+            drafts.append(v)
+    return tuple(_named_check(v, named) for v in drafts)
+
+
+def _named_check(v: dict[str, Any], taken: dict[str, int]) -> Check:
+    """Build a Check, deriving and reserving a unique name when none was given."""
+    name = v.get("name")
+    if name is None:
+        name = derived_check_name(v["command"], taken)
+        taken[name] = -1
+    return Check(name=name, command=v["command"], junit=v.get("junit"),
+                 timeout=float(v.get("timeout", 600.0)))
