@@ -13,9 +13,9 @@ from typing import Any
 
 from orchestra.core.score.locate import STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex, Problems
 from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
-from orchestra.core.score.model import (DEFAULT_DISPOSABLE, KINDS, PRESETS, Agent, Check,
+from orchestra.core.score.model import (DEFAULT_DISPOSABLE, KINDS, PRESETS, SANDBOX_MODES, Agent, Check,
                                         Score, Spec)
-from orchestra.core.score.parts import agent, globs, non_empty, spec
+from orchestra.core.score.parts import agent, commands, globs, non_empty, spec
 from orchestra.core.score.starter import STARTER_TOML
 
 __all__ = [
@@ -55,7 +55,7 @@ def parse_score(text: str, path: Path) -> Score:
     return score
 
 
-_TOP = ("orchestra", "ui", "keymap", "agents", "specs")
+_TOP = ("orchestra", "ui", "keymap", "sandbox", "agents", "specs")
 
 
 def _table(p: Problems, data: dict, key: str, fields: dict[str, ValueType]) -> dict[str, Any]:
@@ -87,9 +87,16 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
             p.add((key,), f"unknown {what} {key!r}", closest(key, _TOP))
     for at in _paths_with_nul(data):
         p.add(at, "contains a NUL character (\\u0000)")
-    orchestra = _table(p, data, "orchestra", {"target": STRING, "disposable": STRINGS})
+    orchestra = _table(p, data, "orchestra", {"target": STRING, "disposable": STRINGS, "sandbox": STRING,
+                                              "setup": STRINGS})
     non_empty(p, orchestra, ("orchestra",), "target")
     globs(p, orchestra, ("orchestra",), "disposable")
+    commands(p, orchestra, ("orchestra",), "setup")
+    if "sandbox" in orchestra and orchestra["sandbox"] not in SANDBOX_MODES:
+        p.add(("orchestra", "sandbox"), f"invalid sandbox {orchestra['sandbox']!r}: expected one of "
+              f"{', '.join(SANDBOX_MODES)}", closest(orchestra["sandbox"], SANDBOX_MODES))
+    sandbox = _table(p, data, "sandbox", {"read": STRINGS})
+    _read_paths(p, sandbox)
     ui = _table(p, data, "ui", {"theme": STRING})
     keymap = _keymap(p, data.get("keymap", {}))
     seen: dict[str, int] = {}
@@ -101,7 +108,16 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         agents=tuple(a for a in agents if a), specs=tuple(s for s in specs if s),
         keymap=MappingProxyType(dict(keymap)),
         disposable=tuple(orchestra.get("disposable", DEFAULT_DISPOSABLE)),
+        sandbox=orchestra.get("sandbox", "auto"), sandbox_read=tuple(sandbox.get("read", ())),
+        setup=tuple(orchestra.get("setup", ())),
     )
+
+
+def _read_paths(p: Problems, sandbox: dict) -> None:
+    """[sandbox] read: absolute paths or ~/..., without '..' (what agents may read besides the system)."""
+    for j, path in enumerate(sandbox.get("read", ())):
+        if not (path.startswith("/") or path.startswith("~/")) or ".." in path.split("/"):
+            p.add(("sandbox", "read", j), f"{path!r}: give an absolute path or one under ~/, without '..'")
 
 
 def _paths_with_nul(data: dict) -> list[KeyPath]:

@@ -58,6 +58,14 @@ class Agent:
     max_tokens: int | None = None
     max_cost: float | None = None
     request_timeout: float = 120.0
+    # "on"/"off"; None: on for shell and cli agents (a CLI calls its model itself), off for llm agents
+    # (the llm host calls the model, outside the sandbox).
+    network: str | None = None
+    env: tuple[str, ...] = ()  # names of variables of the user's environment the agent may see
+
+    @property
+    def network_on(self) -> bool:
+        return self.network == "on" if self.network is not None else self.kind != "llm"
 
 
 @dataclass(frozen=True)
@@ -70,13 +78,15 @@ class Spec:
     deny: tuple[str, ...] = ()
     verify: tuple[Check, ...] = ()
     agents: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()    # variables of the user's environment its agents and gates may see
+    setup: tuple[str, ...] = ()  # commands run in a new worktree before the agent (after [orchestra] setup)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of all fields, checks as dicts and tuples as lists."""
         return {
             "id": self.id, "intent": self.intent, "allow": list(self.allow),
             "deny": list(self.deny), "verify": [check.to_dict() for check in self.verify],
-            "agents": list(self.agents),
+            "agents": list(self.agents), "env": list(self.env), "setup": list(self.setup),
         }
 
     def content_hash(self) -> str:
@@ -98,6 +108,9 @@ class Score:
     keymap: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     theme: str | None = None
     disposable: tuple[str, ...] = DEFAULT_DISPOSABLE
+    sandbox: str = "auto"                # auto | required | off
+    sandbox_read: tuple[str, ...] = ()   # [sandbox] read: paths agents may read (absolute or ~/...)
+    setup: tuple[str, ...] = ()          # [orchestra] setup: commands for every new worktree
 
     def agent(self, name: str) -> Agent:
         """The agent called name; KeyError if there is none."""

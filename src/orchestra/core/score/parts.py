@@ -7,15 +7,15 @@ from typing import Any
 from orchestra.core.base.globs import repository_glob_problem
 from orchestra.core.score.locate import ARRAY, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
 from orchestra.core.score.locate import type_name
-from orchestra.core.score.model import ENV_NAME, KINDS, NAME, PRESETS, Agent, Check, Spec
+from orchestra.core.score.model import ENV_NAME, KINDS, NAME, NETWORK, PRESETS, Agent, Check, Spec
 from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
 
 AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
                  "model": STRING, "role": STRING, "timeout": NUMBER, "api_base": STRING,
                  "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
-                 "request_timeout": NUMBER}
+                 "request_timeout": NUMBER, "network": STRING, "env": STRINGS}
 SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
-                "verify": ARRAY, "agents": STRINGS}
+               "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS}
 CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER}
 # Keys each kind must not have; a key's allowed kinds are derived from this for messages.
 _LLM_ONLY = ("max_turns", "max_tokens", "max_cost", "request_timeout")
@@ -29,6 +29,21 @@ def globs(p: Problems, values: dict, at: KeyPath, key: str) -> None:
         problem = None if "\0" in pattern else repository_glob_problem(pattern)  # NUL: reported already
         if problem:
             p.add((*at, key, j), f"glob {pattern!r} {problem}")
+
+
+def env_names(p: Problems, values: dict, at: KeyPath) -> None:
+    """Report each entry of values["env"] that does not name an environment variable."""
+    for j, name in enumerate(values.get("env", ())):
+        if not ENV_NAME.fullmatch(name):
+            p.add((*at, "env", j), f"{name!r} is not an environment variable's name (e.g. \"AWS_PROFILE\"); "
+                                   "list names, never values")
+
+
+def commands(p: Problems, values: dict, at: KeyPath, key: str) -> None:
+    """Report each blank command of values[key]."""
+    for j, command in enumerate(values.get(key, ())):
+        if not command.strip():
+            p.add((*at, key, j), "command must not be empty")
 
 
 def non_empty(p: Problems, values: dict, at: KeyPath, key: str) -> None:
@@ -77,10 +92,14 @@ def agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None:
     if env is not None and not ENV_NAME.fullmatch(env):
         p.add((*at, "api_key_env"), "must name an environment variable (e.g. OPENAI_API_KEY), "
                                     "not hold the key itself")
+    if "network" in v and v["network"] not in NETWORK:
+        p.add((*at, "network"), f"invalid network {v['network']!r}: expected \"on\" or \"off\"",
+              closest(v["network"], NETWORK))
+    env_names(p, v, at)
     if "name" not in v or kind is None:
         return None
     numbers = {key: float(v[key]) for key in ("timeout", "request_timeout", "max_cost") if key in v}
-    return Agent(**{**v, **numbers})
+    return Agent(**{**v, **numbers, "env": tuple(v.get("env", ()))})
 
 
 def _kind_rules(p: Problems, at: KeyPath, kind: str, v: dict[str, Any]) -> None:
@@ -124,10 +143,13 @@ def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
     globs(p, v, at, "allow")
     globs(p, v, at, "deny")
     checks = verify_checks(p, v.get("verify", []), (*at, "verify"))
+    env_names(p, v, at)
+    commands(p, v, at, "setup")
     if "id" not in v or "intent" not in v:
         return None
     return Spec(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())),
-                deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())))
+                deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())),
+                env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())))
 
 
 def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
