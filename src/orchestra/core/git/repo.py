@@ -36,6 +36,11 @@ class Repository:
         return data_home() / "worktrees" / f"{self.root.name}-{key}"
 
     @property
+    def jails_dir(self) -> Path:
+        """Each run's private home, temporary directory and object store: beside the worktrees."""
+        return self.worktrees_dir.parent.parent / "jails" / self.worktrees_dir.name
+
+    @property
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.jsonl"
 
