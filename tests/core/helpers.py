@@ -46,11 +46,12 @@ def toml_str(value: str) -> str:
 
 
 def score_text(agents: dict[str, str | dict[str, Any]], specs: list[dict[str, Any]] | None = None,
-               target: str | None = None) -> str:
+               target: str | None = None, sandbox: str | None = None) -> str:
     """orchestra.toml text: shell agents by name (a command, or a table of extra keys) and specs."""
     out = []
-    if target:
-        out.append(f"[orchestra]\ntarget = {toml_str(target)}\n")
+    if target or sandbox:
+        out.append("[orchestra]" + (f"\ntarget = {toml_str(target)}" if target else "")
+                   + (f"\nsandbox = {toml_str(sandbox)}" if sandbox else "") + "\n")
     for name, agent in agents.items():
         fields = {"command": agent} if isinstance(agent, str) else dict(agent)
         out.append(f"[[agents]]\nname = {toml_str(name)}\nkind = 'shell'")

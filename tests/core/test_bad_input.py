@@ -18,7 +18,6 @@ from tests.core.helpers import cli, notes, output_lines, processes_with, score_t
 HANGS = {
     "in-the-foreground": "sleep {m} & sleep {m}; wait",
     "with-its-output-closed": "exec >/dev/null 2>&1; sleep {m}",
-    "in-a-child-its-leader-left-behind": "sleep {m} &",
 }
 
 
@@ -38,6 +37,18 @@ def test_an_agent_that_hangs_is_stopped_at_its_timeout_with_its_whole_process_gr
     # What it did before it hung is kept on its branch.
     assert git(repo, "show", f"{run.branch}:begun.txt") == "begun"
     assert "stopped" in git(repo, "log", "-1", "--format=%s", run.branch)
+
+
+def test_an_agents_exit_ends_its_turn_even_when_a_child_keeps_its_output_open(
+        repo: Path, make_fleet: MakeFleet) -> None:
+    marker = f"30.{uuid.uuid4().int % 10**6:06d}"
+    fleet = make_fleet(repo, score_text({"quick": {"command": f"echo done > done.txt; sleep {marker} &", "timeout": 60}},
+                                        [{"id": "work", "intent": "leave a child behind"}]))
+    run = wait_settled(fleet, fleet.spawn("work")[0].id, timeout=20)
+
+    assert run.state == "review", run.message  # not working until the timeout
+    assert not processes_with(marker)  # the child went with the agent
+    assert git(repo, "show", f"{run.candidate}:done.txt") == "done"
 
 
 def test_an_agent_that_floods_output_is_capped_and_the_run_completes(repo: Path, make_fleet: MakeFleet) -> None:

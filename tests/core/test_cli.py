@@ -50,7 +50,7 @@ def test_spawn_prints_the_ids_and_runs_json_lists_every_run(
         ("r1", "beta", "build", "review"), ("r2", "alpha", "build", "review"), ("r3", "beta", "build", "review")]
     for item in listed:
         run = fleet.get(item["id"])
-        assert item["branch"] == run.branch == f"orchestra/build/{run.id}-{run.agent}"
+        assert item["branch"] == run.branch == f"orchestra/build/{run.id}/{run.agent}"
         assert item["worktree"] == run.worktree and Path(item["worktree"]).is_dir()
         assert item["candidate"] == run.candidate and item["target"] == "main"
         assert {g["name"]: g["status"] for g in item["gates"]} == {"boundary": "passed", "ok": "passed"}

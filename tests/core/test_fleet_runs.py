@@ -70,7 +70,7 @@ def test_the_agent_gets_its_task_spec_and_run_in_the_environment_and_runs_in_its
 def test_a_free_text_task_reaches_the_agent(repo: Path, make_fleet: MakeFleet) -> None:
     fleet = one_spec(make_fleet, repo, 'printf "%s|%s" "$ORCHESTRA_TASK" "$ORCHESTRA_SPEC" > task.txt')
     run = fleet.spawn(None, ["coder"], task="Rename the helper")[0]
-    assert run.branch == f"orchestra/task/{run.id}-coder" and run.spec is None
+    assert run.branch == f"orchestra/task/{run.id}/coder" and run.spec is None
     run = wait_settled(fleet, run.id)
     assert git(repo, "show", f"{run.candidate}:task.txt") == "Rename the helper|"
 

@@ -67,13 +67,13 @@ def test_an_error_gate_says_why_in_one_line() -> None:
 def run_recorded_with(make_fleet: MakeFleet, repo: Path, tmp_path: Path, spec_change: dict) -> Run:
     """A settled run whose stored spec was changed (as if recorded before today's validation) before
     its agent finished: the verify pass reads the changed spec."""
-    go = tmp_path / "go"
-    fleet = make_fleet(repo, score_text(
-        {"coder": f"while [ ! -e {go} ]; do sleep 0.05; done; echo x > src/x.py"},
+    fleet = make_fleet(repo, score_text(  # the go-ahead is a file in its worktree: a sandboxed agent sees only that
+        {"coder": "while [ ! -e .go ]; do sleep 0.05; done; rm .go; echo x > src/x.py"},
         [{"id": "work", "intent": "x", "verify": [{"name": "ok", "command": "true"}]}]))
-    run_id = fleet.spawn("work")[0].id
-    fleet.store.update(run_id, lambda run: run.spec_config.update(spec_change))
-    go.touch()
+    run = fleet.spawn("work")[0]
+    fleet.store.update(run.id, lambda stored: stored.spec_config.update(spec_change))
+    (Path(run.worktree) / ".go").touch()
+    run_id = run.id
     return wait_settled(fleet, run_id)
 
 

@@ -17,8 +17,8 @@ from orchestra.core.fleet import Fleet
 from orchestra.core.git.merge import NothingToMerge
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import (cli, commit_vendored_library, ledger_lines, notes, score_text, wait_for, wait_settled,
-                                wait_state)
+from tests.core.helpers import (cli, commit_vendored_library, ledger_lines, notes, output_lines, score_text, wait_for,
+                                wait_settled, wait_state)
 
 
 def one_agent(make_fleet: MakeFleet, repo: Path, command: str, **spec: object) -> Fleet:
@@ -38,9 +38,23 @@ def main_log(repo: Path) -> list[str]:
 HIJACK = 'echo "gitdir: $(git rev-parse --path-format=absolute --git-common-dir)" > .git'
 
 
+def test_a_sandboxed_agent_cannot_rewrite_its_git_file(repo: Path, make_fleet: MakeFleet) -> None:
+    fleet = one_agent(make_fleet, repo, f"{HIJACK} || echo refused; echo work > work.txt")
+    before = main_log(repo)
+
+    run = settled(fleet)
+
+    assert run.sandbox["sandboxed"] is True, run.sandbox
+    assert run.state == "review" and "refused" in output_lines(fleet, run.id), run.message
+    assert (Path(run.worktree) / ".git").read_text().strip() == f"gitdir: {run.gitdir}"
+    assert git(repo, "show", f"{run.candidate}:work.txt") == "work" and main_log(repo) == before
+
+
 def test_an_agent_that_points_its_git_file_at_the_main_repository_gets_nothing_committed_there(
         repo: Path, make_fleet: MakeFleet) -> None:
-    fleet = one_agent(make_fleet, repo, f"{HIJACK}; echo work > work.txt")
+    """Without a sandbox (sandbox = "off") the agent can rewrite the file; orchestra then trusts none of it."""
+    fleet = make_fleet(repo, score_text({"agent": f"{HIJACK}; echo work > work.txt"},
+                                        [{"id": "work", "intent": "do the work"}], sandbox="off"))
     before = main_log(repo)
 
     run = settled(fleet)

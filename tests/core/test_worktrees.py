@@ -68,7 +68,7 @@ def test_a_spawned_run_gets_a_populated_worktree_on_its_own_branch_under_the_dat
     fleet = make_fleet(repo, score_text(
         {"coder": "ls src > listing.txt"}, [{"id": "tidy", "intent": "tidy up"}]))
     run = fleet.spawn("tidy")[0]
-    assert run.branch == f"orchestra/tidy/{run.id}-coder"
+    assert run.branch == f"orchestra/tidy/{run.id}/coder"
     worktree = Path(run.worktree)
     assert worktree.resolve().is_relative_to(isolated_home / ".local/share/orchestra/worktrees")
     assert not worktree.resolve().is_relative_to(repo.resolve())

@@ -18,6 +18,7 @@ from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git
 from orchestra.core.git.snapshot import settle
 from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted
+from orchestra.core.jail import JailRefused, probe
 from orchestra.core.ledger import open_ledger
 from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, replace_damaged, transition
 from orchestra.core.runs.run import Run
@@ -56,6 +57,7 @@ class Fleet:
               task: str | None = None) -> list[Run]:
         """Start one run per agent on a spec (or a free-text task), each in a fresh worktree."""
         spec, agents = self._plan(spec_id, agent_names, task)
+        self.check_sandbox()
         target = self.target_branch()
         base = self.repo.resolve(target)
         return [self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base) for agent in agents]
@@ -90,9 +92,25 @@ class Fleet:
             known = ", ".join(a.name for a in self.score.agents) or "none"
             raise OrchestraError(f"There is no agent {name!r} in orchestra.toml (agents: {known}).") from None
 
+    def sandbox_settings(self) -> dict[str, Any]:
+        """The score's sandbox settings, as a run keeps them."""
+        score = self.score
+        return {"mode": score.sandbox if score else "auto", "read": list(score.sandbox_read) if score else []}
+
+    def check_sandbox(self) -> None:
+        """Refuse to start runs the score requires a sandbox for, on a machine that cannot make one."""
+        if self.score is not None and self.score.sandbox == "required":
+            status = probe()
+            if not status.works:
+                raise JailRefused(f"The score requires a sandbox ([orchestra] sandbox = \"required\"), but "
+                                  f"{status.reason}. Install bubblewrap, or set sandbox = \"auto\" to run agents "
+                                  "unsandboxed (visibly). Nothing was started.")
+
     def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str) -> Run:
         scope = spec.id if spec else "task"
-        branch_of = lambda run_id: f"orchestra/{scope}/{run_id}-{agent.name}"  # noqa: E731
+        # A directory of its own per run (refs/heads/orchestra/<scope>/<run>/): the run's jail may write
+        # its own branch and no other.
+        branch_of = lambda run_id: f"orchestra/{scope}/{run_id}/{agent.name}"  # noqa: E731
         run_id = self.store.allocate_id(
             taken=lambda rid: worktrees.branch_exists(self.repo, branch_of(rid))
             or (self.repo.worktrees_dir / rid).exists())
@@ -100,7 +118,8 @@ class Fleet:
         tree = worktrees.create_worktree(self.repo, path, branch_of(run_id), base)
         run = Run(id=run_id, agent=agent.name, spec=spec.id if spec else None, task=task, branch=branch_of(run_id),
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
-                  spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base)
+                  spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
+                  sandbox_config=self.sandbox_settings())
         create(self.store, run)
         return self.start(run_id)
 
@@ -131,7 +150,7 @@ class Fleet:
             return self.store.load(run.id)  # it moved on meanwhile
 
     def tree(self, run: Run) -> RunTree:
-        return worktrees.run_tree(self.repo, Path(run.worktree), run.branch, run.gitdir)
+        return worktrees.run_tree(self.repo, Path(run.worktree), run.branch, run.gitdir, run.id)
 
     def branch_tip(self, run: Run) -> str:
         return worktrees.git_rev(self.repo, run.branch)
@@ -241,5 +260,6 @@ def agent_config(agent: Agent) -> dict[str, Any]:
 
 def orchestra_branches(repo: Repository, run_id: str) -> list[str]:
     """The branches orchestra made for a run id (to piece together a damaged run)."""
-    out = git(repo.root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/orchestra/*/{run_id}-*")
+    out = git(repo.root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/orchestra/*/{run_id}-*",
+              f"refs/heads/orchestra/*/{run_id}/*")
     return [line for line in out.splitlines() if line]

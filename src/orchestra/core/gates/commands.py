@@ -7,7 +7,7 @@ import fcntl
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -131,17 +131,26 @@ async def _finish(proc: asyncio.subprocess.Process, log: CappedLog, tail: deque[
     return None
 
 
+Launch = Callable[[str], tuple[list[str], dict[str, str]]]
+
+
+def plain_launch(command: str) -> tuple[list[str], dict[str, str]]:
+    """How a check starts without a jail: the shell, in orchestra's own environment."""
+    return ["/bin/sh", "-c", command], {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 async def run_check(name: str, command: str, worktree: Path, tree: str, log_path: Path,
-                    timeout: float, junit: str | None = None) -> Gate:
-    """Run one verification command in the worktree and read its result."""
+                    timeout: float, junit: str | None = None, launch: Launch = plain_launch) -> Gate:
+    """Run one verification command in the worktree (started as launch says: in the run's jail) and
+    read its result."""
     gate = Gate(name=name, status="running", tree=tree, started=time.time())
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    argv, env = launch(command)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log_file:  # opened first: a command is never started without its log
         log = CappedLog(log_file)
-        proc = await asyncio.create_subprocess_shell(
-            command, cwd=worktree, env=env, stdin=asyncio.subprocess.DEVNULL,
+        proc = await asyncio.create_subprocess_exec(
+            *argv, cwd=worktree, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         timed_out = await _finish(proc, log, tail, timeout)
         log.finish(tail)

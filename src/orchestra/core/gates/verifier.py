@@ -13,7 +13,7 @@ from orchestra.core.git.links import symlinks_leaving
 from orchestra.core.git.snapshot import branch_tip, snapshot
 from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted
 from orchestra.core.gates.boundary import check_boundary
-from orchestra.core.gates.commands import GateSlots, gate_log_path, run_check
+from orchestra.core.gates.commands import GateSlots, Launch, gate_log_path, plain_launch, run_check
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
@@ -62,8 +62,10 @@ def error_gate(name: str, kind: str, tree: str | None, started: float, error: Ba
 class Verifier:
     """Runs one verification pass at a time for a run; a change during a pass queues one rerun."""
 
-    def __init__(self, store: RunStore, run_id: str, tree: RunTree, stop_event: asyncio.Event) -> None:
+    def __init__(self, store: RunStore, run_id: str, tree: RunTree, stop_event: asyncio.Event,
+                 launch: Launch = plain_launch) -> None:
         self.store, self.run_id, self.tree, self.worktree = store, run_id, tree, tree.path
+        self.launch = launch  # how a check starts: in the run's jail
         self.stop_event = stop_event
         self.absorbing = False  # the watcher is committing an edit: a stop waits for it
         # Commits are read in the common git dir, never through the worktree's (agent-writable) .git file.
@@ -147,7 +149,7 @@ class Verifier:
         await asyncio.to_thread(slots.acquire)
         try:
             return await run_check(check["name"], check["command"], self.worktree, tree, log_path, timeout,
-                                   check.get("junit"))
+                                   check.get("junit"), self.launch)
         finally:
             slots.release()
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from orchestra.core.base.errors import GitError
 from orchestra.core.base.globs import matches_any
-from orchestra.core.git.runner import git, git_ok
+from orchestra.core.git.runner import git, git_bytes, git_ok
 from orchestra.core.git.worktrees import RunTree
 
 # Untracked build artefacts a snapshot never commits, even when the repository does not ignore them
@@ -123,11 +123,42 @@ def changed_paths(tree: RunTree, keep_out: tuple[str, ...] = ()) -> list[str] | 
     return changed
 
 
+# -- the run's own objects ----------------------------------------------------------------------------
+
+def adopt_objects(tree: RunTree) -> int:
+    """Move the objects the run's jail wrote (its own store) into the repository, each one verified: they
+    are packed from the run's store and indexed into the repository's by `git index-pack`, which names
+    every object by its content. Returns how many were adopted; GitError when they do not verify."""
+    store = tree.objects
+    if store is None or not store.is_dir() or not _holds_objects(store):
+        return 0
+    only_store = {"GIT_DIR": str(tree.common_dir), "GIT_OBJECT_DIRECTORY": str(store),
+                  "GIT_ALTERNATE_OBJECT_DIRECTORIES": ""}
+    ids = git(tree.common_dir, "cat-file", "--batch-all-objects", "--batch-check=%(objectname)",
+              env=only_store).split()
+    if ids:
+        pack = git_bytes(tree.common_dir, "pack-objects", "--stdout", env=only_store,
+                         input="\n".join(ids).encode() + b"\n")
+        git_bytes(tree.common_dir, "index-pack", "--stdin", env={"GIT_DIR": str(tree.common_dir)}, input=pack)
+    for entry in store.iterdir():
+        if len(entry.name) == 2 and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+    for pack_file in (store / "pack").glob("*"):
+        pack_file.unlink(missing_ok=True)
+    return len(ids)
+
+
+def _holds_objects(store: Path) -> bool:
+    return any(len(entry.name) == 2 and entry.is_dir() for entry in store.iterdir()) or \
+        any((store / "pack").glob("*.pack"))
+
+
 # -- snapshots -------------------------------------------------------------------------------------
 
 def snapshot(tree: RunTree, identity: dict[str, str], message: str, keep_out: tuple[str, ...] = ()) -> str | None:
     """Commit everything left in the worktree onto the run's branch; return the new commit or None."""
     tree.check()
+    adopt_objects(tree)
     tip = tip_of(tree)
     if head_ref(tree) == tree.branch_ref and changed_paths(tree, keep_out) == []:
         return None  # HEAD is the branch and git sees nothing new: nothing to stage
@@ -212,6 +243,9 @@ def _keep_unreachable(tree: RunTree, run_id: str, commits: list[str], tip: str, 
 
 def settle(tree: RunTree, run_id: str, base: str, identity: dict[str, str], message: str,
            keep_out: tuple[str, ...] = ()) -> Settled:
-    """Secure HEAD, then snapshot what the worktree holds: the one way a worktree becomes a candidate."""
+    """Adopt the run's own objects, secure HEAD, then snapshot what the worktree holds: the one way a
+    worktree becomes a candidate."""
+    tree.check()
+    adopt_objects(tree)
     escapes = secure_head(tree, run_id, base)
     return Settled(commit=snapshot(tree, identity, message, keep_out), escapes=escapes)

@@ -32,14 +32,19 @@ class RunTree:
     gitdir: Path
     branch: str
     common_dir: Path
+    objects: Path | None = None  # the run's own object store (its jail writes there; see snapshot.adopt_objects)
 
     @property
     def branch_ref(self) -> str:
         return f"refs/heads/{self.branch}"
 
     def env(self, **extra: str) -> dict[str, str]:
-        """Environment that makes git work on this worktree whatever its `.git` file says."""
-        return {"GIT_DIR": str(self.gitdir), "GIT_WORK_TREE": str(self.path), **extra}
+        """Environment that makes git work on this worktree whatever its `.git` file says (and see the
+        objects its jail wrote, until they are adopted)."""
+        env = {"GIT_DIR": str(self.gitdir), "GIT_WORK_TREE": str(self.path)}
+        if self.objects is not None and self.objects.is_dir():
+            env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(self.objects)
+        return {**env, **extra}
 
     def git(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
         return git(self.path, *args, env=self.env(**(env or {})), check=check)
@@ -100,12 +105,13 @@ def admin_dir_of(repo: Repository, path: Path) -> Path | None:
     return None
 
 
-def run_tree(repo: Repository, path: Path, branch: str, gitdir: str | None) -> RunTree:
+def run_tree(repo: Repository, path: Path, branch: str, gitdir: str | None, run_id: str | None = None) -> RunTree:
     """The RunTree of a run (gitdir recorded at spawn; found from git's records for older runs)."""
     found = Path(gitdir) if gitdir else admin_dir_of(repo, path)
+    objects = repo.jails_dir / run_id / "objects" if run_id else None
     # A run whose administrative directory cannot be found is corrupted: problem() says so.
     return RunTree(path=path, gitdir=found or repo.common_dir / "worktrees" / "(missing)", branch=branch,
-                   common_dir=repo.common_dir)
+                   common_dir=repo.common_dir, objects=objects)
 
 
 def create_worktree(repo: Repository, path: Path, branch: str, base: str) -> RunTree:

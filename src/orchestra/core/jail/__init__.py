@@ -44,7 +44,8 @@ def jail_for(run_id: str, worktree: Path, gitdir: Path, common_dir: Path, branch
     home = home_dir()
     read = [_expand(path, home) for path in settings.get("read", ())]
     write = [_expand(path, home) for path in PRESET_HOME.get(agent.get("preset") or "", ())]
-    read += _path_dirs_under(home) + [path for path in helper_paths() if _under(path, home)]
+    hidden = (home, Path("/tmp"))  # what the sandbox replaces with empty directories
+    read += _path_dirs_under(hidden) + [path for path in helper_paths() if any(_under(path, h) for h in hidden)]
     network = agent.get("network") == "on" if agent.get("network") else agent.get("kind") != "llm"
     return Jail(run_id=run_id, worktree=worktree, gitdir=gitdir, common_dir=common_dir, branch=branch,
                 private=private, user_home=home, network=network, read=tuple(read), write=tuple(write),
@@ -67,7 +68,7 @@ def prepare(jail: Jail) -> None:
     """Create the run's private places; link the declared and preset paths under the home into its home."""
     ensure_paths(jail)
     for path in (*jail.read, *jail.write):
-        if _under(path, jail.user_home):
+        if _under(path, jail.user_home) and os.path.lexists(path):
             link = jail.home / path.relative_to(jail.user_home)
             if not os.path.lexists(link):
                 link.parent.mkdir(parents=True, exist_ok=True)
@@ -82,11 +83,17 @@ def _under(path: Path, home: Path) -> bool:
     return path == home or home in path.parents
 
 
-def _path_dirs_under(home: Path) -> list[Path]:
-    """PATH's directories under the home directory (where CLIs are often installed): kept readable."""
-    dirs = []
+def _path_dirs_under(hidden: tuple[Path, ...]) -> list[Path]:
+    """PATH's directories the sandbox would hide (CLIs are often installed under the home), and where the
+    programs linked from them really are: kept readable."""
+    dirs: list[Path] = []
     for entry in os.environ.get("PATH", "").split(os.pathsep):
-        path = Path(entry) if entry else None
-        if path is not None and path.is_absolute() and _under(path.resolve(), home):
-            dirs.append(path.resolve())
-    return dirs
+        path = Path(entry) if entry and os.path.isabs(entry) else None
+        if path is None or not path.is_dir() or not any(_under(path.resolve(), h) for h in hidden):
+            continue
+        dirs += [path, path.resolve()]
+        for program in path.iterdir():
+            target = program.resolve().parent
+            if program.is_symlink() and any(_under(target, h) for h in hidden):
+                dirs.append(target)
+    return list(dict.fromkeys(dirs))

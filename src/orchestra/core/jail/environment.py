@@ -1,6 +1,7 @@
 """The environment a run's processes get: an allowlist, never the user's whole environment.
 
-Kept: PATH, the locale (LANG, LANGUAGE, LC_*), the terminal's name and colour settings, TZ; then a
+Kept: PATH, the locale (LANG, LANGUAGE, LC_*), the terminal's name and colour settings, TZ, the proxy and
+certificate settings (how this machine reaches the network); then a
 private HOME, TMPDIR and XDG directories of the run; orchestra's own ORCHESTRA_* variables; the
 variables the score declares (`env = [...]` on the agent or the spec); and, for a cli agent that
 calls its model itself, its `api_key_env`. Gates get the spec's declared variables, never a key.
@@ -12,7 +13,10 @@ from collections.abc import Iterable, Mapping
 
 from orchestra.core.jail.jail import Jail
 
-KEPT = ("PATH", "LANG", "LANGUAGE", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TZ")
+KEPT = ("PATH", "LANG", "LANGUAGE", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TZ",
+        # How this machine reaches the network: proxies and extra certificate authorities.
+        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 
 
 def jail_environment(jail: Jail, environ: Mapping[str, str], declared: Iterable[str] = (),

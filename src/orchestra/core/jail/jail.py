@@ -45,6 +45,11 @@ class Jail:
         return self.private / "objects"
 
     @property
+    def config_copy(self) -> Path:
+        """What the sandbox shows as the repository's config: a copy, so writing it changes nothing outside."""
+        return self.private / "git-config"
+
+    @property
     def ref_dir(self) -> Path:
         """The directory that holds the run's branch ref and nothing else."""
         return self.common_dir / "refs" / "heads" / Path(self.branch).parent

@@ -1,6 +1,7 @@
 """bubblewrap: whether it works on this machine, and the command line that puts a run's process in it.
 
-The sandbox is the whole system read-only, the user's home replaced by an empty one, no other
+The sandbox is the whole system read-only, the user's home replaced by an empty one, the repository's
+git directory shown read-only without orchestra's state (writes there are discarded), no other
 processes visible (a pid namespace, which also ends every process the agent started, daemons
 included, when its command ends or is killed), optionally no network, and writable only:
 - the run's worktree (its `.git` file read-only),
@@ -63,7 +64,7 @@ def wrap(bwrap: str, jail: Jail, argv: list[str]) -> list[str]:
     out += ["--tmpfs", str(jail.user_home)]
     for path in jail.read:
         out += ["--ro-bind-try", str(path), str(path)]
-    out += ["--ro-bind", str(jail.common_dir), str(jail.common_dir)]
+    out += _common_dir(jail)
     out += _writable(jail)
     for path in jail.write:
         out += ["--bind-try", str(path), str(path)]
@@ -81,10 +82,25 @@ def _writable(jail: Jail) -> list[str]:
     return out
 
 
+def _common_dir(jail: Jail) -> list[str]:
+    """The repository's git directory as the sandbox shows it: an empty, writable directory (what is
+    written there is lost with the sandbox) holding its entries read-only, its config as a link to the
+    run's own copy (tools that rewrite the config, as Aider does, replace the link), and not orchestra's
+    own state (runs, logs, the ledger)."""
+    common = jail.common_dir
+    out = ["--tmpfs", str(common)]
+    for entry in sorted(common.iterdir()):
+        if entry.name not in ("config", "orchestra"):
+            out += ["--ro-bind", str(entry), str(entry)]
+    return out + ["--symlink", str(jail.config_copy), str(common / "config")]
+
+
 def ensure_paths(jail: Jail) -> None:
-    """Create what the sandbox binds and may not exist yet (a packed ref leaves no directory behind)."""
+    """Create what the sandbox binds and may not exist yet (a packed ref leaves no directory behind), and
+    refresh the run's copy of the repository's config."""
     for path in (jail.ref_dir, jail.reflog_dir, jail.home, jail.tmp, jail.objects / "info", jail.objects / "pack"):
         path.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(jail.common_dir / "config", jail.config_copy)
 
 
 def helper_paths() -> tuple[Path, ...]:

@@ -85,6 +85,10 @@ class Run:
     # What the agent did to HEAD or its branch, and the refs that keep its commits: [{"what", "ref"?, "commit"?}]
     escapes: list[dict[str, str]] = field(default_factory=list)
     damaged: bool = False  # the record on disk could not be read; this one was pieced together
+    # The score's sandbox settings when the run was spawned ({"mode": auto|required|off, "read": [...]}),
+    # and how its processes were last started ({"sandboxed", "network", "why_not"}).
+    sandbox_config: dict[str, Any] | None = None
+    sandbox: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -131,5 +135,5 @@ class Run:
             "gates": [{**g.evidence(), "stale": g.is_stale(self.tree)} for g in self.gates.values()],
             "merge_commit": self.merge_commit, "usage": self.usage, "activity": self.activity,
             "merge_base": self.merge_base, "kept_worktree": self.kept, "escapes": self.escapes,
-            "damaged": self.damaged,
+            "damaged": self.damaged, "sandboxed": (self.sandbox or {}).get("sandboxed"), "sandbox": self.sandbox,
         }

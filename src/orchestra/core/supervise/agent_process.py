@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,17 +94,3 @@ class AgentProcess:
             await self.proc.wait()
         # Children that left the group's leader behind still share its group id.
         kill_group(self.proc.pid, signal.SIGKILL)
-
-
-def agent_env(run_id: str, spec: str | None, task: str, worktree: Path, redirect: str | None) -> dict[str, str]:
-    """The environment an agent runs in: the user's, plus what orchestra tells it about its run."""
-    env = dict(os.environ)
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        env.pop(name, None)
-    env.update({"ORCHESTRA_TASK": task, "ORCHESTRA_SPEC": spec or "", "ORCHESTRA_RUN": run_id,
-                "ORCHESTRA_WORKTREE": str(worktree)})
-    if redirect:
-        env["ORCHESTRA_REDIRECT"] = redirect
-    else:
-        env.pop("ORCHESTRA_REDIRECT", None)
-    return env

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import time
@@ -19,11 +20,13 @@ from typing import Any
 
 from orchestra.core.git import worktrees
 from orchestra.core.git.diffs import candidate_fields
-from orchestra.core.git.repo import Repository
 from orchestra.core.git.snapshot import branch_tip, settle
 from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_identity
 from orchestra.core.supervise.activity import ActivityWatch
-from orchestra.core.supervise.agent_process import AgentProcess, Outcome, agent_env
+from orchestra.core.jail import JailRefused, command_in
+from orchestra.core.supervise.agent_process import AgentProcess, Outcome
+from orchestra.core.supervise.jails import (agent_environment, gate_environment, jail_of_run, repository_of,
+                                            run_variables)
 from orchestra.core.agents.wire import Redactor
 from orchestra.core.gates.commands import GateSlots
 from orchestra.core.base.output import OUTPUT_LIMIT
@@ -77,14 +80,17 @@ class Supervisor:
         self.store, self.run_id = store, run_id
         self.run = store.load(run_id)
         self.worktree = Path(self.run.worktree)
-        common_dir = store.state_dir.parent
-        self.tree: RunTree = worktrees.run_tree(Repository(root=common_dir.parent, common_dir=common_dir),
-                                                self.worktree, self.run.branch, self.run.gitdir)
+        self.tree: RunTree = worktrees.run_tree(repository_of(store.state_dir), self.worktree, self.run.branch,
+                                                self.run.gitdir, run_id)
         self.events = EventBuffer(store, run_id)
         self.stop_event = asyncio.Event()
         self.agent: AgentProcess | None = None
         self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
         self.activity_written = 0.0
+
+    def launch_check(self, command: str) -> tuple[list[str], dict[str, str]]:
+        """How a gate's command starts: in the run's jail, with a gate's environment."""
+        return command_in(self.jail, ["/bin/sh", "-c", command]), gate_environment(self.jail, self.run)
 
     def update(self, **values: Any) -> Run:
         self.run = self.store.set(self.run_id, **values)
@@ -100,7 +106,15 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self.request_stop)
         self.update(supervisor_pid=os.getpid())
-        verifier = Verifier(self.store, self.run_id, self.tree, self.stop_event)
+        try:
+            self.jail = jail_of_run(self.store.state_dir, self.run)
+        except JailRefused as refused:
+            fail_run(self.store, self.run_id, str(refused))
+            return
+        self.update(sandbox=self.jail.describe())
+        if not self.jail.sandboxed:
+            self.events.note(f"not sandboxed: {self.jail.reason}")
+        verifier = Verifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check)
         try:
             if mode == "run":
                 await self.run_agent()
@@ -144,13 +158,22 @@ class Supervisor:
 
     async def start_agent(self, redirect: str | None) -> Outcome:
         config = self.run.agent_config
-        env = agent_env(self.run.id, self.run.spec, self.run.task, self.worktree, redirect)
+        env = agent_environment(self.jail, self.run, redirect)
         self.result = {}
         try:
             command = self.agent_command(config, redirect, env)
+            if shutil.which(command[0], path=env.get("PATH")) is None:
+                raise FileNotFoundError(2, "No such file or directory", command[0])  # said before the sandbox hides it
+            if config["kind"] == "llm":  # interim: the llm client still carries the key to the host itself
+                env = {**os.environ, **run_variables(self.run, redirect)}
+            else:
+                command = command_in(self.jail, command)
         except PresetError as error:
             self.result = {"result": str(error)}
             return Outcome(126)
+        except OSError as error:
+            self.result = {"result": self.start_failure(config, error)}
+            return Outcome(127)
         watch = ActivityWatch() if config["kind"] == "cli" and keeps_stdin_open(config) else None
         self.agent = AgentProcess(
             command, self.worktree, env, on_line=self.agent_line(watch),
@@ -179,7 +202,7 @@ class Supervisor:
         if config["kind"] == "cli":
             last_output = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0]
                            if e.get("type") == "output"]
-            invocation = cli_invocation(config, cli_prompt(self.run), env, redirect=redirect,
+            invocation = cli_invocation(config, cli_prompt(self.run), os.environ, redirect=redirect,
                                         summary=work_summary(self.run, last_output))
             env.update(invocation.env)
             self.events.redact = Redactor([invocation.env[name] for name in invocation.secret_names])
