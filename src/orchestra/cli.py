@@ -273,7 +273,9 @@ def doctor_state(repo: Repository) -> list:
     """Findings about orchestra's own state in the repository (stray files, damaged or kept runs) and
     what its guarantees rest on there (ledger signing, the agents' reach)."""
     from orchestra.core.fleet.journal import Journal
+    from orchestra.core.jail import probe
     from orchestra.core.ledger import LedgerError
+    from orchestra.core.score import load_score
     from orchestra.core.ledger.signing import read_signing_config
     from orchestra.core.onboarding.doctor import repository_findings, trust_findings
     from orchestra.core.runs.store import RunStore
@@ -282,8 +284,9 @@ def doctor_state(repo: Repository) -> list:
         signing = read_signing_config(repo.root)
     except LedgerError:
         signing = None
-    return [*trust_findings(signing), *repository_findings(repo.state_dir, store.list(), store.strays(),
-                                                          len(Journal(repo.state_dir).pending()))]
+    score_mode = load_score(repo.score_path).sandbox if repo.score_path.exists() else "auto"
+    return [*trust_findings(signing, probe(), score_mode),
+            *repository_findings(repo.state_dir, store.list(), store.strays(), len(Journal(repo.state_dir).pending()))]
 
 
 def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:

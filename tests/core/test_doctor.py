@@ -155,11 +155,11 @@ def test_doctor_exits_1_when_an_agent_of_the_score_lacks_its_cli_or_key(
     assert out.splitlines()[-1] == f"Missing for the score {repo / 'orchestra.toml'}: claude, WORK_KEY"
 
 
-def test_doctor_says_plainly_whether_the_ledger_is_signed_and_that_agents_are_not_sandboxed(repo: Path) -> None:
+def test_doctor_says_plainly_whether_the_ledger_is_signed_and_agents_are_sandboxed(repo: Path) -> None:
     from tests.core.helpers import cli
     unsigned = cli("-C", str(repo), "doctor").stdout
     assert "ledger signing      not configured" in unsigned and "not who wrote them" in unsigned
-    assert "agent sandbox       none" in unsigned
+    assert "ok       agent sandbox       bubblewrap works" in unsigned
     key = repo.parent / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     for name, value in (("gpg.format", "ssh"), ("user.signingkey", str(key))):
@@ -171,3 +171,14 @@ def test_doctor_says_plainly_whether_the_ledger_is_signed_and_that_agents_are_no
     subprocess.run(["git", "config", "gpg.ssh.allowedSignersFile", str(allowed)], cwd=repo, check=True)
     signed = cli("-C", str(repo), "doctor").stdout
     assert f"ok       ledger signing      entries are signed as conductor@example.test with {key}" in signed
+
+
+@pytest.mark.parametrize("mode", ["auto", "required", "off"])
+def test_doctor_says_what_a_machine_without_a_sandbox_means_for_the_score(mode: str) -> None:
+    from orchestra.core.jail import SandboxStatus
+    from orchestra.core.onboarding.doctor import trust_findings
+    finding = trust_findings(None, SandboxStatus(False, "bubblewrap is not installed"), mode)[-1]
+    assert finding.subject == "agent sandbox" and not finding.ok
+    expected = {"auto": "agents run unsandboxed, as you", "required": "runs are refused",
+                "off": "off in the score"}[mode]
+    assert expected in finding.detail and finding.needed == (mode == "required")

@@ -162,8 +162,12 @@ def gate_details(run: Run) -> str:
 
 
 def git_warnings(run: Run) -> list[str]:
-    """The agent's moves outside its branch, the commits kept for it, and a kept worktree, as warnings."""
+    """The agent's moves outside its branch, the commits kept for it, a missing sandbox and a kept worktree,
+    as warnings."""
     lines = [f"[$warning]⚠ {escape(item['what'])}[/]" for item in run.escapes]
+    if run.sandbox and not run.sandbox.get("sandboxed"):
+        lines.append(f"[$warning]⚠ not sandboxed: {escape(run.sandbox.get('why_not') or 'the sandbox is off')}; "
+                     "the agent could read and write what you can[/]")
     if run.kept:
         lines.append(f"[$warning]⚠ worktree kept: {escape(run.kept['reason'])}[/]")
         lines.extend(f"    {escape(path)}" for path in run.kept.get("paths", [])[:20])

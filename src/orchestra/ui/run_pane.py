@@ -93,6 +93,8 @@ class RunPane(Widget, can_focus=True):
         if moves:
             more = f" (+{len(moves) - 1} more)" if len(moves) > 1 else ""
             return wrapped(f"⚠ {moves[0]}{more}", width, "$warning")
+        if run.sandbox and not run.sandbox.get("sandboxed"):
+            return wrapped(f"⚠ not sandboxed: {run.sandbox.get('why_not') or 'the sandbox is off'}", width, "$warning")
         return []
 
     def render(self) -> Content:

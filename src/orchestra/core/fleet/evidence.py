@@ -28,6 +28,8 @@ def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
     }
     if run.escapes:
         fields["escapes"] = [escape["what"] for escape in run.escapes]
+    if run.sandbox is not None:  # whether the agent was contained, as the evidence the conductor saw
+        fields["sandbox"] = run.sandbox
     if run.damaged:
         fields["damaged"] = True
     if run.usage:  # llm agents: what the work cost (cost None: the price map does not know the model)

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestra.core.agents.presets import PRESET_TABLE, PROVIDER_KEYS, model_provider
+from orchestra.core.jail import SandboxStatus
 from orchestra.core.ledger.signing import SigningConfig
 from orchestra.core.runs.run import Run
 from orchestra.core.score import Agent, Score
@@ -27,8 +28,8 @@ _TOOLS = (
     ("git", "runs, worktrees and merges", "install git, e.g. `sudo apt install git`", True),
     ("tmux", "keeps a session alive over SSH; the end-to-end tests drive it",
      "install tmux, e.g. `sudo apt install tmux`", False),
-    ("bwrap", "bubblewrap: not used yet (agents are not sandboxed)", "install bubblewrap, e.g. `sudo apt install bubblewrap`",
-     False),
+    ("bwrap", "bubblewrap: the sandbox around agents and their gates",
+     "install bubblewrap, e.g. `sudo apt install bubblewrap`", False),
 )
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 _LOCAL_PROVIDERS = ("ollama", "ollama_chat", "lm_studio", "llamafile")
@@ -144,7 +145,7 @@ SIGN_HOW = ("to sign: git config gpg.format ssh; git config user.signingkey ~/.s
             "key file); git config gpg.ssh.allowedSignersFile ~/.config/git/allowed_signers")
 
 
-def trust_findings(signing: SigningConfig | None) -> list[Finding]:
+def trust_findings(signing: SigningConfig | None, sandbox: SandboxStatus, mode: str = "auto") -> list[Finding]:
     """What the guarantees in this repository rest on, said plainly: ledger signing, and the agents' reach."""
     findings = []
     if signing is None or not signing.enabled:
@@ -158,7 +159,20 @@ def trust_findings(signing: SigningConfig | None) -> list[Finding]:
     else:
         findings.append(Finding("ledger signing", True, f"entries are signed as {signing.principal} with "
                                 f"{signing.signing_key}; verify checks them against {signing.allowed_signers}"))
-    findings.append(Finding("agent sandbox", False, "none: agents run as you and can read and write what you can; "
-                            "orchestra checks what they leave in git but cannot stop them elsewhere",
-                            "run agents you trust, or on a machine (or account) with nothing to lose"))
+    findings.append(_sandbox_finding(sandbox, mode))
     return findings
+
+
+def _sandbox_finding(sandbox: SandboxStatus, mode: str) -> Finding:
+    """The real sandbox probe's verdict, with what the score's mode makes of it."""
+    if mode == "off":
+        return Finding("agent sandbox", False, "off in the score ([orchestra] sandbox = \"off\"): agents run as you "
+                       "and can read and write what you can", "remove sandbox = \"off\" to sandbox them")
+    if sandbox.works:
+        return Finding("agent sandbox", True, "bubblewrap works: agents and their gates see their worktree, not your "
+                       "checkout, home or keys" + (" (required by the score)" if mode == "required" else ""))
+    consequence = ("runs are refused (the score requires a sandbox)" if mode == "required"
+                   else "agents run unsandboxed, as you, and every run says so")
+    return Finding("agent sandbox", False, f"not available: {sandbox.reason}; {consequence}",
+                   "install bubblewrap (sudo apt install bubblewrap), on a machine that allows user namespaces",
+                   needed=mode == "required")
