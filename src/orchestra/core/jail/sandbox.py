@@ -16,6 +16,7 @@ included, when its command ends or is killed), optionally no network, and writab
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -39,9 +40,11 @@ class SandboxStatus:
 @cache
 def probe() -> SandboxStatus:
     """Start one real sandbox (once per process) to learn whether sandboxing works here."""
-    bwrap = shutil.which("bwrap")
+    named = os.environ.get("ORCHESTRA_BWRAP")  # another bubblewrap, or a path that does not exist to go without
+    bwrap = shutil.which(named) if named else shutil.which("bwrap")
     if bwrap is None:
-        return SandboxStatus(False, "bubblewrap is not installed (apt install bubblewrap)")
+        where = f" at ORCHESTRA_BWRAP={named}" if named else ""
+        return SandboxStatus(False, f"bubblewrap is not installed{where} (apt install bubblewrap)")
     argv = [bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/",
             "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--", "/bin/true"]
     try:
