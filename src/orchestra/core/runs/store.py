@@ -2,7 +2,9 @@
 
 Ids are checked before they touch the file system (`r1/../r2` is not r2), stray files in the runs
 directory (an editor's backup, say) are ignored, and a state file that cannot be read is a damaged
-run that is still listed, so it can be rejected while the others work normally.
+run that is still listed, so it can be rejected while the others work normally. What a run writes
+holds its agent's output, so it is private (directories 0700, files 0600), and a store given a
+redactor (a run's supervisor's) passes every event and record through it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +20,18 @@ from typing import Any
 
 from orchestra.core.base.errors import OrchestraError, RunNotFound
 from orchestra.core.base.files import file_lock, write_atomic
+from orchestra.core.base.redact import Redactor
 from orchestra.core.runs.run import DAMAGED_SHOWN_AS, Run
 
 STATE_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
 RUN_ID = re.compile(r"r[1-9][0-9]{0,8}")
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+# Fields of a run record that orchestra itself sets and reads back (ids, refs, paths, the score's settings
+# and allowed setup commands): never redacted, so a record stays usable even if a secret's value were in one.
+STRUCTURAL_FIELDS = frozenset({"id", "agent", "spec", "branch", "worktree", "base", "target", "candidate", "tree",
+                               "merge_commit", "merge_base", "gitdir", "agent_config", "spec_config",
+                               "sandbox_config", "setup"})
 
 
 class DamagedRun(OrchestraError):
@@ -39,9 +49,10 @@ def is_run_id(text: str) -> bool:
 class RunStore:
     """Reads and writes run records and event logs under the repository's state dir."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, redact: Redactor | None = None) -> None:
         self.state_dir = state_dir
         self.runs_dir = state_dir / "runs"
+        self.redact = redact or Redactor()  # what a run's supervisor keeps out of its files
 
     def run_dir(self, run_id: str) -> Path:
         if not is_run_id(run_id):
@@ -56,20 +67,30 @@ class RunStore:
     def allocate_id(self, taken: Callable[[str], bool] = lambda _id: False) -> str:
         """A new run id (r1, r2, …), unique across processes and not rejected by taken()."""
         counter = self.state_dir / "next-run-id"
+        self.make_private()
         with file_lock(self.state_dir / "ids.lock"):
             number = int(counter.read_text() or "1") if counter.exists() else 1
             while self.run_dir(f"r{number}").exists() or taken(f"r{number}"):
                 number += 1
-            self.run_dir(f"r{number}").mkdir(parents=True)
-            write_atomic(counter, str(number + 1))
+            self.run_dir(f"r{number}").mkdir(mode=PRIVATE_DIR)
+            write_atomic(counter, str(number + 1), mode=PRIVATE_FILE)
         return f"r{number}"
+
+    def make_private(self) -> None:
+        """Create the state and runs directories owner-only, and make existing ones so."""
+        for directory in (self.state_dir, self.runs_dir):
+            directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            if stat.S_IMODE(directory.stat().st_mode) != PRIVATE_DIR:
+                os.chmod(directory, PRIVATE_DIR)
 
     def save(self, run: Run) -> None:
         with file_lock(self.run_dir(run.id) / "lock"):
             self._write(run)
 
     def _write(self, run: Run) -> None:
-        write_atomic(self.run_dir(run.id) / STATE_FILE, json.dumps(run.to_json(), indent=1))
+        record = {key: value if key in STRUCTURAL_FIELDS else self.redact.deep(value)
+                  for key, value in run.to_json().items()}
+        write_atomic(self.run_dir(run.id) / STATE_FILE, json.dumps(record, indent=1), mode=PRIVATE_FILE)
 
     def load(self, run_id: str) -> Run:
         """The stored run; RunNotFound when there is none, DamagedRun when its record cannot be read."""
@@ -146,8 +167,9 @@ class RunStore:
         if not events:
             return
         now = time.time()
-        data = "".join(json.dumps({"t": now, **event}, ensure_ascii=False) + "\n" for event in events)
-        fd = os.open(self.events_path(run_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        data = "".join(json.dumps(self.redact.deep({"t": now, **event}), ensure_ascii=False) + "\n"
+                       for event in events)
+        fd = os.open(self.events_path(run_id), os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
         try:
             os.write(fd, data.encode("utf-8"))
         finally:
