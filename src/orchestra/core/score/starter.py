@@ -12,6 +12,13 @@ target = "main"
 #          venv/, __pycache__/, *.pyc, .pytest_cache/, .mypy_cache/, .ruff_cache/, .tox/, .nox/,
 #          .gradle/, .next/, .cache/, *.egg-info/, .coverage, .DS_Store) and aider's history (.aider*).
 #disposable = ["node_modules/", ".venv/", "__pycache__/", "*.pyc", "target/"]
+# setup:   commands run in every new worktree before its agent, in the run's sandbox (with network).
+#          You are asked to allow them the first time and whenever they change (`orchestra spawn
+#          --trust` headless). Ignored files such as .env come from your checkout when a committed
+#          .worktreeinclude (gitignore syntax) names them. $ORCHESTRA_PORT is the first of ten ports
+#          the run has to itself. A spec may add its own `setup = [...]`, run after these.
+#          E.g. a virtualenv of the run's own, so tests import the worktree's code, not your checkout's:
+#setup = ["python3 -m venv .venv", ".venv/bin/pip install -q -e '.[test]'"]
 
 [ui]
 # theme: colour theme of the terminal UI.
