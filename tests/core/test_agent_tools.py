@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -84,23 +83,33 @@ def test_writes_obey_allow_and_deny(tree: Path) -> None:
     assert (tree / "README.md").read_text() == "# demo\n"
 
 
-def test_run_command(tree: Path) -> None:
-    tools = box(tree, command_timeout=5, command_env={"PATH": os.environ["PATH"], "ONLY": "this"})
-    result = asyncio.run(tools.run_command("echo $ONLY; echo ${OPENAI_API_KEY:-unset}; exit 3"))
-    assert result == "exit status 3\nthis\nunset\n"
+def test_run_command(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONLY", "this")  # commands inherit the tool runner's environment (the jail's)
+    tools = box(tree, command_timeout=5)
+    result = tools.run_command("echo $ONLY; pwd; exit 3")
+    assert result == f"exit status 3\nthis\n{os.path.realpath(tree)}\n"
     started = time.monotonic()
-    result = asyncio.run(tools.run_command("sleep 30 & sleep 30", timeout=0.5))
+    result = tools.run_command("sleep 30 & sleep 30", timeout=0.5)
     assert result.startswith("timed out after 0.5s (killed)") and time.monotonic() - started < 5
-    big = asyncio.run(tools.run_command("seq 1 100000"))
+    big = tools.run_command("seq 1 100000")
     assert "characters left out" in big and big.rstrip().endswith("100000") and len(big) < 13_000
 
 
 def test_call_dispatches_and_explains_mistakes(tree: Path) -> None:
     tools = box(tree)
-    assert asyncio.run(tools.call("read_file", {"path": "README.md"})).endswith("# demo")
+    assert tools.call("read_file", {"path": "README.md"}).endswith("# demo")
     with pytest.raises(ToolError, match="unknown tool 'delete'"):
-        asyncio.run(tools.call("delete", {}))
+        tools.call("delete", {})
     with pytest.raises(ToolError, match="bad arguments for read_file"):
-        asyncio.run(tools.call("read_file", {"file": "README.md"}))
+        tools.call("read_file", {"file": "README.md"})
     assert {spec["function"]["name"] for spec in TOOL_SPECS} == \
         {"list_files", "read_file", "search", "write_file", "edit_file", "run_command"}
+
+
+def test_repository_instructions_stay_inside_the_worktree(tree: Path) -> None:
+    (tree / "AGENTS.md").write_text("Keep functions tiny.\n")
+    (tree.parent / "secret.txt").write_text("PRIVATE KEY\n")
+    os.symlink(tree.parent / "secret.txt", tree / "CLAUDE.md")  # a committed link must not read the home
+    assert box(tree).repository_instructions() == "--- AGENTS.md ---\nKeep functions tiny."
+    (tree / "AGENTS.md").write_text("x" * 20_000)
+    assert box(tree).repository_instructions().endswith("\n… (cut)")

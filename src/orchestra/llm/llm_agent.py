@@ -2,37 +2,32 @@
 
 It reads the run's record (task, spec, agent settings), talks to the model through litellm, and
 reports to its supervisor (through the llm host and the run's client): plain lines for the log (the
-model's text, each tool call and its result) and records (usage, the final result). The conversation
-is kept in the run's directory, so a redirect continues it with the conductor's instruction appended.
+model's text, each tool call and its result) and records (usage, the final result). Its tools run in
+the run's tool runner, inside the run's jail (remote_tools): this loop never touches the worktree.
+The conversation is kept in the run's directory, so a redirect continues it with the conductor's
+instruction appended.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestra.core.agents.tools import TOOL_SPECS, Toolbox, ToolError
-from orchestra.core.agents.wire import RECORD_PREFIX, Redactor
-from orchestra.core.onboarding.doctor import WELL_KNOWN_KEYS
 from orchestra.core.agents.prompts import boundary_lines
-from orchestra.core.runs.run import Run
+from orchestra.core.agents.tools import TOOL_SPECS, ToolError
+from orchestra.core.agents.wire import RECORD_PREFIX, Redactor
 from orchestra.core.base.files import write_atomic
+from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import RunStore
+from orchestra.llm.remote_tools import RemoteTools
 
 CONVERSATION_FILE = "conversation.json"
-INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", "CONVENTIONS.md")
-MAX_INSTRUCTIONS = 12_000  # characters of the repository's own agent instructions put in the prompt
 LOGGED_RESULT_LINES = 12   # lines of a tool's result shown in the log (the model gets all of it)
 
 EXIT_DONE, EXIT_FAILED, EXIT_BUDGET = 0, 1, 3
-
-# Provider keys never reach the commands the model runs.
-SECRET_VARIABLES = (*WELL_KNOWN_KEYS, "AZURE_API_KEY", "COHERE_API_KEY", "TOGETHERAI_API_KEY")
 
 
 @dataclass
@@ -44,7 +39,6 @@ class Job:
     api_key: str | None = field(default=None, repr=False)
     redirect: str | None = None
     retry_base: float = 1.0
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ), repr=False)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -68,13 +62,10 @@ class Reporter:
 class LlmAgent:
     """The tool loop: ask the model, run the tools it calls, until it is done or its budget is spent."""
 
-    def __init__(self, job: Job, reporter: Reporter) -> None:
+    def __init__(self, job: Job, reporter: Reporter, tools: RemoteTools) -> None:
         from orchestra.llm.model import Model, ModelSettings  # litellm loads here, not at import
-        self.job, self.report = job, reporter
+        self.job, self.report, self.tools = job, reporter, tools
         settings = job.settings
-        spec = job.run.spec_config or {}
-        self.tools = Toolbox(Path(job.run.worktree), tuple(spec.get("allow") or ()), tuple(spec.get("deny") or ()),
-                             command_env=command_environment(job.environ, settings.get("api_key_env")))
         self.model = Model(ModelSettings(settings["model"], settings.get("api_base"), job.api_key,
                                          float(settings.get("request_timeout") or 120.0), job.retry_base),
                            on_text=reporter.line, on_note=lambda text: reporter.line(f"» {text}"))
@@ -85,14 +76,15 @@ class LlmAgent:
     def conversation_path(self) -> Path:
         return self.job.run_dir / CONVERSATION_FILE
 
-    def start_messages(self) -> list[dict[str, Any]]:
+    async def start_messages(self) -> list[dict[str, Any]]:
         saved = self.load()
         if saved is not None:
             messages, self.usage = saved["messages"], {**self.usage, **saved.get("usage", {})}
             instruction = self.job.redirect or "Continue the task."
             messages.append({"role": "user", "content": f"The conductor redirects you:\n\n{instruction}"})
             return messages
-        return [{"role": "system", "content": system_prompt(self.job.run)},
+        instructions = await self.tools.instructions()
+        return [{"role": "system", "content": system_prompt(self.job.run, instructions)},
                 {"role": "user", "content": task_prompt(self.job.run)}]
 
     def load(self) -> dict[str, Any] | None:
@@ -107,7 +99,12 @@ class LlmAgent:
 
     async def work(self) -> int:
         from orchestra.llm.model import ModelUnavailable, parse_arguments
-        messages = self.start_messages()
+        spec = self.job.run.spec_config or {}
+        try:
+            await self.tools.open(self.job.run.worktree, tuple(spec.get("allow") or ()), tuple(spec.get("deny") or ()))
+            messages = await self.start_messages()
+        except ToolError as error:
+            return self.finish(EXIT_FAILED, f"the run's tools could not be started: {error}")
         self.save(messages)
         spent = Budget(self.job.settings, self.usage)
         while True:
@@ -190,13 +187,7 @@ def describe_call(arguments: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def command_environment(environ: dict[str, str], api_key_env: str | None) -> dict[str, str]:
-    """The environment of commands the model runs: the agent's, without any provider key."""
-    hidden = set(SECRET_VARIABLES) | ({api_key_env} if api_key_env else set())
-    return {name: value for name, value in environ.items() if name not in hidden}
-
-
-def system_prompt(run: Run) -> str:
+def system_prompt(run: Run, instructions: str) -> str:
     lines = [
         f"You are {run.agent}, a coding agent working in a git worktree of a repository (your working "
         "directory); the run is reviewed by a human conductor before anything is merged.",
@@ -204,7 +195,6 @@ def system_prompt(run: Run) -> str:
         "When you are done, reply with a short summary of what you changed and why, without calling a tool.",
     ]
     lines.extend(boundary_lines(run.spec_config))
-    instructions = repository_instructions(Path(run.worktree))
     if instructions:
         lines.append("\nThe repository's own instructions for agents:\n\n" + instructions)
     return "\n".join(lines)
@@ -214,28 +204,17 @@ def task_prompt(run: Run) -> str:
     return f"Task{f' (spec {run.spec})' if run.spec else ''}:\n\n{run.task}"
 
 
-def repository_instructions(worktree: Path) -> str:
-    parts = []
-    for name in INSTRUCTION_FILES:
-        path = worktree / name
-        if path.is_file():
-            parts.append(f"--- {name} ---\n{path.read_text(encoding='utf-8', errors='replace').strip()}")
-    text = "\n\n".join(parts)
-    return text if len(text) <= MAX_INSTRUCTIONS else text[:MAX_INSTRUCTIONS] + "\n… (cut)"
+def job_for(store: RunStore, request: dict[str, Any]) -> Job:
+    """The job a client asked for: its run, with the key and redirect the client brought."""
+    run_id = request["run_id"]
+    return Job(run=store.load(run_id), run_dir=store.run_dir(run_id), api_key=request.get("api_key") or None,
+               redirect=request.get("redirect") or None, retry_base=float(request.get("retry_base") or 1.0))
 
 
-def job_for(store: RunStore, run_id: str, environ: dict[str, str]) -> Job:
-    run = store.load(run_id)
-    key_name = run.agent_config.get("api_key_env")
-    return Job(run=run, run_dir=store.run_dir(run_id), api_key=environ.get(key_name) if key_name else None,
-               redirect=environ.get("ORCHESTRA_REDIRECT") or None,
-               retry_base=float(environ.get("ORCHESTRA_LLM_RETRY_BASE") or 1.0), environ=environ)
-
-
-async def run_job(job: Job, reporter: Reporter) -> int:
+async def run_job(job: Job, reporter: Reporter, tools: RemoteTools) -> int:
     """One working session of the agent, from its run record to its exit status."""
     if job.settings.get("api_key_env") and not job.api_key:
         reporter.record(result=f"the environment variable {job.settings['api_key_env']} (api_key_env) is not set; "
                                "export it where orchestra runs", code=EXIT_FAILED)
         return EXIT_FAILED
-    return await LlmAgent(job, reporter).work()
+    return await LlmAgent(job, reporter, tools).work()

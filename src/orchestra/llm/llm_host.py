@@ -5,9 +5,11 @@ process would spend a minute of CPU starting and over 2 GB of memory. Instead ea
 starts a small client (orchestra.llm.llm_client), which hands the run to this host over a Unix
 socket in a private directory and relays what the agent reports back to the supervisor.
 
-The host serves jobs concurrently on one event loop. A client that goes away (the run was stopped,
-its supervisor killed it) cancels its job; commands the job started die with their process group.
-With no job for a while the host exits; the next client starts a new one.
+The host serves jobs concurrently on one event loop. It talks to the model and never touches a
+worktree: each tool call goes back to the run's client, whose tool runner does it inside the run's
+jail (remote_tools, tool_protocol). A client that goes away (the run was stopped, its supervisor
+killed it) cancels its job; its tool runner and commands end with the client. With no job for a
+while the host exits; the next client starts a new one.
 
     python -m orchestra.llm.llm_host SOCKET_PATH
 """
@@ -24,6 +26,8 @@ import traceback
 from pathlib import Path
 
 from orchestra.core.agents.wire import EXIT_PREFIX
+from orchestra.llm.remote_tools import RemoteTools
+from orchestra.llm.tool_protocol import JOB_VERSION, MAX_MESSAGE
 
 IDLE_EXIT = float(os.environ.get("ORCHESTRA_LLM_HOST_IDLE") or 300)  # seconds without a job before exiting
 HOST_NICENESS = 5  # on top of the run's own (the first client's supervisor's)
@@ -41,7 +45,7 @@ class Host:
         from orchestra.llm import model  # noqa: F401  litellm loads once, before the first job
         if self.socket_path.exists():
             self.socket_path.unlink()
-        server = await asyncio.start_unix_server(self.handle, path=str(self.socket_path))
+        server = await asyncio.start_unix_server(self.handle, path=str(self.socket_path), limit=2 * MAX_MESSAGE)
         os.chmod(self.socket_path, 0o600)
         async with server:
             while self.jobs or time.monotonic() - self.last_job < IDLE_EXIT:
@@ -54,8 +58,9 @@ class Host:
         self.jobs += 1
         try:
             request = json.loads((await reader.readline()).decode("utf-8"))
-            job = asyncio.ensure_future(self.run_job(request, writer))
-            gone = asyncio.ensure_future(reader.read())  # returns at EOF: the client went away
+            tools = RemoteTools(writer.write)
+            job = asyncio.ensure_future(self.run_job(request, writer, tools))
+            gone = asyncio.ensure_future(tools.listen(reader))  # returns at EOF: the client went away
             done, _ = await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
             if job not in done:
                 job.cancel()
@@ -72,18 +77,21 @@ class Host:
             self.last_job = time.monotonic()
             writer.close()
 
-    async def run_job(self, request: dict, writer: asyncio.StreamWriter) -> int:
+    async def run_job(self, request: dict, writer: asyncio.StreamWriter, tools: RemoteTools) -> int:
         from orchestra.llm.llm_agent import EXIT_FAILED, Reporter, job_for, run_job
         from orchestra.core.runs.store import RunStore
 
         def write(text: str) -> None:
             writer.write((text + "\n").encode("utf-8", "replace"))
 
-        environ = dict(request["environ"])
-        job = job_for(RunStore(Path(request["state_dir"])), request["run_id"], environ)
+        if request.get("v") != JOB_VERSION:
+            Reporter(write, []).record(result="this llm host is from another version of orchestra; stop it "
+                                              f"(its socket: {self.socket_path}) and restart the run", code=EXIT_FAILED)
+            return EXIT_FAILED
+        job = job_for(RunStore(Path(request["state_dir"])), request)
         reporter = Reporter(write, [job.api_key] if job.api_key else [])
         try:
-            return await run_job(job, reporter)
+            return await run_job(job, reporter, tools)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug in one job must not end the others

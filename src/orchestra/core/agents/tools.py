@@ -2,16 +2,17 @@
 
 Every tool returns text for the model. A refusal or failure raises ToolError, whose message goes back
 to the model as the tool's result (and into the run's log), so the model can correct itself.
+The tools run in the run's tool runner (orchestra.llm.tool_runner), inside the run's jail: the
+commands the model runs inherit the runner's environment, which holds no provider key.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,6 +23,8 @@ MAX_READ_LINES = 800    # lines read_file returns at once
 MAX_MATCHES = 100       # matches search returns
 MAX_OUTPUT = 12_000     # characters of a command's output the model sees (head and tail)
 MAX_FILE_BYTES = 2_000_000  # files larger than this are not read or searched
+INSTRUCTION_FILES = ("AGENTS.md", "CLAUDE.md", "CONVENTIONS.md")  # the repository's own instructions for agents
+MAX_INSTRUCTIONS = 12_000  # characters of them put in the prompt
 
 
 class ToolError(Exception):
@@ -36,7 +39,6 @@ class Toolbox:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     command_timeout: float = 120.0
-    command_env: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root = Path(os.path.realpath(self.worktree))
@@ -136,6 +138,19 @@ class Toolbox:
                         return "\n".join(matches) + f"\n… stopped at {MAX_MATCHES} matches (narrow the search)"
         return "\n".join(matches) or f"no match for {pattern!r}"
 
+    def repository_instructions(self) -> str:
+        """The repository's own instructions for agents (AGENTS.md, …), cut to MAX_INSTRUCTIONS; a file that
+        leads outside the worktree is left out."""
+        parts = []
+        for name in INSTRUCTION_FILES:
+            try:
+                text = self._text(name)
+            except (ToolError, OSError):
+                continue
+            parts.append(f"--- {name} ---\n{text.strip()}")
+        text = "\n\n".join(parts)
+        return text if len(text) <= MAX_INSTRUCTIONS else text[:MAX_INSTRUCTIONS] + "\n… (cut)"
+
     # -- writing -------------------------------------------------------------------------------
     def write_file(self, path: str, content: str) -> str:
         absolute, relative = self.resolve(path, writing=True)
@@ -160,52 +175,49 @@ class Toolbox:
         return f"edited {relative}: replaced {search.count(chr(10)) + 1} line(s) with {replace.count(chr(10)) + 1}"
 
     # -- commands ------------------------------------------------------------------------------
-    async def run_command(self, command: str, timeout: float | None = None) -> str:
-        """Run a shell command in the worktree, in its own process group (killed on timeout or cancel)."""
+    def run_command(self, command: str, timeout: float | None = None) -> str:
+        """Run a shell command in the worktree, in its own process group (killed on timeout, or when this
+        process is told to stop while it runs), with this process's environment."""
         if not command.strip():
             raise ToolError("command must not be empty")
         limit = min(float(timeout or self.command_timeout), self.command_timeout)
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", command, cwd=self.root, env=dict(self.command_env) or None,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True)
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.root, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            output, _ = await asyncio.wait_for(proc.communicate(), limit)
-        except asyncio.TimeoutError:
+            output, _ = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
             _kill(proc)
-            output = await _drain(proc)
-            return f"timed out after {limit:g}s (killed)\n{_cap(output)}"
-        except asyncio.CancelledError:
+            return f"timed out after {limit:g}s (killed)\n{_cap(_drain(proc))}"
+        except BaseException:  # stopped (SystemExit from a signal): the command goes first
             _kill(proc)
             raise
         return f"exit status {proc.returncode}\n{_cap(output)}"
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> str:
+    def call(self, name: str, arguments: dict[str, Any]) -> str:
         """Run the tool called name with the model's arguments; ToolError for anything wrong."""
         method = _TOOLS.get(name)
         if method is None:
             raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(_TOOLS)}")
         try:
-            result = getattr(self, method)(**arguments)
+            return getattr(self, method)(**arguments)
         except TypeError as error:
             raise ToolError(f"bad arguments for {name}: {error}") from None
         except OSError as error:
             raise ToolError(f"{name} failed: {error.strerror or error}") from None
-        return await result if asyncio.iscoroutine(result) else result
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
+def _kill(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
 
-async def _drain(proc: asyncio.subprocess.Process) -> bytes:
+def _drain(proc: subprocess.Popen[bytes]) -> bytes:
     try:
-        output, _ = await asyncio.wait_for(proc.communicate(), 5)
+        output, _ = proc.communicate(timeout=5)
         return output or b""
-    except asyncio.TimeoutError:
+    except subprocess.TimeoutExpired:
         return b""
 
 
