@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("spec", nargs="?", help="the spec id (omit it with --task)")
     spawn.add_argument("--agent", action="append", dest="agents", metavar="NAME", help="an agent to run (repeatable)")
     spawn.add_argument("--task", help="a free-text task instead of a spec")
+    spawn.add_argument("--trust", action="store_true", help="allow the score's setup commands to run (asked the "
+                       "first time, and whenever they change; remembered outside the repository)")
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--json", action="store_true", help="print a JSON array")
     accept = sub.add_parser("accept", help="merge a run into its target branch (refused, exit 3, unless it is ready)")
@@ -67,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     ledger.add_argument("action", choices=("path", "show", "verify", "recover"))
     ledger.add_argument("--json", action="store_true", help="show: the raw JSON lines; verify: the verdict as JSON")
     ledger.add_argument("--require-signed", action="store_true", help="with verify: fail on any unsigned entry")
+    prune = sub.add_parser("prune", help="remove what decided runs left (worktrees, merged branches, logs); "
+                           "never unmerged or unsaved work")
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be removed and kept")
+    prune.add_argument("--older-than", type=days, metavar="DAYS", help="only runs decided more than DAYS ago")
+    prune.add_argument("--rejected", action="store_true",
+                       help="also delete the branches (and kept commits) of rejected runs: their work is gone")
+    prune.add_argument("--json", action="store_true", help="print what was removed and kept as JSON")
     sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
                    "(works outside a repository too)")
     return parser
@@ -119,8 +128,12 @@ def cmd_init(repo: Repository) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from orchestra.core.fleet import Fleet
+    from orchestra.core.fleet.prune import prune_demos
     from orchestra.core.onboarding.demo import create_demo
     from orchestra.core.score import load_score
+    cleaned = prune_demos(data_home() / "demos").line()  # older demos whose runs are all decided
+    if cleaned:
+        print(cleaned)
     path = args.path or next_demo_path()
     root = create_demo(path)
     repo = open_repository(root)
@@ -152,7 +165,7 @@ def open_ui(repo: Repository, score: Score, demo: bool = False) -> int:
 
 
 def cmd_spawn(fleet: Fleet, args: argparse.Namespace) -> int:
-    for run in fleet.spawn(args.spec, args.agents, args.task):
+    for run in fleet.spawn(args.spec, args.agents, args.task, trust=args.trust):
         print(run.id)
     return 0
 
@@ -311,8 +324,30 @@ def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
     return 0
 
 
+def days(text: str) -> float:
+    """--older-than's value: a number of days, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days, 0 or more")
+    return value
+
+
+def cmd_prune(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.prune import Pruner
+    with interrupts_deferred():
+        report = Pruner(fleet, dry_run=args.dry_run, rejected=args.rejected, older_than_days=args.older_than).prune()
+    print(json.dumps(report.to_json(), indent=2) if args.json else "\n".join(report.lines()))
+    if report.failed:
+        print(f"orchestra: {len(report.failed)} thing(s) could not be removed; they were left in place.",
+              file=sys.stderr)
+    return 1 if report.failed else 0
+
+
 COMMANDS = {"spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
-            "redirect": cmd_redirect, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log}
+            "redirect": cmd_redirect, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
 
 if __name__ == "__main__":
     sys.exit(main())

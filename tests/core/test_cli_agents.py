@@ -28,7 +28,7 @@ def test_a_custom_command_gets_the_prompt_and_its_key_is_never_logged(repo: Path
     prompt = (Path(run.worktree) / "notes" / "prompt.txt").read_text()
     assert prompt.startswith("Task (spec notes): Write the notes") and "notes/**" in prompt
     assert "test -s notes/prompt.txt" in prompt
-    assert "key is [redacted]" in output_lines(fleet, run.id)
+    assert "key is [redacted NOTES_KEY]" in output_lines(fleet, run.id)
     assert all("sk-notes-0123456789" not in p.read_text(errors="replace")
                for p in fleet.repo.state_dir.rglob("*") if p.is_file())
 

@@ -147,8 +147,22 @@ class RunActions:
         self.push_screen(NewRunDialog(self.fleet.score), self.start_runs)
 
     def start_runs(self, request: NewRunRequest | None) -> None:
-        if request is not None:
-            self.carry_out("spawn", self.fleet.spawn, request.spec, list(request.agents), request.task)
+        """Start the runs asked for; setup commands not yet allowed here are shown and asked about first."""
+        if request is None:
+            return
+        from orchestra.core.fleet.trust import setup_to_allow
+        commands = setup_to_allow(self.fleet.repo.root, self.fleet.score, request.spec)
+        spawn = lambda trust: self.carry_out("spawn", self.fleet.spawn, request.spec,  # noqa: E731
+                                             list(request.agents), request.task, trust)
+        if not commands:
+            spawn(False)
+            return
+        from orchestra.ui.dialogs import ConfirmDialog
+        detail = ("This repository's score runs these commands in every new worktree, in the run's sandbox, "
+                  "before its agent starts:\n\n" + "\n".join(f"  {command}" for command in commands)
+                  + "\n\nAllow them? You are asked again if they change; the answer is kept outside the repository.")
+        self.push_screen(ConfirmDialog("Allow this repository's setup commands?", detail, "Allow and start"),
+                         lambda yes: yes and spawn(True))
 
     def carry_out(self, what: str, use_case: Callable, *args: object) -> None:
         """Run a fleet use-case off the UI thread and report how it went."""

@@ -150,6 +150,7 @@ def gate_details(run: Run) -> str:
         tree = f"tree {gate.tree[:10]}" if gate.tree else ""
         stale = " [$warning](stale: the worktree changed since)[/]" if label == "stale" else ""
         parts.append(f"{gate_markup(gate, run.tree, detailed=True)}  [$text-muted]{tree}[/]{stale}")
+        parts.extend(f"  [$warning]⚠ {escape(warning)}[/]" for warning in gate.warnings)
         if gate.failures:
             title = "outside the boundary:" if gate.kind == "boundary" else "failing:"
             parts.append(f"  [$error]{title}[/]")

@@ -2,19 +2,20 @@
 and what the built-in agent's process (the llm client) is given besides its jail's environment.
 
 A record is one stdout line: RECORD_PREFIX followed by a JSON object (usage so far, the final
-result). Everything else an agent prints is output for the log. Secrets are redacted before either
-is written, so a key can never reach the event log, the run record or the ledger.
+result). Everything else an agent prints is output for the log. An agent process redacts its own key
+before writing either (base/redact is the redactor; the supervisor redacts everything again on disk).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestra.core.agents.presets import PROVIDER_KEYS, model_provider
+from orchestra.core.base.redact import Redactor as BaseRedactor
 
 RECORD_PREFIX = "\x1eorchestra "
 EXIT_PREFIX = "\x1eexit "  # the llm host's last line to a client: the job's exit status
@@ -36,17 +37,14 @@ def parse_record(raw: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class Redactor:
-    """Replaces each secret (and the record marker, so output cannot pose as a record) in text."""
+class Redactor(BaseRedactor):
+    """The redactor over unnamed secrets that also drops the record marker, so output cannot pose as a record."""
 
-    def __init__(self, secrets: list[str]) -> None:
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(unnamed=secrets)
 
     def __call__(self, text: str) -> str:
-        text = text.replace("\x1e", "")
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        return super().__call__(text.replace("\x1e", ""))
 
 
 def model_key_name(agent: Mapping[str, Any]) -> str | None:

@@ -16,12 +16,17 @@ def file_lock(path: Path, shared: bool = False, blocking: bool = True) -> Iterat
     The lock belongs to the open file: a child process that inherits the descriptor keeps it held.
     Not blocking, BlockingIOError when someone else holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # private, like all orchestra keeps
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB))
         yield fd
     finally:
         os.close(fd)
+
+
+def owner_only(path: str, flags: int) -> int:
+    """An opener for open(): a file it creates is readable and writable by its owner alone."""
+    return os.open(path, flags, 0o600)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -33,13 +38,14 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str, durable: bool = False) -> None:
+def write_atomic(path: Path, text: str, durable: bool = False, mode: int = 0o666) -> None:
     """Replace path's content so readers see either the old or the new file, never a mix.
 
-    With durable, the rename itself is flushed too: the new content survives a power cut."""
+    With durable, the rename itself is flushed too: the new content survives a power cut. The new file
+    gets mode (less the umask)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with open(tmp, "w", encoding="utf-8", opener=lambda name, flags: os.open(name, flags, mode)) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

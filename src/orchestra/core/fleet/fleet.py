@@ -10,6 +10,7 @@ from typing import Any
 from orchestra.core.base.errors import ActionRefused, OrchestraError
 from orchestra.core.fleet.decisions import Decisions
 from orchestra.core.fleet.journal import Journal
+from orchestra.core.fleet.trust import require_trust, setup_commands
 from orchestra.core.git import worktrees
 from orchestra.core.git.actor import actor_identity, current_actor
 from orchestra.core.git.cleanup import remove_worktree
@@ -24,6 +25,8 @@ from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, rep
 from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import DamagedRun, RunStore
 from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
+from orchestra.core.supervise.ports import allocate_block
+from orchestra.core.supervise.setup import unchanged_copies
 from orchestra.core.supervise.processes import start_supervisor, stop_supervisor, supervisor_alive, supervisors_of
 
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
@@ -43,6 +46,11 @@ class Fleet:
     def disposable(self) -> tuple[str, ...]:
         return self.score.disposable if self.score else DEFAULT_DISPOSABLE
 
+    def disposable_for(self, run: Run) -> tuple[str, ...]:
+        """What may be deleted with a run's worktree: the score's disposable globs, and the files
+        .worktreeinclude copied in that are still unchanged (copies of the checkout's own)."""
+        return self.disposable + unchanged_copies(self.store.run_dir(run.id), Path(run.worktree))
+
     def target_branch(self) -> str:
         target = (self.score.target if self.score else None) or self.repo.current_branch()
         if not target:
@@ -54,10 +62,13 @@ class Fleet:
 
     # -- spawning ---------------------------------------------------------------------------
     def spawn(self, spec_id: str | None, agent_names: list[str] | None = None,
-              task: str | None = None) -> list[Run]:
-        """Start one run per agent on a spec (or a free-text task), each in a fresh worktree."""
+              task: str | None = None, trust: bool = False) -> list[Run]:
+        """Start one run per agent on a spec (or a free-text task), each in a fresh worktree.
+
+        Setup commands not yet allowed here are refused (UntrustedSetup) unless trust, which records it."""
         spec, agents = self._plan(spec_id, agent_names, task)
         self.check_sandbox()
+        require_trust(self.repo.root, setup_commands(self.score, spec), trust)
         target = self.target_branch()
         base = self.repo.resolve(target)
         return [self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base) for agent in agents]
@@ -119,7 +130,8 @@ class Fleet:
         run = Run(id=run_id, agent=agent.name, spec=spec.id if spec else None, task=task, branch=branch_of(run_id),
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
                   spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
-                  sandbox_config=self.sandbox_settings())
+                  sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
+                  port=allocate_block(self.repo.state_dir, run_id))
         create(self.store, run)
         return self.start(run_id)
 
@@ -230,7 +242,7 @@ class Fleet:
         """Remove a decided run's worktree unless something in it would be lost; record what was kept."""
         if run.damaged or run.kept is not None and not Path(run.worktree).exists():
             return run
-        kept = remove_worktree(self.repo, self.tree(run), self.disposable)
+        kept = remove_worktree(self.repo, self.tree(run), self.disposable_for(run))
         if kept is None:
             return self.store.set(run.id, kept=None) if run.kept else run
         return self.store.set(run.id, kept=kept.to_json(), message=f"{run.message}; {kept.describe()}")

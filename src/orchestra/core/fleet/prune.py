@@ -143,13 +143,13 @@ class Pruner:
         tree = self.fleet.tree(run)
         if not path.exists():
             if not self.dry_run:
-                remove_worktree(self.repo, tree, self.fleet.disposable)  # forgets git's record of it
+                remove_worktree(self.repo, tree, self.fleet.disposable_for(run))  # forgets git's record of it
                 if run.kept:
                     self.fleet.store.set(run.id, kept=None)
             return True
         try:
-            kept = would_keep(tree, self.fleet.disposable) if self.dry_run else \
-                remove_worktree(self.repo, tree, self.fleet.disposable)
+            kept = would_keep(tree, self.fleet.disposable_for(run)) if self.dry_run else \
+                remove_worktree(self.repo, tree, self.fleet.disposable_for(run))
         except OrchestraError as error:
             self.report.failed.append(Item(run.id, "worktree", str(path), str(error)))
             return False

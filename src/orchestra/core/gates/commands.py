@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from orchestra.core.base.files import owner_only
 from orchestra.core.base.names import is_check_name
 from orchestra.core.base.procs import kill_group
 from orchestra.core.base.output import LineSplitter, clean_line
+from orchestra.core.base.redact import Redactor
 from orchestra.core.gates.reports import parse_junit, parse_pytest
 from orchestra.core.runs.run import Gate
 
@@ -30,13 +32,19 @@ def gate_log_path(run_dir: Path, name: str) -> Path:
 
 
 class CappedLog:
-    """A gate's log: the first `limit` bytes of output, then how much was not kept and the last lines."""
+    """A gate's log: the first `limit` bytes of output, then how much was not kept and the last lines;
+    with every secret redact knows replaced, even one split across two chunks."""
 
-    def __init__(self, file: BinaryIO, limit: int = LOG_LIMIT) -> None:
+    def __init__(self, file: BinaryIO, limit: int = LOG_LIMIT, redact: Redactor | None = None) -> None:
         self.file, self.limit = file, limit
+        self.redact = redact or Redactor()
+        self.stream = self.redact.stream()  # holds back the end of a chunk that may begin a secret
         self.kept = self.dropped = 0
 
     def write(self, chunk: bytes) -> None:
+        self.keep(self.stream.feed(chunk))
+
+    def keep(self, chunk: bytes) -> None:
         room = max(0, self.limit - self.kept)
         if room:
             self.file.write(chunk[:room])
@@ -45,12 +53,13 @@ class CappedLog:
 
     def finish(self, tail: Iterable[str]) -> None:
         """After a cut, append a marker line and the last lines, so the end of a test run is still there."""
+        self.keep(self.stream.flush())
         if not self.dropped:
             return
         lines = list(tail)
         self.file.write(f"\n[orchestra: {self.dropped} bytes of output were not kept; "
                         f"the last {len(lines)} lines follow]\n".encode())
-        self.file.write("".join(line + "\n" for line in lines).encode("utf-8", "replace"))
+        self.file.write("".join(self.redact(line) + "\n" for line in lines).encode("utf-8", "replace"))
 
 
 def gate_slot_count() -> int:
@@ -72,7 +81,7 @@ class GateSlots:
     def acquire(self) -> None:
         """Block until one slot is held."""
         self.lock_dir.mkdir(parents=True, exist_ok=True)
-        fds = [os.open(self.lock_dir / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o644) for i in range(self.count)]
+        fds = [os.open(self.lock_dir / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o600) for i in range(self.count)]
         try:
             for fd in fds:
                 try:
@@ -133,29 +142,30 @@ async def _finish(proc: asyncio.subprocess.Process, log: CappedLog, tail: deque[
 
 Launch = Callable[[str], tuple[list[str], dict[str, str]]]
 
-
 def plain_launch(command: str) -> tuple[list[str], dict[str, str]]:
     """How a check starts without a jail: the shell, in orchestra's own environment."""
     return ["/bin/sh", "-c", command], {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 async def run_check(name: str, command: str, worktree: Path, tree: str, log_path: Path,
-                    timeout: float, junit: str | None = None, launch: Launch = plain_launch) -> Gate:
+                    timeout: float, junit: str | None = None, launch: Launch = plain_launch,
+                    redact: Redactor | None = None) -> Gate:
     """Run one verification command in the worktree (started as launch says: in the run's jail) and
-    read its result."""
+    read its result; redact keeps secrets out of its log and its output tail."""
     gate = Gate(name=name, status="running", tree=tree, started=time.time())
     argv, env = launch(command)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log_file:  # opened first: a command is never started without its log
-        log = CappedLog(log_file)
+    redact = redact or Redactor()
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(log_path, "wb", opener=owner_only) as log_file:  # opened first: a command never starts without its log
+        log = CappedLog(log_file, redact=redact)
         proc = await asyncio.create_subprocess_exec(
             *argv, cwd=worktree, env=env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         timed_out = await _finish(proc, log, tail, timeout)
         log.finish(tail)
     gate.exit_code = proc.returncode
-    gate.output_tail = list(tail)
+    gate.output_tail = [redact(line) for line in tail]
     counts = parse_junit(worktree / junit) if junit else parse_pytest(gate.output_tail)
     gate.passed, gate.failed, gate.failures = counts.passed, counts.failed, counts.failures
     gate.status = "passed" if proc.returncode == 0 and timed_out is None else "failed"

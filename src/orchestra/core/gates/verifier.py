@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from watchfiles import Change, DefaultFilter, awatch
@@ -19,6 +20,17 @@ from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
 
 WATCH_DEBOUNCE_MS = 300
+# A watcher whose worktree has not changed for this long (and whose gates are final) stops; opening the
+# fleet (Fleet.resume_watchers) or a decision starts it again. ORCHESTRA_WATCH_IDLE (seconds) overrides it.
+WATCH_IDLE = 2 * 3600.0
+
+
+def watch_idle() -> float:
+    """Seconds of no change after which a review run's watcher stops."""
+    try:
+        return max(0.1, float(os.environ.get("ORCHESTRA_WATCH_IDLE") or WATCH_IDLE))
+    except ValueError:
+        return WATCH_IDLE
 
 
 class WorktreeFilter(DefaultFilter):
@@ -149,24 +161,43 @@ class Verifier:
         await asyncio.to_thread(slots.acquire)
         try:
             return await run_check(check["name"], check["command"], self.worktree, tree, log_path, timeout,
-                                   check.get("junit"), self.launch)
+                                   check.get("junit"), self.launch, self.store.redact)
         finally:
             slots.release()
 
     async def watch(self) -> None:
         junit_paths = [c["junit"] for c in (self.store.load(self.run_id).spec_config or {}).get("verify", [])
                        if c.get("junit")]
-        async for _changes in awatch(self.worktree, watch_filter=WorktreeFilter(), debounce=WATCH_DEBOUNCE_MS,
-                                     stop_event=self.stop_event, recursive=True):
-            if not self.worktree.exists():
+        idle, quiet_since = watch_idle(), time.monotonic()
+        await self.absorb(junit_paths)  # edits made while nobody watched (a resumed watcher)
+        # It wakes without a change at most every 5 s (watchfiles' own default), to notice it has been idle.
+        async for changes in awatch(self.worktree, watch_filter=WorktreeFilter(), debounce=WATCH_DEBOUNCE_MS,
+                                     stop_event=self.stop_event, recursive=True, yield_on_timeout=True,
+                                     rust_timeout=round(min(idle / 2, 5.0) * 1000)):
+            if not changes and time.monotonic() - quiet_since < idle:
+                continue
+            if not self.worktree.exists() or not await asyncio.to_thread(self.in_review):
+                return  # gone, or decided: a decided run is never watched (nor committed to)
+            if changes:
+                quiet_since = time.monotonic()
+                await self.absorb(junit_paths)
+            elif await asyncio.to_thread(self.verified):
+                self.store.append_events(self.run_id, [{"type": "note", "text": (
+                    f"no change in the worktree for {idle:g} seconds: stopped watching it (opening the fleet, "
+                    "or a decision, starts again)")}])
                 return
-            self.absorbing = True
-            try:
-                changed = await asyncio.to_thread(self.absorb_changes, junit_paths)
-            finally:
-                self.absorbing = False
-            if changed:
-                self.dirty.set()
+
+    def in_review(self) -> bool:
+        return self.store.load(self.run_id).state == "review"
+
+    async def absorb(self, junit_paths: list[str]) -> None:
+        self.absorbing = True
+        try:
+            changed = await asyncio.to_thread(self.absorb_changes, junit_paths)
+        finally:
+            self.absorbing = False
+        if changed:
+            self.dirty.set()
 
     def absorb_changes(self, exclude: list[str]) -> bool:
         """Commit edits made in the worktree during review (as the conductor, onto the run's branch only);

@@ -28,6 +28,8 @@ class Gate:
     started: float | None = None
     finished: float | None = None
     output_tail: list[str] = field(default_factory=list)
+    # What casts doubt on the result though it passed (e.g. Python code imported from outside the worktree).
+    warnings: list[str] = field(default_factory=list)
 
     def is_stale(self, tree: str | None) -> bool:
         """Whether this result was produced on a tree other than the given one."""
@@ -89,6 +91,9 @@ class Run:
     # and how its processes were last started ({"sandboxed", "network", "why_not"}).
     sandbox_config: dict[str, Any] | None = None
     sandbox: dict[str, Any] | None = None
+    # The setup commands recorded (and allowed) at spawn: [orchestra] setup, then the spec's.
+    setup: list[str] = field(default_factory=list)
+    port: int | None = None  # the first of the run's block of ten ports (ORCHESTRA_PORT)
 
     @property
     def is_active(self) -> bool:
@@ -132,8 +137,10 @@ class Run:
             "message": self.message, "created": self.created, "started": self.started,
             "finished": self.finished, "exit_code": self.exit_code,
             "diff": {"files": self.files_changed, "added": self.lines_added, "removed": self.lines_removed},
-            "gates": [{**g.evidence(), "stale": g.is_stale(self.tree)} for g in self.gates.values()],
+            "gates": [{**g.evidence(), "stale": g.is_stale(self.tree), "warnings": g.warnings}
+                      for g in self.gates.values()],
             "merge_commit": self.merge_commit, "usage": self.usage, "activity": self.activity,
             "merge_base": self.merge_base, "kept_worktree": self.kept, "escapes": self.escapes,
             "damaged": self.damaged, "sandboxed": (self.sandbox or {}).get("sandboxed"), "sandbox": self.sandbox,
+            "port": self.port,
         }

@@ -10,6 +10,7 @@ from orchestra.core.git.repo import Repository
 from orchestra.core.git.worktrees import admin_dir_of, agent_identity
 from orchestra.core.jail import Jail, jail_environment, jail_for
 from orchestra.core.runs.run import Run
+from orchestra.core.supervise.imports import python_environment
 
 
 # Provider keys orchestra knows of: a gate never gets one, whatever the spec declares.
@@ -36,6 +37,8 @@ def run_variables(run: Run, redirect: str | None) -> dict[str, str]:
                  "ORCHESTRA_WORKTREE": run.worktree}
     if redirect:
         variables["ORCHESTRA_REDIRECT"] = redirect
+    if run.port:
+        variables["ORCHESTRA_PORT"] = str(run.port)  # the first of ten ports the run has to itself
     return variables
 
 
@@ -51,8 +54,10 @@ def agent_environment(jail: Jail, run: Run, redirect: str | None) -> dict[str, s
 
 
 def gate_environment(jail: Jail, run: Run) -> dict[str, str]:
-    """A gate's environment: the jail's allowlist and the spec's declared variables; never a provider key."""
+    """A gate's (and a setup command's) environment: the jail's allowlist and the spec's declared variables,
+    never a provider key; the worktree first on PYTHONPATH, with the import check (supervise.imports)."""
     declared = [name for name in (run.spec_config or {}).get("env", ()) if name not in KEY_NAMES]
     env = jail_environment(jail, os.environ, declared, run_variables(run, None))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(python_environment(jail, env))
     return env

@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from orchestra.core.base.files import owner_only
 from orchestra.core.base.procs import kill_group
 from orchestra.core.runs.run import Run
 
@@ -23,7 +24,7 @@ STOP_TIMEOUT = 20.0
 def start_supervisor(state_dir: Path, run_id: str, cwd: Path, mode: str = "run") -> int:
     """Start a run's supervisor in its own session (so a dying UI or SSH drop does not end it)."""
     run_dir = state_dir / "runs" / run_id
-    with open(run_dir / "supervisor.log", "ab") as log:
+    with open(run_dir / "supervisor.log", "ab", opener=owner_only) as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", SUPERVISOR_MODULE, str(state_dir), run_id, "--mode", mode],
             cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

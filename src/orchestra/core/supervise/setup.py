@@ -48,7 +48,7 @@ async def set_up_worktree(supervisor: Supervisor) -> bool:
     for command in supervisor.run.setup:
         if not await run_setup_command(supervisor, command):
             return False
-    done.write_text("\n".join(supervisor.run.setup) + "\n", encoding="utf-8")
+    write_atomic(done, "\n".join(supervisor.run.setup) + "\n", mode=0o600)
     return True
 
 

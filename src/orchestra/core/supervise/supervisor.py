@@ -25,9 +25,9 @@ from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_ident
 from orchestra.core.supervise.activity import ActivityWatch
 from orchestra.core.jail import JailRefused, command_in
 from orchestra.core.supervise.agent_process import AgentProcess, Outcome
-from orchestra.core.supervise.jails import (agent_environment, gate_environment, jail_of_run, repository_of,
-                                            run_variables)
-from orchestra.core.agents.wire import Redactor
+from orchestra.core.supervise.jails import agent_environment, gate_environment, jail_of_run, repository_of
+from orchestra.core.supervise.secrets import run_redactor
+from orchestra.core.agents.wire import llm_client_variables
 from orchestra.core.gates.commands import GateSlots
 from orchestra.core.base.output import OUTPUT_LIMIT
 from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
@@ -35,7 +35,8 @@ from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
-from orchestra.core.gates.verifier import Verifier
+from orchestra.core.supervise.imports import ImportCheckedVerifier
+from orchestra.core.supervise.setup import set_up_worktree
 
 FLUSH_INTERVAL = 0.1
 RUN_NICENESS = 5
@@ -48,12 +49,10 @@ class EventBuffer:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         self.pending: list[dict[str, Any]] = []
-        self.redact = Redactor([])  # a cli agent's provider key, should it print it
         self.logged_bytes = 0
         self.dropped_bytes = 0
 
     def line(self, text: str) -> None:
-        text = self.redact(text)
         if self.logged_bytes >= OUTPUT_LIMIT:
             if self.dropped_bytes == 0:
                 self.pending.append({"type": "note", "text": "output limit reached: further agent output "
@@ -79,6 +78,7 @@ class Supervisor:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
         self.run = store.load(run_id)
+        store.redact = run_redactor(self.run)  # every event, record and gate log of the run goes through it
         self.worktree = Path(self.run.worktree)
         self.tree: RunTree = worktrees.run_tree(repository_of(store.state_dir), self.worktree, self.run.branch,
                                                 self.run.gitdir, run_id)
@@ -114,7 +114,7 @@ class Supervisor:
         self.update(sandbox=self.jail.describe())
         if not self.jail.sandboxed:
             self.events.note(f"not sandboxed: {self.jail.reason}")
-        verifier = Verifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check)
+        verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check)
         try:
             if mode == "run":
                 await self.run_agent()
@@ -138,6 +138,8 @@ class Supervisor:
             await asyncio.to_thread(self.checkout)
             if self.stop_event.is_set():
                 self.set_state("stopped", "stopped before the agent started")
+                return
+            if not await set_up_worktree(self):  # included files, setup commands; failed or stopped if not
                 return
         redirect = self.run.redirects[-1] if self.run.redirects else None
         self.set_state("working", "", started=self.run.started or time.time(), finished=None, exit_code=None)
@@ -164,8 +166,11 @@ class Supervisor:
             command = self.agent_command(config, redirect, env)
             if shutil.which(command[0], path=env.get("PATH")) is None:
                 raise FileNotFoundError(2, "No such file or directory", command[0])  # said before the sandbox hides it
-            if config["kind"] == "llm":  # interim: the llm client still carries the key to the host itself
-                env = {**os.environ, **run_variables(self.run, redirect)}
+            if config["kind"] == "llm":
+                # The client stays outside the sandbox with the jail's environment plus its model's key (it
+                # carries it to the llm host); the model's tools run in the jail, in the runner it starts.
+                env.update(llm_client_variables(config, os.environ))
+                command += ["--", *command_in(self.jail, [sys.executable, "-m", "orchestra.llm.tool_runner"])]
             else:
                 command = command_in(self.jail, command)
         except PresetError as error:
@@ -205,7 +210,6 @@ class Supervisor:
             invocation = cli_invocation(config, cli_prompt(self.run), os.environ, redirect=redirect,
                                         summary=work_summary(self.run, last_output))
             env.update(invocation.env)
-            self.events.redact = Redactor([invocation.env[name] for name in invocation.secret_names])
             if invocation.resumes:
                 self.events.note("continuing the agent's own conversation with the instruction")
             return list(invocation.argv)
