@@ -202,3 +202,18 @@ def test_the_tool_runner_answers_each_request_and_ends_its_command_with_its_stdi
     runner.proc.stdin.close()  # the client went away
     assert runner.proc.wait(timeout=10) == 0
     wait_for(lambda: not processes_with(f"sleep {marker}"), 10, message="the command to end with the runner")
+
+
+def test_the_conversation_kept_for_a_redirect_holds_no_secret(repo: Path, make_fleet, server: FakeOpenAI,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A declared secret the model's command prints reaches the model, never the run's files (0600)."""
+    fleet = make_fleet(repo, score(server.url).replace('model = "openai/fake-model"',
+                                                       'model = "openai/fake-model"\nenv = ["MY_SERVICE_TOKEN"]'))
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-declared-for-the-agent-0042")
+    server.script(tool_calls(("run_command", {"command": "echo $MY_SERVICE_TOKEN"})), text("Printed it."))
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id, timeout=60)
+    assert "tok-declared-for-the-agent-0042" in tool_results(server)[0]  # declared: the agent may use it
+    conversation = fleet.store.run_dir(run.id) / "conversation.json"
+    text_kept = conversation.read_text()
+    assert "tok-declared-for-the-agent-0042" not in text_kept and "[redacted MY_SERVICE_TOKEN]" in text_kept
+    assert OPENAI_KEY not in text_kept and conversation.stat().st_mode & 0o777 == 0o600

@@ -19,6 +19,7 @@ from typing import Any
 from orchestra.core.agents.prompts import boundary_lines
 from orchestra.core.agents.tools import TOOL_SPECS, ToolError
 from orchestra.core.agents.wire import RECORD_PREFIX, Redactor
+from orchestra.core.base.redact import Redactor as BaseRedactor
 from orchestra.core.base.files import write_atomic
 from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import RunStore
@@ -37,6 +38,7 @@ class Job:
     run: Run
     run_dir: Path
     api_key: str | None = field(default=None, repr=False)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)  # kept out of the conversation file
     redirect: str | None = None
     retry_base: float = 1.0
 
@@ -95,7 +97,10 @@ class LlmAgent:
         return data if isinstance(data.get("messages"), list) else None
 
     def save(self, messages: list[dict[str, Any]]) -> None:
-        write_atomic(self.conversation_path, json.dumps({"messages": messages, "usage": self.usage}, indent=1))
+        """Keep the conversation for a redirect: the run's secrets (and the model's key) never in it, 0600."""
+        redact = BaseRedactor(self.job.secrets, [self.job.api_key] if self.job.api_key else [])
+        data = redact.deep({"messages": messages, "usage": self.usage})
+        write_atomic(self.conversation_path, json.dumps(data, indent=1), mode=0o600)
 
     async def work(self) -> int:
         from orchestra.llm.model import ModelUnavailable, parse_arguments
@@ -207,7 +212,9 @@ def task_prompt(run: Run) -> str:
 def job_for(store: RunStore, request: dict[str, Any]) -> Job:
     """The job a client asked for: its run, with the key and redirect the client brought."""
     run_id = request["run_id"]
+    secrets = request.get("secrets") if isinstance(request.get("secrets"), dict) else {}
     return Job(run=store.load(run_id), run_dir=store.run_dir(run_id), api_key=request.get("api_key") or None,
+               secrets={str(name): str(value) for name, value in secrets.items()},
                redirect=request.get("redirect") or None, retry_base=float(request.get("retry_base") or 1.0))
 
 

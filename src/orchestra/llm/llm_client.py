@@ -27,6 +27,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestra.core.base.redact import secret_values
+from orchestra.core.runs.store import RunStore
+from orchestra.core.supervise.secrets import secret_names
 from orchestra.core.agents.wire import EXIT_PREFIX, HOST_SETTINGS, KEY_ENV, RECORD_PREFIX, llm_host_socket
 from orchestra.core.jail.environment import KEPT
 from orchestra.llm.runner_process import RunnerProcess
@@ -118,8 +121,11 @@ def fail(message: str) -> None:
 def job_request(state_dir: str, run_id: str) -> dict:
     """The first line to the host: the run, and what of this environment the job needs (its key)."""
     key_name = os.environ.get(KEY_ENV)
+    run = RunStore(Path(state_dir)).load(run_id)
     return {"v": JOB_VERSION, "state_dir": str(Path(state_dir).resolve()), "run_id": run_id,
             "api_key": os.environ.get(key_name) if key_name else None,
+            # What the host keeps out of the files it writes (the conversation): the run's secrets here.
+            "secrets": secret_values(os.environ, secret_names(run, os.environ)),
             "redirect": os.environ.get("ORCHESTRA_REDIRECT") or None,
             "retry_base": float(os.environ.get("ORCHESTRA_LLM_RETRY_BASE") or 1.0)}
 
