@@ -36,7 +36,7 @@ def test_a_run_spawned_by_a_cli_process_that_exits_at_once_still_reaches_review(
     assert supervisor_alive(run)  # it stays to watch the worktree during review
 
 
-def test_a_killed_supervisor_fails_the_run_without_losing_work_and_redirect_restarts_it(
+def test_a_killed_supervisor_interrupts_the_run_without_losing_work_and_redirect_restarts_it(
         repo: Path, make_fleet: MakeFleet) -> None:
     marker = f"30.{uuid.uuid4().int % 10**6:06d}"
     command = ('if [ -n "$ORCHESTRA_REDIRECT" ]; then echo "$ORCHESTRA_REDIRECT" > redo.txt; '
@@ -50,10 +50,11 @@ def test_a_killed_supervisor_fails_the_run_without_losing_work_and_redirect_rest
 
     os.kill(run.supervisor_pid, signal.SIGKILL)
 
-    run = wait_state(fleet, run.id, "failed")
+    run = wait_state(fleet, run.id, "interrupted")
     assert "supervisor for this run is gone" in run.message and run.branch in run.message
-    assert [r.state for r in fleet.runs()] == ["failed"]
-    assert fleet.store.load(run.id).state == "failed"  # persisted, so every other view agrees
+    assert "committed as the agent" in run.message  # not "committed" already: the supervisor died first
+    assert [r.state for r in fleet.runs()] == ["interrupted"]
+    assert fleet.store.load(run.id).state == "interrupted"  # persisted, so every other view agrees
     worktree = Path(run.worktree)
     assert (worktree / "partial.txt").read_text() == "partial\n"
     assert git(repo, "rev-parse", "--verify", run.branch)

@@ -10,7 +10,7 @@ STATE_STYLE = {
     "queued": ("◌", "$text-muted"), "working": ("●", "$accent"), "waiting": ("◐", "$warning"),
     "review": ("◆", "$warning"),
     "accepted": ("✔", "$success"), "rejected": ("✘", "$text-muted"), "failed": ("✖", "$error"),
-    "stopped": ("■", "$text-muted"),
+    "stopped": ("■", "$text-muted"), "interrupted": ("↯", "$warning"),
 }
 GATE_STYLE = {
     "passed": ("✓", "$success"), "failed": ("✗", "$error"), "error": ("✗", "$error"),

@@ -18,7 +18,7 @@ from orchestra.core.git.diffs import candidate_fields, unified_diff
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git
 from orchestra.core.git.snapshot import settle
-from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted
+from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_identity
 from orchestra.core.jail import JailRefused, probe
 from orchestra.core.ledger import open_ledger
 from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, replace_damaged, transition
@@ -27,7 +27,9 @@ from orchestra.core.runs.store import DamagedRun, RunStore
 from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
 from orchestra.core.supervise.ports import allocate_block
 from orchestra.core.supervise.setup import unchanged_copies
-from orchestra.core.supervise.processes import start_supervisor, stop_supervisor, supervisor_alive, supervisors_of
+from orchestra.core.supervise.processes import (end_agent_leftovers, start_supervisor, stop_supervisor,
+                                                supervisor_alive, supervisors_of)
+from orchestra.core.supervise.reaper import now_ticks
 
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
@@ -149,17 +151,23 @@ class Fleet:
             return damaged.run
 
     def reconcile(self, run: Run) -> Run:
-        """Mark a queued or working run failed when its supervisor has died, so it can be restarted."""
+        """Mark a queued or working run interrupted when its supervisor has died, and end what its agent left
+        running (without a sandbox, nothing else does), so it can be rejected or redirected."""
         if run.damaged or not run.is_active or supervisor_alive(run):
             return run
         if run.supervisor_pid is None and time.time() - run.created < STARTING_GRACE:
             return run
-        message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted); "
-                   f"the work so far is on branch {run.branch}. Redirect the run to start it again.")
+        message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted) and its agent "
+                   f"was ended. Its commits are on branch {run.branch}; what it left uncommitted in its worktree "
+                   "is committed as the agent when you reject or redirect the run.")
         try:
-            return transition(self.store, run.id, "failed", message, expect=ACTIONS["stop"], supervisor_pid=None)
+            moved = transition(self.store, run.id, "interrupted", message, expect=ACTIONS["stop"],
+                               supervisor_pid=None, agent_pgid=None, agent_start=None)
         except ActionRefused:
             return self.store.load(run.id)  # it moved on meanwhile
+        # Only what started before now: a redirect from here on starts processes this must not end.
+        end_agent_leftovers(run, until=now_ticks())
+        return moved
 
     def tree(self, run: Run) -> RunTree:
         return worktrees.run_tree(self.repo, Path(run.worktree), run.branch, run.gitdir, run.id)
@@ -197,7 +205,7 @@ class Fleet:
         run = self.get(run_id)
         if not allowed("stop", run):
             raise ActionRefused(refusal("stop", run))
-        stop_supervisor(run)
+        stop_supervisor(run, current=lambda: self.store.load(run.id))
         try:
             return transition(self.store, run.id, "stopped", "stopped by the conductor", expect=ACTIONS["stop"],
                               supervisor_pid=None)
@@ -215,24 +223,33 @@ class Fleet:
 
     # -- steps of decisions -----------------------------------------------------------------
     def settle(self, run: Run, for_accept: bool, actor: str) -> Run:
-        """Stop the run's supervisor and commit anything left in its worktree (as actor, the conductor:
-        edits left there since the agent finished are theirs); return the fresh record."""
+        """Stop the run's supervisor and commit anything left in its worktree as actor, the conductor (edits
+        left there since the agent finished are theirs), or, for an interrupted run, as its agent (its
+        supervisor died before committing what the agent did); return the fresh record."""
         if run.damaged:
             for pid in supervisors_of(self.repo.state_dir, run.id):
                 stop_supervisor(dataclasses.replace(run, supervisor_pid=pid))
             return run
-        stop_supervisor(run)
+        stop_supervisor(run, current=lambda: self.store.load(run.id))
         run = self.store.load(run.id)
         if not Path(run.worktree).is_dir():
             return run
         tree = self.tree(run)
+        interrupted = run.state == "interrupted"
+        identity = agent_identity(run.agent) if interrupted else actor_identity(actor)
+        message = (f"{run.agent}: work in progress on run {run.id} (interrupted)\n\nTask: {run.task}\n" if interrupted
+                   else f"Work left in run {run.id}'s worktree")
         try:
-            settled = settle(tree, run.id, run.base, actor_identity(actor), f"Work left in run {run.id}'s worktree")
+            settled = settle(tree, run.id, run.base, identity, message)
         except WorktreeCorrupted as error:
             if for_accept:
                 raise ActionRefused(f"Run {run.id} cannot be accepted: {error}. Nothing was changed; "
                                     "reject it (its branch is kept).") from None
             return run
+        if settled.commit and interrupted:
+            self.store.append_events(run.id, [{"type": "note", "text": (
+                f"committed what the agent left when its supervisor was interrupted, as {run.agent}: "
+                f"{settled.commit[:10]}")}])
         if settled.commit or settled.escapes:
             values = candidate_fields(self.repo.root, self.branch_tip(run), f"refs/heads/{run.target}", run.base)
             run = self.store.set(run.id, escapes=[*run.escapes, *settled.escapes], **values)

@@ -16,21 +16,23 @@ from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import RunStore
 
 # state -> the states it may move to (staying in a state is always allowed: it re-stamps the message).
+# "interrupted" is where the fleet puts a run whose supervisor vanished while it was queued or working.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "queued": frozenset({"working", "stopped", "failed", "rejected"}),
-    "working": frozenset({"waiting", "review", "failed", "stopped", "rejected"}),
-    "waiting": frozenset({"working", "review", "failed", "stopped", "rejected"}),
+    "queued": frozenset({"working", "stopped", "failed", "rejected", "interrupted"}),
+    "working": frozenset({"waiting", "review", "failed", "stopped", "rejected", "interrupted"}),
+    "waiting": frozenset({"working", "review", "failed", "stopped", "rejected", "interrupted"}),
     "review": frozenset({"accepted", "rejected", "working", "failed"}),
     "failed": frozenset({"working", "rejected"}),
     "stopped": frozenset({"working", "rejected"}),
+    "interrupted": frozenset({"working", "rejected"}),
     "accepted": frozenset(),
     "rejected": frozenset(),
 }
 # action -> the states it can be taken in.
 ACTIONS: dict[str, frozenset[str]] = {
     "accept": frozenset({"review"}),
-    "reject": frozenset({"queued", "working", "waiting", "review", "failed", "stopped"}),
-    "redirect": frozenset({"working", "waiting", "review", "failed", "stopped"}),
+    "reject": frozenset({"queued", "working", "waiting", "review", "failed", "stopped", "interrupted"}),
+    "redirect": frozenset({"working", "waiting", "review", "failed", "stopped", "interrupted"}),
     "stop": frozenset({"queued", "working", "waiting"}),
 }
 DECIDED = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
@@ -99,6 +101,9 @@ def refusal(action: str, run: Run) -> str:
     if run.state in DECIDED:
         suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
         return f"Run {run.id} was already {run.state}.{suffix}"
+    if run.state == "interrupted":
+        return (f"Run {run.id} was interrupted: its supervisor is gone and its agent was ended. Reject it, or "
+                "redirect it to carry on.")
     if action == "accept":
         if run.state in ACTIONS["stop"]:
             return f"Run {run.id} is still {run.state}: wait for the agent to finish, or stop it."

@@ -6,7 +6,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "failed", "stopped")
+# "interrupted": its supervisor vanished (killed, or the machine restarted) while the agent worked.
+STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "failed", "stopped", "interrupted")
 ACTIVE_STATES = frozenset({"queued", "working", "waiting"})  # "waiting": the agent asks for input
 DECIDED_STATES = frozenset({"accepted", "rejected"})
 DAMAGED_SHOWN_AS = "failed"  # the state a run whose record cannot be read is shown in (never written)
@@ -70,7 +71,10 @@ class Run:
     gates: dict[str, Gate] = field(default_factory=dict)
     redirects: list[str] = field(default_factory=list)
     supervisor_pid: int | None = None
-    agent_pgid: int | None = None
+    agent_pgid: int | None = None  # the agent's pid, which leads its process group and session
+    # When the agent started (field 22 of /proc/<pid>/stat, clock ticks after boot): with agent_pgid, it tells
+    # the agent from a process that reused its pid.
+    agent_start: int | None = None
     decision: dict[str, Any] | None = None
     merge_commit: str | None = None
     # llm agents: {"model", "prompt_tokens", "completion_tokens", "cost" (USD, None when unknown), "turns"}

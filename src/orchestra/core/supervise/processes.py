@@ -1,4 +1,5 @@
-"""Start, find and stop run supervisors: detached processes that outlive whoever started them."""
+"""Start, find and stop run supervisors: detached processes that outlive whoever started them; end what
+the agent of a supervisor that died left running."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from orchestra.core.base.errors import OrchestraError
 from orchestra.core.base.files import owner_only
-from orchestra.core.base.procs import kill_group
 from orchestra.core.runs.run import Run
+from orchestra.core.supervise.reaper import end_leftovers, now_ticks
 
 SUPERVISOR_MODULE = "orchestra.core.supervise.supervisor"
 # Supervisors started by an older orchestra run under the old path; they are just as alive.
@@ -69,13 +72,15 @@ def supervisors_of(state_dir: Path, run_id: str) -> list[int]:
     return found
 
 
-def wait_for_exit(run: Run, timeout: float) -> None:
+def wait_for_exit(run: Run, timeout: float, fd: int | None = None) -> None:
     """Wait until the run's supervisor has ended, or timeout: woken by its exit (a pidfd), not by polling."""
     assert run.supervisor_pid
-    try:
-        fd = os.pidfd_open(run.supervisor_pid)
-    except (OSError, AttributeError):
-        fd = None
+    own = fd is None
+    if own:
+        try:
+            fd = os.pidfd_open(run.supervisor_pid)
+        except OSError:
+            fd = None
     deadline = time.monotonic() + timeout
     try:
         while supervisor_alive(run) and time.monotonic() < deadline:
@@ -84,20 +89,65 @@ def wait_for_exit(run: Run, timeout: float) -> None:
             else:
                 select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
     finally:
+        if own and fd is not None:
+            os.close(fd)
+
+
+def run_marks(run: Run) -> dict[str, str]:
+    """Variables every process of the run has in its environment (unless it cleared them)."""
+    return {"ORCHESTRA_RUN": run.id, "ORCHESTRA_WORKTREE": run.worktree}
+
+
+def end_agent_leftovers(run: Run, until: int | None = None) -> None:
+    """End what is left of the run's agent after its supervisor died: the agent itself, its process group and
+    session, started between the agent's start and now. Given until, a moment no later agent of the run can
+    have started before, processes started by then that carry the run's variables count too (they may have
+    left the group and session). Nothing without a start time: a pid alone may name another process by now."""
+    end_leftovers(run.agent_pgid, run.agent_start, run_marks(run) if until is not None else {}, until)
+
+
+def _signal(fd: int | None, pid: int, sig: int) -> None:
+    try:
+        if fd is None:
+            os.kill(pid, sig)
+        else:
+            signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        pass
+
+
+def stop_supervisor(run: Run, timeout: float = STOP_TIMEOUT, current: Callable[[], Run] | None = None) -> None:
+    """Ask a run's supervisor to stop (it stops the agent, ends what it started and commits its work); force
+    it if it hangs, then end what its agent left (as current, the fresh record, names it).
+
+    The supervisor is signalled through a pidfd opened before it is recognised, so a pid reused meanwhile
+    is never signalled."""
+    fd = None
+    if run.supervisor_pid:
+        try:
+            fd = os.pidfd_open(run.supervisor_pid)
+        except ProcessLookupError:
+            pass
+        except OSError:  # no pidfds (Linux < 5.3)
+            fd = None
+    try:
+        if not supervisor_alive(run):
+            end_agent_leftovers(run)  # by pid and start time alone: this record may be older than a new agent
+            return
+        assert run.supervisor_pid
+        _signal(fd, run.supervisor_pid, signal.SIGTERM)
+        wait_for_exit(run, timeout, fd)
+        if supervisor_alive(run):
+            _signal(fd, run.supervisor_pid, signal.SIGKILL)
+            # It was alive until now, and a run never has two supervisors: all the run's processes are its.
+            end_agent_leftovers(_fresh(run, current), until=now_ticks())
+    finally:
         if fd is not None:
             os.close(fd)
 
 
-def stop_supervisor(run: Run, timeout: float = STOP_TIMEOUT) -> None:
-    """Ask a run's supervisor to stop (it stops the agent and commits its work); force it if it hangs."""
-    if not supervisor_alive(run):
-        if run.agent_pgid:
-            kill_group(run.agent_pgid)
-        return
-    assert run.supervisor_pid
-    os.kill(run.supervisor_pid, signal.SIGTERM)
-    wait_for_exit(run, timeout)
-    if supervisor_alive(run):
-        os.kill(run.supervisor_pid, signal.SIGKILL)
-        if run.agent_pgid:
-            kill_group(run.agent_pgid)
+def _fresh(run: Run, current: Callable[[], Run] | None) -> Run:
+    try:
+        return current() if current is not None else run
+    except OrchestraError:  # an unreadable record: the one we had names the agent as well as any
+        return run

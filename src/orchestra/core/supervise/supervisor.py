@@ -1,7 +1,9 @@
 """The per-run supervisor: a detached process that runs the agent, commits its work, verifies and watches.
 
 It is started in its own session so it outlives the UI that started it; all it knows it
-writes to the run's state file and event log, which any orchestra process can read.
+writes to the run's state file and event log, which any orchestra process can read. Everything its
+agent, setup commands and gates start is its to end (see reaper): it adopts their orphans, and ends
+what is left when the agent's turn ends and when it exits.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from orchestra.core.jail import JailRefused, command_in
 from orchestra.core.supervise.agent_process import AgentProcess, Outcome
 from orchestra.core.supervise.jails import agent_environment, gate_environment, jail_of_run, repository_of
 from orchestra.core.supervise.secrets import run_redactor
-from orchestra.core.agents.wire import llm_client_variables
+from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
 from orchestra.core.gates.commands import GateSlots
 from orchestra.core.base.output import OUTPUT_LIMIT
 from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
@@ -36,6 +38,7 @@ from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import Gate, Run
 from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.imports import ImportCheckedVerifier
+from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
 from orchestra.core.supervise.setup import set_up_worktree
 
 FLUSH_INTERVAL = 0.1
@@ -87,12 +90,16 @@ class Supervisor:
         self.agent: AgentProcess | None = None
         self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
         self.activity_written = 0.0
+        self.reaper = Reaper(spare=spare_llm_host)
 
     def launch_check(self, command: str) -> tuple[list[str], dict[str, str]]:
         """How a gate's command starts: in the run's jail, with a gate's environment."""
         return command_in(self.jail, ["/bin/sh", "-c", command]), gate_environment(self.jail, self.run)
 
     def update(self, **values: Any) -> Run:
+        if values.get("agent_pgid") and "agent_start" not in values:
+            # Recorded together: only the start time tells the agent from a process that reused its pid.
+            values["agent_start"] = start_time(values["agent_pgid"])
         self.run = self.store.set(self.run_id, **values)
         return self.run
 
@@ -105,6 +112,9 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self.request_stop)
+        if not self.reaper.adopt():
+            self.events.note("orchestra cannot adopt what the agent leaves running here (no child subreaper); "
+                             "its process group and session are still ended")
         self.update(supervisor_pid=os.getpid())
         try:
             self.jail = jail_of_run(self.store.state_dir, self.run)
@@ -124,7 +134,8 @@ class Supervisor:
             self.events.note(f"supervisor ends: {refused}")  # decided meanwhile: nothing more to do
         finally:
             self.events.flush()
-            self.update(supervisor_pid=None, agent_pgid=None)
+            await asyncio.to_thread(self.reaper.end_all)  # what gates or the agent left, before we are gone
+            self.update(supervisor_pid=None, agent_pgid=None, agent_start=None)
         if self.stop_event.is_set():
             exit_now(0)  # asked to stop, and all is written: no need to wait for the file watcher's thread
 
@@ -185,7 +196,7 @@ class Supervisor:
             on_start=lambda pid: self.update(agent_pgid=pid),
             on_record=self.take_record if config["kind"] == "llm" else None,
             on_partial=(lambda text: watch.partial(text, time.monotonic())) if watch else None,
-            open_stdin=watch is not None)
+            open_stdin=watch is not None, reaper=self.reaper)
         flusher = asyncio.ensure_future(self.flush_periodically(watch))
         try:
             if self.stop_event.is_set():
@@ -197,6 +208,7 @@ class Supervisor:
         finally:
             flusher.cancel()
             self.agent = None
+            self.reaper.reap_orphans()  # nothing of ours runs now: every exited child is an adopted orphan
             if watch is not None and self.run.activity:
                 self.update(activity=None)
 
@@ -270,7 +282,7 @@ class Supervisor:
         if self.events.dropped_bytes:
             self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
                              f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
-        finished = {"exit_code": outcome.exit_code, "finished": time.time()}
+        finished = {"exit_code": outcome.exit_code, "finished": time.time(), "agent_pgid": None, "agent_start": None}
         try:
             values = self.commit_work(outcome)
         except WorktreeCorrupted as error:
@@ -308,6 +320,11 @@ class Supervisor:
         return values
 
 
+def spare_llm_host(pids: list[int]) -> set[int]:
+    """The llm host among pids: an llm agent starts it, but it serves every run, so it outlives this one."""
+    return listening_on(llm_host_socket(os.environ), pids)
+
+
 def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
     """A pending result for the boundary and every verify command, bound to the tree about to be verified."""
     names = [("boundary", "boundary")] + [(c["name"], "command") for c in (run.spec_config or {}).get("verify", [])]
@@ -327,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(Supervisor(store, args.run_id).main(args.mode))
     except Exception as error:  # a supervisor bug must leave a visible, recoverable run
         traceback.print_exc()
+        Reaper(spare=spare_llm_host).end_all()
         fail_run(store, args.run_id, f"orchestra's supervisor failed: {error}")
         return 1
     return 0
