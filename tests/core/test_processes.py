@@ -209,3 +209,15 @@ def test_the_llm_host_an_agent_started_outlives_the_turn_and_the_supervisor(
         fleet.reject(run.id, "done")
 
         assert processes_with(f"orchestra.llm.llm_host {llm_host_socket}") == hosts
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+def test_a_gates_background_child_holding_its_output_does_not_keep_it_running(
+        repo: Path, make_fleet: MakeFleet, sandbox: str) -> None:
+    (mark,) = markers(1)
+    fleet = make_fleet(repo, score_text({"quick": "echo x > x.txt"}, [{"id": "work", "intent": "x", "verify": [
+        {"name": "leaves", "command": f"echo checked; sleep {mark} &", "timeout": 120}]}], sandbox=sandbox))
+    run = wait_settled(fleet, fleet.spawn("work")[0].id, timeout=30)  # not the gate's 120 s timeout
+    gate = run.gates["leaves"]
+    assert gate.status == "passed" and gate.finished - gate.started < 10, gate
+    assert not sleeping(mark)

@@ -210,6 +210,8 @@ class OrchestraApp(RunActions, App[int]):
             self.notify(f"{run.id} {run.agent} is ready for review", timeout=6)
         elif run.state == "failed":
             self.notify(f"{run.id} {run.agent} failed: {run.message}", severity="error", timeout=10)
+        elif run.state == "interrupted":
+            self.notify(f"{run.id} {run.agent} was interrupted: {run.message}", severity="warning", timeout=10)
         elif run.state == "waiting":
             self.bell()  # the conductor may be looking elsewhere: the terminal (and tmux) flag the window
             self.notify(f"{run.id} {run.agent} is waiting for input — {run.message}\n"

@@ -45,6 +45,7 @@ class RunPane(Widget, can_focus=True):
     RunPane.-failed { border: round $error 60%; }
     RunPane.-failed:focus { border: round $error; }
     RunPane.-waiting { border: double $warning 80%; }
+    RunPane.-interrupted { border: round $warning 60%; }
     RunPane.-waiting:focus { border: double $warning; }
     """
 
@@ -84,7 +85,7 @@ class RunPane(Widget, can_focus=True):
         """What the conductor must not miss, wrapped to the pane: a failed run's message, a waiting agent's
         question, a kept worktree, or what the agent did to its branch."""
         run, width = self.run, max(10, width)
-        if run.state in ("failed", "waiting") and run.message:
+        if run.state in ("failed", "waiting", "interrupted") and run.message:
             style = "$error" if run.state == "failed" else "$warning"
             return wrapped(run.message, width, style)
         if run.kept:
@@ -110,7 +111,7 @@ class RunPane(Widget, can_focus=True):
         """Render the run's state (called when its record changes)."""
         self.run, self.now = run, now
         self._set_titles()
-        for state in ("review", "failed", "waiting"):
+        for state in ("review", "failed", "waiting", "interrupted"):
             self.set_class(run.state == state, f"-{state}")
         self.refresh()
 

@@ -122,11 +122,21 @@ async def _read_all(stream: asyncio.StreamReader, log: CappedLog, tail: deque[st
     tail.extend(map(clean_line, splitter.flush()))
 
 
+DRAIN_GRACE = 0.5  # seconds a check's output is still read after the check itself has exited
+
+
 async def _finish(proc: asyncio.subprocess.Process, log: CappedLog, tail: deque[str],
                   timeout: float) -> float | None:
-    """Read the command's output and wait for it to end; the timeout it ran into, or None."""
+    """Read the command's output until it has ended, then end what it left in its process group; the
+    timeout it ran into, or None. A background child holding the output open does not keep the check
+    running: once the command has exited, its output is read for DRAIN_GRACE more, then the group goes."""
     async def read_and_wait() -> None:  # both under the timeout: a command may close its output and hang
-        await _read_all(proc.stdout, log, tail)
+        reader = asyncio.ensure_future(_read_all(proc.stdout, log, tail))
+        await _exited(proc)
+        done, _ = await asyncio.wait({reader}, timeout=DRAIN_GRACE)
+        if not done:
+            kill_group(proc.pid)
+            await reader
         await proc.wait()
     try:
         await asyncio.wait_for(read_and_wait(), timeout)
@@ -137,7 +147,25 @@ async def _finish(proc: asyncio.subprocess.Process, log: CappedLog, tail: deque[
     except asyncio.CancelledError:
         kill_group(proc.pid)
         raise
+    kill_group(proc.pid)  # a daemon-less background child the check left in its group
     return None
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Until the process itself has exited (Process.wait also waits for its output to close): a pidfd."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (OSError, AttributeError):
+        await proc.wait()
+        return
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await exited
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 Launch = Callable[[str], tuple[list[str], dict[str, str]]]
