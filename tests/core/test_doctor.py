@@ -159,7 +159,9 @@ def test_doctor_says_plainly_whether_the_ledger_is_signed_and_agents_are_sandbox
     from tests.core.helpers import cli
     unsigned = cli("-C", str(repo), "doctor").stdout
     assert "ledger signing      not configured" in unsigned and "not who wrote them" in unsigned
-    assert "ok       agent sandbox       bubblewrap works" in unsigned
+    from orchestra.core.jail import probe
+    assert ("ok       agent sandbox       bubblewrap works" if probe().works else "note     agent sandbox       not available") \
+        in unsigned
     key = repo.parent / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     for name, value in (("gpg.format", "ssh"), ("user.signingkey", str(key))):

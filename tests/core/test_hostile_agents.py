@@ -14,6 +14,7 @@ import pytest
 
 from orchestra.core.base.errors import ActionRefused
 from orchestra.core.fleet import Fleet
+from orchestra.core.jail import probe
 from orchestra.core.git.merge import NothingToMerge
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
@@ -38,6 +39,7 @@ def main_log(repo: Path) -> list[str]:
 HIJACK = 'echo "gitdir: $(git rev-parse --path-format=absolute --git-common-dir)" > .git'
 
 
+@pytest.mark.skipif(not probe().works, reason="needs bubblewrap: ./dev test installs it")
 def test_a_sandboxed_agent_cannot_rewrite_its_git_file(repo: Path, make_fleet: MakeFleet) -> None:
     fleet = one_agent(make_fleet, repo, f"{HIJACK} || echo refused; echo work > work.txt")
     before = main_log(repo)
