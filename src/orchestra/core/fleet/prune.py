@@ -22,11 +22,10 @@ from typing import Any
 
 from orchestra.core.base.errors import GitError, OrchestraError
 from orchestra.core.fleet.fleet import Fleet
-from orchestra.core.git.cleanup import Kept, leftovers, not_disposable, remove_worktree, uncommitted
+from orchestra.core.git.cleanup import remove_worktree, would_keep
 from orchestra.core.git.repo import Repository, open_repository
 from orchestra.core.git.runner import git, git_ok
 from orchestra.core.git.snapshot import KEPT_REFS, adopt_objects
-from orchestra.core.git.worktrees import RunTree
 from orchestra.core.onboarding.demo import is_demo
 from orchestra.core.runs.lifecycle import DECIDED
 from orchestra.core.runs.run import Run
@@ -232,21 +231,6 @@ class Pruner:
 
     def keep(self, run: Run, what: str, name: str, why: str) -> None:
         self.report.kept.append(Item(run.id, what, name, why))
-
-
-def would_keep(tree: RunTree, disposable: tuple[str, ...]) -> Kept | None:
-    """What remove_worktree would keep the worktree for, without removing anything (for a dry run)."""
-    problem = tree.problem()
-    if problem:
-        return Kept(str(tree.path), f"{problem}; orchestra does not touch it")
-    changed = uncommitted(tree)
-    if changed:
-        return Kept(str(tree.path), "it has uncommitted changes", tuple(changed))
-    lost = not_disposable(tree, leftovers(tree), disposable)
-    if lost:
-        return Kept(str(tree.path), "it holds files no commit has (ignored or never committed) "
-                                    "that are not disposable", tuple(lost))
-    return None
 
 
 def decided_at(run: Run) -> float:

@@ -74,11 +74,8 @@ def uncommitted(tree: RunTree) -> list[str]:
     return changed_paths(tree) or ["(the worktree's index)"]
 
 
-def remove_worktree(repo: Repository, tree: RunTree, disposable: tuple[str, ...]) -> Kept | None:
-    """Remove a run's worktree if nothing in it would be lost; else keep it and say what it holds."""
-    if not tree.path.exists():
-        git(repo.root, "worktree", "prune", check=False)
-        return None
+def would_keep(tree: RunTree, disposable: tuple[str, ...]) -> Kept | None:
+    """Why removing the worktree would lose something (a Kept saying what), or None when nothing would be."""
     problem = tree.problem()
     if problem:
         return Kept(str(tree.path), f"{problem}; orchestra does not touch it")
@@ -89,6 +86,17 @@ def remove_worktree(repo: Repository, tree: RunTree, disposable: tuple[str, ...]
     if lost:
         return Kept(str(tree.path), "it holds files no commit has (ignored or never committed) "
                                     "that are not disposable", tuple(lost))
+    return None
+
+
+def remove_worktree(repo: Repository, tree: RunTree, disposable: tuple[str, ...]) -> Kept | None:
+    """Remove a run's worktree if nothing in it would be lost; else keep it and say what it holds."""
+    if not tree.path.exists():
+        git(repo.root, "worktree", "prune", check=False)
+        return None
+    kept = would_keep(tree, disposable)
+    if kept is not None:
+        return kept
     with file_lock(repo.state_dir / "worktree.lock"):
         if git_ok(repo.root, "worktree", "remove", "--force", str(tree.path)):
             return None
