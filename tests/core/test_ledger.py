@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 
 import orchestra
-from orchestra.core.ledger.chain import (
-    GENESIS,
-    Ledger,
-    LedgerError,
-    Verification,
-    canonical_json,
-    entry_hash,
-)
+from orchestra.core.ledger.chain import GENESIS, Ledger, LedgerError, canonical_json, entry_hash
+from orchestra.core.ledger.verify import Verification
 
 
 def decision(n: int, **extra: object) -> dict:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.base.files import write_atomic
 
@@ -64,6 +62,7 @@ def save_theme(theme: str, path: Path | None = None) -> Path:
     raw["ui"] = {**ui, "theme": theme}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tomli_w  # only when the user's choice is saved: not on the way to the first paint
         write_atomic(path, HEADER + tomli_w.dumps(raw))
     except OSError as error:
         raise SettingsError(f"{path}: cannot be written ({error.strerror or error})") from None

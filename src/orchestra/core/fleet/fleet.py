@@ -15,6 +15,7 @@ from orchestra.core.git import worktrees
 from orchestra.core.git.actor import actor_identity, current_actor
 from orchestra.core.git.cleanup import remove_worktree
 from orchestra.core.git.diffs import candidate_fields, unified_diff
+from orchestra.core.git.includes import unchanged_copies
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git
 from orchestra.core.git.snapshot import settle
@@ -26,7 +27,6 @@ from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import DamagedRun, RunStore
 from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
 from orchestra.core.supervise.ports import allocate_block
-from orchestra.core.supervise.setup import unchanged_copies
 from orchestra.core.supervise.processes import (end_agent_leftovers, start_supervisor, stop_supervisor,
                                                 supervisor_alive, supervisors_of)
 from orchestra.core.supervise.reaper import now_ticks

@@ -9,6 +9,9 @@ git itself matches both the rules and the repository's ignores, so the semantics
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -41,3 +44,32 @@ def included_paths(root: Path, rules: str) -> list[str]:
     # Of those, only what the repository itself ignores (exit 1 from check-ignore: none is).
     ignored = git(root, "check-ignore", "-z", "--stdin", input="\0".join(candidates) + "\0", check=False)
     return sorted(path for path in ignored.split("\0") if path)
+
+
+COPIES_FILE = "included.json"  # {path: sha256} of the files copied in, in the run's state directory
+
+
+def file_digest(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def unchanged_copies(run_dir: Path, worktree: Path) -> tuple[str, ...]:
+    """Globs naming exactly the included files still as they were copied: removing them along with the
+    worktree loses nothing (the checkout has them). One an agent changed is kept like any other file."""
+    try:
+        record = json.loads((run_dir / COPIES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ()
+    if not isinstance(record, dict):
+        return ()
+    return tuple(exact_glob(path) for path, digest in record.items()
+                 if isinstance(path, str) and digest and file_digest(worktree / path) == digest)
+
+
+def exact_glob(path: str) -> str:
+    """A gitignore pattern matching path alone (anchored at the root, special characters escaped)."""
+    return "/" + re.sub(r"([\\*?\[\]!# ])", r"\\\1", path)

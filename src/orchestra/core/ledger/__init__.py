@@ -10,7 +10,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestra.core.ledger.chain import GENESIS, Ledger, LedgerError, Verification
+    from orchestra.core.ledger.chain import GENESIS, Ledger, LedgerError
+    from orchestra.core.ledger.verify import Verification
     from orchestra.core.ledger.factory import open_ledger
 
 _HOMES = {"GENESIS": "chain", "Ledger": "chain", "LedgerError": "lines", "Verification": "verify",

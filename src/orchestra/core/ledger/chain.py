@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestra.core.base.canonical import canonical_json
 from orchestra.core.base.faults import declare, fault_point
@@ -38,9 +39,11 @@ from orchestra.core.ledger.lines import (
 from orchestra.core.ledger.sidefiles import SideFiles, Tip
 from orchestra.core.ledger.signing import SigningConfig, SshSigner
 from orchestra.core.ledger.tail import Pending, Tail, parse_pending, read_tail, relate
-from orchestra.core.ledger.verify import Verification, verify_ledger
 
-__all__ = ["CHAIN_FIELDS", "GENESIS", "Ledger", "LedgerError", "Verification", "canonical_json", "entry_hash"]
+if TYPE_CHECKING:
+    from orchestra.core.ledger.verify import Verification
+
+__all__ = ["CHAIN_FIELDS", "GENESIS", "Ledger", "LedgerError", "canonical_json", "entry_hash"]
 
 AFTER_PENDING = declare("ledger.after-pending")  # the line is staged, not yet in the ledger
 AFTER_LINE = declare("ledger.after-line")        # the line is in the ledger; head and anchor lag
@@ -310,6 +313,7 @@ class Ledger:
         """Check every line, the chain, seq, signatures, the head, the anchor and git's merge commits."""
         self.check_path()
         with os_errors_as_ledger_errors(self.path):
+            from orchestra.core.ledger.verify import verify_ledger  # msgspec and the git walk load here only
             return verify_ledger(self, require_signed)
 
 

@@ -15,7 +15,8 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 
-from orchestra.core.ledger.lines import GENESIS, ChainFields, line_hash_matches, parse_chain_fields
+from orchestra.core.ledger.fields import ChainFields, line_hash_matches, parse_chain_fields
+from orchestra.core.ledger.lines import GENESIS
 from orchestra.core.ledger.signers import AllowedKey, SignatureChecker
 
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this, one process scans faster than two start

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import os
-import re
 import shutil
 from collections import deque
 from pathlib import Path
@@ -24,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.base.files import write_atomic
-from orchestra.core.git.includes import INCLUDE_FILE, include_rules, included_paths
+from orchestra.core.git.includes import (COPIES_FILE, INCLUDE_FILE, file_digest, include_rules, included_paths)
 from orchestra.core.jail import command_in
 from orchestra.core.supervise.agent_process import AgentProcess, Outcome
 from orchestra.core.supervise.jails import gate_environment, repository_of
@@ -34,7 +32,6 @@ if TYPE_CHECKING:
 
 SETUP_TIMEOUT = 1800.0  # seconds one setup command may take
 DONE_FILE = "setup-done"
-COPIES_FILE = "included.json"  # {path: sha256} of the files copied in, in the run's state directory
 SHOWN_PATHS = 20
 
 
@@ -101,32 +98,6 @@ def _lands_inside(target: Path, inside: Path) -> bool:
         parent = parent.parent
     resolved = parent.resolve()
     return resolved == inside or inside in resolved.parents
-
-
-def file_digest(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as file:
-            return hashlib.file_digest(file, "sha256").hexdigest()
-    except OSError:
-        return None
-
-
-def unchanged_copies(run_dir: Path, worktree: Path) -> tuple[str, ...]:
-    """Globs naming exactly the included files still as they were copied: removing them along with the
-    worktree loses nothing (the checkout has them). One an agent changed is kept like any other file."""
-    try:
-        record = json.loads((run_dir / COPIES_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ()
-    if not isinstance(record, dict):
-        return ()
-    return tuple(exact_glob(path) for path, digest in record.items()
-                 if isinstance(path, str) and digest and file_digest(worktree / path) == digest)
-
-
-def exact_glob(path: str) -> str:
-    """A gitignore pattern matching path alone (anchored at the root, special characters escaped)."""
-    return "/" + re.sub(r"([\\*?\[\]!# ])", r"\\\1", path)
 
 
 def shown(paths: list[str]) -> str:
