@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from orchestra.core.base.errors import OrchestraError
+from orchestra.core.score.providers import model_provider
 
 __all__ = [
     "PRESET_TABLE", "PROVIDER_KEYS", "STDIN_READERS", "Invocation", "Preset", "PresetError", "cli_invocation",
@@ -75,8 +76,6 @@ PROVIDER_KEYS: Mapping[str, str] = MappingProxyType({
     "openrouter": "OPENROUTER_API_KEY", "deepseek": "DEEPSEEK_API_KEY", "mistral": "MISTRAL_API_KEY",
     "groq": "GROQ_API_KEY", "xai": "XAI_API_KEY",
 })
-_BARE_MODELS = ((("gpt-", "o1", "o3", "o4", "chatgpt-"), "openai"), (("claude",), "anthropic"),
-                (("gemini",), "gemini"))
 
 
 # CLIs that read a piped stdin to its end as more prompt (codex exec, opencode run): given a pipe that
@@ -157,18 +156,6 @@ def redirect_prompt(task: str, summary: str, instruction: str) -> str:
             f"{done}\n\n"
             "## New instruction from the conductor\n"
             f"{instruction.strip()}\n")
-
-
-def model_provider(model: str | None) -> str | None:
-    """The provider of a litellm-style model name: its prefix, or a guess from a well-known bare name."""
-    if not model:
-        return None
-    if "/" in model:
-        return model.split("/", 1)[0].lower()
-    for prefixes, provider in _BARE_MODELS:
-        if model.lower().startswith(prefixes):
-            return provider
-    return None
 
 
 def _key_value(agent: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:

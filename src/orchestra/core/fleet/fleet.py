@@ -26,6 +26,8 @@ from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, rep
 from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import DamagedRun, RunStore
 from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
+from orchestra.core.score.load import independence_problem
+from orchestra.core.score.providers import agent_vendor
 from orchestra.core.supervise.ports import allocate_block
 from orchestra.core.supervise.processes import (end_agent_leftovers, start_supervisor, stop_supervisor,
                                                 supervisor_alive, supervisors_of)
@@ -110,6 +112,26 @@ class Fleet:
         score = self.score
         return {"mode": score.sandbox if score else "auto", "read": list(score.sandbox_read) if score else []}
 
+    def review_settings(self, author: Agent, spec: Spec | None) -> dict[str, Any] | None:
+        """Who reviews a run of author on spec, as the run keeps it; None when nobody does. A reviewer that is
+        not independent of the author as [review] asks is refused (the score refuses it for specs)."""
+        score = self.score
+        if score is None:
+            return None
+        reviewers = [reviewer for reviewer in score.reviewers_for(spec) if reviewer.name != author.name]
+        if not reviewers:
+            return None
+        policy = score.review
+        for reviewer in reviewers:
+            problem = independence_problem(author, reviewer, policy.independence)
+            if problem:
+                raise OrchestraError(f"Cannot start: {problem}. Nothing was started.")
+        maker = agent_vendor(agent_config(author))
+        return {"agents": [{**agent_config(reviewer), "vendor": agent_vendor(agent_config(reviewer))}
+                           for reviewer in reviewers],
+                "block_on": policy.block_on, "independence": policy.independence, "budget": policy.budget,
+                "retries": policy.retries, "author_vendor": maker, "author_model": author.model}
+
     def check_sandbox(self) -> None:
         """Refuse to start runs the score requires a sandbox for, on a machine that cannot make one."""
         if self.score is not None and self.score.sandbox == "required":
@@ -133,7 +155,7 @@ class Fleet:
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
                   spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
-                  port=allocate_block(self.repo.state_dir, run_id))
+                  port=allocate_block(self.repo.state_dir, run_id), review_config=self.review_settings(agent, spec))
         create(self.store, run)
         return self.start(run_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 from watchfiles import Change, DefaultFilter, awatch
 
@@ -15,11 +16,15 @@ from orchestra.core.git.snapshot import branch_tip, snapshot
 from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted
 from orchestra.core.gates.boundary import check_boundary
 from orchestra.core.gates.commands import GateSlots, Launch, gate_log_path, plain_launch, run_check
+from orchestra.core.gates.evidence import CheckContext, RunElsewhere, judge
+from orchestra.core.gates.secret_scan import scan_gate
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
-from orchestra.core.runs.run import Gate, Run
+from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
 
 WATCH_DEBOUNCE_MS = 300
+# How a reviewer reviews: (the run, the reviewer's agent config, the tree) → its gate (see gates.review).
+Review = Callable[[Run, dict, str], Awaitable[Gate]]
 # A watcher whose worktree has not changed for this long (and whose gates are final) stops; opening the
 # fleet (Fleet.resume_watchers) or a decision starts it again. ORCHESTRA_WATCH_IDLE (seconds) overrides it.
 WATCH_IDLE = 2 * 3600.0
@@ -75,9 +80,12 @@ class Verifier:
     """Runs one verification pass at a time for a run; a change during a pass queues one rerun."""
 
     def __init__(self, store: RunStore, run_id: str, tree: RunTree, stop_event: asyncio.Event,
-                 launch: Launch = plain_launch) -> None:
+                 launch: Launch = plain_launch, review: Review | None = None,
+                 run_elsewhere: RunElsewhere | None = None) -> None:
         self.store, self.run_id, self.tree, self.worktree = store, run_id, tree, tree.path
         self.launch = launch  # how a check starts: in the run's jail
+        self.review = review  # how a reviewer reviews the run's tree (None: reviews are not run here)
+        self.run_elsewhere = run_elsewhere  # how a check runs on another tree (benchmarks, proving tests)
         self.stop_event = stop_event
         self.absorbing = False  # the watcher is committing an edit: a stop waits for it
         # Commits are read in the common git dir, never through the worktree's (agent-writable) .git file.
@@ -135,6 +143,12 @@ class Verifier:
         except Exception as error:  # e.g. a glob recorded before globs were validated
             gate = error_gate("boundary", "boundary", tree, started, error)
         self.save_gate(gate)
+        started = time.time()
+        try:
+            gate = await asyncio.to_thread(scan_gate, self.git_dir, run.merge_base or run.base, tree)
+        except Exception as error:
+            gate = error_gate(SECRETS_GATE, "secrets", tree, started, error)
+        self.save_gate(gate)
         for check in (run.spec_config or {}).get("verify", []):
             if self.dirty.is_set() or self.stop_event.is_set():
                 return  # the tree moved on: the next pass verifies the newer one
@@ -142,9 +156,26 @@ class Verifier:
             self.save_gate(Gate(name=name, status="running", tree=tree, started=started))
             try:
                 gate = await self.run_one(check, tree)
+                gate = await judge(self.context(run, check, tree), gate)
             except Exception as error:
                 gate = error_gate(name, "command", tree, started, error)
             self.save_gate(gate)
+        for reviewer in run.reviewers():
+            if self.dirty.is_set() or self.stop_event.is_set() or self.review is None:
+                return
+            name, started = review_gate_name(reviewer["name"]), time.time()
+            self.save_gate(Gate(name=name, kind="review", status="running", tree=tree, started=started))
+            try:
+                gate = await self.review(self.store.load(self.run_id), reviewer, tree)
+            except Exception as error:
+                gate = error_gate(name, "review", tree, started, error)
+            self.save_gate(gate)
+
+    def context(self, run: Run, check: dict, tree: str) -> CheckContext:
+        """What judging a check may use (see gates.evidence)."""
+        return CheckContext(run=run, check=check, tree=tree, worktree=self.worktree, git_dir=self.git_dir,
+                            since=run.merge_base or run.base, run_elsewhere=self.run_elsewhere,
+                            cache_dir=self.store.run_dir(self.run_id) / "gates")
 
     def bounds(self, run: Run, tree: str) -> Gate:
         """The boundary gate of tree (blocking: runs git)."""

@@ -6,11 +6,19 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from orchestra.core.base.findings import counts, digest, findings_of
+
 # "interrupted": its supervisor vanished (killed, or the machine restarted) while the agent worked.
 STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "failed", "stopped", "interrupted")
 ACTIVE_STATES = frozenset({"queued", "working", "waiting"})  # "waiting": the agent asks for input
 DECIDED_STATES = frozenset({"accepted", "rejected"})
-DAMAGED_SHOWN_AS = "failed"  # the state a run whose record cannot be read is shown in (never written)
+DAMAGED_SHOWN_AS = "failed"
+SECRETS_GATE = "secrets"  # the secret scan of every candidate's diff  # the state a run whose record cannot be read is shown in (never written)
+
+
+def review_gate_name(agent: str) -> str:
+    """The gate of one reviewer's verdict (a check may not be called review-…: the score refuses it)."""
+    return f"review-{agent}"
 
 
 @dataclass
@@ -18,7 +26,8 @@ class Gate:
     """One verification result, bound to the tree it ran on."""
 
     name: str
-    kind: str = "command"          # "command" or "boundary"
+    # "command", "boundary", "secrets", "review", "sarif", "coverage", "benchmark" (see gates.kinds)
+    kind: str = "command"
     status: str = "pending"        # pending | running | passed | failed | error
     tree: str | None = None
     summary: str = ""
@@ -31,6 +40,13 @@ class Gate:
     output_tail: list[str] = field(default_factory=list)
     # What casts doubt on the result though it passed (e.g. Python code imported from outside the worktree).
     warnings: list[str] = field(default_factory=list)
+    # What the gate says about lines of the candidate (base.findings.Finding.to_json()): review, SARIF and
+    # secret-scan findings.
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    verdict: str | None = None  # review gates: "approved" or "changes requested", computed by orchestra
+    # Kind-specific facts: a reviewer's {agent, model, provider, independence, same_provider, tokens, cost,
+    # explanation}; a coverage gate's percentages; a benchmark's numbers; a proving check's base result.
+    details: dict[str, Any] = field(default_factory=dict)
 
     def is_stale(self, tree: str | None) -> bool:
         """Whether this result was produced on a tree other than the given one."""
@@ -38,8 +54,14 @@ class Gate:
 
     def evidence(self) -> dict[str, Any]:
         """The fields the ledger records for this gate."""
-        return {"name": self.name, "kind": self.kind, "status": self.status, "tree": self.tree,
-                "summary": self.summary, "passed": self.passed, "failed": self.failed}
+        record = {"name": self.name, "kind": self.kind, "status": self.status, "tree": self.tree,
+                  "summary": self.summary, "passed": self.passed, "failed": self.failed}
+        if self.verdict is not None:
+            record["verdict"] = self.verdict
+        if self.findings:
+            found = findings_of(self.findings)
+            record["findings"] = {"count": len(found), "by_priority": counts(found), "sha256": digest(found)}
+        return record
 
 
 @dataclass
@@ -70,6 +92,14 @@ class Run:
     changed_paths: list[str] = field(default_factory=list)
     gates: dict[str, Gate] = field(default_factory=dict)
     redirects: list[str] = field(default_factory=list)
+    # Each redirect as data, in order: {"message", "findings": [finding JSON], "comments": [finding JSON],
+    # "actor", "time"}; the next attempt's prompt lists them.
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    # The conductor's own comments on lines of the diff, not yet sent (finding JSON, source "comment").
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    # The reviewers recorded at spawn: {"agents": [agent config], "block_on", "independence",
+    # "author_provider"}; None: nobody reviews this run.
+    review_config: dict[str, Any] | None = None
     supervisor_pid: int | None = None
     agent_pgid: int | None = None  # the agent's pid, which leads its process group and session
     # When the agent started (field 22 of /proc/<pid>/stat, clock ticks after boot): with agent_pgid, it tells
@@ -109,9 +139,16 @@ class Run:
         return self.state not in DECIDED_STATES or self.kept is not None
 
     def expected_gates(self) -> list[str]:
-        """The gates a run in review should have: the boundary, then each verify command of its spec."""
+        """The gates a run in review should have: the boundary, the secret scan, each verify command of its
+        spec, then each reviewer's verdict."""
         checks = [check.get("name") for check in (self.spec_config or {}).get("verify", []) if isinstance(check, dict)]
-        return ["boundary", *(name for name in checks if isinstance(name, str))]
+        return ["boundary", SECRETS_GATE, *(name for name in checks if isinstance(name, str)),
+                *(review_gate_name(agent.get("name", "")) for agent in self.reviewers())]
+
+    def reviewers(self) -> list[dict[str, Any]]:
+        """The agent configs of the run's reviewers, as recorded at spawn."""
+        agents = (self.review_config or {}).get("agents") or []
+        return [agent for agent in agents if isinstance(agent, dict) and isinstance(agent.get("name"), str)]
 
     def elapsed(self, now: float) -> float:
         """Seconds the agent has worked (up to now when it still works)."""

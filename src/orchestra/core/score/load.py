@@ -11,10 +11,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orchestra.core.score.locate import STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex, Problems
+from orchestra.core.score.locate import NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex, Problems
 from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
-from orchestra.core.score.model import (DEFAULT_DISPOSABLE, KINDS, PRESETS, SANDBOX_MODES, Agent, Check,
-                                        Score, Spec)
+from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
+                                        Check, ReviewPolicy, Score, Spec)
+from orchestra.core.base.findings import PRIORITIES
+from orchestra.core.score.providers import agent_vendor
 from orchestra.core.score.parts import agent, commands, globs, non_empty, spec
 from orchestra.core.score.starter import STARTER_TOML
 
@@ -55,7 +57,7 @@ def parse_score(text: str, path: Path) -> Score:
     return score
 
 
-_TOP = ("orchestra", "ui", "keymap", "sandbox", "agents", "specs")
+_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "agents", "specs")
 
 
 def _table(p: Problems, data: dict, key: str, fields: dict[str, ValueType]) -> dict[str, Any]:
@@ -103,14 +105,87 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
     agents = [agent(p, i, raw, seen) for i, raw in _tables(p, data, "agents")]
     seen_specs: dict[str, int] = {}
     specs = [spec(p, i, raw, seen, seen_specs) for i, raw in _tables(p, data, "specs")]
+    review = _review_policy(p, data, seen)
+    _reviewers(p, [a for a in agents if a], [s for s in specs if s], review, data)
     return Score(
         path=path, target=orchestra.get("target"), theme=ui.get("theme"),
         agents=tuple(a for a in agents if a), specs=tuple(s for s in specs if s),
         keymap=MappingProxyType(dict(keymap)),
         disposable=tuple(orchestra.get("disposable", DEFAULT_DISPOSABLE)),
         sandbox=orchestra.get("sandbox", "auto"), sandbox_read=tuple(sandbox.get("read", ())),
-        setup=tuple(orchestra.get("setup", ())),
+        setup=tuple(orchestra.get("setup", ())), review=review,
     )
+
+
+def _review_policy(p: Problems, data: dict, agents: dict[str, int]) -> ReviewPolicy:
+    """[review]: agents (reviewers of every spec that names none), block_on, independence, budget, retries."""
+    raw = _table(p, data, "review", {"agents": STRINGS, "block_on": STRING, "independence": STRING,
+                                     "budget": NUMBER, "retries": NUMBER})
+    for j, name in enumerate(raw.get("agents", ())):
+        if name not in agents:
+            p.add(("review", "agents", j), f"unknown agent {name!r}", closest(name, agents))
+    if "block_on" in raw and raw["block_on"] not in PRIORITIES:
+        p.add(("review", "block_on"), f"invalid block_on {raw['block_on']!r}: expected one of "
+              f"{', '.join(PRIORITIES)} (findings at or above it request changes)", closest(raw["block_on"], PRIORITIES))
+    if "independence" in raw and raw["independence"] not in INDEPENDENCE:
+        p.add(("review", "independence"), f"invalid independence {raw['independence']!r}: expected one of "
+              f"{', '.join(INDEPENDENCE)}", closest(raw["independence"], INDEPENDENCE))
+    if "budget" in raw and not (isinstance(raw["budget"], int) and raw["budget"] >= 1000):
+        p.add(("review", "budget"), f"must be a whole number of tokens, at least 1000, got {raw['budget']}")
+    if "retries" in raw and not (isinstance(raw["retries"], int) and 0 <= raw["retries"] <= 5):
+        p.add(("review", "retries"), f"must be a whole number from 0 to 5, got {raw['retries']}")
+    values = {key: raw[key] for key in ("block_on", "independence", "budget", "retries") if key in raw}
+    return ReviewPolicy(agents=tuple(raw.get("agents", ())), **values)
+
+
+def _reviewers(p: Problems, agents: list[Agent], specs: list[Spec], review: ReviewPolicy, data: dict) -> None:
+    """Reviewers have role "review" and are independent of the authors they review, as [review] asks."""
+    by_name = {a.name: a for a in agents}
+    raw_specs = [(i, raw) for i, raw in _tables_quiet(data, "specs")]
+    named: list[tuple[tuple, str]] = [(("review", "agents", j), name) for j, name in enumerate(review.agents)]
+    for i, raw in raw_specs:
+        named += [(("specs", i, "review", j), name) for j, name in enumerate(raw.get("review") or ())
+                  if isinstance(name, str)]
+    for at, name in named:
+        if name in by_name and by_name[name].role != "review":
+            p.add(at, f"agent {name!r} reviews but has no role = \"review\" (a reviewer only reads; give it the role)")
+    for i, raw in raw_specs:
+        spec_ = next((s for s in specs if s.id == raw.get("id")), None)
+        if spec_ is None:
+            continue
+        authors = [by_name[n] for n in spec_.agents if n in by_name] if spec_.agents else \
+            [a for a in agents if a.role != "review"]
+        reviewers = [by_name[n] for n in (spec_.review or review.agents) if n in by_name]
+        at = ("specs", i, "review") if spec_.review else ("review", "agents")
+        for author in authors:
+            if author.role == "review":
+                p.add(("specs", i, "agents"), f"agent {author.name!r} has role \"review\": it reviews, it does not write")
+            for reviewer in reviewers:
+                problem = independence_problem(author, reviewer, review.independence)
+                if problem:
+                    p.add(at, f"spec {spec_.id!r}: {problem}")
+
+
+def independence_problem(author: Agent, reviewer: Agent, independence: str) -> str | None:
+    """Why reviewer may not review author's work under [review] independence, or None."""
+    if independence == "none":
+        return None
+    if author.name == reviewer.name:
+        return f"agent {author.name!r} would review its own work"
+    maker, critic = agent_vendor(author.__dict__), agent_vendor(reviewer.__dict__)
+    if independence == "provider" and maker is not None and maker == critic:
+        return (f"reviewer {reviewer.name!r} and author {author.name!r} both use {maker} models; [review] "
+                "independence = \"provider\" asks for a second opinion from another maker (pick a reviewer of "
+                "another provider, or set independence = \"model\" or \"none\")")
+    if independence == "model" and author.model and author.model == reviewer.model:
+        return (f"reviewer {reviewer.name!r} and author {author.name!r} use the same model {author.model!r}; "
+                "[review] independence = \"model\" asks for another model")
+    return None
+
+
+def _tables_quiet(data: dict, key: str) -> list[tuple[int, dict]]:
+    raw = data.get(key, [])
+    return [(i, item) for i, item in enumerate(raw) if isinstance(item, dict)] if isinstance(raw, list) else []
 
 
 def _read_paths(p: Problems, sandbox: dict) -> None:

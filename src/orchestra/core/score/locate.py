@@ -33,6 +33,7 @@ STRING: ValueType = ("string", lambda v: isinstance(v, str))
 NUMBER: ValueType = ("number", lambda v: isinstance(v, int | float) and not isinstance(v, bool))
 STRINGS: ValueType = ("array of strings", lambda v: isinstance(v, list))  # items checked apart
 ARRAY: ValueType = ("array", lambda v: isinstance(v, list))
+BOOL: ValueType = ("boolean (true or false)", lambda v: isinstance(v, bool))
 
 
 @dataclass(frozen=True)

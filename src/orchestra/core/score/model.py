@@ -16,6 +16,9 @@ PRESETS = ("claude", "codex", "aider", "gemini", "opencode")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 SANDBOX_MODES = ("auto", "required", "off")
+ROLES = ("code", "tests", "docs", "security", "infra", "review", "plan")
+INDEPENDENCE = ("provider", "model", "none")
+BETTER = ("lower", "higher")
 NETWORK = ("on", "off")
 # Ignored files that may be deleted with a run's worktree: dependency and build caches, aider's history.
 DEFAULT_DISPOSABLE = (
@@ -27,17 +30,39 @@ DEFAULT_DISPOSABLE = (
 
 @dataclass(frozen=True)
 class Check:
-    """One verify command; `junit` is a report path the command writes, relative to the worktree."""
+    """One verify command; `junit`, `sarif` and `coverage` are report paths the command writes, relative to
+    the worktree. With `sarif`, the gate is the report's errors in changed lines; with `coverage`, the
+    thresholds (percentages) below; `benchmark` compares the number it prints with the target's; `prove`
+    runs the tests the candidate adds or changes against the base tree too (they must fail there)."""
 
     name: str
     command: str
     junit: str | None = None
     timeout: float = 600.0
+    sarif: str | None = None
+    coverage: str | None = None
+    min_coverage: float | None = None          # total, percent
+    min_changed_coverage: float | None = None  # of the lines the candidate adds or changes, percent
+    max_coverage_drop: float | None = None     # percentage points below the target's total
+    benchmark: bool = False
+    tolerance: float = 5.0                     # percent worse than the target's that still passes
+    better: str = "lower"                      # lower (a time) or higher (a rate) is better
+    prove: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of all fields."""
-        return {"name": self.name, "command": self.command, "junit": self.junit,
-                "timeout": self.timeout}
+        """Plain JSON-able dict of the fields; the evidence fields only when set (old hashes stay)."""
+        data: dict[str, Any] = {"name": self.name, "command": self.command, "junit": self.junit,
+                                "timeout": self.timeout}
+        for key, default in _CHECK_EXTRAS.items():
+            value = getattr(self, key)
+            if value != default:
+                data[key] = value
+        return data
+
+
+_CHECK_EXTRAS: dict[str, Any] = {"sarif": None, "coverage": None, "min_coverage": None,
+                                 "min_changed_coverage": None, "max_coverage_drop": None, "benchmark": False,
+                                 "tolerance": 5.0, "better": "lower", "prove": False}
 
 
 @dataclass(frozen=True)
@@ -80,18 +105,35 @@ class Spec:
     agents: tuple[str, ...] = ()
     env: tuple[str, ...] = ()    # variables of the user's environment its agents and gates may see
     setup: tuple[str, ...] = ()  # commands run in a new worktree before the agent (after [orchestra] setup)
+    review: tuple[str, ...] = ()  # reviewer agents (role "review"); () : [review] agents, if any
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of all fields, checks as dicts and tuples as lists."""
-        return {
+        data = {
             "id": self.id, "intent": self.intent, "allow": list(self.allow),
             "deny": list(self.deny), "verify": [check.to_dict() for check in self.verify],
             "agents": list(self.agents), "env": list(self.env), "setup": list(self.setup),
         }
+        if self.review:
+            data["review"] = list(self.review)
+        return data
 
     def content_hash(self) -> str:
         """sha256 hex of the canonical JSON of to_dict() (sorted keys, compact separators)."""
         return content_hash(self.to_dict())
+
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """[review]: who reviews every spec that names no reviewers, what blocks, how independent they must be.
+
+    `budget` is the tokens of diff one reviewer request may carry; a larger diff is reviewed file by file."""
+
+    agents: tuple[str, ...] = ()
+    block_on: str = "P1"
+    independence: str = "provider"
+    budget: int = 24_000
+    retries: int = 2  # extra attempts after a malformed answer, before the gate fails closed
 
 
 @dataclass(frozen=True)
@@ -111,6 +153,7 @@ class Score:
     sandbox: str = "auto"                # auto | required | off
     sandbox_read: tuple[str, ...] = ()   # [sandbox] read: paths agents may read (absolute or ~/...)
     setup: tuple[str, ...] = ()          # [orchestra] setup: commands for every new worktree
+    review: ReviewPolicy = ReviewPolicy()
 
     def agent(self, name: str) -> Agent:
         """The agent called name; KeyError if there is none."""
@@ -127,7 +170,14 @@ class Score:
         raise KeyError(spec_id)
 
     def agents_for(self, spec: Spec) -> tuple[Agent, ...]:
-        """The agents spec names, in its order, or every agent when it names none."""
-        return tuple(self.agent(name) for name in spec.agents) if spec.agents else self.agents
+        """The agents spec names, in its order, or every agent but the reviewers when it names none."""
+        if spec.agents:
+            return tuple(self.agent(name) for name in spec.agents)
+        return tuple(agent for agent in self.agents if agent.role != "review")
+
+    def reviewers_for(self, spec: Spec | None) -> tuple[Agent, ...]:
+        """Who reviews a run of spec: the spec's `review`, else [review] agents (a task: [review] agents)."""
+        names = spec.review if spec is not None and spec.review else self.review.agents
+        return tuple(self.agent(name) for name in names)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestra.core.base.globs import repository_glob_problem
-from orchestra.core.score.locate import ARRAY, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
+from orchestra.core.score.locate import ARRAY, BOOL, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
 from orchestra.core.score.locate import type_name
-from orchestra.core.score.model import ENV_NAME, KINDS, NAME, NETWORK, PRESETS, Agent, Check, Spec
+from orchestra.core.score.model import BETTER, ENV_NAME, KINDS, NAME, NETWORK, PRESETS, ROLES, Agent, Check, Spec
 from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
 
 AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
@@ -15,8 +15,15 @@ AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STR
                  "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
                  "request_timeout": NUMBER, "network": STRING, "env": STRINGS}
 SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
-               "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS}
-CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER}
+               "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS, "review": STRINGS}
+CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER, "sarif": STRING,
+                "coverage": STRING, "min_coverage": NUMBER, "min_changed_coverage": NUMBER,
+                "max_coverage_drop": NUMBER, "benchmark": BOOL, "tolerance": NUMBER, "better": STRING,
+                "prove": BOOL}
+# The cli presets that can review without a human at the keyboard, and answer in JSON.
+REVIEW_PRESETS = ("codex", "claude", "gemini")
+_PERCENT_KEYS = ("min_coverage", "min_changed_coverage", "max_coverage_drop", "tolerance")
+_REPORT_KEYS = ("junit", "sarif", "coverage")
 # Keys each kind must not have; a key's allowed kinds are derived from this for messages.
 _LLM_ONLY = ("max_turns", "max_tokens", "max_cost", "request_timeout")
 _FORBIDDEN = {"shell": ("preset", "model", "api_base", "api_key_env", *_LLM_ONLY),
@@ -96,6 +103,12 @@ def agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None:
         p.add((*at, "network"), f"invalid network {v['network']!r}: expected \"on\" or \"off\"",
               closest(v["network"], NETWORK))
     env_names(p, v, at)
+    role = v.get("role")
+    if role is not None and role not in ROLES:
+        p.add((*at, "role"), f"invalid role {role!r}: expected one of {', '.join(ROLES)}", closest(role, ROLES))
+    if role == "review" and kind == "cli" and v.get("preset") not in (*REVIEW_PRESETS, None):
+        p.add((*at, "preset"), f"preset {v['preset']!r} cannot review without a human at the keyboard: a reviewer "
+                               f"is an llm agent, a shell command, or one of the presets {', '.join(REVIEW_PRESETS)}")
     if "name" not in v or kind is None:
         return None
     numbers = {key: float(v[key]) for key in ("timeout", "request_timeout", "max_cost") if key in v}
@@ -140,6 +153,9 @@ def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
     for j, name in enumerate(v.get("agents", [])):
         if name not in agents:
             p.add((*at, "agents", j), f"unknown agent {name!r}", closest(name, agents))
+    for j, name in enumerate(v.get("review", [])):
+        if name not in agents:
+            p.add((*at, "review", j), f"unknown agent {name!r}", closest(name, agents))
     globs(p, v, at, "allow")
     globs(p, v, at, "deny")
     checks = verify_checks(p, v.get("verify", []), (*at, "verify"))
@@ -149,7 +165,7 @@ def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
         return None
     return Spec(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())),
                 deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())),
-                env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())))
+                env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())), review=tuple(v.get("review", ())))
 
 
 def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
@@ -169,6 +185,7 @@ def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
         non_empty(p, v, (*at, j), "command")
         non_empty(p, v, (*at, j), "name")
         positive(p, v, (*at, j), "timeout")
+        _evidence_rules(p, v, (*at, j))
         problem = check_name_problem(v["name"]) if v.get("name", "").strip() else None
         if problem:
             p.add((*at, j, "name"), problem)
@@ -182,11 +199,35 @@ def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:
     return tuple(_named_check(v, named) for v in drafts)
 
 
+def _evidence_rules(p: Problems, v: dict[str, Any], at: KeyPath) -> None:
+    """A check's report paths, percentages and comparisons make sense together."""
+    for key in _REPORT_KEYS:
+        non_empty(p, v, at, key)
+        if v.get(key, "").startswith("/") or ".." in v.get(key, "").split("/"):
+            p.add((*at, key), f"{v[key]!r}: give a path inside the worktree, relative to its root")
+    for key in _PERCENT_KEYS:
+        if key in v and not 0 <= v[key] <= 100:
+            p.add((*at, key), f"must be a percentage from 0 to 100, got {v[key]}")
+    for key in ("min_coverage", "min_changed_coverage", "max_coverage_drop"):
+        if key in v and "coverage" not in v:
+            p.add((*at, key), f"{key!r} needs 'coverage': the path of the coverage report the command writes")
+    if "better" in v and v["better"] not in BETTER:
+        p.add((*at, "better"), f"invalid better {v['better']!r}: expected \"lower\" or \"higher\"",
+              closest(v["better"], BETTER))
+    for key in ("tolerance", "better"):
+        if key in v and not v.get("benchmark"):
+            p.add((*at, key), f"{key!r} is for benchmark checks: add benchmark = true")
+    if v.get("benchmark") and v.get("prove"):
+        p.add((*at, "prove"), "a benchmark proves nothing by failing on the base: use prove on a test check")
+
+
 def _named_check(v: dict[str, Any], taken: dict[str, int]) -> Check:
     """Build a Check, deriving and reserving a unique name when none was given."""
     name = v.get("name")
     if name is None:
         name = derived_check_name(v["command"], taken)
         taken[name] = -1
+    extras = {key: v[key] for key in ("sarif", "coverage", "benchmark", "better", "prove") if key in v}
+    extras.update({key: float(v[key]) for key in _PERCENT_KEYS if key in v})
     return Check(name=name, command=v["command"], junit=v.get("junit"),
-                 timeout=float(v.get("timeout", 600.0)))
+                 timeout=float(v.get("timeout", 600.0)), **extras)
