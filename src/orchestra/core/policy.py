@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestra.core.base.errors import ActionRefused
-from orchestra.core.runs.run import Gate, Run
+from orchestra.core.base.findings import DEFAULT_BLOCK_ON, Finding, blocks, by_priority, counts, findings_of
+from orchestra.core.runs.run import SECRETS_GATE, Gate, Run
 
 
 class NotReady(ActionRefused):
@@ -67,3 +68,122 @@ def gate_reason(run: Run, name: str, gate: Gate | None) -> str | None:
         return f"boundary failed: {shown}"
     detail = f" ({', '.join(gate.failures[:5])})" if gate.failures else ""
     return f"{name} {gate.status}: {gate.summary or 'no summary'}{detail}"
+
+
+# -- evidence and findings: what the conductor sees before deciding ---------------------------------------
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One part of a run's evidence line: tests, coverage, boundary, scans, review, findings."""
+
+    label: str
+    state: str  # "ok" | "bad" | "pending" | "stale" | "none"
+    text: str   # short, e.g. "12 passed", "approved (anthropic)", "P1 2 · P2 1"
+
+
+_TEST_KINDS = ("command",)
+
+
+def evidence(run: Run) -> list[EvidenceItem]:
+    """The run's evidence line, in a fixed order; a part with nothing behind it is left out."""
+    gates = {name: run.gates.get(name) for name in run.expected_gates()}
+    items: list[EvidenceItem] = []
+    groups = (("tests", lambda g, c: c is not None and not (c.get("coverage") or c.get("benchmark") or c.get("sarif"))),
+              ("coverage", lambda g, c: c is not None and bool(c.get("coverage"))),
+              ("bench", lambda g, c: c is not None and bool(c.get("benchmark"))),
+              ("boundary", lambda g, c: g == "boundary"),
+              ("scans", lambda g, c: g == SECRETS_GATE or (c is not None and bool(c.get("sarif")))),
+              ("review", lambda g, c: g.startswith("review-") and c is None))
+    checks = {c.get("name"): c for c in (run.spec_config or {}).get("verify", []) if isinstance(c, dict)}
+    for label, belongs in groups:
+        members = [(name, gate) for name, gate in gates.items() if belongs(name, checks.get(name))]
+        if members:
+            items.append(_group_item(run, label, members))
+    found = open_findings(run)
+    if found:
+        shown = " ".join(f"{p}:{n}" for p, n in counts(found).items() if n)
+        block_on = (run.review_config or {}).get("block_on", DEFAULT_BLOCK_ON)
+        state = "bad" if any(blocks(f.priority, block_on) for f in found) else "ok"
+        items.append(EvidenceItem("findings", state, shown))
+    return items
+
+
+def _group_item(run: Run, label: str, members: list[tuple[str, Gate | None]]) -> EvidenceItem:
+    states = []
+    for name, gate in members:
+        reason = gate_reason(run, name, gate)
+        if reason is None:
+            states.append("ok")
+        elif gate is None or gate.status in ("pending", "running"):
+            states.append("pending")
+        elif gate.is_stale(run.tree) or (gate.tree is None and run.tree is not None):
+            states.append("stale")
+        else:
+            states.append("bad")
+    state = next((s for s in ("bad", "stale", "pending") if s in states), "ok")
+    gates = [gate for _, gate in members if gate is not None]
+    if label == "tests":
+        passed = sum(g.passed or 0 for g in gates)
+        failed = sum(g.failed or 0 for g in gates)
+        text = (f"{failed} failed" if failed else f"{passed} passed" if passed else
+                f"{states.count('ok')}/{len(states)} green")
+    elif label == "review":
+        verdicts = [g.verdict or g.status for g in gates]
+        same = any(g.details.get("same_provider") for g in gates)
+        text = ", ".join(verdicts) or "waiting"
+        if same:
+            text += " (same provider)"
+    else:
+        text = {"ok": "ok", "bad": "failed", "stale": "stale", "pending": "running"}[state]
+        summaries = [g.summary for g in gates if g.summary and label == "coverage"]
+        if summaries:
+            text = summaries[0]
+    return EvidenceItem(label, state, text)
+
+
+def open_findings(run: Run) -> list[Finding]:
+    """Every finding of the run's gates on its current tree (review, SARIF, secrets), then the conductor's
+    unsent comments; sorted by priority."""
+    found: list[Finding] = []
+    for gate in run.gates.values():
+        if gate.findings and not gate.is_stale(run.tree):
+            found.extend(findings_of(gate.findings))
+    found.extend(findings_of(run.comments))
+    return by_priority(found)
+
+
+@dataclass(frozen=True)
+class FeedbackStatus:
+    """What became of the findings the last redirect sent back: resolved, remaining, or not known yet."""
+
+    resolved: tuple[Finding, ...]
+    remaining: tuple[Finding, ...]
+    unknown: tuple[Finding, ...]  # their gates have not run again on the new tree yet (or comments)
+
+
+def feedback_status(run: Run) -> FeedbackStatus | None:
+    """The last redirect's findings against the gates of the run's current tree; None without feedback."""
+    if not run.feedback:
+        return None
+    sent = findings_of(run.feedback[-1].get("findings") or [])
+    now = {finding.id for finding in open_findings(run)}
+    fresh_sources = {_source_of(gate) for gate in run.gates.values()
+                     if not gate.is_stale(run.tree) and gate.status not in ("pending", "running")}
+    resolved, remaining, unknown = [], [], []
+    for finding in sent:
+        if finding.id in now:
+            remaining.append(finding)
+        elif finding.source in fresh_sources:
+            resolved.append(finding)
+        else:
+            unknown.append(finding)
+    return FeedbackStatus(tuple(resolved), tuple(remaining), tuple(unknown))
+
+
+def _source_of(gate: Gate) -> str:
+    """The source its findings carry: review:<agent>, sarif:<check>, secrets."""
+    if gate.kind == "review":
+        return f"review:{gate.name.removeprefix('review-')}"
+    if gate.kind == "secrets":
+        return "secrets"
+    return f"sarif:{gate.name}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from orchestra.core.base.findings import Finding
 from orchestra.core.runs.run import Run
 
 
@@ -39,3 +41,27 @@ def work_summary(run: Run, last_output: list[str]) -> str:
         done = "No files were changed yet."
     tail = "\n".join(last_output[-15:])
     return done + (f"\nThe last lines of its output:\n{tail}" if tail else "")
+
+
+def feedback_text(instruction: str, findings: Sequence[Finding] = (), comments: Sequence[Finding] = ()) -> str:
+    """A redirect as the agent reads it: the conductor's instruction, then each finding and line comment
+    sent back, with its place, so the agent can go straight to it."""
+    parts = [instruction.strip()] if instruction.strip() else []
+    if findings:
+        parts.append("Findings to address (from review and checks of your last attempt):")
+        for n, finding in enumerate(findings, 1):
+            origin = finding.source.replace(":", " ")
+            parts.append(f"{n}. [{finding.priority}] {finding.place}: {finding.title} ({origin})"
+                         + (f"\n   {_indent(finding.body)}" if finding.body.strip() else "")
+                         + (f"\n   Suggested replacement:\n   {_indent(finding.suggestion)}" if finding.suggestion else ""))
+    if comments:
+        parts.append("The conductor's comments on lines of your diff:")
+        parts.extend(f"- {comment.place}: {_indent(comment.title if not comment.body else comment.body)}"
+                     for comment in comments)
+    if not instruction.strip():
+        parts.append("Address these, then finish as before.")
+    return "\n\n".join(parts)
+
+
+def _indent(text: str) -> str:
+    return "\n   ".join(text.strip().splitlines())

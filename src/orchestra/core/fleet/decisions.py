@@ -17,13 +17,15 @@ always completed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestra.core.base.errors import ActionRefused, OrchestraError
+from orchestra.core.agents.prompts import feedback_text
 from orchestra.core.base.faults import declare, fault_point
+from orchestra.core.base.findings import Finding
 from orchestra.core.base.files import file_lock
 from orchestra.core.git.actor import actor_identity
 from orchestra.core.git.merge import apply_merge, landed, plan_merge
@@ -114,10 +116,17 @@ class Decisions:
     def reject(self, run_id: str, actor: str, reason: str) -> Run:
         return self.record_and_complete("reject", run_id, actor, {"reason": reason})
 
-    def redirect(self, run_id: str, actor: str, instruction: str) -> Run:
-        if not instruction.strip():
-            raise ActionRefused("A redirect needs an instruction for the agent.")
-        return self.record_and_complete("redirect", run_id, actor, {"instruction": instruction})
+    def redirect(self, run_id: str, actor: str, instruction: str, findings: Sequence[Finding] = (),
+                 comments: Sequence[Finding] = ()) -> Run:
+        """Send the agent back to work with an instruction and, as data, findings and line comments; its next
+        prompt lists them (feedback_text), the run and the ledger entry keep them."""
+        if not instruction.strip() and not findings and not comments:
+            raise ActionRefused("A redirect needs an instruction for the agent, or findings or comments to send.")
+        extra: dict[str, Any] = {"instruction": feedback_text(instruction, findings, comments)}
+        if findings or comments:
+            extra.update(message=instruction, findings=[f.to_json() for f in findings],
+                         comments=[c.to_json() for c in comments])
+        return self.record_and_complete("redirect", run_id, actor, extra)
 
     def record_and_complete(self, action: str, run_id: str, actor: str, extra: dict[str, Any]) -> Run:
         """A decision with nothing irreversible before its ledger entry (reject, redirect): journal it, do it."""
@@ -182,6 +191,12 @@ class Decisions:
             values["merge_commit"] = record["merge_commit"]
         if action == "redirect":
             values["redirects"] = [*run.redirects, entry["instruction"]]
+            sent = entry.get("comments") or []
+            values["feedback"] = [*run.feedback, {
+                "message": entry.get("message", entry["instruction"]), "findings": entry.get("findings") or [],
+                "comments": sent, "actor": entry["actor"], "time": entry["time"], "tree": run.tree}]
+            sent_ids = {item.get("id") for item in sent}
+            values["comments"] = [c for c in run.comments if Finding.from_json(c).id not in sent_ids]
         return transition(self.fleet.store, run.id, FINAL_STATE[action], message_for(entry), **values)
 
     def _converge(self) -> None:

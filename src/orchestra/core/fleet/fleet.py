@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from orchestra.core.base.errors import ActionRefused, OrchestraError
+from orchestra.core.base.findings import Finding, findings_of
 from orchestra.core.fleet.decisions import Decisions
 from orchestra.core.fleet.journal import Journal
 from orchestra.core.fleet.trust import require_trust, setup_commands
@@ -218,9 +220,29 @@ class Fleet:
         """Stop the run, keep its work on its branch, record why, and remove the worktree."""
         return self.decisions.reject(run_id, actor or current_actor(self.repo.root), reason)
 
-    def redirect(self, run_id: str, instruction: str, actor: str | None = None) -> Run:
-        """Send the agent a correction: it works again, on top of what it did so far."""
-        return self.decisions.redirect(run_id, actor or current_actor(self.repo.root), instruction)
+    def redirect(self, run_id: str, instruction: str, actor: str | None = None,
+                 findings: Sequence[Finding] = (), comments: Sequence[Finding] | None = None) -> Run:
+        """Send the agent a correction: it works again, on top of what it did so far. findings (selected, or
+        every open one) and the conductor's line comments (default: every unsent one) go with it as data."""
+        run = self.get(run_id)
+        sent = findings_of(run.comments) if comments is None else list(comments)
+        return self.decisions.redirect(run_id, actor or current_actor(self.repo.root), instruction,
+                                       list(findings), sent)
+
+    def comment(self, run_id: str, path: str, line: int, text: str, line_end: int | None = None) -> Finding:
+        """Add the conductor's comment on a line of a run's diff (sent with the next redirect)."""
+        if not text.strip():
+            raise ActionRefused("A comment needs some text.")
+        comment = Finding(title=text.strip().splitlines()[0][:200], body=text.strip(), priority="P1",
+                          source="comment", path=path, line_start=line, line_end=line_end or line)
+        self.store.update(run_id, lambda run: run.comments.append(comment.to_json()))
+        return comment
+
+    def uncomment(self, run_id: str, finding_id: str) -> None:
+        """Drop one of the conductor's unsent comments."""
+        def drop(run: Run) -> None:
+            run.comments[:] = [c for c in run.comments if Finding.from_json(c).id != finding_id]
+        self.store.update(run_id, drop)
 
     def stop(self, run_id: str) -> Run:
         """Stop a working agent; its work so far is committed and the run can be redirected later."""
