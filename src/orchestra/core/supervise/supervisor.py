@@ -96,6 +96,16 @@ class Supervisor:
         """How a gate's command starts: in the run's jail, with a gate's environment."""
         return command_in(self.jail, ["/bin/sh", "-c", command]), gate_environment(self.jail, self.run)
 
+    async def review(self, run: Run, reviewer: dict[str, Any], tree: str) -> Gate:
+        """One reviewer's gate on tree (see gates.review and supervise.reviewing)."""
+        from orchestra.core.supervise.reviewing import review_run
+        return await review_run(self, run, reviewer, tree)
+
+    async def run_elsewhere(self, command: str, commit: str, overlay: tuple[str, ...]) -> Gate:
+        """A check's command on another tree, in the run's jail (see supervise.elsewhere)."""
+        from orchestra.core.supervise.elsewhere import run_on_tree
+        return await run_on_tree(self, command, commit, overlay)
+
     def update(self, **values: Any) -> Run:
         if values.get("agent_pgid") and "agent_start" not in values:
             # Recorded together: only the start time tells the agent from a process that reused its pid.
@@ -124,7 +134,8 @@ class Supervisor:
         self.update(sandbox=self.jail.describe())
         if not self.jail.sandboxed:
             self.events.note(f"not sandboxed: {self.jail.reason}")
-        verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check)
+        verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check,
+                                         review=self.review, run_elsewhere=self.run_elsewhere)
         try:
             if mode == "run":
                 await self.run_agent()
