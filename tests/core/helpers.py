@@ -91,7 +91,8 @@ def write_score(repo: Path, text: str, commit: bool = True) -> Path:
 
 
 def expected_gates(run: Run) -> set[str]:
-    return {"boundary"} | {check["name"] for check in (run.spec_config or {}).get("verify", [])}
+    """The gates a settled run in review has: the boundary, the secret scan, its checks and its reviewers."""
+    return set(run.expected_gates())
 
 
 def is_settled(run: Run) -> bool:

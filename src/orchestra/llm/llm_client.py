@@ -132,8 +132,12 @@ def job_request(state_dir: str, run_id: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    review = None
+    if len(args) > 3 and args[2] == "--review":  # a reviewer's job: what it is asked is in that file
+        review, args = args[3], args[:2] + args[4:]
     if len(args) < 4 or args[2] != "--":
-        print("usage: python -m orchestra.llm.llm_client STATE_DIR RUN_ID -- RUNNER_COMMAND...", file=sys.stderr)
+        print("usage: python -m orchestra.llm.llm_client STATE_DIR RUN_ID [--review FILE] -- RUNNER_COMMAND...",
+              file=sys.stderr)
         return 2
     state_dir, run_id, runner_argv = args[0], args[1], args[3:]
     runner = RunnerProcess(runner_argv, runner_environment(os.environ))
@@ -145,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"could not start orchestra's llm host or the run's tool runner: {error}")
         runner.stop()
         return 1
-    client.sendall((json.dumps(job_request(state_dir, run_id)) + "\n").encode())
+    request = job_request(state_dir, run_id)
+    if review:
+        request["review"] = str(Path(review).resolve())
+    client.sendall((json.dumps(request) + "\n").encode())
     try:
         return relay(client, runner)
     finally:

@@ -91,6 +91,9 @@ class Host:
         job = job_for(RunStore(Path(request["state_dir"])), request)
         reporter = Reporter(write, [job.api_key] if job.api_key else [])
         try:
+            if request.get("review"):  # a reviewer's job: the run's candidate, read-only (review_job)
+                from orchestra.llm.review_job import run_review_job
+                return await run_review_job(request, reporter, tools, job.api_key)
             return await run_job(job, reporter, tools)
         except asyncio.CancelledError:
             raise

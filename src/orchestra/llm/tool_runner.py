@@ -45,7 +45,7 @@ class ToolRunner:
         op = message.get("op")
         if op == "open":
             self.toolbox = Toolbox(Path(message["worktree"]), tuple(message.get("allow") or ()),
-                                   tuple(message.get("deny") or ()))
+                                   tuple(message.get("deny") or ()), read_only=bool(message.get("read_only")))
             return "open"
         if self.toolbox is None:
             raise ToolError("the tool runner was not opened on a worktree")

@@ -287,3 +287,32 @@ def _opencode(turn: _Turn) -> _Built:
 _BUILDERS: Mapping[str, Callable[[_Turn], _Built]] = MappingProxyType({
     "claude": _claude, "codex": _codex, "aider": _aider, "gemini": _gemini, "opencode": _opencode,
 })
+
+
+# How the presets that can review run as reviewers: non-interactive, unable to write (their own read-only
+# modes, inside orchestra's read-only jail), the answer on stdout. The environment and keys are the preset's.
+_REVIEW_ARGV: Mapping[str, Callable[[_Turn], list[str]]] = MappingProxyType({
+    "claude": lambda turn: ["claude", "-p", "--permission-mode", "plan", "--output-format", "json",
+                            *_model_flag(turn), _arg(turn.text)],
+    "codex": lambda turn: ["codex", "exec", "--sandbox", "read-only", "--skip-git-repo-check", *_model_flag(turn),
+                           _arg(turn.text)],
+    "gemini": lambda turn: ["gemini", "--approval-mode", "default", "--output-format", "json", *_model_flag(turn),
+                            "--prompt", _arg(turn.text)],
+})
+
+
+def review_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[str, str]) -> Invocation:
+    """The Invocation of a cli or shell reviewer asked prompt (a custom command gets it as {prompt} and on
+    stdin); PresetError when the preset cannot review."""
+    name = agent.get("name") or "?"
+    if agent.get("kind") == "shell" or agent.get("command"):
+        key = _key_value(agent, environ) if agent.get("api_key_env") else None
+        return _custom(agent, prompt, key)
+    preset = agent.get("preset")
+    if preset not in _REVIEW_ARGV:
+        raise PresetError(f"agent {name!r}: preset {preset!r} cannot review non-interactively; reviewers are llm "
+                          f"agents, commands, or the presets {', '.join(_REVIEW_ARGV)}")
+    turn = _Turn(text=prompt, resumes=False, model=agent.get("model"), api_base=agent.get("api_base"),
+                 key=_key_value(agent, environ), agent=name)
+    _, env, secrets = _BUILDERS[preset](turn)
+    return Invocation(tuple(_REVIEW_ARGV[preset](turn)), MappingProxyType(env), False, secrets)

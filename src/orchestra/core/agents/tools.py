@@ -39,6 +39,7 @@ class Toolbox:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     command_timeout: float = 120.0
+    read_only: bool = False  # a reviewer's: it reads and searches, never writes or runs a command
 
     def __post_init__(self) -> None:
         self.root = Path(os.path.realpath(self.worktree))
@@ -198,6 +199,8 @@ class Toolbox:
         method = _TOOLS.get(name)
         if method is None:
             raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(_TOOLS)}")
+        if self.read_only and name not in READ_TOOLS:
+            raise ToolError(f"{name} is not allowed: a reviewer only reads (its tools: {', '.join(READ_TOOLS)})")
         try:
             return getattr(self, method)(**arguments)
         except TypeError as error:
@@ -229,6 +232,7 @@ def _cap(output: bytes) -> str:
     return f"{text[:half]}\n… {len(text) - MAX_OUTPUT} characters left out …\n{text[-half:]}"
 
 
+READ_TOOLS = ("list_files", "read_file", "search")
 _TOOLS = {"list_files": "list_files", "read_file": "read_file", "search": "search",
           "write_file": "write_file", "edit_file": "edit_file", "run_command": "run_command"}
 
@@ -257,3 +261,4 @@ TOOL_SPECS = [
               "status and output.", {"command": {"type": "string"},
                                      "timeout": {"type": "number", "description": "seconds"}}, ["command"]),
 ]
+READ_TOOL_SPECS = [spec for spec in TOOL_SPECS if spec["function"]["name"] in READ_TOOLS]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestra.core.git.diffparse import unquote_path
-from orchestra.core.git.runner import git
+from orchestra.core.git.runner import git, git_bytes
 
 
 @dataclass(frozen=True)
@@ -97,3 +97,15 @@ def added_lines(cwd: Path, base: str, rev: str) -> dict[str, set[int]]:
             first, number = int(start), int(count) if count else 1
             result[path].update(range(first, first + number))
     return result
+
+
+def files_at(cwd: Path, rev: str, paths: tuple[str, ...], limit: int = 64 * 1024) -> dict[str, str]:
+    """path → text of each of paths that rev holds as a file (the first `limit` bytes; others left out)."""
+    found: dict[str, str] = {}
+    listed = git(cwd, "ls-tree", "-z", "--format=%(objecttype) %(objectname)\t%(path)", rev, "--", *paths)
+    for entry in listed.split("\0"):
+        head, _, path = entry.partition("\t")
+        if head.startswith("blob "):
+            data = git_bytes(cwd, "cat-file", "blob", head.split(" ", 1)[1])
+            found[path] = data[:limit].decode("utf-8", "replace")
+    return found

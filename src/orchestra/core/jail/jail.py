@@ -30,6 +30,9 @@ class Jail:
     sandboxed: bool = False        # whether processes are started inside bubblewrap
     reason: str = ""               # why not, when they are not
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A reviewer's jail: the worktree, its git admin dir and the run's refs are shown read-only; only its
+    # private home and tmp are writable.
+    read_only: bool = False
 
     @property
     def home(self) -> Path:

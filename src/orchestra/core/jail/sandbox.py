@@ -78,8 +78,9 @@ def wrap(bwrap: str, jail: Jail, argv: list[str]) -> list[str]:
 def _writable(jail: Jail) -> list[str]:
     """The binds that make exactly the run's own things writable, the links git trusts read-only."""
     out: list[str] = []
-    for path in (jail.worktree, jail.gitdir, jail.ref_dir, jail.reflog_dir, jail.private):
-        out += ["--bind", str(path), str(path)]
+    for path in (jail.worktree, jail.gitdir, jail.ref_dir, jail.reflog_dir):
+        out += ["--ro-bind" if jail.read_only else "--bind", str(path), str(path)]
+    out += ["--bind", str(jail.private), str(jail.private)]
     for path in (jail.worktree / ".git", jail.gitdir / "gitdir", jail.gitdir / "commondir"):
         out += ["--ro-bind", str(path), str(path)]
     return out

@@ -13,7 +13,10 @@ STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "fai
 ACTIVE_STATES = frozenset({"queued", "working", "waiting"})  # "waiting": the agent asks for input
 DECIDED_STATES = frozenset({"accepted", "rejected"})
 DAMAGED_SHOWN_AS = "failed"
-SECRETS_GATE = "secrets"  # the secret scan of every candidate's diff  # the state a run whose record cannot be read is shown in (never written)
+SECRETS_GATE = "secrets"  # the secret scan of every candidate's diff
+# What the ledger records of a review gate's reviewer.
+REVIEWER_KEYS = ("agent", "model", "provider", "author_provider", "independence", "same_provider", "block_on",
+                 "prompt_tokens", "completion_tokens", "cost", "attempts", "sandboxed")  # the state a run whose record cannot be read is shown in (never written)
 
 
 def review_gate_name(agent: str) -> str:
@@ -58,6 +61,8 @@ class Gate:
                   "summary": self.summary, "passed": self.passed, "failed": self.failed}
         if self.verdict is not None:
             record["verdict"] = self.verdict
+        if self.kind == "review" and self.details:  # who reviewed, how independently, at what cost
+            record["reviewer"] = {key: self.details.get(key) for key in REVIEWER_KEYS}
         if self.findings:
             found = findings_of(self.findings)
             record["findings"] = {"count": len(found), "by_priority": counts(found), "sha256": digest(found)}

@@ -1,0 +1,190 @@
+"""Reviewer agents as a gate: an llm reviewer (against the fake model server) and a command reviewer
+review the candidate read-only; orchestra computes the verdict, fails closed, and records it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.base.findings import APPROVED, CHANGES_REQUESTED
+from orchestra.core.fleet import Fleet
+from orchestra.core.policy import readiness
+from orchestra.core.score import ConfigError
+from tests.core.helpers import ledger_lines, wait_for, wait_settled
+from tests.harness.fake_openai import FakeOpenAI, hang, text, tool_calls
+
+KEY = "sk-review-7c0ffee5ecret1"
+AUTHOR = "printf 'def answer():\\n    return 42\\n' > src/app.py"
+
+
+def finding(priority: str, title: str = "answer() ignores its input", line: int = 2, path: str = "src/app.py",
+            **extra: object) -> dict:
+    return {"title": title, "body": "It always returns a constant.", "priority": priority, "confidence": 0.8,
+            "path": path, "line_start": line, "line_end": line, **extra}
+
+
+def answer(*findings: dict, explanation: str = "Looks at the change.") -> str:
+    return json.dumps({"findings": list(findings), "explanation": explanation})
+
+
+def score(url: str, reviewer_model: str = "openai/claude-fake", independence: str | None = None,
+          author: str = "shell", retries: int | None = None, request_timeout: float | None = None) -> str:
+    policy = "[review]\nagents = [\"critic\"]\n" + (f'independence = "{independence}"\n' if independence else "") \
+        + (f"retries = {retries}\n" if retries is not None else "")
+    author_table = (f'[[agents]]\nname = "author"\nkind = "shell"\ncommand = "{AUTHOR}"\n' if author == "shell" else
+                    f'[[agents]]\nname = "author"\nkind = "llm"\nmodel = "{author}"\napi_base = "{url}"\n'
+                    'api_key_env = "FAKE_PROVIDER_KEY"\n')
+    timeout = f"request_timeout = {request_timeout}\n" if request_timeout else ""
+    return (policy + author_table
+            + f'[[agents]]\nname = "critic"\nkind = "llm"\nrole = "review"\nmodel = "{reviewer_model}"\n'
+              f'api_base = "{url}"\napi_key_env = "FAKE_PROVIDER_KEY"\n{timeout}'
+            + '[[specs]]\nid = "fix"\nintent = "Make answer() return 42"\nallow = ["src/**"]\n'
+              'verify = ["grep -q 42 src/app.py"]\n')
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("FAKE_PROVIDER_KEY", KEY)
+    monkeypatch.setenv("ORCHESTRA_LLM_RETRY_BASE", "0.05")
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def reviewed(fleet: Fleet, timeout: float = 90) -> tuple:
+    run = fleet.spawn("fix")[0]
+    run = wait_settled(fleet, run.id, timeout=timeout)
+    assert run.state == "review", run.message
+    return run, run.gates["review-critic"]
+
+
+def test_blocking_findings_request_changes_and_keep_the_run_from_being_ready(repo: Path, make_fleet,
+                                                                            server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer(finding("P1"), finding("P3", "naming", line=1))))
+    run, gate = reviewed(fleet)
+    assert (gate.kind, gate.status, gate.verdict, gate.tree) == ("review", "failed", CHANGES_REQUESTED, run.tree)
+    assert [(f["priority"], f["path"], f["line_start"], f["source"]) for f in gate.findings] == [
+        ("P1", "src/app.py", 2, "review:critic"), ("P3", "src/app.py", 1, "review:critic")]
+    details = gate.details
+    assert (details["agent"], details["model"], details["provider"], details["author_provider"],
+            details["same_provider"]) == ("critic", "openai/claude-fake", "anthropic", None, False)
+    assert details["prompt_tokens"] == 10 and details["explanation"] == "Looks at the change."
+    assert not readiness(run).ready and any("review-critic" in r for r in readiness(run).reasons)
+    # What the reviewer was asked: the spec, the evidence so far, the diff; and only read-only tools.
+    request = server.requests[0]
+    prompt = request["messages"][1]["content"]
+    assert "Make answer() return 42" in prompt and "+    return 42" in prompt and "boundary (boundary) passed" in prompt
+    assert {tool["function"]["name"] for tool in request["tools"]} == {"list_files", "read_file", "search"}
+    assert KEY not in json.dumps(fleet.get(run.id).to_json())
+
+
+def test_only_low_priority_findings_approve(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer(finding("P2"))))
+    run, gate = reviewed(fleet)
+    assert (gate.status, gate.verdict) == ("passed", APPROVED)
+    assert readiness(run).ready, readiness(run).reasons
+
+
+def test_the_reviewer_reads_the_candidate_through_read_only_tools(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(tool_calls(("read_file", {"path": "src/app.py"})),
+                  tool_calls(("write_file", {"path": "src/app.py", "content": "hacked\n"})),
+                  text(answer()))
+    run, gate = reviewed(fleet)
+    assert gate.verdict == APPROVED
+    messages = server.requests[2]["messages"]
+    assert "return 42" in messages[3]["content"]  # read_file's result
+    assert "not allowed" in messages[5]["content"] or "unknown tool" in messages[5]["content"]
+    assert (Path(run.worktree) / "src" / "app.py").read_text() == "def answer():\n    return 42\n"
+
+
+def test_a_malformed_answer_is_asked_again_then_the_gate_fails_closed(repo: Path, make_fleet,
+                                                                     server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url, retries=1))
+    server.script(text("Looks good to me!"), text('{"findings": [{"title": "x"}], "explanation": "?"}'))
+    run, gate = reviewed(fleet)
+    assert (gate.status, gate.verdict) == ("error", None)
+    assert "malformed answer after 2 attempts" in gate.summary and "schema" in gate.summary
+    assert "could not be used" in server.requests[1]["messages"][-1]["content"]
+    assert not readiness(run).ready
+
+
+def test_a_malformed_answer_then_a_good_one_counts(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer(finding("P0", path="nowhere.py"))), text(answer(finding("P0"))))
+    run, gate = reviewed(fleet)
+    assert (gate.status, gate.verdict, gate.details["attempts"]) == ("failed", CHANGES_REQUESTED, 2)
+    assert "is not a file of this change" in server.requests[1]["messages"][-1]["content"]
+
+
+def test_a_reply_that_never_ends_fails_closed(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url, request_timeout=0.5))
+    server.script(*[hang(30)] * 5)
+    run, gate = reviewed(fleet, timeout=120)
+    assert gate.status == "error" and "no verdict" in gate.summary, gate.summary
+
+
+def test_the_verdict_goes_stale_when_the_tree_changes_and_is_rerun(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer(finding("P1"))), text(answer()))
+    run, gate = reviewed(fleet)
+    assert gate.verdict == CHANGES_REQUESTED
+    (Path(run.worktree) / "src" / "app.py").write_text("def answer(x=None):\n    return 42\n")
+    def rerun():
+        now = fleet.get(run.id)
+        g = now.gates.get("review-critic")
+        return now if now.tree != run.tree and g and g.tree == now.tree and g.status not in ("pending", "running") else None
+    now = wait_for(rerun, 60)
+    assert now.gates["review-critic"].verdict == APPROVED
+
+
+def test_same_provider_is_a_configuration_error_under_provider_independence(repo: Path, make_fleet,
+                                                                            server: FakeOpenAI) -> None:
+    with pytest.raises(ConfigError) as error:
+        make_fleet(repo, score(server.url, reviewer_model="openai/gpt-fake", author="openai/gpt-4o"))
+    assert "both use openai models" in str(error.value)
+
+
+def test_with_independence_none_the_verdict_is_stamped_same_provider(repo: Path, make_fleet,
+                                                                     server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url, reviewer_model="openai/gpt-fake", author="openai/gpt-4o",
+                                   independence="none"))
+    server.script(tool_calls(("edit_file", {"path": "src/app.py", "search": "return 41", "replace": "return 42"})),
+                  text("done"), text(answer()))
+    run, gate = reviewed(fleet)
+    assert gate.details["same_provider"] is True and "same provider" in gate.summary
+    fleet.accept(run.id)
+    entry = ledger_lines(fleet)[-1]
+    review = next(g for g in entry["gates"] if g["name"] == "review-critic")
+    assert review["verdict"] == APPROVED and review["reviewer"]["same_provider"] is True
+
+
+def test_the_ledger_records_the_verdict_the_findings_digest_and_the_reviewer(repo: Path, make_fleet,
+                                                                           server: FakeOpenAI) -> None:
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer(finding("P2"))))
+    run, gate = reviewed(fleet)
+    fleet.accept(run.id)
+    entry = ledger_lines(fleet)[-1]
+    review = next(g for g in entry["gates"] if g["name"] == "review-critic")
+    assert review["verdict"] == APPROVED and review["kind"] == "review"
+    assert review["findings"]["count"] == 1 and len(review["findings"]["sha256"]) == 64
+    assert review["reviewer"]["model"] == "openai/claude-fake" and review["reviewer"]["provider"] == "anthropic"
+
+
+def test_a_command_reviewer_answers_on_stdout_and_cannot_write(repo: Path, make_fleet) -> None:
+    reviewer = ("cat > /dev/null; echo hacked > src/app.py 2>/dev/null; "
+                "printf '%s' '" + answer(finding("P0", "hard-coded")) + "'")
+    text_ = ('[review]\nagents = ["critic"]\n'
+             f'[[agents]]\nname = "author"\nkind = "shell"\ncommand = "{AUTHOR}"\n'
+             "[[agents]]\nname = \"critic\"\nkind = \"shell\"\nrole = \"review\"\n"
+             f"command = '''{reviewer}'''\n"
+             '[[specs]]\nid = "fix"\nintent = "Make answer() return 42"\nallow = ["src/**"]\n')
+    fleet = make_fleet(repo, text_)
+    run, gate = reviewed(fleet)
+    assert (gate.status, gate.verdict) == ("failed", CHANGES_REQUESTED)
+    assert gate.findings[0]["priority"] == "P0" and gate.details["sandboxed"] is True
+    assert (Path(run.worktree) / "src" / "app.py").read_text() == "def answer():\n    return 42\n"
