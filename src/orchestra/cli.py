@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestra import __version__
-from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.signals import interrupts_deferred
 from orchestra.core.git.repo import Repository, data_home, open_repository
 
@@ -64,7 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     reject.add_argument("--reason", default="", help="why (recorded in the ledger)")
     redirect = sub.add_parser("redirect", help="send a run's agent a correction; it works again")
     redirect.add_argument("run")
-    redirect.add_argument("--message", "-m", required=True, help="the instruction for the agent")
+    redirect.add_argument("--message", "-m", default="", help="the instruction for the agent (may be left out "
+                          "with --with-findings or --finding)")
+    redirect.add_argument("--with-findings", action="store_true",
+                          help="send every open finding (review, SARIF, secrets) along, as `d` does with a selection")
+    redirect.add_argument("--finding", action="append", default=[], metavar="ID",
+                          help="send this finding along (its id from `orchestra review`; repeatable)")
+    review = sub.add_parser("review", help="print a run's evidence, review verdicts and findings")
+    review.add_argument("run")
+    review.add_argument("--json", action="store_true", help="print them as JSON")
+    comment = sub.add_parser("comment", help="add your comment on a line of a run's diff (sent with the next redirect)")
+    comment.add_argument("run")
+    comment.add_argument("place", metavar="PATH:LINE", help="the file and line (in the candidate), e.g. src/a.py:12")
+    comment.add_argument("text")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover"))
     ledger.add_argument("--json", action="store_true", help="show: the raw JSON lines; verify: the verdict as JSON")
@@ -173,7 +185,9 @@ def cmd_spawn(fleet: Fleet, args: argparse.Namespace) -> int:
 def cmd_runs(fleet: Fleet, args: argparse.Namespace) -> int:
     runs = fleet.runs()
     if args.json:
-        print(json.dumps([run.summary_json() for run in runs], indent=2))
+        from orchestra.core.policy import evidence, readiness
+        print(json.dumps([{**run.summary_json(), "ready": readiness(run).ready,
+                           "evidence": [vars(item) for item in evidence(run)]} for run in runs], indent=2))
         return 0
     if not runs:
         print("No runs yet. Start some with `orchestra spawn SPEC` or `n` in the fleet.")
@@ -219,9 +233,41 @@ def cmd_reject(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 def cmd_redirect(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.policy import open_findings
+    run = fleet.get(args.run)
+    found = [f for f in open_findings(run) if f.source != "comment"]
+    if args.finding:
+        unknown = [wanted for wanted in args.finding if wanted not in {f.id for f in found}]
+        if unknown:
+            raise BadUsage(f"No open finding {', '.join(unknown)} on run {run.id} (`orchestra review "
+                           f"{run.id}` lists them). Nothing was sent.")
+        found = [f for f in found if f.id in args.finding]
+    elif not args.with_findings:
+        found = []
+    if not args.message.strip() and not found and not run.comments:
+        raise BadUsage("A redirect needs --message, or findings to send (--with-findings, --finding ID).")
     with interrupts_deferred():
-        run = fleet.redirect(args.run, args.message)
-    print(f"Redirected {run.id}; {run.agent} is working again.")
+        run = fleet.redirect(args.run, args.message, findings=found)
+    sent = run.feedback[-1] if run.feedback and (found or run.feedback[-1].get("comments")) else None
+    extra = (f" with {len(sent['findings'])} finding(s) and {len(sent['comments'])} comment(s)" if sent else "")
+    print(f"Redirected {run.id}{extra}; {run.agent} is working again.")
+    return 0
+
+
+def cmd_review(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.review import review_report
+    run = fleet.get(args.run)
+    report = review_report(run)
+    print(json.dumps(report.to_json(), indent=2) if args.json else "\n".join(report.lines()))
+    return 0
+
+
+def cmd_comment(fleet: Fleet, args: argparse.Namespace) -> int:
+    path, _, line = args.place.rpartition(":")
+    if not path or not line.isdigit() or int(line) < 1:
+        raise BadUsage(f"{args.place!r}: give the place as PATH:LINE, e.g. src/app.py:12")
+    comment = fleet.comment(fleet.get(args.run).id, path, int(line), args.text)
+    print(f"Commented {comment.place} ({comment.id}); it goes with the next redirect.")
     return 0
 
 
@@ -347,7 +393,7 @@ def cmd_prune(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
-            "redirect": cmd_redirect, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
+            "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
 
 if __name__ == "__main__":
     sys.exit(main())

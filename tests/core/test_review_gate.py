@@ -188,3 +188,57 @@ def test_a_command_reviewer_answers_on_stdout_and_cannot_write(repo: Path, make_
     assert (gate.status, gate.verdict) == ("failed", CHANGES_REQUESTED)
     assert gate.findings[0]["priority"] == "P0" and gate.details["sandboxed"] is True
     assert (Path(run.worktree) / "src" / "app.py").read_text() == "def answer():\n    return 42\n"
+
+
+def test_redirect_with_findings_reaches_the_authors_next_prompt_and_rework_resolves_them(
+        repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    from tests.core.helpers import cli
+    author = ('if [ -n "$ORCHESTRA_REDIRECT" ]; then printf "%s\\n" "$ORCHESTRA_REDIRECT"; '
+              "printf 'def answer(x=None):\\n    return 42\\n' > src/app.py; else " + AUTHOR + "; fi")
+    text_ = score(server.url).replace(f'command = "{AUTHOR}"', f"command = '''{author}'''")
+    fleet = make_fleet(repo, text_)
+    server.script(text(answer(finding("P1"), finding("P2", "docstring missing", line=1))),
+                  text(answer(finding("P2", "docstring missing", line=1))))
+    run, gate = reviewed(fleet)
+    fleet.comment(run.id, "src/app.py", 2, "Use a named constant.")
+    shown = cli("review", run.id, "--json", cwd=repo)
+    report = json.loads(shown.stdout)
+    assert report["ready"] is False and [f["priority"] for f in report["findings"]] == ["P1", "P1", "P2"]
+    blocking = next(f for f in report["findings"] if f["source"] == "review:critic" and f["priority"] == "P1")
+    done = cli("redirect", run.id, "--finding", blocking["id"], "-m", "Take the input into account.", cwd=repo)
+    assert done.returncode == 0 and "1 finding(s) and 1 comment(s)" in done.stdout, done.stderr
+    entry = ledger_lines(fleet)[-1]
+    assert entry["action"] == "redirect" and [f["id"] for f in entry["findings"]] == [blocking["id"]]
+    assert entry["comments"][0]["title"] == "Use a named constant." and entry["message"] == "Take the input into account."
+    def reworked():
+        now = fleet.get(run.id)
+        g = now.gates.get("review-critic")
+        return now if now.state == "review" and now.tree != run.tree and g and g.tree == now.tree \
+            and g.status not in ("pending", "running") else None
+    now = wait_for(reworked, 90)
+    from tests.core.helpers import output_lines
+    sent = "\n".join(output_lines(fleet, run.id))
+    assert "Take the input into account." in sent and "[P1] src/app.py:2: answer() ignores its input" in sent
+    assert "src/app.py:2: Use a named constant." in sent
+    assert now.comments == [] and now.feedback[-1]["findings"][0]["id"] == blocking["id"]
+    report = json.loads(cli("review", run.id, "--json", cwd=repo).stdout)
+    assert [f["id"] for f in report["feedback"]["resolved"]] == [blocking["id"]] and report["feedback"]["remaining"] == []
+    assert report["ready"] is True, report["reasons"]
+    assert "1 resolved, 0 remaining" in cli("review", run.id, cwd=repo).stdout
+    runs = json.loads(cli("runs", "--json", cwd=repo).stdout)
+    review = next(g for g in runs[0]["gates"] if g["name"] == "review-critic")
+    assert (review["kind"], review["verdict"], review["stale"]) == ("review", APPROVED, False)
+    assert runs[0]["ready"] is True and {e["label"] for e in runs[0]["evidence"]} >= {"tests", "boundary", "review"}
+
+
+def test_redirect_refuses_unknown_findings_and_empty_redirects(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    from tests.core.helpers import cli
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer()))
+    run, gate = reviewed(fleet)
+    bad = cli("redirect", run.id, "--finding", "123456789abc", cwd=repo)
+    assert bad.returncode == 2 and "No open finding 123456789abc" in bad.stderr
+    empty = cli("redirect", run.id, "--with-findings", cwd=repo)
+    assert empty.returncode == 2 and "needs --message" in empty.stderr
+    assert fleet.get(run.id).state == "review" and len(ledger_lines(fleet)) == 0
+    assert cli("comment", run.id, "src/app.py", "x", cwd=repo).returncode == 2

@@ -33,3 +33,9 @@ class RunNotFound(OrchestraError):
 
 class ActionRefused(OrchestraError):
     """A decision could not be carried out; nothing was changed."""
+
+
+class BadUsage(OrchestraError):
+    """A command was given something it cannot use (exit 2); nothing was changed."""
+
+    exit_status = 2
