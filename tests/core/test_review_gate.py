@@ -173,6 +173,11 @@ def test_the_ledger_records_the_verdict_the_findings_digest_and_the_reviewer(rep
     assert review["verdict"] == APPROVED and review["kind"] == "review"
     assert review["findings"]["count"] == 1 and len(review["findings"]["sha256"]) == 64
     assert review["reviewer"]["model"] == "openai/claude-fake" and review["reviewer"]["provider"] == "anthropic"
+    # The reviewers' own home and tmp go with the run's other leftovers.
+    from tests.core.helpers import cli
+    review_home = fleet.repo.jails_dir / f"{run.id}.review"
+    assert review_home.is_dir()
+    assert cli("prune", cwd=repo).returncode == 0 and not review_home.exists()
 
 
 def test_a_command_reviewer_answers_on_stdout_and_cannot_write(repo: Path, make_fleet) -> None:
@@ -242,3 +247,22 @@ def test_redirect_refuses_unknown_findings_and_empty_redirects(repo: Path, make_
     assert empty.returncode == 2 and "needs --message" in empty.stderr
     assert fleet.get(run.id).state == "review" and len(ledger_lines(fleet)) == 0
     assert cli("comment", run.id, "src/app.py", "x", cwd=repo).returncode == 2
+
+
+def test_a_large_diff_is_reviewed_file_by_file_within_the_budget_and_the_findings_merged(
+        repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    lines = "".join(f"value_{n} = {n}\\n" for n in range(200))  # ~3.3 KB per file: one file per part
+    author = " && ".join(f"printf '{lines}' > src/mod{i}.py" for i in range(3))
+    text_ = score(server.url).replace(f'command = "{AUTHOR}"', f"command = '''{author}'''").replace(
+        '[review]\n', '[review]\nbudget = 1000\n')
+    fleet = make_fleet(repo, text_)
+    server.script(*[text(answer(finding("P2", f"module {i}", path=f"src/mod{i}.py"), explanation=f"mod{i} ok"))
+                    for i in range(3)])
+    run, gate = reviewed(fleet)
+    assert len(server.requests) == 3
+    for i, request in enumerate(server.requests):
+        prompt = request["messages"][1]["content"]
+        assert f"part {i + 1} of 3" in prompt and f"src/mod{i}.py" in prompt
+        assert not any(f"b/src/mod{j}.py" in prompt for j in range(3) if j != i)
+    assert sorted(f["path"] for f in gate.findings) == ["src/mod0.py", "src/mod1.py", "src/mod2.py"]
+    assert gate.verdict == APPROVED and "Part 2: mod1 ok" in gate.details["explanation"]

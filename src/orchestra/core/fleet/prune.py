@@ -161,6 +161,10 @@ class Pruner:
 
     def prune_jail(self, run: Run) -> None:
         """The run's private home, tmp and object store (whose objects are moved into the repository first)."""
+        review = self.repo.jails_dir / f"{run.id}.review"  # its reviewers' home and tmp: nothing to adopt
+        if review.exists():
+            self.removed(run, "jail", str(review), "its reviewers' private home and tmp",
+                         lambda: shutil.rmtree(review))
         jail = self.repo.jails_dir / run.id
         if not jail.exists():
             return
