@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from orchestra.core.base.errors import OrchestraError
-from orchestra.core.score.providers import model_provider
+from orchestra.core.base.providers import model_provider
 
 __all__ = [
     "PRESET_TABLE", "PROVIDER_KEYS", "STDIN_READERS", "Invocation", "Preset", "PresetError", "cli_invocation",
@@ -316,3 +316,7 @@ def review_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[st
                  key=_key_value(agent, environ), agent=name)
     _, env, secrets = _BUILDERS[preset](turn)
     return Invocation(tuple(_REVIEW_ARGV[preset](turn)), MappingProxyType(env), False, secrets)
+
+
+# Every variable a provider or preset reads its key from: kept out of gates and redacted everywhere.
+KEY_NAMES = frozenset([*PROVIDER_KEYS.values(), *(key for preset in PRESET_TABLE.values() for key in preset.key_names)])

@@ -29,7 +29,7 @@ from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import DamagedRun, RunStore
 from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
 from orchestra.core.score.load import independence_problem
-from orchestra.core.score.providers import agent_vendor
+from orchestra.core.base.providers import agent_vendor
 from orchestra.core.supervise.ports import allocate_block
 from orchestra.core.supervise.processes import (end_agent_leftovers, start_supervisor, stop_supervisor,
                                                 supervisor_alive, supervisors_of)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
@@ -36,6 +37,25 @@ def watch_idle() -> float:
         return max(0.1, float(os.environ.get("ORCHESTRA_WATCH_IDLE") or WATCH_IDLE))
     except ValueError:
         return WATCH_IDLE
+
+
+REPORT_KEYS = ("junit", "sarif", "coverage")
+
+
+def report_paths(run: Run) -> list[str]:
+    """The worktree paths of the reports the run's checks write."""
+    checks = (run.spec_config or {}).get("verify", [])
+    return [check[key] for check in checks if isinstance(check, dict) for key in REPORT_KEYS if check.get(key)]
+
+
+def _remove_report(worktree: Path, relative: str) -> None:
+    """Remove a check's old report in the worktree (only a plain file inside it; never follows a link out)."""
+    path = worktree / relative
+    try:
+        if path.resolve().is_relative_to(worktree.resolve()) and (path.is_symlink() or path.is_file()):
+            path.unlink()
+    except OSError:
+        pass
 
 
 class WorktreeFilter(DefaultFilter):
@@ -188,6 +208,9 @@ class Verifier:
         """Run one verify check under a gate slot; its log only ever goes to the run's gates/ directory."""
         log_path = gate_log_path(self.store.run_dir(self.run_id), check.get("name"))
         timeout = float(check.get("timeout") or 600)
+        for key in REPORT_KEYS:  # a report left from before (or committed by the agent) is never read as this run's
+            if check.get(key):
+                await asyncio.to_thread(_remove_report, self.worktree, check[key])
         slots = GateSlots(self.store.state_dir / "gate-slots")
         await asyncio.to_thread(slots.acquire)
         try:
@@ -197,8 +220,8 @@ class Verifier:
             slots.release()
 
     async def watch(self) -> None:
-        junit_paths = [c["junit"] for c in (self.store.load(self.run_id).spec_config or {}).get("verify", [])
-                       if c.get("junit")]
+        # The reports checks write (JUnit, SARIF, coverage) are theirs, never an edit of the candidate.
+        junit_paths = report_paths(self.store.load(self.run_id))
         idle, quiet_since = watch_idle(), time.monotonic()
         await self.absorb(junit_paths)  # edits made while nobody watched (a resumed watcher)
         # It wakes without a change at most every 5 s (watchfiles' own default), to notice it has been idle.

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestra.core.git.diffparse import unquote_path
 from orchestra.core.git.runner import git, git_bytes
 
 
@@ -81,22 +80,9 @@ def candidate_fields(cwd: Path, candidate: str, target_ref: str, base: str) -> d
 
 def added_lines(cwd: Path, base: str, rev: str) -> dict[str, set[int]]:
     """path → the line numbers (in rev) the change adds or alters: what "changed lines" means for SARIF
-    and coverage gates. Renames are followed, so a moved file's untouched lines are not "changed"."""
-    out = git(cwd, "diff", "--no-color", "--no-ext-diff", "-M", "-U0", base, rev)
-    result: dict[str, set[int]] = {}
-    path: str | None = None
-    for line in out.splitlines():
-        if line.startswith("+++ "):
-            target = line[4:]
-            path = None if target == "/dev/null" else unquote_path(target).removeprefix("b/")
-            if path is not None:
-                result.setdefault(path, set())
-        elif line.startswith("@@ ") and path is not None:
-            new = line.split(" ")[2]  # +start,count
-            start, _, count = new[1:].partition(",")
-            first, number = int(start), int(count) if count else 1
-            result[path].update(range(first, first + number))
-    return result
+    and coverage gates (see added.added_text, which reads the diff)."""
+    from orchestra.core.git.added import added_text
+    return {path: {number for number, _ in lines} for path, lines in added_text(cwd, base, rev).items()}
 
 
 def files_at(cwd: Path, rev: str, paths: tuple[str, ...], limit: int = 64 * 1024) -> dict[str, str]:

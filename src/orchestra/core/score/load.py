@@ -16,7 +16,7 @@ from orchestra.core.score.locate import ValueType, closest, nesting_error, synta
 from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
                                         Check, ReviewPolicy, Score, Spec)
 from orchestra.core.base.findings import PRIORITIES
-from orchestra.core.score.providers import agent_vendor
+from orchestra.core.base.providers import agent_vendor
 from orchestra.core.score.parts import agent, commands, globs, non_empty, spec
 from orchestra.core.score.starter import STARTER_TOML
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestra.core.agents.presets import PRESET_TABLE, PROVIDER_KEYS
+from orchestra.core.agents.presets import KEY_NAMES
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.worktrees import admin_dir_of, agent_identity
 from orchestra.core.jail import Jail, jail_environment, jail_for
@@ -14,7 +14,6 @@ from orchestra.core.supervise.imports import python_environment
 
 
 # Provider keys orchestra knows of: a gate never gets one, whatever the spec declares.
-KEY_NAMES = frozenset([*PROVIDER_KEYS.values(), *(key for preset in PRESET_TABLE.values() for key in preset.key_names)])
 
 
 def repository_of(state_dir: Path) -> Repository:

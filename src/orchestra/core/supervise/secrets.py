@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from orchestra.core.base.redact import Redactor, is_credential_name, looks_secret, secret_values
 from orchestra.core.runs.run import Run
-from orchestra.core.supervise.jails import KEY_NAMES
+from orchestra.core.agents.presets import KEY_NAMES
 
 
 def secret_names(run: Run, environ: Mapping[str, str]) -> set[str]:
