@@ -214,6 +214,55 @@ say(f"Wrote docs/stats.md: {len(sections)} functions")
 say("Done")
 '''
 
+_REVIEWER = '''\
+"""reviewer: a scripted stand-in for a second-opinion model. It reads what orchestra asks it on stdin
+(the spec, the gates so far, the diff) and answers with findings JSON on stdout, as a real reviewer does.
+It only reads: orchestra runs it in a read-only sandbox."""
+
+import json
+import re
+import sys
+
+asked = sys.stdin.read()
+diff = asked.split("The diff against the merge base:", 1)[-1]
+added = {}  # path -> [(line number in the new file, text)]
+path, line = None, 0
+for text in diff.splitlines():
+    if text.startswith("+++ "):
+        path = text[6:] if text.startswith("+++ b/") else None
+    elif text.startswith("@@"):
+        line = int(re.match(r"@@ -\\S+ \\+(\\d+)", text).group(1))
+    elif path and text.startswith("+"):
+        added.setdefault(path, []).append((line, text[1:]))
+        line += 1
+    elif path and not text.startswith("-"):
+        line += 1
+
+def first(path, needle=""):
+    return next((n for n, text in added.get(path, []) if needle in text), 1)
+
+findings = []
+if "README.md" in added and "fix-mean" in asked:
+    n = first("README.md", "Changelog")
+    findings.append({"title": "README.md is outside the task", "priority": "P1", "confidence": 0.9,
+                     "body": "The spec allows calc/ and tests/ only; a changelog is the release's job.",
+                     "path": "README.md", "line_start": n, "line_end": n + 2, "suggestion": None})
+if "fix-mean" in asked and "calc/stats.py" not in added:
+    path = next(iter(added), "tests/test_median.py")
+    findings.append({"title": "mean() is still wrong", "priority": "P1", "confidence": 0.95,
+                     "body": "The spec asks for the off-by-one in calc.stats.mean to be fixed; this change "
+                             "only adds tests, so test_mean still fails.",
+                     "path": path, "line_start": 1, "line_end": 1, "suggestion": None})
+if "calc/stats.py" in added:
+    n = first("calc/stats.py", "len(values)")
+    findings.append({"title": "An empty sequence divides by zero", "priority": "P3", "confidence": 0.6,
+                     "body": "mean([]) raises ZeroDivisionError; the docstring says non-empty, so this is "
+                             "only worth a clearer error if callers can pass one.",
+                     "path": "calc/stats.py", "line_start": n, "line_end": n, "suggestion": None})
+verdict = "needs changes" if any(f["priority"] in ("P0", "P1") for f in findings) else "looks right"
+print(json.dumps({"findings": findings, "explanation": f"Scripted review: the change {verdict}."}))
+'''
+
 _CHECK_DOCS = '''\
 """Verify for the `docs` spec: docs/stats.md has a section for every function of calc.stats."""
 
@@ -279,6 +328,19 @@ kind = "shell"
 command = "{python} -B agents/scribe.py"
 role = "docs"
 
+[[agents]]
+name = "reviewer"     # reviews every run read-only and answers with findings (a stand-in for a model)
+kind = "shell"
+command = "{python} -B agents/reviewer.py"
+role = "review"
+
+# Reviewers give a second opinion on every candidate; orchestra turns their findings into a verdict:
+# any finding at or above block_on requests changes. With real models, pick a reviewer from another
+# provider than the authors (independence = "provider", the default, insists on it).
+[review]
+agents = ["reviewer"]
+block_on = "P1"
+
 # Real agents are declared the same way; delete the "#" to try one, then add its name to a
 # spec's `agents` list below.
 #
@@ -332,6 +394,7 @@ scripted agents in `agents/`: stand-ins with no model and no API key, which make
 - **tester** adds tests but leaves the bug.
 - **flaky** crashes, as if its model API were down.
 - **scribe** writes `docs/stats.md` for the `docs` spec.
+- **reviewer** reviews every run (read-only) and answers with findings, like a second model would.
 
 Spawn `fix-mean`, watch the four runs, compare their gates, then accept, reject or redirect
 them. A redirected agent reads your instruction and tries again.
@@ -357,6 +420,7 @@ def demo_files(python: str) -> dict[str, str]:
         "agents/tester.py": _TESTER,
         "agents/flaky.py": _FLAKY,
         "agents/scribe.py": _SCRIBE,
+        "agents/reviewer.py": _REVIEWER,
         "scripts/check_docs.py": _CHECK_DOCS,
         "orchestra.toml": _SCORE.replace("{python}", _toml_text(shlex.quote(python))),
         "README.md": _README,
