@@ -6,6 +6,7 @@ wrote is a second opinion from the same maker, whichever gateway (anthropic, bed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,8 @@ def model_vendor(model: str | None) -> str | None:
     parts = [part for part in model.lower().replace(".", "/").replace(":", "/").split("/") if part]
     for part in reversed(parts):
         head = part.split("-", 1)[0]
-        for word in (part, head):
+        letters = re.match(r"[a-z]*", head).group(0)  # qwen2 → qwen, llama3 → llama
+        for word in (part, head, letters):
             if word in _VENDORS and _VENDORS[word] is not None:
                 return _VENDORS[word]
     provider = model_provider(model)
