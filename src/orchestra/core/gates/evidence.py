@@ -2,7 +2,7 @@
 
 A plain check is its command's exit status (and JUnit/pytest counts). A check with `sarif` is judged on
 the report's results in the lines the candidate changed; with `coverage`, on the report's percentages;
-`benchmark` compares what it prints with the same command on the target's tree; `prove` runs the tests
+`benchmark` compares what it prints with the same command on the merge base's tree; `prove` runs the tests
 the candidate adds or changes on the base tree too. The verifier calls `judge` after every command; the
 kind-specific modules do the rest, each with what CheckContext gives it, nothing more.
 """
@@ -16,9 +16,25 @@ from typing import Any
 
 from orchestra.core.runs.run import Gate, Run
 
-# Runs a check's command on another tree (the target's, the base's with the candidate's tests on top)
-# in the run's jail, and returns that gate: (command, commit, overlay paths from the candidate) → Gate.
-RunElsewhere = Callable[[str, str, tuple[str, ...]], Awaitable[Gate]]
+
+@dataclass(frozen=True)
+class OtherTree:
+    """A check's command to run on another tree than the candidate's: commit's files, with the files at
+    overlay paths taken from overlay_from (the candidate's tree) on top. Its log is
+    `gates/<label>/<check name>.log`; collect, when given, reads what the command left in the directory
+    it ran in (called with that directory, in a thread, before the directory is removed)."""
+
+    check: dict[str, Any]  # the check as the spec holds it: name, command, timeout, junit, report paths
+    commit: str
+    label: str = "base"
+    overlay: tuple[str, ...] = ()
+    overlay_from: str | None = None
+    collect: Callable[[Path], Any] | None = None
+
+
+# Runs a check's command on another tree (the merge base's; the base's with the candidate's tests on top)
+# in the run's jail: its gate there, and what collect read (None without collect).
+RunElsewhere = Callable[[OtherTree], Awaitable[tuple[Gate, Any]]]
 
 
 @dataclass

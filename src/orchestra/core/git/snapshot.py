@@ -32,11 +32,13 @@ from orchestra.core.git.worktrees import RunTree
 # Untracked build artefacts a snapshot never commits, even when the repository does not ignore them
 # (tracked files under these paths are committed like any other), as pathspecs and as globs.
 JUNK_GLOBS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", "node_modules/",
-              ".aider*", ".DS_Store")  # .aider*: Aider's chat and input history, kept for a redirect
+              ".aider*", ".DS_Store", ".coverage", ".coverage.*")
+# .aider*: Aider's chat and input history, kept for a redirect; .coverage*: coverage.py's data files
 JUNK_PATHSPECS = (
     ":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/*.pyc", ":(exclude,glob)**/.pytest_cache/**",
     ":(exclude,glob)**/.mypy_cache/**", ":(exclude,glob)**/.ruff_cache/**", ":(exclude,glob)**/node_modules/**",
     ":(exclude,glob).aider*", ":(exclude,glob).aider*/**", ":(exclude,glob)**/.DS_Store",
+    ":(exclude,glob)**/.coverage", ":(exclude,glob)**/.coverage.*",
 )
 KEPT_REFS = "refs/orchestra/runs"
 

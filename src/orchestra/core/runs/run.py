@@ -29,7 +29,7 @@ class Gate:
     """One verification result, bound to the tree it ran on."""
 
     name: str
-    # "command", "boundary", "secrets", "review", "sarif", "coverage", "benchmark" (see gates.kinds)
+    # "command", "boundary", "secrets", "review", "sarif", "coverage", "benchmark", "prove" (gates.evidence)
     kind: str = "command"
     status: str = "pending"        # pending | running | passed | failed | error
     tree: str | None = None

@@ -31,6 +31,7 @@ from orchestra.core.supervise.jails import agent_environment, gate_environment, 
 from orchestra.core.supervise.secrets import run_redactor
 from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
 from orchestra.core.gates.commands import GateSlots
+from orchestra.core.gates.evidence import OtherTree
 from orchestra.core.base.output import OUTPUT_LIMIT
 from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
 from orchestra.core.agents.prompts import cli_prompt, work_summary
@@ -101,10 +102,10 @@ class Supervisor:
         from orchestra.core.supervise.reviewing import review_run
         return await review_run(self, run, reviewer, tree)
 
-    async def run_elsewhere(self, command: str, commit: str, overlay: tuple[str, ...]) -> Gate:
+    async def run_elsewhere(self, other: OtherTree) -> tuple[Gate, Any]:
         """A check's command on another tree, in the run's jail (see supervise.elsewhere)."""
         from orchestra.core.supervise.elsewhere import run_on_tree
-        return await run_on_tree(self, command, commit, overlay)
+        return await run_on_tree(self, other)
 
     def update(self, **values: Any) -> Run:
         if values.get("agent_pgid") and "agent_start" not in values:
