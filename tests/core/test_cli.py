@@ -53,7 +53,8 @@ def test_spawn_prints_the_ids_and_runs_json_lists_every_run(
         assert item["branch"] == run.branch == f"orchestra/build/{run.id}/{run.agent}"
         assert item["worktree"] == run.worktree and Path(item["worktree"]).is_dir()
         assert item["candidate"] == run.candidate and item["target"] == "main"
-        assert {g["name"]: g["status"] for g in item["gates"]} == {"boundary": "passed", "ok": "passed"}
+        assert {g["name"]: g["status"] for g in item["gates"]} == {"boundary": "passed", "secrets": "passed",
+                                                                   "ok": "passed"}
     code, out, _ = run_cli(capsys, repo, "runs")
     assert code == 0 and len(out.splitlines()) == 3 and "review" in out
     code, out, _ = run_cli(capsys, repo, "log", "r1")

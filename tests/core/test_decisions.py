@@ -109,7 +109,8 @@ def test_accept_merges_with_a_signed_merge_commit_records_it_and_removes_the_wor
     assert entry["spec_hash"] == fleet.score.spec("fix").content_hash()
     assert entry["files"] == ["src/app.py"] and entry["tree"] == run.tree
     assert {g["name"]: (g["status"], g["tree"], g["stale"]) for g in entry["gates"]} == {
-        "boundary": ("passed", run.tree, False), "check": ("passed", run.tree, False)}
+        "boundary": ("passed", run.tree, False), "secrets": ("passed", run.tree, False),
+        "check": ("passed", run.tree, False)}
     assert len(entry["hash"]) == 64 and accepted.decision["ledger_hash"] == entry["hash"]
     assert fleet.ledger.verify().ok
     assert [e["state"] for e in events(fleet, run.id, "state")][-1] == "accepted"

@@ -126,7 +126,9 @@ def settled(fleet: Fleet, run: Run) -> bool:
     if run.state != "review":
         return True
     assert fleet.score is not None and run.spec is not None
-    expected = {"boundary"} | {check.name for check in fleet.score.spec(run.spec).verify}
+    expected = set(run.expected_gates())
+    assert {"boundary", "secrets", "review-reviewer"} <= expected
+    assert {check.name for check in fleet.score.spec(run.spec).verify} <= expected
     return expected <= set(run.gates) and all(
         gate.status not in ("pending", "running") and not gate.is_stale(run.tree)
         for gate in run.gates.values())
@@ -151,7 +153,14 @@ def output_of(fleet: Fleet, run: Run) -> str:
 
 
 def statuses(run: Run) -> dict[str, str]:
-    return {name: gate.status for name, gate in run.gates.items()}
+    """Each gate's status, but the secret scan's (always passed here) and the reviewer's (see verdicts)."""
+    return {name: gate.status for name, gate in run.gates.items() if name not in ("secrets", "review-reviewer")}
+
+
+def verdict(run: Run) -> tuple[str | None, list[str]]:
+    """The scripted reviewer's verdict and its findings' priorities and places."""
+    gate = run.gates["review-reviewer"]
+    return gate.verdict, [f"{f['priority']} {f['path']}" for f in gate.findings]
 
 
 def test_the_demo_runs_through_the_fleet_and_redirects_bring_every_run_round(fleet: Fleet) -> None:
@@ -164,23 +173,28 @@ def test_the_demo_runs_through_the_fleet_and_redirects_bring_every_run_round(fle
     assert runs["fixer"].state == "review"
     assert statuses(runs["fixer"]) == {"boundary": "passed", "pytest": "passed"}
     assert runs["fixer"].changed_paths == ["calc/stats.py"]
+    assert verdict(runs["fixer"]) == ("approved", ["P3 calc/stats.py"])
+    assert all(run.gates["secrets"].status == "passed" for run in runs.values() if run.state == "review")
 
     overreach = runs["overreach"]
     assert overreach.state == "review"
     assert statuses(overreach) == {"boundary": "failed", "pytest": "passed"}
     assert overreach.gates["boundary"].failures == ["README.md (outside allow)"]
+    assert verdict(overreach) == ("changes requested", ["P1 README.md", "P3 calc/stats.py"])
 
     tester = runs["tester"]
     assert tester.state == "review"
     assert statuses(tester) == {"boundary": "passed", "pytest": "failed"}
     assert tester.gates["pytest"].failures == [BUG_TEST]
     assert "tests/test_median.py" in tester.changed_paths
+    assert verdict(tester) == ("changes requested", ["P1 tests/test_median.py"])
 
     assert runs["flaky"].state == "failed"
     assert "model API unreachable" in output_of(fleet, runs["flaky"])
 
     assert runs["scribe"].state == "review"
     assert statuses(runs["scribe"]) == {"boundary": "passed", "docs": "passed"}
+    assert verdict(runs["scribe"]) == ("approved", [])
 
     fleet.redirect(tester.id, "Fix the bug in mean() too")
     fleet.redirect(overreach.id, "Stay inside calc/ and tests/")
@@ -190,6 +204,7 @@ def test_the_demo_runs_through_the_fleet_and_redirects_bring_every_run_round(fle
     for name in ("tester", "overreach", "flaky"):
         assert runs[name].state == "review", (name, runs[name].message)
         assert statuses(runs[name]) == {"boundary": "passed", "pytest": "passed"}, name
+        assert verdict(runs[name]) == ("approved", ["P3 calc/stats.py"]), name
     assert "README.md" not in runs["overreach"].changed_paths
     assert "Redirected: Fix the bug in mean() too" in output_of(fleet, runs["tester"])
     total = time.monotonic() - started

@@ -100,7 +100,7 @@ def test_passing_and_failing_verify_commands_become_gates_bound_to_the_tree(
     ])
     run = wait_settled(fleet, fleet.spawn("work")[0].id)
 
-    assert list(run.gates) == ["boundary", "ok", "bad"]
+    assert list(run.gates) == ["boundary", "secrets", "ok", "bad"]
     ok, bad = run.gates["ok"], run.gates["bad"]
     assert (ok.status, ok.exit_code, ok.summary) == ("passed", 0, "exit 0")
     assert (bad.status, bad.exit_code, bad.summary) == ("failed", 2, "exit 2")

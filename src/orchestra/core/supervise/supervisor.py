@@ -36,7 +36,7 @@ from orchestra.core.base.output import OUTPUT_LIMIT
 from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
 from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
-from orchestra.core.runs.run import Gate, Run
+from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.imports import ImportCheckedVerifier
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
@@ -338,9 +338,12 @@ def spare_llm_host(pids: list[int]) -> set[int]:
 
 
 def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
-    """A pending result for the boundary and every verify command, bound to the tree about to be verified."""
-    names = [("boundary", "boundary")] + [(c["name"], "command") for c in (run.spec_config or {}).get("verify", [])]
-    return {name: Gate(name=name, kind=kind, status="pending", tree=tree) for name, kind in names}
+    """A pending result for every gate the run should have (the boundary, the secret scan, each verify command,
+    each reviewer), bound to the tree about to be verified: nobody accepts unverified work unasked."""
+    kinds = {"boundary": "boundary", SECRETS_GATE: "secrets",
+             **{review_gate_name(agent["name"]): "review" for agent in run.reviewers()}}
+    return {name: Gate(name=name, kind=kinds.get(name, "command"), status="pending", tree=tree)
+            for name in run.expected_gates()}
 
 
 def main(argv: list[str] | None = None) -> int:
