@@ -235,3 +235,15 @@ def test_a_resumed_watcher_does_not_verify_a_tree_whose_gates_are_final(repo: Pa
     assert verifier.verified()
     fleet.store.update(run.id, lambda r: r.gates.__setitem__("fine", Gate(name="fine", status="running", tree=r.tree)))
     assert not verifier.verified()
+
+
+def test_a_junit_report_that_leads_out_of_the_worktree_or_blocks_is_not_read(repo: Path, make_fleet: MakeFleet,
+                                                                              tmp_path: Path) -> None:
+    outside = tmp_path / "outside.xml"
+    outside.write_text('<testsuite><testcase classname="t" name="a"/></testsuite>')
+    fleet = one_spec(make_fleet, repo, "echo ok > ok.txt", verify=[
+        {"name": "linked", "command": f"ln -sf {outside} out.xml; exit 0", "junit": "out.xml"},
+        {"name": "fifo", "command": "mkfifo pipe.xml; exit 0", "junit": "pipe.xml"}])
+    run = wait_settled(fleet, fleet.spawn("work")[0].id, timeout=60)
+    assert (run.gates["linked"].passed, run.gates["linked"].status) == (None, "passed")  # no counts from outside
+    assert (run.gates["fifo"].passed, run.gates["fifo"].status) == (None, "passed")      # and no hang on a FIFO

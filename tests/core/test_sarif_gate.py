@@ -150,7 +150,7 @@ async def test_a_report_older_than_the_command_was_not_written_by_it(changed: tu
     os.utime(root / "r.sarif", (hour_ago, hour_ago))
     judged = await judge_sarif(context(root, base, candidate), command_gate(0))
     assert judged.status == "failed"
-    assert judged.summary == ("the SARIF report r.sarif is older than the command: this run did not write it: "
+    assert judged.summary == ("the SARIF report r.sarif is older than the command: this run of it did not write it: "
                               "the gate fails closed")
 
 
@@ -161,10 +161,10 @@ async def test_a_report_that_leads_outside_the_worktree_or_is_not_a_file_fails_c
     outside.write_text(json.dumps(report([])))
     (root / "r.sarif").symlink_to(outside)
     judged = await judge_sarif(context(root, base, candidate), command_gate(0))
-    assert judged.summary == "the SARIF report r.sarif leads outside the worktree: the gate fails closed"
+    assert judged.summary == "the SARIF report r.sarif leads outside the tree (a link): the gate fails closed"
     (root / "out").mkdir()
     judged = await judge_sarif(context(root, base, candidate, "out"), command_gate(0))
-    assert judged.summary == "the SARIF report out is not a file: the gate fails closed"
+    assert judged.summary == "the SARIF report out is not a regular file: the gate fails closed"
 
 
 async def test_a_command_that_timed_out_fails_whatever_its_report_says(changed: tuple[Path, str, str]) -> None:

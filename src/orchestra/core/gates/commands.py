@@ -194,7 +194,7 @@ async def run_check(name: str, command: str, worktree: Path, tree: str, log_path
         log.finish(tail)
     gate.exit_code = proc.returncode
     gate.output_tail = [redact(line) for line in tail]
-    counts = parse_junit(worktree / junit) if junit else parse_pytest(gate.output_tail)
+    counts = parse_junit(worktree, junit, gate.started) if junit else parse_pytest(gate.output_tail)
     gate.passed, gate.failed, gate.failures = counts.passed, counts.failed, counts.failures
     gate.status = "passed" if proc.returncode == 0 and timed_out is None else "failed"
     gate.summary = summarise(gate, timed_out)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import stat
 import time
 import xml.etree.ElementTree as ET
 from bisect import bisect_left, bisect_right
@@ -31,15 +29,10 @@ from orchestra.core.gates.baseline import (
     run_other,
 )
 from orchestra.core.gates.evidence import CheckContext, OtherTree
+from orchestra.core.gates.reports import ReportError, read_report
 from orchestra.core.runs.run import Gate
 
-REPORT_LIMIT = 256 * 1024 * 1024  # bytes of a report read
-MTIME_SLACK = 1.0  # seconds a report may seem older than its command (coarse file system clocks)
 SHOWN_RANGES = 30
-
-
-class ReportError(ValueError):
-    """A report that cannot be used; the message says why."""
 
 
 @dataclass
@@ -83,33 +76,6 @@ class ChangedCoverage:
 
 
 # -- reading a report ------------------------------------------------------------------------------------
-
-def read_report(root: Path, relative: str, written_since: float | None = None) -> bytes:
-    """The bytes of the report at relative under root: a regular file inside root, written since then."""
-    path = root / relative
-    try:
-        real = path.resolve(strict=True)
-    except FileNotFoundError:
-        raise ReportError("was not written") from None
-    except (OSError, RuntimeError) as error:
-        raise ReportError(f"cannot be read ({error.__class__.__name__})") from None
-    if not real.is_relative_to(root.resolve()):
-        raise ReportError("leads outside the tree (a link)")
-    try:
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as error:
-        raise ReportError(f"cannot be read ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as file:
-        facts = os.fstat(file.fileno())
-        if not stat.S_ISREG(facts.st_mode):
-            raise ReportError("is not a regular file")
-        if written_since is not None and facts.st_mtime < written_since - MTIME_SLACK:
-            raise ReportError("is older than the command: this run of it did not write it")
-        data = file.read(REPORT_LIMIT + 1)
-    if len(data) > REPORT_LIMIT:
-        raise ReportError(f"is larger than {REPORT_LIMIT // (1024 * 1024)} MiB")
-    return data
-
 
 def parse_report(data: bytes, root: Path) -> Coverage:
     """A coverage.py JSON or Cobertura XML report; paths made relative to root (the tree it ran in)."""

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestra.core.base.output import strip_escapes
+
+REPORT_LIMIT = 256 * 1024 * 1024  # bytes of a report read
+MTIME_SLACK = 1.0  # seconds a report may seem older than its command (coarse file system clocks)
+
+
+class ReportError(ValueError):
+    """A report that cannot be used; the message says why ("was not written", "leads outside the tree", …)."""
+
+
+def read_report(root: Path, relative: str, written_since: float | None = None, limit: int = REPORT_LIMIT) -> bytes:
+    """The bytes of the report a check wrote at relative under root: a regular file inside root (never
+    through a link out of it, never a FIFO that would block), written since then, at most limit bytes.
+    The one way every gate reads a report (JUnit, SARIF, coverage): what an agent put there is untrusted."""
+    path = root / relative
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise ReportError("was not written") from None
+    except (OSError, RuntimeError) as error:
+        raise ReportError(f"cannot be read ({error.__class__.__name__})") from None
+    if not real.is_relative_to(root.resolve()):
+        raise ReportError("leads outside the tree (a link)")
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise ReportError(f"cannot be read ({error.strerror})") from None
+    facts = os.fstat(fd)
+    if not stat.S_ISREG(facts.st_mode):
+        os.close(fd)
+        raise ReportError("is not a regular file")
+    with os.fdopen(fd, "rb") as file:
+        if written_since is not None and facts.st_mtime < written_since - MTIME_SLACK:
+            raise ReportError("is older than the command: this run of it did not write it")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise ReportError(f"is larger than {limit // (1024 * 1024)} MiB")
+    return data
+
 
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<body>(?:\d+ \w+(?:, )?)+)(?: in [\d.]+s.*)?\s*=*$")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|warnings?|deselected)")
@@ -44,11 +84,15 @@ def parse_pytest(lines: list[str]) -> TestCounts:
     return counts
 
 
-def parse_junit(path: Path) -> TestCounts:
-    """Counts and failing test names from a JUnit XML report; empty counts if it cannot be read."""
+def parse_junit(worktree: Path, relative: str, written_since: float | None = None) -> TestCounts:
+    """Counts and failing test names from the JUnit XML report a check wrote (read as read_report does);
+    empty counts if it cannot be read or declares entities."""
     try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
+        data = read_report(worktree, relative, written_since)
+        if b"<!ENTITY" in data or b"<!DOCTYPE" in data[:4096] and b"[" in data[:4096]:
+            return TestCounts()
+        root = ET.fromstring(data)
+    except (ReportError, ET.ParseError):
         return TestCounts()
     passed, failures = 0, []
     for case in root.iter("testcase"):

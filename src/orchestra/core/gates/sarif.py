@@ -28,6 +28,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 from orchestra.core.base.findings import PRIORITIES, Finding, by_priority
 from orchestra.core.base.output import strip_escapes
 from orchestra.core.gates.evidence import CheckContext
+from orchestra.core.gates.reports import ReportError
+from orchestra.core.gates.reports import read_report as read_bytes
 from orchestra.core.runs.run import Gate
 
 MAX_REPORT_BYTES = 100 * 1024 * 1024
@@ -36,7 +38,6 @@ MAX_TITLE, MAX_BODY, MAX_HELP = 200, 2000, 600
 LEVELS = ("error", "warning", "note", "none")
 _BLOCKING = ("P0", "P1")  # what fails the gate: an error, or a high security severity
 _PRIORITY_OF_LEVEL = {"error": "P1", "warning": "P2", "note": "P3", "none": "P3"}
-_STALE_SLACK = 1.0  # seconds: file systems with coarse timestamps
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ARGUMENT = re.compile(r"\{(\d+)\}")
 
@@ -76,20 +77,16 @@ def _closed(gate: Gate, why: str) -> Gate:
 
 
 def read_report(worktree: Path, relative: str, written_after: float | None) -> dict[str, Any]:
-    """The report at worktree/relative as JSON; FileNotFoundError when absent, ReportProblem when unusable."""
-    root = worktree.resolve()
-    path = (worktree / relative).resolve()
-    if not path.is_relative_to(root):
-        raise ReportProblem(f"the SARIF report {relative} leads outside the worktree")
-    stat = path.stat()
-    if not path.is_file():
-        raise ReportProblem(f"the SARIF report {relative} is not a file")
-    if stat.st_size > MAX_REPORT_BYTES:
-        raise ReportProblem(f"the SARIF report {relative} is larger than {MAX_REPORT_BYTES // 2**20} MB")
-    if written_after is not None and stat.st_mtime + _STALE_SLACK < written_after:
-        raise ReportProblem(f"the SARIF report {relative} is older than the command: this run did not write it")
+    """The report at worktree/relative as SARIF JSON (read as reports.read_report reads every report);
+    FileNotFoundError when absent, ReportProblem when unusable."""
     try:
-        report = json.loads(path.read_bytes())
+        data = read_bytes(worktree, relative, written_after, MAX_REPORT_BYTES)
+    except ReportError as error:
+        if str(error) == "was not written":
+            raise FileNotFoundError(relative) from None
+        raise ReportProblem(f"the SARIF report {relative} {error}") from None
+    try:
+        report = json.loads(data)
     except (ValueError, RecursionError) as error:
         raise ReportProblem(f"{relative} is not valid JSON ({_one_line(str(error) or type(error).__name__)})")
     if not isinstance(report, dict) or not isinstance(report.get("runs"), list):
