@@ -156,7 +156,8 @@ def test_with_independence_none_the_verdict_is_stamped_same_provider(repo: Path,
                   text("done"), text(answer()))
     run, gate = reviewed(fleet)
     assert gate.details["same_provider"] is True and "same provider" in gate.summary
-    fleet.accept(run.id)
+    assert any("not an independent second opinion" in reason for reason in readiness(run).reasons)
+    fleet.accept(run.id, force=True)
     entry = ledger_lines(fleet)[-1]
     review = next(g for g in entry["gates"] if g["name"] == "review-critic")
     assert review["verdict"] == APPROVED and review["reviewer"]["same_provider"] is True

@@ -1,7 +1,8 @@
 """The questions every decision asks, answered once for the UI and the command line.
 
 A run is *ready* when every gate it should have has a result, on the tree the run holds now, and
-passed: the boundary and each verify command of its spec. `a` in the UI and `orchestra accept` ask
+passed: the boundary, the secret scan, each verify command of its spec, and each reviewer's verdict, which
+must come from another provider than the author's to count. `a` in the UI and `orchestra accept` ask
 the same question; a run that is not ready is refused on the command line (unless forced) and asked
 about in the UI, and a forced accept records what was not ready.
 """
@@ -61,6 +62,9 @@ def gate_reason(run: Run, name: str, gate: Gate | None) -> str | None:
         return f"{name} is stale: it ran on an older tree"
     if gate.status in ("pending", "running"):
         return f"{name} is still {gate.status}"
+    if gate.status == "passed" and gate.kind == "review" and gate.details.get("same_provider"):
+        return (f"{name} approved, but from the author's own provider ({gate.details.get('provider')}): not an "
+                "independent second opinion ([review] independence = \"none\")")
     if gate.status == "passed":
         return None
     if gate.kind == "boundary" and gate.failures:
