@@ -107,8 +107,8 @@ def evidence(run: Run) -> list[EvidenceItem]:
     if found:
         shown = " ".join(f"{p}:{n}" for p, n in counts(found).items() if n)
         block_on = (run.review_config or {}).get("block_on", DEFAULT_BLOCK_ON)
-        state = "bad" if any(blocks(f.priority, block_on) for f in found) else "ok"
-        items.append(EvidenceItem("findings", state, shown))
+        tone = "bad" if any(blocks(f.priority, block_on) for f in found) else "ok"
+        items.append(EvidenceItem("findings", tone, shown))
     return items
 
 
