@@ -147,10 +147,11 @@ def test_starter_loads(tmp_path: Path) -> None:
 def test_starter_commented_examples_load_when_uncommented(tmp_path: Path) -> None:
     uncommented = re.sub(r'^#(?=[\[a-z"])', "", STARTER_TOML, flags=re.MULTILINE)
     score = load_score(write(tmp_path, uncommented))
-    by_kind = {agent.kind: agent for agent in score.agents}
-    assert by_kind["cli"].preset == "claude"
-    assert by_kind["llm"].model == "anthropic/claude-sonnet-4-5"
-    assert by_kind["llm"].api_key_env == "ANTHROPIC_API_KEY"
+    assert score.agent("claude").preset == "claude"
+    assert score.agent("sonnet").model == "anthropic/claude-sonnet-4-5"
+    assert score.agent("sonnet").api_key_env == "ANTHROPIC_API_KEY"
+    assert score.agent("critic").role == "review" and score.review.agents == ("critic",)
+    assert [a.name for a in score.reviewers_for(score.specs[0])] == ["critic"]
     assert len(score.keymap) == 1
 
 

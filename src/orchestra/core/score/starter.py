@@ -39,7 +39,8 @@ theme = "orchestra-dark"
 #          the environment variable holding the key (the key itself never goes in this file)
 # max_turns, max_tokens, max_cost, request_timeout   llm only: the budget of one working session
 #          (default 50 turns, no token or cost limit) and the seconds one model request may take
-# role     optional free text: code, tests, docs, security, infra, review, ...
+# role     optional: code, tests, docs, security, infra, plan, or review (a reviewer: it only reads,
+#          and answers with findings; see [review])
 # timeout  optional: seconds an agent may work before it is stopped (default 3600)
 
 [[agents]]
@@ -63,13 +64,30 @@ timeout = 60
 #api_key_env = "ANTHROPIC_API_KEY"
 #timeout = 1800
 
+# A reviewer from another provider than the authors: a second opinion on every candidate. Its findings
+# (P0 highest … P3 a nit) are shown in the diff; orchestra's verdict: changes requested at block_on or above.
+#[[agents]]
+#name = "critic"
+#kind = "llm"
+#role = "review"
+#model = "openai/gpt-4.1"
+#api_key_env = "OPENAI_API_KEY"
+#
+#[review]
+#agents = ["critic"]          # review every spec (or a spec's own review = ["critic"])
+#block_on = "P1"
+#independence = "provider"    # or "model", or "none" (then its approval does not make a run ready)
+
 # --- specs: what to do ---------------------------------------------------------------------
 # id       required, unique; same rules as agent names
 # intent   required: the task, in plain words, handed to every agent
 # allow    globs of paths the agents may change (empty: anything not denied)
 # deny     globs of paths they must never change
 # verify   commands that must pass: a string (named after its first word) or a table
-#          { name = "...", command = "...", junit = "report.xml", timeout = 600 }
+#          { name = "...", command = "...", junit = "report.xml", timeout = 600 }; a table may also
+#          read a report: sarif = "lint.sarif" (findings in changed lines), coverage = "coverage.json"
+#          with min_coverage / min_changed_coverage / max_coverage_drop, benchmark = true (compared
+#          with the merge base, tolerance in percent), prove = true (new tests must fail on the base)
 # agents   agent names to run, in order (empty: every agent)
 
 [[specs]]
