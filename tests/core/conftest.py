@@ -11,7 +11,8 @@ from orchestra.core.fleet import Fleet
 from orchestra.core.supervise.processes import stop_supervisor
 from orchestra.core.git.repo import open_repository
 from orchestra.core.score import load_score
-from tests.core.helpers import kill_all, processes_with, wait_for, write_score
+from tests.core.helpers import FAKE_KEY, kill_all, processes_with, wait_for, write_score
+from tests.harness.fake_openai import FakeOpenAI
 
 MakeFleet = Callable[..., Fleet]
 
@@ -60,3 +61,12 @@ def make_fleet() -> Iterator[MakeFleet]:
     for fleet in fleets.values():
         problems += decide_everything(fleet)
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The fake model server, with FAKE_PROVIDER_KEY holding FAKE_KEY and fast retries."""
+    monkeypatch.setenv("FAKE_PROVIDER_KEY", FAKE_KEY)
+    monkeypatch.setenv("ORCHESTRA_LLM_RETRY_BASE", "0.05")
+    with FakeOpenAI() as fake:
+        yield fake

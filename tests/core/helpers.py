@@ -19,6 +19,7 @@ from tests.conftest import git
 T = TypeVar("T")
 
 PYTHON = sys.executable
+FAKE_KEY = "sk-test-4c0ffee5ecret9"  # the key llm agents of the tests read from FAKE_PROVIDER_KEY
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from orchestra.core.fleet import Fleet
-from tests.core.helpers import output_lines, processes_with, wait_for, wait_settled
+from tests.core.helpers import FAKE_KEY, output_lines, processes_with, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, cut_stream, hang, malformed, status, text, tool_calls
 
-KEY = "sk-test-4c0ffee5ecret9"
+KEY = FAKE_KEY
 
 
 def score(url: str, **extra: object) -> str:
@@ -20,14 +20,6 @@ def score(url: str, **extra: object) -> str:
             f'api_key_env = "FAKE_PROVIDER_KEY"\n{settings}\n'
             '[[specs]]\nid = "fix"\nintent = "Make answer() return 42"\nallow = ["src/**"]\n'
             'verify = ["grep -q 42 src/app.py"]\n')
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("FAKE_PROVIDER_KEY", KEY)
-    monkeypatch.setenv("ORCHESTRA_LLM_RETRY_BASE", "0.05")
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def files_orchestra_wrote(fleet: Fleet) -> list[Path]:

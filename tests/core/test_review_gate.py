@@ -12,10 +12,10 @@ from orchestra.core.base.findings import APPROVED, CHANGES_REQUESTED
 from orchestra.core.fleet import Fleet
 from orchestra.core.policy import readiness
 from orchestra.core.score import ConfigError
-from tests.core.helpers import ledger_lines, wait_for, wait_settled
+from tests.core.helpers import FAKE_KEY, ledger_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, hang, text, tool_calls
 
-KEY = "sk-review-7c0ffee5ecret1"
+KEY = FAKE_KEY
 AUTHOR = "printf 'def answer():\\n    return 42\\n' > src/app.py"
 
 
@@ -42,14 +42,6 @@ def score(url: str, reviewer_model: str = "openai/claude-fake", independence: st
               f'api_base = "{url}"\napi_key_env = "FAKE_PROVIDER_KEY"\n{timeout}'
             + '[[specs]]\nid = "fix"\nintent = "Make answer() return 42"\nallow = ["src/**"]\n'
               'verify = ["grep -q 42 src/app.py"]\n')
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("FAKE_PROVIDER_KEY", KEY)
-    monkeypatch.setenv("ORCHESTRA_LLM_RETRY_BASE", "0.05")
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def reviewed(fleet: Fleet, timeout: float = 90) -> tuple:
