@@ -259,3 +259,22 @@ def test_a_large_diff_is_reviewed_file_by_file_within_the_budget_and_the_finding
         assert not any(f"b/src/mod{j}.py" in prompt for j in range(3) if j != i)
     assert sorted(f["path"] for f in gate.findings) == ["src/mod0.py", "src/mod1.py", "src/mod2.py"]
     assert gate.verdict == APPROVED and "Part 2: mod1 ok" in gate.details["explanation"]
+
+
+def test_a_cli_reviewer_with_its_own_command_gets_the_prompt_in_its_place(repo: Path, make_fleet) -> None:
+    script = repo / "review.py"
+    script.write_text("import json, sys\nprompt = sys.argv[1]\nok = 'Make answer() return 42' in prompt\n"
+                      "print(json.dumps({'findings': [] if ok else [{'title': 'no prompt', 'body': '', "
+                      "'priority': 'P0', 'confidence': 1, 'path': 'src/app.py', 'line_start': 1, 'line_end': 1}],"
+                      " 'explanation': 'argument seen' if ok else 'nothing'}))\n")
+    import subprocess
+    import sys
+    subprocess.run(["git", "add", "review.py"], cwd=repo, check=True)
+    text_ = ('[review]\nagents = ["critic"]\n'
+             f'[[agents]]\nname = "author"\nkind = "shell"\ncommand = "{AUTHOR}"\n'
+             "[[agents]]\nname = \"critic\"\nkind = \"cli\"\nrole = \"review\"\n"
+             f"command = '''{sys.executable} review.py {{prompt}}'''\n"
+             '[[specs]]\nid = "fix"\nintent = "Make answer() return 42"\nallow = ["src/**"]\n')
+    fleet = make_fleet(repo, text_)
+    run, gate = reviewed(fleet)
+    assert (gate.verdict, gate.details["explanation"]) == (APPROVED, "argument seen"), gate.summary

@@ -38,6 +38,7 @@ from orchestra.core.jail import Jail, command_in, jail_environment, jail_for
 from orchestra.core.runs.run import Gate, Run, review_gate_name
 from orchestra.core.supervise.jails import repository_of, run_variables
 
+ARGUMENT_BUDGET = 20_000  # tokens of diff per part for a command reviewer (its prompt is an argument)
 OUTPUT_CAP = 4 * 1024 * 1024  # bytes of a command reviewer's answer read; more is a malformed answer
 
 
@@ -86,7 +87,10 @@ def _what_is_asked(state_dir: Path, run: Run, reviewer: dict[str, Any], config: 
     found = files_at(state_dir, since, INSTRUCTION_FILES)
     instructions = "\n\n".join(f"--- {path} ---\n{text.strip()}" for path, text in found.items())[:MAX_INSTRUCTIONS]
     evidence = gate_lines(run, run.expected_gates())
-    parts = parts_of(diff, int(config.get("budget") or 24_000)) if diff.strip() else []
+    budget = int(config.get("budget") or 24_000)
+    if reviewer.get("kind") != "llm":  # the prompt is one argument of a command line: at most 128 KiB on Linux
+        budget = min(budget, ARGUMENT_BUDGET)
+    parts = parts_of(diff, budget) if diff.strip() else []
     return {"reviewer": reviewer, "worktree": run.worktree, "source": f"review:{reviewer['name']}",
             "retries": int(config.get("retries", 2)), "system": redact(system_prompt(reviewer["name"], instructions)),
             "parts": [{"paths": list(p.paths), "diff": p.diff, "index": p.index, "of": p.of,
@@ -143,7 +147,7 @@ async def _command_review(run: Run, reviewer: dict[str, Any], jail: Jail, asked:
             outcome.attempts += 1
             (files / "prompt.txt").write_text(prompt)
             try:
-                invocation = review_invocation(reviewer, prompt if reviewer.get("preset") else "", os.environ)
+                invocation = review_invocation(reviewer, prompt, os.environ)
             except PresetError as error:
                 outcome.error = str(error)
                 return outcome
