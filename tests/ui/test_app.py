@@ -50,7 +50,7 @@ async def test_accept_green_run_by_key_merges_and_records(fleet: Fleet) -> None:
     entry = fleet.ledger.last()
     assert entry["action"] == "accept" and entry["run"] == "r2"
     assert entry["actor"] == "Test Conductor <conductor@example.test>"
-    assert [g["status"] for g in entry["gates"]] == ["passed", "passed"]
+    assert [g["status"] for g in entry["gates"]] == ["passed", "passed", "passed"]
     assert "Orchestra-Run: r2" in git_out(fleet, "log", "-1", "--format=%B", "main")
     assert (fleet.repo.root / "calc" / "stats.py").read_text().endswith("/ len(values)\n")
     assert fleet.store.load("r2").state == "accepted"

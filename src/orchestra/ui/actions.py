@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from collections.abc import Callable, Iterable
@@ -9,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import SystemCommand
+from textual.app import SuspendNotSupported, SystemCommand
 from textual.binding import Binding
-from textual.app import SuspendNotSupported
 from textual.screen import ModalScreen, Screen
 
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.policy import readiness
+from orchestra.core.runs.feed import RunUpdate
 from orchestra.core.runs.lifecycle import allowed
 from orchestra.core.runs.run import Run
 
@@ -103,13 +104,44 @@ class RunActions:
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
 
     def action_redirect(self) -> None:
+        """Ask for the instruction; the findings selected on the review screen and every unsent comment of
+        yours go with it (then the instruction may be empty)."""
         run = self.current_run()
         if not allowed("redirect", run):
             return
         from orchestra.ui.dialogs import TextPrompt
-        self.push_screen(TextPrompt(f"Redirect {run.id} ({run.agent})", "The instruction for the agent. It works "
-                                    "again on top of what it did so far.", "instruction", required=True),
-                         lambda text: text and self.carry_out("redirect", self.fleet.redirect, run.id, text))
+        from orchestra.ui.findings import sent_summary
+        findings = list(getattr(self.screen, "selected_findings", None) or [])
+        sending = sent_summary(len(findings), len(run.comments))
+        detail = ("The instruction for the agent. It works again on top of what it did so far."
+                  + (f"\n\n{sending} will be sent with it (listed in its next prompt and kept in the ledger); "
+                     "the instruction may be empty." if sending else ""))
+        title = f"Redirect {run.id} ({run.agent})" + (f" with {sending}" if sending else "")
+        use_case = functools.partial(self.fleet.redirect, findings=findings)
+        self.push_screen(TextPrompt(title, detail, "instruction", required=not sending),
+                         lambda text: text is not None and (text or sending)
+                         and self.carry_out("redirect", use_case, run.id, text))
+
+    def ask_comment(self, run: Run, path: str, line: int) -> None:
+        """Ask for a comment on a line of the run's diff, and add it."""
+        from orchestra.ui.dialogs import TextPrompt
+        self.push_screen(TextPrompt(f"Comment on {path}:{line}", "Your note to the agent on this line. It goes "
+                                    "with your next redirect (d); u on it removes it before then.", "comment",
+                                    required=True),
+                         lambda text: text and self.change_comments("comment", run.id, self.fleet.comment,
+                                                                    run.id, path, line, text))
+
+    @work(thread=True, group="comments")
+    def change_comments(self, what: str, run_id: str, use_case: Callable, *args: object) -> None:
+        """Add or remove a comment off the UI thread, then show the run as it is now on every screen."""
+        done, _ = self.attempt(what, use_case, *args)
+        if not done:
+            return
+        done, run = self.attempt(what, self.fleet.get, run_id)
+        if done:
+            self.call_from_thread(self.apply_updates, {run_id: RunUpdate(run, [])})
+            self.call_from_thread(self.notify, "Comment added: it goes with your next redirect (d)."
+                                  if what == "comment" else "Comment removed.", timeout=4)
 
     def action_stop(self) -> None:
         run = self.current_run()
@@ -152,7 +184,7 @@ class RunActions:
             return
         from orchestra.core.fleet.trust import setup_to_allow
         commands = setup_to_allow(self.fleet.repo.root, self.fleet.score, request.spec)
-        spawn = lambda trust: self.carry_out("spawn", self.fleet.spawn, request.spec,  # noqa: E731
+        spawn = lambda trust: self.carry_out("spawn", self.fleet.spawn, request.spec,
                                              list(request.agents), request.task, trust)
         if not commands:
             spawn(False)
@@ -170,16 +202,20 @@ class RunActions:
 
     @work(thread=True, group="decide")
     def _carry_out(self, what: str, origin: Screen, use_case: Callable, *args: object) -> None:
+        done, result = self.attempt(what, use_case, *args)
+        if done:
+            self.call_from_thread(self.report_done, what, origin, result)
+
+    def attempt(self, what: str, use_case: Callable, *args: object) -> tuple[bool, object]:
+        """(True, its result) of a use-case called in a worker thread; a refusal or a failure is reported."""
         try:
-            result = use_case(*args)
+            return True, use_case(*args)
         except OrchestraError as error:
             self.call_from_thread(self.notify, str(error), title=f"{what} refused", severity="error", timeout=12)
-            return
-        except Exception as error:  # a bug must not take the UI down with it
+        except Exception as error:  # noqa: BLE001 -- a bug must not take the UI down with it
             self.call_from_thread(self.notify, f"{type(error).__name__}: {error}", title=f"{what} failed",
                                   severity="error", timeout=15)
-            return
-        self.call_from_thread(self.report_done, what, origin, result)
+        return False, None
 
     def report_done(self, what: str, origin: Screen, result: object) -> None:
         if what == "spawn":
@@ -191,6 +227,8 @@ class RunActions:
         unsigned = what != "stop" and not (run.decision or {}).get("signed")
         self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else "")
                     + (" (ledger entry not signed)" if unsigned else ""))
+        if what == "redirect" and callable(getattr(origin, "selection_sent", None)):
+            origin.selection_sent()
         # Decided from its review screen: back to the fleet, unless the conductor has moved on already
         # (a review opened since, even of the same run, stays open).
         if what in ("accept", "reject") and self.screen is origin and type(origin).__name__ == "ReviewScreen":

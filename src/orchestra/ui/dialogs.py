@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -113,8 +115,19 @@ class TextPrompt(Dialog[str | None]):
             yield Static(escape(self.detail), classes="detail")
             yield Input(placeholder=self.placeholder, id="text")
 
-    def action_submit(self) -> None:
-        value = self.query_one("#text", Input).value.strip()
+    async def action_submit(self) -> None:
+        field = self.query_one("#text", Input)
+        # enter is read before the input has taken the keys typed just before it when they came together (a
+        # burst over SSH, typeahead): wait until it has, or the text would be cut short. The App reads no
+        # further key meanwhile, so keys typed after enter still reach the screen below.
+        taken = asyncio.Event()
+        field.call_later(taken.set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(taken.wait(), 1.0)
+        self.submit(field)
+
+    def submit(self, field: Input) -> None:
+        value = field.value.strip()
         if self.required and not value:
             self.notify("Type something first, or press escape to cancel.", severity="warning")
             return

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from textual.content import Content
 from textual.markup import escape
 
+from orchestra.core.policy import EvidenceItem
 from orchestra.core.runs.run import Gate, Run
 
 STATE_STYLE = {
@@ -104,3 +109,88 @@ def event_line(event: dict) -> str | None:
             return None  # routine transitions; the status line already shows them
         return f"[$text-muted]» {escape(event.get('state', ''))}{': ' + escape(message) if message else ''}[/]"
     return None
+
+
+# -- the evidence line: policy.evidence(run), shortened to fit -------------------------------------------
+
+EVIDENCE_LABELS = {"tests": ("tests", "t"), "coverage": ("cov", "cov"), "bench": ("bench", "bn"),
+                   "boundary": ("bounds", "bnd"), "scans": ("scans", "scan"), "review": ("review", "rev")}
+EVIDENCE_STATE = {"ok": ("✓", "$text-success"), "bad": ("✗", "$text-error"), "pending": ("…", "$text-muted"),
+                  "stale": ("~", "$text-warning"), "none": ("-", "$text-muted")}
+FINDING_COUNT_STYLE = {"P0": "b $text-error", "P1": "$text-error", "P2": "$text-warning", "P3": "$text-muted"}
+_STATE_WORDS = {"ok", "failed", "stale", "running", "waiting"}
+SAME_PROVIDER = "(same provider)"
+
+
+READY = "[b $text-success]✔ ready[/]"
+
+
+class Detail(NamedTuple):
+    """How much of the evidence line is spelt out."""
+
+    texts: bool    # "12 passed" → "12", a review's verdict, a check's summary
+    short: bool    # "t", "bnd", "scan" for "tests", "bounds", "scans"
+    compact: bool  # only the two highest counts of findings, then "+N"
+    tight: bool    # the glyph against its label, parts apart by one space
+
+
+DETAILS = (Detail(True, False, False, False), Detail(False, False, False, False), Detail(False, False, True, False),
+           Detail(False, True, True, False), Detail(False, True, True, True))
+
+
+def evidence_markup(items: Iterable[EvidenceItem], width: int | None = None, head: str = "") -> str:
+    """The evidence line, e.g. "tests ✓ 12 · cov ✓ 84% · bounds ✓ · scans ✗ · review ✓ approved · P1:2"
+    (after head, e.g. READY), shortened until it fits width; a stale part always says "stale"."""
+    items = list(items)
+    heads = [head] if head else []
+    markup = ""
+    for detail in DETAILS:
+        markup = (" " if detail.tight else " · ").join([*heads, *(evidence_part(item, detail) for item in items)])
+        if width is None or Content.from_markup(markup).cell_length <= width:
+            break
+    return markup
+
+
+def evidence_part(item: EvidenceItem, detail: Detail = DETAILS[0]) -> str:
+    """One part of the evidence line: label, state glyph in its colour, and what detail allows of its text."""
+    if item.label == "findings":
+        return findings_counts(item.text, detail.compact)
+    names = EVIDENCE_LABELS.get(item.label, (item.label, item.label))
+    label = escape(names[1] if detail.short else names[0])
+    gap = "" if detail.tight else " "
+    glyph, style = EVIDENCE_STATE.get(item.state, ("?", "$text-muted"))
+    text, same = _evidence_text(item, detail.texts)
+    flag = "" if not same else ("[$text-warning]⚠[/]" if detail.tight else
+                                " [$text-warning]⚠same[/]" if detail.short else " [$text-warning]same provider[/]")
+    if item.state == "stale":
+        shown = f" {escape(text)}" if text and detail.texts else ""
+        return f"[$text-muted strike]{label}{shown}[/] [$text-warning]stale[/]"
+    if item.state == "pending":
+        return f"[$text-muted]{label}{gap}{glyph}[/]"
+    return f"{label}{gap}[{style}]{glyph}{' ' + escape(text) if text else ''}[/]{flag}"
+
+
+def findings_counts(text: str, compact: bool) -> str:
+    """"P1:2 P2:1" in the priorities' colours; compact: the two highest, then "+N" for the rest."""
+    parts = text.split()
+    shown = parts[:2] if compact else parts
+    rest = sum(int(part.split(":")[1]) for part in parts[len(shown):] if part.split(":")[-1].isdigit())
+    return " ".join(f"[{FINDING_COUNT_STYLE.get(part.split(':')[0], '$text-muted')}]{escape(part)}[/]"
+                    for part in shown) + (f" [$text-muted]+{rest}[/]" if rest else "")
+
+
+def _evidence_text(item: EvidenceItem, texts: bool) -> tuple[str, bool]:
+    """The part's text (numbers only unless texts), and whether it flags a reviewer of the author's provider."""
+    text, same = item.text, SAME_PROVIDER in item.text
+    text = text.replace(SAME_PROVIDER, "").strip()
+    if text in _STATE_WORDS or item.state == "pending":
+        return "", same
+    if item.label == "tests":
+        if text.endswith(" passed"):
+            return (text.removesuffix(" passed") if texts else ""), same
+        return (text if texts else text.split()[0]), same
+    if item.label == "review":
+        return (text.replace("changes requested", "changes") if texts else ""), same
+    if item.label == "coverage":
+        return (text[:14] if texts else text.split()[0][:8]), same
+    return (text[:14] if texts else ""), same

@@ -11,10 +11,11 @@ from textual.widgets import Label, Static
 
 
 def describe_bindings(app, screen) -> list[tuple[str, str, str, str]]:
-    """(id, keys, description, tooltip) for every binding with an id, app's and the screen's."""
+    """(id, keys, description, tooltip) for every binding with an id: the screen's, its widgets' (e.g. the
+    diff's keys on the review screen), then the app's."""
     rows, seen = [], set()
     keymap = getattr(app, "keymap", {})
-    for node in (screen, app):
+    for node in (screen, *widgets_with_bindings(screen), app):
         for _key, binding in node._bindings:
             if not binding.id or binding.id in seen:
                 continue
@@ -23,6 +24,16 @@ def describe_bindings(app, screen) -> list[tuple[str, str, str, str]]:
             keys = ", ".join(app.get_key_display(Binding(k.strip(), "")) for k in raw.split(","))
             rows.append((binding.id, keys, binding.description, binding.tooltip))
     return rows
+
+
+def widgets_with_bindings(screen) -> list:
+    """One widget of each class on screen that has bindings with ids of its own."""
+    found, classes = [], set()
+    for widget in screen.walk_children():
+        if type(widget) not in classes and any(binding.id for _key, binding in widget._bindings):
+            classes.add(type(widget))
+            found.append(widget)
+    return found
 
 
 class HelpScreen(ModalScreen[None]):
@@ -45,7 +56,6 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         width = max((len(keys) for _id, keys, _d, _t in self.rows), default=4)
-        id_width = max((len(binding_id) for binding_id, _k, _d, _t in self.rows), default=4)
         lines = []
         for binding_id, keys, desc, tip in self.rows:
             lines.append(f"[b $accent]{escape(keys):<{width}}[/]  {escape(desc):<12} "

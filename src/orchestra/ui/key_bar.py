@@ -9,8 +9,12 @@ recomputes one line of text and repaints only when the text changed.
 
 from __future__ import annotations
 
+from itertools import groupby
+
+from textual.binding import Binding
 from textual.content import Content
 from textual.widget import Widget
+
 
 class KeyBar(Widget):
     """The keys available on this screen, dimmed when they do nothing for the focused item."""
@@ -38,18 +42,22 @@ class KeyBar(Widget):
             self.refresh()
 
     def hints(self) -> Content:
+        """Each shown binding as "key description"; bindings of one group as "key key description"."""
         parts: list[str | tuple[str, str]] = []
-        seen = set()
+        seen, shown = set(), []
         for active in self.screen.active_bindings.values():
             binding = active.binding
-            if not binding.show or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            key = self.app.get_key_display(binding)
-            if active.enabled:
-                parts += ["  ", (key, "bold $accent"), f" {binding.description}"]
+            if binding.show and binding.action not in seen:
+                seen.add(binding.action)
+                shown.append(active)
+        for group, members in groupby(shown, key=lambda active: active.binding.group or active.binding):
+            members = list(members)
+            keys = " ".join(self.app.get_key_display(active.binding) for active in members)
+            description = group.description if isinstance(group, Binding.Group) else members[0].binding.description
+            if any(active.enabled for active in members):
+                parts += ["  ", (keys, "bold $accent"), f" {description}"]
             else:
-                parts += ["  ", (f"{key} {binding.description}", "$text-muted")]
+                parts += ["  ", (f"{keys} {description}", "$text-muted")]
         return Content.assemble(" ", *parts[1:])
 
     def render(self) -> Content:

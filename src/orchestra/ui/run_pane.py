@@ -12,9 +12,10 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widget import Widget
 
+from orchestra.core.policy import evidence, readiness
 from orchestra.core.runs.run import Run
-from orchestra.ui.format import (diffstat_markup, duration, event_line, gates_markup, state_markup,
-                                 usage_markup)
+from orchestra.ui.format import (READY, diffstat_markup, duration, event_line, evidence_markup, gates_markup,
+                                 state_markup, usage_markup)
 
 TAIL_LINES = 200
 MESSAGE_LINES = 2  # a failed run's message gets at most this many lines in the pane
@@ -63,6 +64,7 @@ class RunPane(Widget, can_focus=True):
         # Parsed once when they arrive: a streaming fleet redraws panes many times a second.
         self.tail: deque[Content] = deque(maxlen=TAIL_LINES)
         self.now = now
+        self._evidence_line: tuple[int, str] | None = None  # (width, markup), made again when the run changes
         self._set_titles()
 
     @classmethod
@@ -80,6 +82,15 @@ class RunPane(Widget, can_focus=True):
         usage = usage_markup(self.run)
         return (f"{state_markup(self.run)}  {duration(self.run.elapsed(self.now))}  {diffstat_markup(self.run)}"
                 + (f"  {usage}" if usage else ""))
+
+    def evidence_line(self, width: int) -> str:
+        """The run's evidence (policy.evidence) fitted to the pane; "ready" when `a` accepts it at once."""
+        if not self.run.gates:
+            return gates_markup(self.run)
+        if self._evidence_line is None or self._evidence_line[0] != width:
+            ready = self.run.state == "review" and readiness(self.run).ready
+            self._evidence_line = (width, evidence_markup(evidence(self.run), width, READY if ready else ""))
+        return self._evidence_line[1]
 
     def message_lines(self, width: int) -> list[str]:
         """What the conductor must not miss, wrapped to the pane: a failed run's message, a waiting agent's
@@ -100,7 +111,7 @@ class RunPane(Widget, can_focus=True):
 
     def render(self) -> Content:
         width, height = self.size.width or 80, self.size.height or 20
-        head = [self.status_line(), gates_markup(self.run), *self.message_lines(width)]
+        head = [self.status_line(), self.evidence_line(width), *self.message_lines(width)]
         lines = [Content.from_markup(line) for line in head]
         room = height - len(lines)
         if room > 0 and self.tail:
@@ -110,6 +121,7 @@ class RunPane(Widget, can_focus=True):
     def show_run(self, run: Run, now: float) -> None:
         """Render the run's state (called when its record changes)."""
         self.run, self.now = run, now
+        self._evidence_line = None
         self._set_titles()
         for state in ("review", "failed", "waiting", "interrupted"):
             self.set_class(run.state == state, f"-{state}")

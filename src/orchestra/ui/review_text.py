@@ -1,0 +1,126 @@
+"""The review screen's long texts (content markup): gate details, reviewers' verdicts, the spec, git warnings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.markup import escape, to_content
+
+from orchestra.core.base.findings import counts, findings_of
+from orchestra.core.runs.run import Gate, Run
+from orchestra.ui.format import compact, event_line, gate_label, gate_markup
+
+_HIDDEN_DETAILS = {"explanation", "agent", "model", "provider", "same_provider"}
+
+
+def plain_lines(events: list[dict]) -> list[str]:
+    """Events as the plain lines the output log shows."""
+    return [to_content(line).plain for line in map(event_line, events) if line is not None]
+
+
+def gate_details(run: Run) -> str:
+    """What the agent did to git (if it left its branch), then each gate with its status, tree and failures;
+    a reviewer's verdict, who reviewed with which model, and why; a scan's or a check's own figures."""
+    parts = [*git_warnings(run)]
+    if not run.gates:
+        return "\n".join([*parts, "[$text-muted]No gate results yet: gates run when the agent finishes.[/]"])
+    for gate in run.gates.values():
+        label = gate_label(gate, run.tree)
+        tree = f"tree {gate.tree[:10]}" if gate.tree else ""
+        stale = " [$warning](stale: the worktree changed since)[/]" if label == "stale" else ""
+        summary = f"  {escape(gate.summary)}" if gate.summary and gate.kind not in ("command", "boundary", "review") else ""
+        parts.append(f"{gate_markup(gate, run.tree, detailed=True)}{summary}  [$text-muted]{tree}[/]{stale}")
+        parts.extend(f"  [$warning]⚠ {escape(warning)}[/]" for warning in gate.warnings)
+        if gate.kind == "review":
+            parts.extend(review_lines(gate))
+        elif gate.kind in ("sarif", "coverage", "benchmark", "secrets") or gate.details:
+            parts.extend(detail_lines(gate.details))
+        if gate.findings and gate.kind != "review":
+            parts.append(f"  {findings_tally(gate)}")
+        if gate.failures:
+            title = "outside the boundary:" if gate.kind == "boundary" else "failing:"
+            parts.append(f"  [$error]{title}[/]")
+            parts.extend(f"    {escape(name)}" for name in gate.failures)
+        if gate.kind == "command" and gate.status == "failed" and gate.output_tail:
+            parts.append("  [$text-muted]last lines of output:[/]")
+            parts.extend(f"    [$text-muted]{escape(line)}[/]" for line in gate.output_tail[-15:])
+        parts.append("")
+    return "\n".join(parts)
+
+
+def review_lines(gate: Gate) -> list[str]:
+    """A reviewer's verdict, who (model, provider, cost), a "same provider" stamp, and the explanation."""
+    details = gate.details
+    verdict = gate.verdict or f"no verdict ({gate.status})"
+    style = {"approved": "$text-success", "changes requested": "$text-error"}.get(gate.verdict or "", "$warning")
+    who = [f"reviewer [b]{escape(str(details.get('agent') or gate.name.removeprefix('review-')))}[/b]",
+           f"model {escape(str(details.get('model') or details.get('preset') or details.get('kind') or '?'))}",
+           f"provider {escape(str(details.get('provider') or details.get('vendor') or 'unknown'))}"]
+    tokens = (details.get("prompt_tokens") or 0) + (details.get("completion_tokens") or 0)
+    if tokens:
+        who.append(f"{compact(tokens)} tok")
+    if details.get("cost") is not None:
+        who.append(f"${details['cost']:.2f}")
+    lines = [f"  verdict [b {style}]{escape(verdict)}[/]  {findings_tally(gate)}", "  " + " · ".join(who)]
+    if details.get("same_provider"):
+        lines.append(f"  [b $text-warning]⚠ SAME PROVIDER[/] [$text-warning]as the author "
+                     f"({escape(str(details.get('author_provider') or '?'))}): not an independent second opinion[/]")
+    explanation = str(details.get("explanation") or "").strip()
+    if explanation:
+        lines.extend(f"  [$text-muted]│[/] {escape(line)}" for line in explanation.splitlines())
+    return lines
+
+
+def findings_tally(gate: Gate) -> str:
+    """"3 findings: P1 2 · P2 1 (5 lists them)", or "no findings"."""
+    found = findings_of(gate.findings)
+    if not found:
+        return "[$text-muted]no findings[/]"
+    tally = " · ".join(f"{priority} {count}" for priority, count in counts(found).items() if count)
+    return f"{len(found)} finding{'s' if len(found) != 1 else ''}: {tally}"
+
+
+def detail_lines(details: dict[str, Any]) -> list[str]:
+    """A check's own figures (coverage percentages, benchmark numbers, what a scan looked at), in one line."""
+    facts = [f"[$text-muted]{escape(str(key).replace('_', ' '))}[/] {escape(_shown(value))}"
+             for key, value in details.items()
+             if key not in _HIDDEN_DETAILS and value is not None and value not in ("", [], {})]
+    return ["  " + " · ".join(facts)] if facts else []
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_shown(v)}" for k, v in list(value.items())[:8])
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_shown, value[:8])) + (f" (+{len(value) - 8} more)" if len(value) > 8 else "")
+    return str(value)[:200]
+
+
+def git_warnings(run: Run) -> list[str]:
+    """The agent's moves outside its branch, the commits kept for it, a missing sandbox and a kept worktree,
+    as warnings."""
+    lines = [f"[$warning]⚠ {escape(item['what'])}[/]" for item in run.escapes]
+    if run.sandbox and not run.sandbox.get("sandboxed"):
+        lines.append(f"[$warning]⚠ not sandboxed: {escape(run.sandbox.get('why_not') or 'the sandbox is off')}; "
+                     "the agent could read and write what you can[/]")
+    if run.kept:
+        lines.append(f"[$warning]⚠ worktree kept: {escape(run.kept['reason'])}[/]")
+        lines.extend(f"    {escape(path)}" for path in run.kept.get("paths", [])[:20])
+    return [*lines, ""] if lines else []
+
+
+def spec_details(run: Run) -> str:
+    """The task and, for a spec, its boundaries and verification commands; then any redirects."""
+    lines = [f"[b]{'Spec ' + escape(run.spec) if run.spec else 'Free-text task'}[/b]", "", escape(run.task), ""]
+    spec = run.spec_config or {}
+    if spec:
+        lines.append(f"[b]allow[/b]  {escape(', '.join(spec.get('allow') or ['(everything)']))}")
+        lines.append(f"[b]deny[/b]   {escape(', '.join(spec.get('deny') or ['(nothing)']))}")
+        lines.append("[b]verify[/b]")
+        lines.extend(f"  {escape(c['name'])}: {escape(c['command'])}" for c in spec.get("verify", []))
+    if run.redirects:
+        lines += ["", "[b]Redirects[/b]"] + [f"  {n}. {escape(text)}" for n, text in enumerate(run.redirects, 1)]
+    lines += ["", f"[$text-muted]branch {escape(run.branch)} · base {run.base[:10]} · worktree {escape(run.worktree)}[/]"]
+    return "\n".join(lines)
