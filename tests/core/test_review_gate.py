@@ -278,3 +278,18 @@ def test_a_cli_reviewer_with_its_own_command_gets_the_prompt_in_its_place(repo: 
     fleet = make_fleet(repo, text_)
     run, gate = reviewed(fleet)
     assert (gate.verdict, gate.details["explanation"]) == (APPROVED, "argument seen"), gate.summary
+
+
+def test_the_conductors_comments_are_not_evidence_and_are_kept_once(repo: Path, make_fleet, server: FakeOpenAI) -> None:
+    from orchestra.core.policy import evidence
+    fleet = make_fleet(repo, score(server.url))
+    server.script(text(answer()))
+    run, gate = reviewed(fleet)
+    first = fleet.comment(run.id, "src/app.py", 2, "Name it.\nIt is a magic number.")
+    fleet.comment(run.id, "src/app.py", 2, "Name it.\nIt is a magic number.")
+    other = fleet.comment(run.id, "src/app.py", 2, "Name it.\nOr document it.")
+    run = fleet.get(run.id)
+    assert [c["id"] for c in run.comments] == [first.id, other.id]
+    assert readiness(run).ready and "findings" not in {item.label for item in evidence(run)}
+    fleet.uncomment(run.id, first.id)
+    assert [c["id"] for c in fleet.get(run.id).comments] == [other.id]

@@ -103,7 +103,7 @@ def evidence(run: Run) -> list[EvidenceItem]:
         members = [(name, gate) for name, gate in gates.items() if belongs(name, checks.get(name))]
         if members:
             items.append(_group_item(run, label, members))
-    found = open_findings(run)
+    found = [finding for finding in open_findings(run) if finding.source != "comment"]  # yours are not evidence
     if found:
         shown = " ".join(f"{p}:{n}" for p, n in counts(found).items() if n)
         block_on = (run.review_config or {}).get("block_on", DEFAULT_BLOCK_ON)

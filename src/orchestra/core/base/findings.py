@@ -71,7 +71,8 @@ class Finding:
     @property
     def id(self) -> str:
         """A short digest of the source, place and title: the same finding raised again has the same id."""
-        words = " ".join(self.title.lower().split())
+        said = self.body if self.source == "comment" and self.body else self.title  # a comment is all its words
+        words = " ".join(said.lower().split())
         key = json.dumps([self.source, self.path, self.line_start, self.rule, words], ensure_ascii=False)
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 

@@ -235,7 +235,10 @@ class Fleet:
             raise ActionRefused("A comment needs some text.")
         comment = Finding(title=text.strip().splitlines()[0][:200], body=text.strip(), priority="P1",
                           source="comment", path=path, line_start=line, line_end=line_end or line)
-        self.store.update(run_id, lambda run: run.comments.append(comment.to_json()))
+        def add(run: Run) -> None:  # the same words on the same line twice are one comment
+            if all(Finding.from_json(c).id != comment.id for c in run.comments):
+                run.comments.append(comment.to_json())
+        self.store.update(run_id, add)
         return comment
 
     def uncomment(self, run_id: str, finding_id: str) -> None:
