@@ -28,7 +28,7 @@ from orchestra.ui.review_text import gate_details, plain_lines, spec_details
 __all__ = ["ReviewScreen", "gate_details", "plain_lines", "spec_details"]
 
 READY_TO_ACCEPT = "[b $text-success]✔ ready: a accepts[/]"
-NOT_READY = "[$text-warning]not ready (2 Gates)[/]"
+NOT_READY = "[$text-warning]not ready: why in 2 Gates[/]"
 TABS = {"diff": "Diff", "gates": "Gates", "spec": "Spec", "output": "Output", "findings": "Findings"}
 
 
