@@ -245,7 +245,7 @@ def test_an_aider_run_reaches_review_with_its_edit(tmp_path: Path, machine: Mach
     assert run.state == "review", f"{run.state}: {run.message}"
     assert (run.files_changed, run.changed_paths) == (1, ["calc/stats.py"]), \
         f"{run.changed_paths}: Aider's own files (.aider*, also directories) must stay out of a run's commits"
-    assert len(run.gates) == 2 and all(g.status == "passed" for g in run.gates.values()), run.gates
+    assert len(run.gates) == 3 and all(g.status == "passed" for g in run.gates.values()), run.gates  # + secrets
     diff = fleet.diff(run)
     assert "-    return sum(values) / (len(values) - 1)" in diff and "+    return sum(values) / len(values)" in diff
     assert (repo / "calc" / "stats.py").read_text() == BUGGY  # the user's checkout is untouched until accept
