@@ -170,3 +170,11 @@ def test_added_lines_keep_odd_names_and_carriage_returns(repo: Path) -> None:
 def test_a_public_ip_address_is_not_a_secret() -> None:
     from orchestra.core.gates.secret_scan import scan_added
     assert scan_added({"hosts.py": [(1, 'RESOLVER = "8.8.8.8"')]}) == []
+
+
+def test_a_keyword_naming_a_variable_or_a_plain_word_is_no_secret_but_a_password_is() -> None:
+    from orchestra.core.gates.secret_scan import scan_added
+    quiet = [(1, 'api_key_env = "OPENAI_API_KEY"'), (2, 'SECRETS_GATE = "secrets"'), (3, 'token_kind = "bearer"')]
+    assert scan_added({"a.py": quiet}) == []
+    loud = scan_added({"b.py": [(1, 'password = "hunter2hunter2"'), (2, 'API_KEY = "sk-abcd1234efgh5678ijkl"')]})
+    assert sorted(f.line_start for f in loud) == [1, 2] and all(f.priority == "P0" for f in loud)

@@ -5,7 +5,8 @@ candidate's doing and does not block it. detect-secrets runs as a library with i
 heuristic filters; its online verification is never switched on (it happens only when the
 `is_ignored_due_to_verification_policies` filter is configured, and that filter is removed here), so
 the scan never reaches the network. A line that carries `pragma: allowlist secret` in a comment is not
-reported (nor the line after an added `pragma: allowlist nextline secret` line).
+reported (nor the line after an added `pragma: allowlist nextline secret` line). A keyword hit whose value
+is a variable's name (`api_key_env = "OPENAI_API_KEY"`) or one plain word is not reported either.
 
 Each hit is a P0 finding naming the secret's type and place, never its value: neither the finding nor
 the gate holds any text of the line. Only the first MAX_LINE characters of a line are scanned, so a
@@ -14,6 +15,7 @@ minified bundle costs milliseconds, not minutes (a secret further along such a l
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -98,8 +100,22 @@ def _hits(path: str, lines: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
             continue
         for plugin, secret in found:
             facts = {"filename": path, "secret": secret.secret_value, "plugin": plugin, "line": text}
+            if _names_no_secret(str(secret.type), secret.secret_value or ""):
+                continue
             if not _filtered(("secret",), **facts) and not _filtered(("context",), **facts, context=context):
                 yield number, str(secret.type)
+
+
+# What a keyword hit's value is when it names a secret instead of holding one: an environment variable's
+# name (api_key_env = "OPENAI_API_KEY"), or one plain word (SECRETS_GATE = "secrets").
+_VARIABLE_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
+_PLAIN_WORD = re.compile(r"[a-z]+(?:[-_][a-z]+)*")
+
+
+def _names_no_secret(kind: str, value: str) -> bool:
+    """Whether the keyword plugin's hit is a variable's name or a plain word: a P0 that blocks a run must be
+    worth it, and these are the keyword plugin's usual false alarms in code that handles keys."""
+    return kind == "Secret Keyword" and bool(_VARIABLE_NAME.fullmatch(value) or _PLAIN_WORD.fullmatch(value))
 
 
 def _filtered(parameters: tuple[str, ...], **facts: Any) -> bool:
