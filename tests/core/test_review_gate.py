@@ -293,3 +293,16 @@ def test_the_conductors_comments_are_not_evidence_and_are_kept_once(repo: Path, 
     assert readiness(run).ready and "findings" not in {item.label for item in evidence(run)}
     fleet.uncomment(run.id, first.id)
     assert [c["id"] for c in fleet.get(run.id).comments] == [other.id]
+
+
+def test_the_evidence_line_carries_counts_and_the_same_provider_flag_as_data(repo: Path, make_fleet,
+                                                                           server: FakeOpenAI) -> None:
+    from orchestra.core.policy import evidence
+    fleet = make_fleet(repo, score(server.url, reviewer_model="openai/gpt-fake", author="openai/gpt-4o",
+                                   independence="none"))
+    server.script(tool_calls(("edit_file", {"path": "src/app.py", "search": "return 41", "replace": "return 42"})),
+                  text("done"), text(answer(finding("P2"), finding("P3", "naming", line=1), finding("P2", "more"))))
+    run, gate = reviewed(fleet)
+    items = {item.label: item for item in evidence(run)}
+    assert items["review"].same_provider is True and items["review"].text == APPROVED
+    assert items["findings"].counts == (("P2", 2), ("P3", 1)) and items["findings"].state == "ok"

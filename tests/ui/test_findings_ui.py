@@ -280,7 +280,7 @@ async def test_the_evidence_line_on_a_pane_shows_each_part(fleet: Fleet) -> None
 def test_evidence_states_are_coloured_and_stale_says_so() -> None:
     items = [EvidenceItem("tests", "ok", "12 passed"), EvidenceItem("coverage", "bad", "71% < 80%"),
              EvidenceItem("boundary", "stale", "stale"), EvidenceItem("scans", "pending", "running"),
-             EvidenceItem("review", "ok", "approved"), EvidenceItem("findings", "ok", "P2:1")]
+             EvidenceItem("review", "ok", "approved"), EvidenceItem("findings", "ok", "P2:1", counts=(("P2", 1),))]
     markup = evidence_markup(items)
     assert plain(markup) == "tests ✓ 12 · cov ✗ 71% < 80% · bounds stale · scans … · review ✓ approved · P2:1"
     assert "[$text-success]✓ 12[/]" in markup and "[$text-error]✗ 71% < 80%[/]" in markup

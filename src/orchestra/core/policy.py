@@ -82,10 +82,11 @@ class EvidenceItem:
 
     label: str
     state: str  # "ok" | "bad" | "pending" | "stale" | "none"
-    text: str   # short, e.g. "12 passed", "approved (anthropic)", "P1 2 · P2 1"
+    text: str   # short, e.g. "12 passed", "approved", "P1:2 P2:1"
+    counts: tuple[tuple[str, int], ...] = ()  # findings: (priority, how many), highest first, none zero
+    same_provider: bool = False  # review: a verdict from the author's own provider
 
 
-_TEST_KINDS = ("command",)
 
 
 def evidence(run: Run) -> list[EvidenceItem]:
@@ -105,10 +106,10 @@ def evidence(run: Run) -> list[EvidenceItem]:
             items.append(_group_item(run, label, members))
     found = [finding for finding in open_findings(run) if finding.source != "comment"]  # yours are not evidence
     if found:
-        shown = " ".join(f"{p}:{n}" for p, n in counts(found).items() if n)
+        tally = tuple((p, n) for p, n in counts(found).items() if n)
         block_on = (run.review_config or {}).get("block_on", DEFAULT_BLOCK_ON)
         tone = "bad" if any(blocks(f.priority, block_on) for f in found) else "ok"
-        items.append(EvidenceItem("findings", tone, shown))
+        items.append(EvidenceItem("findings", tone, " ".join(f"{p}:{n}" for p, n in tally), counts=tally))
     return items
 
 
@@ -126,23 +127,21 @@ def _group_item(run: Run, label: str, members: list[tuple[str, Gate | None]]) ->
             states.append("bad")
     state = next((s for s in ("bad", "stale", "pending") if s in states), "ok")
     gates = [gate for _, gate in members if gate is not None]
+    same = False
     if label == "tests":
         passed = sum(g.passed or 0 for g in gates)
         failed = sum(g.failed or 0 for g in gates)
         text = (f"{failed} failed" if failed else f"{passed} passed" if passed else
                 f"{states.count('ok')}/{len(states)} green")
     elif label == "review":
-        verdicts = [g.verdict or g.status for g in gates]
+        text = ", ".join(g.verdict or g.status for g in gates) or "waiting"
         same = any(g.details.get("same_provider") for g in gates)
-        text = ", ".join(verdicts) or "waiting"
-        if same:
-            text += " (same provider)"
     else:
         text = {"ok": "ok", "bad": "failed", "stale": "stale", "pending": "running"}[state]
         summaries = [g.summary for g in gates if g.summary and label == "coverage"]
         if summaries:
             text = summaries[0]
-    return EvidenceItem(label, state, text)
+    return EvidenceItem(label, state, text, same_provider=same)
 
 
 def open_findings(run: Run) -> list[Finding]:

@@ -119,7 +119,6 @@ EVIDENCE_STATE = {"ok": ("✓", "$text-success"), "bad": ("✗", "$text-error"),
                   "stale": ("~", "$text-warning"), "none": ("-", "$text-muted")}
 FINDING_COUNT_STYLE = {"P0": "b $text-error", "P1": "$text-error", "P2": "$text-warning", "P3": "$text-muted"}
 _STATE_WORDS = {"ok", "failed", "stale", "running", "waiting"}
-SAME_PROVIDER = "(same provider)"
 
 
 READY = "[b $text-success]✔ ready[/]"
@@ -154,7 +153,7 @@ def evidence_markup(items: Iterable[EvidenceItem], width: int | None = None, hea
 def evidence_part(item: EvidenceItem, detail: Detail = DETAILS[0]) -> str:
     """One part of the evidence line: label, state glyph in its colour, and what detail allows of its text."""
     if item.label == "findings":
-        return findings_counts(item.text, detail.compact)
+        return findings_counts(item.counts, detail.compact)
     names = EVIDENCE_LABELS.get(item.label, (item.label, item.label))
     label = escape(names[1] if detail.short else names[0])
     gap = "" if detail.tight else " "
@@ -170,19 +169,18 @@ def evidence_part(item: EvidenceItem, detail: Detail = DETAILS[0]) -> str:
     return f"{label}{gap}[{style}]{glyph}{' ' + escape(text) if text else ''}[/]{flag}"
 
 
-def findings_counts(text: str, compact: bool) -> str:
+def findings_counts(counts: Iterable[tuple[str, int]], compact: bool) -> str:
     """"P1:2 P2:1" in the priorities' colours; compact: the two highest, then "+N" for the rest."""
-    parts = text.split()
+    parts = list(counts)
     shown = parts[:2] if compact else parts
-    rest = sum(int(part.split(":")[1]) for part in parts[len(shown):] if part.split(":")[-1].isdigit())
-    return " ".join(f"[{FINDING_COUNT_STYLE.get(part.split(':')[0], '$text-muted')}]{escape(part)}[/]"
-                    for part in shown) + (f" [$text-muted]+{rest}[/]" if rest else "")
+    rest = sum(n for _, n in parts[len(shown):])
+    return " ".join(f"[{FINDING_COUNT_STYLE.get(priority, '$text-muted')}]{priority}:{n}[/]"
+                    for priority, n in shown) + (f" [$text-muted]+{rest}[/]" if rest else "")
 
 
 def _evidence_text(item: EvidenceItem, texts: bool) -> tuple[str, bool]:
     """The part's text (numbers only unless texts), and whether it flags a reviewer of the author's provider."""
-    text, same = item.text, SAME_PROVIDER in item.text
-    text = text.replace(SAME_PROVIDER, "").strip()
+    text, same = item.text.strip(), item.same_provider
     if text in _STATE_WORDS or item.state == "pending":
         return "", same
     if item.label == "tests":
