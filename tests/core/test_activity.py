@@ -90,13 +90,13 @@ SCENARIOS = {
     "a partial prompt wins over a plain last line": (
         [("line", "Plan: fix mean()", 0.0), ("partial", "Password: ", 0.1)],
         60.0, Activity("waiting", "asks: Password:")),
-    "long silence without a prompt is unknown": (
+    "long silence without a prompt is stalled, with the last words": (
         [("line", "Running the test suite ...", 0.0)],
-        130.0, Activity("unknown", "no output for 2m 10s")),
-    "silence just under the unknown limit is still working": (
+        130.0, Activity("stalled", "no output for 2m 10s; last: Running the test suite ...")),
+    "silence just under the stall limit is still working": (
         [("line", "Running the test suite ...", 0.0)],
         89.5, Activity("working", "output 1m 29s ago")),
-    "a prompt is waiting, not unknown, however long the silence": (
+    "a prompt is waiting, not stalled, however long the silence": (
         [("line", "Continue?", 0.0)],
         500.0, Activity("waiting", "asks: Continue?")),
     "a question mark in the middle of a line is not a prompt": (
@@ -110,7 +110,7 @@ SCENARIOS = {
         100.0, Activity("working", "output 5s ago")),
     "the same partial sent again is not new output": (
         [("line", "Waiting for the model", 0.0), ("partial", "⠋ thinking", 5.0), ("partial", "⠋ thinking", 95.0)],
-        100.0, Activity("unknown", "no output for 1m 35s")),
+        100.0, Activity("stalled", "no output for 1m 35s; last: ⠋ thinking")),
     "escape codes in a partial prompt are ignored": (
         [("partial", "\x1b[33mProceed?\x1b[0m (yes/no) ", 0.0)],
         3.0, Activity("waiting", "asks: Proceed? (yes/no)")),
@@ -130,7 +130,7 @@ def test_before_any_output_silence_counts_from_the_first_assessment() -> None:
     watch = ActivityWatch(waiting_after=3.0, unknown_after=90.0)
     assert watch.assess(1000.0) == Activity("working", "output just now")
     assert watch.assess(1089.0).state == "working"
-    assert watch.assess(1095.0) == Activity("unknown", "no output for 1m 35s")
+    assert watch.assess(1095.0) == Activity("stalled", "no output for 1m 35s")
     watch.line("Hello", 1096.0)
     assert watch.assess(1097.0) == Activity("working", "output 1s ago")
 
@@ -140,7 +140,7 @@ def test_the_thresholds_are_configurable() -> None:
     watch.line("Continue?", 0.0)
     assert watch.assess(9.0).state == "working" and watch.assess(10.0).state == "waiting"
     watch.line("still going", 11.0)
-    assert watch.assess(30.0).state == "working" and watch.assess(31.0).state == "unknown"
+    assert watch.assess(30.0).state == "working" and watch.assess(31.0).state == "stalled"
 
 
 def test_a_long_prompt_is_shortened_in_the_reason() -> None:
@@ -163,3 +163,12 @@ def test_a_clock_that_goes_backwards_counts_as_no_silence() -> None:
 ])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_line_its_preset_knows_as_a_stall_is_stalled_at_once() -> None:
+    watch = ActivityWatch(waiting_after=3.0, unknown_after=90.0,
+                          stall_lines=(r"waiting up to \d+ minutes? for you to finish in the browser",))
+    watch.line("Please open this URL to sign in: https://openrouter.ai/auth", 0.0)
+    watch.line("Waiting up to 5 minutes for you to finish in the browser...", 0.1)
+    assert watch.assess(1.0).state == "working"  # just said
+    assert watch.assess(3.2) == Activity("stalled", "Waiting up to 5 minutes for you to finish in the browser...")

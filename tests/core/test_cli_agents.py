@@ -72,3 +72,50 @@ def test_redirect_starts_a_custom_command_again_with_what_was_done(repo: Path, m
              message="the redirected turn to finish")
     second = (Path(run.worktree) / "notes" / "prompt.txt").read_text().split("Task (spec notes)")[-1]
     assert "1 file(s) changed" in second and "notes/prompt.txt" in second and "wrote" in second
+
+
+def fake_cli(tmp_path: Path, name: str, script: str) -> Path:
+    """An executable called name in a directory of its own: a stand-in for a coding-agent CLI."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    program = bin_dir / name
+    program.write_text("#!/bin/sh\n" + script)
+    program.chmod(0o755)
+    return bin_dir
+
+
+def test_a_cli_that_exits_0_after_a_refused_permission_has_failed(repo: Path, make_fleet, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = fake_cli(tmp_path, "opencode", "mkdir -p notes && echo started > notes/prompt.txt\n"
+                       "echo 'Error: The user rejected permission to use this specific tool call.'\nexit 0\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    fleet = make_fleet(repo, agent("oc", preset="opencode") + SPEC)
+    run = wait_settled(fleet, fleet.spawn("notes")[0].id)
+    assert run.state == "failed" and run.exit_code == 0
+    assert run.message == ("OpenCode reported a failure though it exited 0: Error: The user rejected permission to "
+                           "use this specific tool call.")
+    assert run.changed_paths == ["notes/prompt.txt"]  # what it did is kept, for a redirect
+
+
+def test_aider_exiting_0_after_an_authentication_error_has_failed(repo: Path, make_fleet, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = fake_cli(tmp_path, "aider", "echo 'litellm.AuthenticationError: AnthropicException - invalid x-api-key'\n"
+                       "exit 0\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    fleet = make_fleet(repo, agent("ai", preset="aider", model="anthropic/claude-sonnet-4-5") + SPEC)
+    run = wait_settled(fleet, fleet.spawn("notes")[0].id)
+    assert run.state == "failed" and "AuthenticationError" in run.message
+
+
+def test_a_cli_stuck_on_a_browser_sign_in_shows_as_stalled_with_its_words(repo: Path, make_fleet, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = fake_cli(tmp_path, "aider", "echo 'Please open https://openrouter.ai/auth to sign in.'\n"
+                       "echo 'Waiting up to 5 minutes for you to finish in the browser...'\nsleep 60\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    fleet = make_fleet(repo, agent("ai", preset="aider") + SPEC)
+    run = fleet.spawn("notes")[0]
+    stalled = wait_for(lambda: (r := fleet.get(run.id)).activity and r.activity["state"] == "stalled" and r, 20,
+                       message="the run to show as stalled")
+    assert stalled.state == "working"
+    assert stalled.activity["reason"] == "Waiting up to 5 minutes for you to finish in the browser..."
+    fleet.stop(run.id)

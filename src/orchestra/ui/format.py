@@ -34,9 +34,9 @@ def duration(seconds: float) -> str:
 def state_markup(run: Run) -> str:
     glyph, style = STATE_STYLE.get(run.state, ("?", "$text-muted"))
     activity = run.activity or {}
-    if run.state == "working" and activity.get("state") == "unknown":
-        # Honest: a quiet agent may be thinking or stuck; orchestra cannot tell which.
-        return f"[{style}]{glyph} working?[/] [$text-muted]({escape(activity.get('reason', ''))})[/]"
+    if run.state == "working" and activity.get("state") in ("stalled", "unknown"):  # "unknown": older records
+        # Honest: a quiet agent may be thinking or stuck; its last words say what it was doing.
+        return f"[$warning]{glyph} stalled[/] [$text-muted]({escape(activity.get('reason', ''))})[/]"
     return f"[{style}]{glyph} {run.state}[/]"
 
 

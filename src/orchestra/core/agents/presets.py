@@ -44,6 +44,12 @@ class Preset:
     key_names: tuple[str, ...]  # provider key variables it reads from its environment
     login: str  # how to sign in without a key ("" when there is no such way)
     docs: str
+    # Output lines (regular expressions, case-insensitive) that mean the turn failed though the CLI exits 0:
+    # an authentication error, a refused permission, a model error. The run is marked failed with the line.
+    failures: tuple[str, ...] = ()
+    # Output lines that mean it is stuck on something orchestra cannot answer (a sign-in in a browser, a
+    # network it cannot reach): shown as stalled at once, with the line.
+    stalls: tuple[str, ...] = ()
 
 
 PRESET_TABLE: Mapping[str, Preset] = MappingProxyType({
@@ -59,7 +65,11 @@ PRESET_TABLE: Mapping[str, Preset] = MappingProxyType({
         "aider", "Aider", "aider", "pipx install aider-chat",
         ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY",
          "DEEPSEEK_API_KEY"), "",
-        "https://aider.chat/docs/config/options.html"),
+        "https://aider.chat/docs/config/options.html",
+        # With a model but no key it prints litellm's error and exits 0.
+        failures=(r"\b(?:litellm\.)?AuthenticationError\b", r"\bAPIConnectionError\b", r"\bNotFoundError\b.*model"),
+        # With no model and no key, --yes-always accepts an OpenRouter sign-in in a browser and waits.
+        stalls=(r"waiting up to \d+ minutes? for you to finish in the browser",)),
     "gemini": Preset(
         "gemini", "Gemini CLI", "gemini", "npm install -g @google/gemini-cli",
         ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "run `gemini` once and sign in with Google",
@@ -67,7 +77,9 @@ PRESET_TABLE: Mapping[str, Preset] = MappingProxyType({
     "opencode": Preset(
         "opencode", "OpenCode", "opencode", "npm install -g opencode-ai",
         ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GEMINI_API_KEY"),
-        "opencode auth login", "https://opencode.ai/docs/cli (run) and /docs/config"),
+        "opencode auth login", "https://opencode.ai/docs/cli (run) and /docs/config",
+        # `run` refuses permission requests and exits 0 all the same.
+        failures=(r"user rejected permission to use this (?:specific )?tool call", r"^\s*Error:\s")),
 })
 
 # The key variable of each provider prefix of a litellm-style model name ("openai/gpt-4o").
@@ -320,3 +332,25 @@ def review_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[st
 
 # Every variable a provider or preset reads its key from: kept out of gates and redacted everywhere.
 KEY_NAMES = frozenset([*PROVIDER_KEYS.values(), *(key for preset in PRESET_TABLE.values() for key in preset.key_names)])
+
+
+def stall_lines(agent: Mapping[str, Any]) -> tuple[str, ...]:
+    """The output patterns that mean agent's CLI is stuck (none for a custom command)."""
+    preset = PRESET_TABLE.get(agent.get("preset") or "")
+    return preset.stalls if preset is not None and not agent.get("command") else ()
+
+
+def recognised_failure(agent: Mapping[str, Any], lines: list[str]) -> str | None:
+    """Why agent's turn failed, from its last output lines and its preset's failure patterns, or None."""
+    import re
+
+    from orchestra.core.base.output import strip_escapes
+    preset = PRESET_TABLE.get(agent.get("preset") or "")
+    if preset is None or not preset.failures or agent.get("command"):
+        return None
+    patterns = [re.compile(pattern, re.IGNORECASE) for pattern in preset.failures]
+    for line in reversed(lines[-200:]):
+        text = strip_escapes(line).strip()
+        if any(pattern.search(text) for pattern in patterns):
+            return f"{preset.title} reported a failure though it exited 0: {text[:300]}"
+    return None

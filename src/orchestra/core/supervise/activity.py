@@ -1,4 +1,4 @@
-"""Whether a CLI agent is working, waiting for an answer, or silent for reasons orchestra cannot see.
+"""Whether a CLI agent is working, waiting for an answer, or stalled.
 
 A CLI agent's stdin is a pipe nobody writes to, so an agent that asks a question blocks for good.
 ActivityWatch is fed the agent's output lines and its unterminated last line (where a prompt without
@@ -6,8 +6,11 @@ a newline sits) with the time each arrived, and assess() says:
 
 - waiting: the last thing printed looks like a question or prompt for the user, and nothing has
   been printed since for `waiting_after` seconds;
-- unknown: nothing printed for `unknown_after` seconds and nothing prompt-like: a long think, a slow
-  command or a hang all look the same from outside, so orchestra says it cannot tell;
+- stalled: the last thing printed is what its preset knows as a stall (a sign-in in a browser, a
+  retry loop on an unreachable network: `stall_lines`), or nothing was printed for `unknown_after`
+  seconds and nothing prompt-like; the reason carries the agent's last words. A long think, a slow
+  command or a hang look the same from outside, so a silent agent is shown stalled, never silently
+  working forever;
 - working: otherwise.
 
 Times are plain numbers of seconds (e.g. time.monotonic()), passed in so tests control the clock.
@@ -45,7 +48,7 @@ _NOT_A_QUESTION = re.compile(r"^(?:#|[-*+•]\s|\d+[.)]\s|//|>\s*\S|\w+://\S*$)"
 class Activity:
     """What an agent seems to be doing, and why orchestra thinks so."""
 
-    state: str  # "working" | "waiting" | "unknown"
+    state: str  # "working" | "waiting" | "stalled"
     reason: str
 
 
@@ -83,8 +86,10 @@ def _shorten(text: str, width: int = 80) -> str:
 class ActivityWatch:
     """Follows one agent's output and judges whether it is working, waiting or unknown."""
 
-    def __init__(self, waiting_after: float = 3.0, unknown_after: float = 90.0) -> None:
+    def __init__(self, waiting_after: float = 3.0, unknown_after: float = 90.0,
+                 stall_lines: tuple[str, ...] = ()) -> None:
         self.waiting_after, self.unknown_after = waiting_after, unknown_after
+        self.stall_lines = tuple(re.compile(pattern, _FLAGS) for pattern in stall_lines)
         self._last_output: float | None = None  # when anything was last printed
         self._watching_since: float | None = None  # the first assessment, for silence before any output
         self._last_line = ""  # the last non-blank complete line
@@ -113,6 +118,9 @@ class ActivityWatch:
         last = self._partial.strip() or self._last_line
         if quiet >= self.waiting_after and looks_like_prompt(last):
             return Activity("waiting", f"asks: {_shorten(last)}")
+        if quiet >= self.waiting_after and any(pattern.search(last) for pattern in self.stall_lines):
+            return Activity("stalled", _shorten(last))
         if quiet >= self.unknown_after:
-            return Activity("unknown", f"no output for {format_duration(quiet)}")
+            said = f"; last: {_shorten(last, 60)}" if last else ""
+            return Activity("stalled", f"no output for {format_duration(quiet)}{said}")
         return Activity("working", "output just now" if quiet < 1 else f"output {format_duration(quiet)} ago")

@@ -33,7 +33,8 @@ from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
 from orchestra.core.gates.commands import GateSlots
 from orchestra.core.gates.evidence import OtherTree
 from orchestra.core.base.output import OUTPUT_LIMIT
-from orchestra.core.agents.presets import PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open
+from orchestra.core.agents.presets import (PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open,
+                                           recognised_failure, stall_lines)
 from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
@@ -202,13 +203,16 @@ class Supervisor:
         except OSError as error:
             self.result = {"result": self.start_failure(config, error)}
             return Outcome(127)
-        watch = ActivityWatch() if config["kind"] == "cli" and keeps_stdin_open(config) else None
+        # Every CLI is watched, to show it waiting (on an open stdin) or stalled (silent, or saying what its
+        # preset knows as a stall); CLIs that read stdin to its end get /dev/null and cannot be asked.
+        watch = ActivityWatch(stall_lines=stall_lines(config)) if config["kind"] == "cli" else None
+        open_stdin = config["kind"] == "cli" and keeps_stdin_open(config)
         self.agent = AgentProcess(
             command, self.worktree, env, on_line=self.agent_line(watch),
             on_start=lambda pid: self.update(agent_pgid=pid),
             on_record=self.take_record if config["kind"] == "llm" else None,
             on_partial=(lambda text: watch.partial(text, time.monotonic())) if watch else None,
-            open_stdin=watch is not None, reaper=self.reaper)
+            open_stdin=open_stdin, reaper=self.reaper)
         flusher = asyncio.ensure_future(self.flush_periodically(watch))
         try:
             if self.stop_event.is_set():
@@ -259,7 +263,7 @@ class Supervisor:
         """Move a cli run between working and waiting as its output says; record an honest unknown."""
         activity = watch.assess(time.monotonic())
         shown = self.run.activity or {"state": "working", "reason": ""}
-        if activity.state == shown["state"] and (activity.state != "unknown" or
+        if activity.state == shown["state"] and (activity.state != "stalled" or
                                                  time.monotonic() - self.activity_written < 30):
             return
         self.activity_written = time.monotonic()
@@ -307,12 +311,23 @@ class Supervisor:
             self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
         elif outcome.stopped:
             self.set_state("stopped", "stopped by the conductor", **values)
+        elif outcome.exit_code == 0 and (failure := self.reported_failure()) is not None:
+            # A CLI that exits 0 after an authentication error, a refused permission or a model error failed.
+            self.set_state("failed", failure, **values)
         elif outcome.exit_code == 0:
             # Gates are pending from the moment the run is in review, so nobody accepts unverified work unasked.
             self.set_state("review", "", gates=pending_gates(self.run, values["tree"]), **values)
         else:
             reason = self.result.get("result") or f"the agent exited with status {outcome.exit_code}"
             self.set_state("failed", reason, **values)
+
+    def reported_failure(self) -> str | None:
+        """What a cli agent's last output says went wrong though it exited 0 (its preset's failure lines)."""
+        config = self.run.agent_config
+        if config.get("kind") != "cli" or config.get("command"):
+            return None
+        lines = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0] if e.get("type") == "output"]
+        return recognised_failure(config, lines)
 
     def commit_work(self, outcome: Outcome) -> dict[str, Any]:
         """Keep what the agent did to HEAD, commit what it left as the agent, and measure the candidate."""
