@@ -27,6 +27,9 @@ from orchestra.ui.review_text import gate_details, plain_lines, spec_details
 
 __all__ = ["ReviewScreen", "gate_details", "plain_lines", "spec_details"]
 
+PARSED_KEPT = 8  # parsed diffs kept across review screens (a 20,000-line one is a few MB)
+_PARSED: dict[tuple[str, str, str | None], ParsedDiff] = {}
+
 READY_TO_ACCEPT = "[b $text-success]✔ ready: a accepts[/]"
 NOT_READY = "[$text-warning]not ready: why in 2 Gates[/]"
 TABS = {"diff": "Diff", "gates": "Gates", "spec": "Spec", "output": "Output", "findings": "Findings"}
@@ -186,8 +189,16 @@ class ReviewScreen(Screen):
 
     @work(thread=True, exclusive=True, group="diff")
     def load_diff(self, run: Run) -> None:
-        text = self.app.fleet.diff(run) if run.candidate else ""
-        parsed = parse_diff(text)
+        # A candidate's diff against its merge base never changes: the last few are kept, parsed, so reopening
+        # a review (or going back and forth between runs) paints at once.
+        key = (str(self.app.fleet.repo.root), run.merge_base or run.base, run.candidate)
+        parsed = _PARSED.get(key)
+        if parsed is None:
+            parsed = parse_diff(self.app.fleet.diff(run) if run.candidate else "")
+            if run.candidate:
+                _PARSED[key] = parsed
+                while len(_PARSED) > PARSED_KEPT:
+                    _PARSED.pop(next(iter(_PARSED)))
         self.app.call_from_thread(self.show_diff, parsed)
 
     def show_diff(self, parsed: ParsedDiff) -> None:
