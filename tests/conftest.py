@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ def llm_host_socket(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(llm_host_socket: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(llm_host_socket: Path, tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point HOME, the XDG dirs and git's global config at a fresh temporary directory."""
     home = tmp_path_factory.mktemp("home")
     for name, sub in (
@@ -38,7 +41,13 @@ def isolated_home(llm_host_socket: Path, tmp_path_factory: pytest.TempPathFactor
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
-    return home
+    path, bwrap = os.environ.get("PATH"), os.environ.get("ORCHESTRA_BWRAP")
+    yield home
+    if (os.environ.get("PATH"), os.environ.get("ORCHESTRA_BWRAP")) != (path, bwrap):
+        # The sandbox probe is answered once per process: one taken under this test's PATH (no bubblewrap on
+        # it, say) must not answer for the tests after it.
+        from orchestra.core.jail import probe
+        probe.cache_clear()
 
 
 def git(cwd: Path, *args: str) -> str:

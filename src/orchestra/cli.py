@@ -313,8 +313,9 @@ def cmd_doctor(directory: Path) -> int:
 
 def print_finding(finding, not_ok: str = "missing") -> None:
     """One finding: ok (or the not_ok label), its subject and detail; the fix below when it is not ok."""
-    print(f"{'ok' if finding.ok else not_ok:<8} {finding.subject:<19} {finding.detail}")
-    if finding.fix and not finding.ok:
+    label = "warn" if getattr(finding, "warning", False) else "ok" if finding.ok else not_ok
+    print(f"{label:<8} {finding.subject:<19} {finding.detail}")
+    if finding.fix and (label == "warn" or not finding.ok):
         print(f"{'':9}{finding.fix}")
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from orchestra.cli import main
-from orchestra.core.onboarding.doctor import WELL_KNOWN_KEYS, Finding, diagnose, is_local_model
+from orchestra.core.onboarding.doctor import (TESTED_RELEASES, WELL_KNOWN_KEYS, Finding, diagnose, is_local_model,
+                                              parse_version, probe_version)
 from orchestra.core.agents.presets import PRESET_TABLE
 from orchestra.core.score import Agent, Score
 
@@ -184,3 +188,125 @@ def test_doctor_says_what_a_machine_without_a_sandbox_means_for_the_score(mode: 
     expected = {"auto": "agents run unsandboxed, as you", "required": "runs are refused",
                 "off": "off in the score"}[mode]
     assert expected in finding.detail and finding.needed == (mode == "required")
+
+
+# --- versions of the installed CLIs --------------------------------------------------------------
+
+CLAUDE_SCRIPT = "#!/usr/bin/env node\n"  # how npm installs a node CLI: run by the node on PATH
+
+
+def stub(bin_dir: Path, name: str, script: str) -> Path:
+    """An executable named name in bin_dir running the sh script (or any script with its own #! line)."""
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text(script if script.startswith("#!") else f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return path
+
+
+def prints(version_line: str) -> str:
+    return f"echo '{version_line}'"
+
+
+def on(bin_dir: Path) -> Callable[[str], str | None]:
+    return lambda name: shutil.which(name, path=str(bin_dir))
+
+
+def test_each_installed_cli_shows_its_version_warning_outside_the_tested_minor(tmp_path: Path) -> None:
+    for name, line in (("claude", "2.1.401 (Claude Code)"), ("codex", "codex-cli 0.172.0"), ("gemini", "0.61.0"),
+                       ("opencode", "1.17.9"), ("aider", "aider 0.86.2")):
+        stub(tmp_path, name, prints(line))
+    agents = (Agent("fixer", "cli", preset="codex"),)
+    found = by_subject(diagnose(score(*agents), {}, on(tmp_path)))
+
+    for name, version in (("claude", "2.1.401"), ("gemini", "0.61.0"), ("aider", "0.86.2")):
+        assert found[name].ok and not found[name].warning, found[name]
+        assert found[name].detail.startswith(f"{PRESET_TABLE[name].title} {version}: {tmp_path / name}")
+    codex = found["codex"]
+    assert codex.ok and codex.warning and codex.needed  # a warning, not a gap: doctor does not fail for it
+    assert "Codex CLI 0.172.0" in codex.detail and "untested version: the tests cover 0.171.x (0.171.0)" in codex.detail
+    assert codex.fix == "npm install -g @openai/codex@0.171.0"
+    assert found["opencode"].warning and found["opencode"].fix == "npm install -g opencode-ai@1.18.33"
+
+
+def test_a_cli_that_hangs_or_says_no_version_is_a_warning_and_doctor_does_not_wait(tmp_path: Path) -> None:
+    # The helper it leaves behind keeps its output open: the wait must not depend on it.
+    stub(tmp_path, "gemini", "sleep 30 & sleep 30")
+    stub(tmp_path, "aider", "echo 'usage: aider [options]' >&2; exit 2")
+    stub(tmp_path, "claude", "read answer; echo \"$answer\"")  # stdin is /dev/null: no answer, no version
+    started = time.monotonic()
+
+    found = by_subject(diagnose(None, {}, on(tmp_path), lambda path: probe_version(path, timeout=1)))
+
+    assert time.monotonic() - started < 5
+    for name in ("gemini", "aider", "claude"):
+        assert found[name].ok and found[name].warning
+        assert f"version unknown: `{name} --version` gave none" in found[name].detail
+    assert probe_version(str(tmp_path / "missing")) is None
+
+
+def test_claude_says_it_needs_node_22_when_npm_would_install_it_with_an_older_node(tmp_path: Path) -> None:
+    stub(tmp_path, "node", prints("v20.11.1"))
+
+    missing = by_subject(diagnose(None, {}, on(tmp_path)))["claude"]
+
+    assert not missing.ok and f"needs Node 22 or newer (npm on an older Node installs an older release), " \
+        f"and {tmp_path / 'node'} is 20.11.1" in missing.detail
+    assert missing.fix == ("install Node 22 (e.g. `nvm install 22`, or from nodejs.org), then "
+                           "npm install -g @anthropic-ai/claude-code")
+    assert not by_subject(diagnose(None, {}, on(tmp_path)))["codex"].warning  # codex needs no particular Node
+
+    stub(tmp_path, "claude", prints("2.0.76 (Claude Code)"))  # what npm on Node 20 installed
+    old = by_subject(diagnose(None, {}, on(tmp_path)))["claude"]
+    assert old.ok and old.warning and "untested version" in old.detail and "needs Node 22" in old.detail
+    assert old.fix.endswith("then npm install -g @anthropic-ai/claude-code@2.1.332")
+
+
+def test_claudes_node_matters_only_when_it_runs_under_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")  # for `#!/usr/bin/env node`
+    stub(tmp_path, "node", 'if [ "$1" = --version ]; then echo v20.11.1; else echo "2.1.332 (Claude Code)"; fi')
+    stub(tmp_path, "claude", prints("2.1.332 (Claude Code)"))  # the native binary: no Node at run time
+    assert not by_subject(diagnose(None, {}, on(tmp_path)))["claude"].warning
+
+    stub(tmp_path, "claude", CLAUDE_SCRIPT)  # a node script, run by the old node on PATH
+    script = by_subject(diagnose(None, {}, on(tmp_path)))["claude"]
+    assert script.ok and script.warning and "Claude Code 2.1.332" in script.detail
+    assert f"needs Node 22 or newer (npm on an older Node installs an older release), and {tmp_path / 'node'} " \
+        "is 20.11.1" in script.detail
+
+    stub(tmp_path, "node", 'if [ "$1" = --version ]; then echo v22.3.0; else echo "2.1.332 (Claude Code)"; fi')
+    assert not by_subject(diagnose(None, {}, on(tmp_path)))["claude"].warning
+
+
+@pytest.mark.parametrize(("output", "version"), [
+    ("2.1.332 (Claude Code)\n", (2, 1, 332)), ("codex-cli 0.171.0", (0, 171, 0)), ("v22.23.3", (22, 23, 3)),
+    ("aider 0.86.2\n", (0, 86, 2)), ("1.18", (1, 18)), ("no version here", None), ("", None), (None, None),
+])
+def test_parse_version(output: str | None, version: tuple[int, ...] | None) -> None:
+    assert parse_version(output) == version
+
+
+def test_the_tested_releases_are_the_ones_the_integration_tests_install() -> None:
+    root = Path(__file__).resolve().parents[2]
+    pinned = json.loads((root / "tests/integration/clis/package.json").read_text())["dependencies"]
+    aider = re.search(r"^AIDER_VERSION=(\S+)$", (root / "dev").read_text(), re.MULTILINE)
+    packages = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli",
+                "opencode": "opencode-ai"}
+    assert {name: TESTED_RELEASES[name].version for name in packages} == \
+        {name: pinned[package] for name, package in packages.items()}
+    assert aider and TESTED_RELEASES["aider"].version == aider.group(1)
+    assert all(release.version in release.install for release in TESTED_RELEASES.values())
+    assert set(TESTED_RELEASES) == set(PRESET_TABLE)
+
+
+def test_doctor_prints_each_clis_version_and_a_version_warning_does_not_fail_it(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "orchestra.toml").write_text('[[agents]]\nname = "fixer"\nkind = "cli"\npreset = "codex"\n', "utf-8")
+    fake_path(tmp_path, monkeypatch, "git")
+    stub(tmp_path / "bin", "codex", prints("codex-cli 0.99.1"))
+
+    code = main(["-C", str(repo), "doctor"])
+
+    out, _ = capsys.readouterr()
+    codex = next(line for line in out.splitlines() if line.split()[1:2] == ["codex"])
+    assert code == 0 and "Codex CLI 0.99.1" in codex and "the tests cover 0.171.x (0.171.0)" in codex

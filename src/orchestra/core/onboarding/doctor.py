@@ -1,24 +1,38 @@
 """What `orchestra doctor` checks: tools, agent CLIs and provider keys, and what to do about each gap.
 
-diagnose() is pure: the environment and the PATH lookup are passed in. A key's value is never put in a
-finding, only whether it is set. A finding is `needed` when an agent of the score (or orchestra
-itself) cannot work without it; the command fails only when such a finding is not ok.
+diagnose() is pure but for one thing: the environment and the PATH lookup are passed in, and so is the
+probe that runs each installed CLI's `--version` (the real one by default, bounded by a timeout). A
+key's value is never put in a finding, only whether it is set. A finding is `needed` when an agent of
+the score (or orchestra itself) cannot work without it; the command fails only when such a finding is
+not ok. An installed CLI whose version the tests do not cover is ok, with a warning.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
+import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from orchestra.core.agents.presets import PRESET_TABLE, PROVIDER_KEYS, model_provider
+from orchestra.core.agents.presets import (
+    PRESET_TABLE,
+    PROVIDER_KEYS,
+    Preset,
+    model_provider,
+)
+from orchestra.core.base.procs import kill_group
 from orchestra.core.jail import SandboxStatus
 from orchestra.core.ledger.signing import SigningConfig
 from orchestra.core.runs.run import Run
 from orchestra.core.score import Agent, Score
 
-__all__ = ["WELL_KNOWN_KEYS", "Finding", "diagnose", "is_local_model", "repository_findings", "trust_findings"]
+__all__ = ["TESTED_RELEASES", "WELL_KNOWN_KEYS", "Finding", "TestedRelease", "diagnose", "is_local_model",
+           "parse_version", "probe_version", "repository_findings", "trust_findings"]
 
 WELL_KNOWN_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
                    "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY", "MISTRAL_API_KEY", "GROQ_API_KEY",
@@ -33,6 +47,7 @@ _TOOLS = (
 )
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 _LOCAL_PROVIDERS = ("ollama", "ollama_chat", "lm_studio", "llamafile")
+VERSION_TIMEOUT = 10.0  # seconds for `<cli> --version`: gemini takes ~3 s to start on a cold cache
 
 
 @dataclass(frozen=True)
@@ -44,13 +59,72 @@ class Finding:
     detail: str
     fix: str = ""
     needed: bool = False  # an agent of the score (or orchestra itself) cannot work without it
+    # ok, but with a caveat the detail states (a version the tests do not cover, too old a Node): shown
+    # as a warning, with its fix; it never fails the command.
+    warning: bool = False
 
 
-def diagnose(score: Score | None, environ: Mapping[str, str],
-             which: Callable[[str], str | None]) -> list[Finding]:
-    """Every finding, in order: tools, agent CLIs, agents on local models, provider keys."""
+@dataclass(frozen=True)
+class TestedRelease:
+    """The release of a CLI the integration tests drive, and what it needs."""
+
+    version: str
+    install: str  # installs exactly this release
+    node: int | None = None  # the oldest Node major it needs: npm on an older one installs an older release
+
+    def covers(self, version: tuple[int, ...]) -> bool:
+        """Whether a version is within what the tests cover: the same major.minor."""
+        return version[:2] == tuple(int(part) for part in self.version.split(".")[:2])
+
+
+# What tests/integration runs for real (tests/integration/clis/package.json, AIDER_VERSION in ./dev).
+TESTED_RELEASES: Mapping[str, TestedRelease] = MappingProxyType({
+    "claude": TestedRelease("2.1.332", "npm install -g @anthropic-ai/claude-code@2.1.332", node=22),
+    "codex": TestedRelease("0.171.0", "npm install -g @openai/codex@0.171.0"),
+    "gemini": TestedRelease("0.61.0", "npm install -g @google/gemini-cli@0.61.0"),
+    "opencode": TestedRelease("1.18.33", "npm install -g opencode-ai@1.18.33"),
+    "aider": TestedRelease("0.86.2", "pipx install aider-chat==0.86.2"),
+})
+_VERSION = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def diagnose(score: Score | None, environ: Mapping[str, str], which: Callable[[str], str | None],
+             probe: Callable[[str], str | None] | None = None) -> list[Finding]:
+    """Every finding, in order: tools, agent CLIs, agents on local models, provider keys.
+
+    probe(executable) is what `executable --version` prints, or None (default: probe_version).
+    """
     agents = score.agents if score else ()
-    return [*_tools(which), *_clis(agents, which), *_local_agents(agents), *_keys(agents, environ)]
+    return [*_tools(which), *_clis(agents, which, probe or probe_version), *_local_agents(agents),
+            *_keys(agents, environ)]
+
+
+def probe_version(executable: str, timeout: float = VERSION_TIMEOUT) -> str | None:
+    """What `executable --version` prints within timeout (None when it cannot run or is too slow).
+
+    Its output goes to a file, not a pipe: a helper it leaves behind holding the output open (gemini
+    relaunches itself) cannot stretch the wait. It reads no stdin; on timeout its process group dies.
+    """
+    with tempfile.TemporaryFile() as output:
+        try:
+            proc = subprocess.Popen([executable, "--version"], stdin=subprocess.DEVNULL, stdout=output,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError:
+            return None
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            proc.wait()
+            return None
+        output.seek(0)
+        return output.read(4096).decode("utf-8", "replace")
+
+
+def parse_version(text: str | None) -> tuple[int, ...] | None:
+    """The first version number in a CLI's --version output ("codex-cli 0.171.0", "v22.1.0")."""
+    found = _VERSION.search(text or "")
+    return tuple(int(part) for part in found.groups() if part is not None) if found else None
 
 
 def is_local_model(agent: Agent) -> bool:
@@ -70,15 +144,101 @@ def _tools(which: Callable[[str], str | None]) -> list[Finding]:
     return findings
 
 
-def _clis(agents: tuple[Agent, ...], which: Callable[[str], str | None]) -> list[Finding]:
+def _clis(agents: tuple[Agent, ...], which: Callable[[str], str | None],
+          probe: Callable[[str], str | None]) -> list[Finding]:
+    paths = {preset.name: which(preset.executable) for preset in PRESET_TABLE.values()}
+    node_on_path = which("node")
+    outputs = _probe_all({**paths, "node": node_on_path}, probe)
+
+    def probe_node(node: str) -> str | None:  # the node on PATH was probed with the CLIs
+        return outputs.get("node") if node == node_on_path else probe(node)
+
     findings = []
     for preset in PRESET_TABLE.values():
         users = [a.name for a in agents if a.kind == "cli" and a.preset == preset.name and not a.command]
-        path = which(preset.executable)
-        use = _used_by(users) if users else "no agent uses it"
-        detail = f"{preset.title}: {path or 'not installed'} ({use})"
-        findings.append(Finding(preset.name, path is not None, detail, preset.install, bool(users)))
+        path, output = paths[preset.name], outputs.get(preset.name)
+        node = _node_of(preset.name, path, output, which, probe_node)
+        findings.append(_cli_finding(preset, path, users, output, node))
     return findings
+
+
+def _probe_all(paths: Mapping[str, str | None], probe: Callable[[str], str | None]) -> dict[str, str | None]:
+    """Each found executable's --version output, all at once: doctor waits for the slowest only."""
+    found = {name: path for name, path in paths.items() if path}
+    if not found:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(found)) as pool:
+        return dict(zip(found, pool.map(probe, found.values())))
+
+
+def _node_of(name: str, path: str | None, output: str | None, which: Callable[[str], str | None],
+             probe: Callable[[str], str | None]) -> tuple[str, tuple[int, ...]] | None:
+    """The Node (path, version) that matters for a CLI needing one, when it is too old; else None.
+
+    That is a node script's interpreter; or, for a CLI not installed or at a release the tests do not
+    cover, the node on PATH, which npm installs with (and picks an older release for, when too old).
+    A native binary at a covered release runs under no Node.
+    """
+    tested = TESTED_RELEASES.get(name)
+    if tested is None or tested.node is None:
+        return None
+    interpreter = _script_interpreter(path) if path else None
+    covered = path is not None and tested.covers(parse_version(output) or ())
+    node = which("node") if interpreter == "node" or (interpreter is None and not covered) else interpreter
+    version = parse_version(probe(node)) if node else None
+    return (node, version) if node and version and version[0] < tested.node else None
+
+
+def _script_interpreter(path: str) -> str | None:
+    """"node" for a `#!/usr/bin/env node` script, the interpreter's path for `#!/…/node`, else None."""
+    try:
+        with open(path, "rb") as script:
+            first = script.readline(256)
+    except OSError:
+        return None
+    words = first[2:].decode("utf-8", "replace").split() if first.startswith(b"#!") else []
+    if not words or "node" not in (Path(word).name for word in words):
+        return None
+    return "node" if Path(words[0]).name == "env" else words[0]
+
+
+def _cli_finding(preset: Preset, path: str | None, users: list[str], output: str | None,
+                 node: tuple[str, tuple[int, ...]] | None) -> Finding:
+    use = _used_by(users) if users else "no agent uses it"
+    tested = TESTED_RELEASES.get(preset.name)
+    node_text, node_fix = _node_advice(tested, node) if tested and node else ("", "")
+    if path is None:
+        detail = "; ".join([f"{preset.title}: not installed ({use})", *([node_text] if node_text else [])])
+        return Finding(preset.name, False, detail, node_fix + preset.install, bool(users))
+    version = parse_version(output)
+    caveats = [*_version_caveat(preset, tested, version), *([node_text] if node_text else [])]
+    detail = f"{preset.title} {_dotted(version)}".rstrip() + f": {path} ({use})"
+    fix = node_fix + tested.install if tested and caveats else ""
+    return Finding(preset.name, True, "; ".join([detail, *caveats]), fix, bool(users), warning=bool(caveats))
+
+
+def _node_advice(tested: TestedRelease, node: tuple[str, tuple[int, ...]]) -> tuple[str, str]:
+    """What a too old Node means for a CLI, and the start of its fix."""
+    path, version = node
+    text = (f"needs Node {tested.node} or newer (npm on an older Node installs an older release), and "
+            f"{path} is {_dotted(version)}")
+    return text, f"install Node {tested.node} (e.g. `nvm install {tested.node}`, or from nodejs.org), then "
+
+
+def _version_caveat(preset: Preset, tested: TestedRelease | None, version: tuple[int, ...] | None) -> list[str]:
+    if tested is None:
+        return []
+    if version is None:
+        said = f"`{preset.executable} --version` gave none (it failed, or took over {VERSION_TIMEOUT:.0f} s)"
+        return [f"version unknown: {said}; the tests cover {tested.version}"]
+    if not tested.covers(version):
+        major_minor = ".".join(tested.version.split(".")[:2])
+        return [f"untested version: the tests cover {major_minor}.x ({tested.version})"]
+    return []
+
+
+def _dotted(version: tuple[int, ...] | None) -> str:
+    return ".".join(map(str, version or ()))
 
 
 def _local_agents(agents: tuple[Agent, ...]) -> list[Finding]:
