@@ -172,3 +172,12 @@ def test_a_line_its_preset_knows_as_a_stall_is_stalled_at_once() -> None:
     watch.line("Waiting up to 5 minutes for you to finish in the browser...", 0.1)
     assert watch.assess(1.0).state == "working"  # just said
     assert watch.assess(3.2) == Activity("stalled", "Waiting up to 5 minutes for you to finish in the browser...")
+
+
+def test_a_stall_line_followed_by_a_stack_trace_is_what_the_reason_shows() -> None:
+    watch = ActivityWatch(waiting_after=3.0, unknown_after=90.0, stall_lines=(r"Attempt \d+ failed",))
+    watch.line("Attempt 3 failed: fetch failed. Retrying with backoff...", 0.0)
+    watch.line("    at async GeminiClient.processTurn (file:///gemini.js:1:2)", 0.1)
+    assert watch.assess(4.0) == Activity("stalled", "Attempt 3 failed: fetch failed. Retrying with backoff...")
+    watch.line("Editing calc/stats.py", 200.0)  # it recovered; much later it is quiet for another reason
+    assert watch.assess(205.0).state == "working"

@@ -94,6 +94,7 @@ class ActivityWatch:
         self._watching_since: float | None = None  # the first assessment, for silence before any output
         self._last_line = ""  # the last non-blank complete line
         self._partial = ""
+        self._stall: tuple[str, float] | None = None  # the last line its preset knows as a stall, and when
 
     def line(self, text: str, now: float) -> None:
         """A complete output line arrived; it also completes any partial line."""
@@ -101,6 +102,9 @@ class ActivityWatch:
         self._partial = ""
         if text.strip():
             self._last_line = strip_escapes(text).strip()
+            if any(pattern.search(self._last_line) for pattern in self.stall_lines):
+                # Remembered: a retry line is often followed by a stack trace, which says less.
+                self._stall = (self._last_line, now)
 
     def partial(self, text: str, now: float) -> None:
         """The current unterminated last line; "" clears it. Only a change counts as new output."""
@@ -118,8 +122,8 @@ class ActivityWatch:
         last = self._partial.strip() or self._last_line
         if quiet >= self.waiting_after and looks_like_prompt(last):
             return Activity("waiting", f"asks: {_shorten(last)}")
-        if quiet >= self.waiting_after and any(pattern.search(last) for pattern in self.stall_lines):
-            return Activity("stalled", _shorten(last))
+        if quiet >= self.waiting_after and self._stall is not None and now - self._stall[1] < self.unknown_after:
+            return Activity("stalled", _shorten(self._stall[0]))
         if quiet >= self.unknown_after:
             said = f"; last: {_shorten(last, 60)}" if last else ""
             return Activity("stalled", f"no output for {format_duration(quiet)}{said}")
