@@ -112,7 +112,7 @@ def test_a_cli_stuck_on_a_browser_sign_in_shows_as_stalled_with_its_words(repo: 
     bin_dir = fake_cli(tmp_path, "aider", "echo 'Please open https://openrouter.ai/auth to sign in.'\n"
                        "echo 'Waiting up to 5 minutes for you to finish in the browser...'\nsleep 60\n")
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    fleet = make_fleet(repo, agent("ai", preset="aider") + SPEC)
+    fleet = make_fleet(repo, agent("ai", preset="aider", model="openrouter/anthropic/claude-sonnet-4") + SPEC)
     run = fleet.spawn("notes")[0]
     stalled = wait_for(lambda: (r := fleet.get(run.id)).activity and r.activity["state"] == "stalled" and r, 20,
                        message="the run to show as stalled")

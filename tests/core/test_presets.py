@@ -29,23 +29,27 @@ AIDER_UNATTENDED = ("--yes-always", "--no-pretty", "--no-stream", "--no-fancy-in
                     "--no-show-release-notes", "--no-analytics", "--no-show-model-warnings", "--no-detect-urls",
                     "--no-auto-lint", "--no-auto-commits", "--no-dirty-commits", "--no-gitignore")
 AIDER_ENV = {"BROWSER": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+AIDER_MODEL = "anthropic/claude-sonnet-4-5"  # aider without a model (or key) is refused: see presets._aider
+# Codex sends nothing but model requests: no analytics, plugins, apps or update checks (presets._CODEX_QUIET).
+CODEX_QUIET = ("-c", "analytics.enabled=false", "--disable", "plugins", "--disable", "remote_plugin",
+               "--disable", "apps", "--disable", "in_app_updates")
 
 FIRST_AND_REDIRECT = [
     ("claude",
      ("claude", "-p", "--permission-mode", "acceptEdits", TASK),
      ("claude", "-p", "--continue", "--permission-mode", "acceptEdits", FIX)),
     ("codex",
-     ("codex", "exec", "--sandbox", "workspace-write", TASK),
-     ("codex", "exec", "--sandbox", "workspace-write", "resume", "--last", FIX)),
+     ("codex", "exec", "--sandbox", "workspace-write", *CODEX_QUIET, TASK),
+     ("codex", "exec", "--sandbox", "workspace-write", *CODEX_QUIET, "resume", "--last", FIX)),
     ("aider",
-     ("aider", *AIDER_UNATTENDED, f"--message={TASK}"),
-     ("aider", *AIDER_UNATTENDED, "--restore-chat-history", f"--message={FIX}")),
+     ("aider", *AIDER_UNATTENDED, "--model", AIDER_MODEL, f"--message={TASK}"),
+     ("aider", *AIDER_UNATTENDED, "--restore-chat-history", "--model", AIDER_MODEL, f"--message={FIX}")),
     ("gemini",
      ("gemini", "--approval-mode", "auto_edit", "--prompt", TASK),
      ("gemini", "--resume", "latest", "--approval-mode", "auto_edit", "--prompt", FIX)),
-    ("opencode",
-     ("opencode", "run", TASK),
-     ("opencode", "run", "--continue", FIX)),
+    ("opencode",  # the words after `--`: opencode joins them with spaces (and would quote a word with one)
+     ("opencode", "run", "--title", "", "--", *TASK.split(" ")),
+     ("opencode", "run", "--continue", "--title", "", "--", *FIX.split(" "))),
 ]
 
 
@@ -53,8 +57,9 @@ FIRST_AND_REDIRECT = [
                          ids=[row[0] for row in FIRST_AND_REDIRECT])
 def test_each_preset_runs_headless_and_continues_its_own_conversation_on_redirect(
         preset: str, first: tuple[str, ...], redirected: tuple[str, ...]) -> None:
-    start = cli_invocation(agent(preset=preset), TASK, {})
-    again = cli_invocation(agent(preset=preset), TASK, {}, redirect=FIX, summary="changed stats.py")
+    config = agent(preset=preset, model=AIDER_MODEL if preset == "aider" else None)
+    start = cli_invocation(config, TASK, {})
+    again = cli_invocation(config, TASK, {}, redirect=FIX, summary="changed stats.py")
 
     assert start.argv == first and start.resumes is False
     assert again.argv == redirected and again.resumes is True
@@ -95,11 +100,11 @@ KEYED = [
     # preset, model, api_base, extra env expected (KEY stands for the key's value), secret names
     ("claude", None, None, {"ANTHROPIC_API_KEY": KEY}, ("ANTHROPIC_API_KEY",)),
     ("claude", None, "https://gateway.example/anthropic",
-     {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": "https://gateway.example/anthropic"},
+     {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": "https://gateway.example/anthropic",
+      "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
      ("ANTHROPIC_API_KEY",)),
-    ("codex", None, "http://localhost:8000/v1",
-     {"OPENAI_API_KEY": KEY, "CODEX_API_KEY": KEY, "OPENAI_BASE_URL": "http://localhost:8000/v1"},
-     ("OPENAI_API_KEY", "CODEX_API_KEY")),
+    ("codex", None, "http://localhost:8000/v1",  # the endpoint goes on the command line (codex_endpoint)
+     {"OPENAI_API_KEY": KEY, "CODEX_API_KEY": KEY}, ("OPENAI_API_KEY", "CODEX_API_KEY")),
     ("aider", "openai/qwen-coder", None, {"OPENAI_API_KEY": KEY, **AIDER_ENV}, ("OPENAI_API_KEY",)),
     ("aider", "anthropic/claude-sonnet-4-5", None, {"ANTHROPIC_API_KEY": KEY, **AIDER_ENV}, ("ANTHROPIC_API_KEY",)),
     ("aider", "openrouter/qwen/qwen3-coder", None, {"OPENROUTER_API_KEY": KEY, **AIDER_ENV},
@@ -139,7 +144,10 @@ def test_opencode_gets_base_url_and_key_as_inline_config_for_the_models_provider
                    api_key_env="MY_KEY")
     turn = cli_invocation(config, TASK, {"MY_KEY": KEY})
     assert json.loads(turn.env["OPENCODE_CONFIG_CONTENT"]) == {
-        "provider": {"openai": {"options": {"baseURL": "http://localhost:1234/v1", "apiKey": KEY}}}}
+        "provider": {"openai": {"options": {"baseURL": "http://localhost:1234/v1", "apiKey": KEY},
+                                "models": {"qwen-coder": {}}, "npm": "@ai-sdk/openai-compatible"}},
+        "small_model": "openai/qwen-coder"}
+    assert turn.env["OPENCODE_DISABLE_MODELS_FETCH"] == "1"
     assert turn.secret_names == ("OPENCODE_CONFIG_CONTENT",)
     base_only = cli_invocation(agent(preset="opencode", model="openai/x", api_base="http://h/v1"), TASK, {})
     assert base_only.secret_names == () and "apiKey" not in base_only.env["OPENCODE_CONFIG_CONTENT"]
@@ -153,6 +161,7 @@ REFUSED = [
     (agent(preset="opencode", api_base="http://h/v1"), "<provider>/<model>", "opencode"),
     (agent(preset="opencode", model="bare-model", api_key_env="MY_KEY"), "<provider>/<model>", "a1"),
     (agent(preset="vim"), "preset", "claude, codex, aider, gemini, opencode"),
+    (agent(preset="aider"), "aider needs a model", "OpenRouter sign-in"),
     (agent(), "preset", "or a command"),
 ]
 
@@ -173,7 +182,10 @@ def test_an_empty_key_variable_counts_as_unset() -> None:
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_a_prompt_starting_with_a_dash_cannot_be_read_as_an_option(preset: str) -> None:
-    argv = cli_invocation(agent(preset=preset), "--help me", {}).argv
+    argv = cli_invocation(agent(preset=preset, model=AIDER_MODEL if preset == "aider" else None), "--help me", {}).argv
+    if "--" in argv:  # opencode: everything after `--` is the message's words
+        assert argv[argv.index("--") + 1:] == ("--help", "me")
+        return
     assert not any(arg.startswith("--help") for arg in argv)
     assert any(arg.endswith("--help me") for arg in argv)
 
@@ -230,3 +242,17 @@ def test_invocations_are_frozen_and_their_env_is_read_only() -> None:
         turn.argv = ()  # type: ignore[misc]
     with pytest.raises(TypeError):
         turn.env["X"] = "y"  # type: ignore[index]
+
+
+def test_codex_is_sent_to_api_base_by_a_provider_of_its_own_on_the_command_line() -> None:
+    argv = list(cli_invocation(agent(preset="codex", api_base="http://127.0.0.1:8000/v1", api_key_env="MY_KEY"),
+                               TASK, {"MY_KEY": KEY}).argv)
+    provider = argv[argv.index("-c") + 1]
+    assert provider.startswith("model_providers.orchestra=") and '"http://127.0.0.1:8000/v1"' in provider
+    assert 'env_key="CODEX_API_KEY"' in provider and "supports_websockets=false" in provider
+    assert 'model_provider="orchestra"' in argv and KEY not in " ".join(argv)
+
+
+def test_codex_opened_by_hand_sees_the_runs_exec_sessions() -> None:
+    from orchestra.core.agents.presets import interactive_command
+    assert interactive_command(agent(preset="codex"))[:4] == ["codex", "resume", "--last", "--include-non-interactive"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 
 from orchestra.core.agents.presets import cli_invocation
 from tests.conftest import git
-from tests.core.helpers import wait_settled
+from tests.core.helpers import output_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, text
 
 KEY = "sk-aider-test-5ecret-b0a7"
@@ -33,8 +34,10 @@ FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
 TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of len(values)."
 # Aider's whole edit format: the path alone on a line, then the entire new file in a fence.
 REPLY = f"mean() divides by one less than the number of values.\n\ncalc/stats.py\n```\n{FIXED}```\n"
-# Aider fetches litellm's model list from GitHub (litellm at import, Aider for model info), once a
-# day per home. Refused here, both fall back to the copy litellm ships.
+# Aider 0.86.2 fetches litellm's price list from GitHub for its own model info (aider/models.py,
+# ModelInfoManager: no flag or variable turns it off; LITELLM_LOCAL_MODEL_COST_MAP only stops litellm's
+# own fetch at import), unless ~/.aider/caches holds a non-empty copy younger than a day or a
+# .aider.model.metadata.json names the model. Refused here, it falls back to the copy litellm ships.
 ALLOWED_OUTSIDE = {"raw.githubusercontent.com:443"}
 
 
@@ -256,3 +259,61 @@ def test_an_aider_run_reaches_review_with_its_edit(tmp_path: Path, machine: Mach
     written = [p for p in fleet.repo.state_dir.rglob("*") if p.is_file()]
     assert written and not [p for p in written if KEY in p.read_text(errors="replace")]
     assert not outside_requests(machine), f"Aider reached outside: {machine.proxy.requests}"
+
+
+# --------------------------------------------------------------------------- without a model or a key
+
+
+def keyless_score(model: str | None) -> str:
+    """An aider agent with no api_key_env (and no provider key anywhere), and model when given."""
+    return ('[[agents]]\nname = "aider"\nkind = "cli"\npreset = "aider"\ntimeout = 120\n'
+            + (f'model = "{model}"\n' if model else "")
+            + f'\n[[specs]]\nid = "fix-mean"\nintent = "{TASK}"\nallow = ["calc/**"]\n')
+
+
+def test_an_aider_agent_with_neither_model_nor_key_is_refused_at_once(tmp_path: Path, machine: Machine,
+                                                                     make_fleet) -> None:
+    # Aider would pick its model from provider keys in its environment; with none it offers an OpenRouter
+    # sign-in, which --yes-always accepts, and waits 5 minutes for a browser nobody opens.
+    fleet = make_fleet(buggy_repo(tmp_path / "repo"), keyless_score(None))
+    started = time.monotonic()
+    run = wait_settled(fleet, fleet.spawn("fix-mean")[0].id, timeout=30)
+    assert run.state == "failed" and time.monotonic() - started < 20, f"{run.state}: {run.message}"
+    assert run.message.startswith("agent 'aider': aider needs a model"), run.message
+    assert "OpenRouter sign-in" in run.message
+
+
+def test_aider_with_a_model_but_no_key_fails_with_its_authentication_error(
+        tmp_path: Path, machine: Machine, make_fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Aider 0.86.2 prints litellm's error and exits 0: the run is failed with that line, not sent to review.
+    for name, value in machine.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    fleet = make_fleet(buggy_repo(tmp_path / "repo"), keyless_score("anthropic/claude-sonnet-4-5"))
+    run = wait_settled(fleet, fleet.spawn("fix-mean")[0].id, timeout=60)
+    lines = output_lines(fleet, run.id)
+    assert run.state == "failed" and run.exit_code == 0, f"{run.state}: {run.message}\n" + "\n".join(lines)
+    assert run.message == ("Aider reported a failure though it exited 0: litellm.AuthenticationError: Missing "
+                           "Anthropic API Key - A call is being made to"), run.message
+    assert "The API provider is not able to authenticate you. Check your API key." in lines
+    assert not outside_requests(machine), f"Aider reached outside: {machine.proxy.requests}"
+
+
+def test_aider_waiting_on_an_openrouter_sign_in_shows_as_stalled(
+        tmp_path: Path, machine: Machine, make_fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An openrouter/ model with no OpenRouter key (and no saved sign-in): --yes-always accepts the sign-in,
+    # and Aider waits 5 minutes for the browser. The run shows as stalled within seconds, with its words.
+    for name, value in machine.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    fleet = make_fleet(buggy_repo(tmp_path / "repo"), keyless_score("openrouter/anthropic/claude-sonnet-4"))
+    run = fleet.spawn("fix-mean")[0]
+    stalled = wait_for(lambda: (r := fleet.get(run.id)).activity and r.activity["state"] == "stalled" and r, 45,
+                       message=lambda: f"the run to show as stalled; output: {output_lines(fleet, run.id)}")
+    assert stalled.state == "working"
+    assert stalled.activity["reason"].startswith("Waiting up to 5 minutes for you to finish in the browser"), \
+        stalled.activity
+    lines = output_lines(fleet, run.id)
+    assert "Waiting up to 5 minutes for you to finish in the browser..." in lines, lines
+    assert machine.opened_urls() == []  # BROWSER=true: the preset opens nothing
+    assert fleet.stop(run.id).state == "stopped"

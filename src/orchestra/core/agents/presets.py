@@ -56,30 +56,51 @@ PRESET_TABLE: Mapping[str, Preset] = MappingProxyType({
     "claude": Preset(
         "claude", "Claude Code", "claude", "npm install -g @anthropic-ai/claude-code",
         ("ANTHROPIC_API_KEY",), "run `claude` once and sign in",
-        "https://docs.anthropic.com/en/docs/claude-code/cli-reference"),
+        "https://docs.anthropic.com/en/docs/claude-code/cli-reference",
+        # Its own words for an API error it gave up on: a bad key, an unknown model, a refused request, no
+        # connection (each after ten silent retries over about three minutes; CLAUDE_CODE_MAX_RETRIES sets
+        # how many). 2.1 exits 1 after them; a release that exits 0 fails all the same.
+        failures=(r"^Invalid API key · ", r"^Failed to authenticate\. API Error: ", r"^API Error: ",
+                  r"^There's an issue with the selected model \(")),
     "codex": Preset(
         "codex", "Codex CLI", "codex", "npm install -g @openai/codex",
         ("OPENAI_API_KEY", "CODEX_API_KEY"), "codex login",
-        "https://developers.openai.com/codex/noninteractive (codex-rs docs/exec.md)"),
+        "https://developers.openai.com/codex/noninteractive (codex-rs docs/exec.md)",
+        # An HTTP error it gives up on (401 bad key, 404 unknown model) ends the turn, with status 1 in 0.171.
+        failures=(r"^ERROR: unexpected status \d{3}\b", r"^ERROR: .*\b(?:Unauthorized|invalid_api_key|model_not_found)\b"),
+        # With no network it retries forever, printing this every few seconds (and nothing else).
+        stalls=(r"^ERROR: Reconnecting\.\.\. waiting for network",)),
     "aider": Preset(
         "aider", "Aider", "aider", "pipx install aider-chat",
         ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY",
          "DEEPSEEK_API_KEY"), "",
         "https://aider.chat/docs/config/options.html",
-        # With a model but no key it prints litellm's error and exits 0.
+        # With a model but no key 0.86 prints litellm's error ("litellm.AuthenticationError: Missing Anthropic
+        # API Key - ...") and exits 0.
         failures=(r"\b(?:litellm\.)?AuthenticationError\b", r"\bAPIConnectionError\b", r"\bNotFoundError\b.*model"),
-        # With no model and no key, --yes-always accepts an OpenRouter sign-in in a browser and waits.
+        # An openrouter/ model with no OpenRouter key: --yes-always accepts aider's OpenRouter sign-in in a
+        # browser, which waits 5 minutes (its last line, "Use Control-C to interrupt.", says less).
         stalls=(r"waiting up to \d+ minutes? for you to finish in the browser",)),
     "gemini": Preset(
         "gemini", "Gemini CLI", "gemini", "npm install -g @google/gemini-cli",
         ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "run `gemini` once and sign in with Google",
-        "https://geminicli.com/docs/cli/cli-reference (headless.md, session-management.md)"),
+        "https://geminicli.com/docs/cli/cli-reference (headless.md, session-management.md)",
+        # In 0.61 an API error it gives up on (a bad key, an unknown model) ends the turn with status 1,
+        # auth set-up errors with 41, an untrusted folder with 55; these lines say why.
+        failures=(r"\bAPI key not valid\b", r"^Error when talking to Gemini API\b", r"^Invalid auth method selected",
+                  r"\bis not running in a trusted directory\b"),
+        # Without network (or with a failing API) it retries each request up to 10 times over minutes, each
+        # time printing "Attempt N failed ... Retrying with backoff..." and the error's stack trace.
+        stalls=(r"^Attempt \d+ failed\b.*\bRetrying with backoff\b",)),
     "opencode": Preset(
         "opencode", "OpenCode", "opencode", "npm install -g opencode-ai",
         ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENROUTER_API_KEY", "GEMINI_API_KEY"),
         "opencode auth login", "https://opencode.ai/docs/cli (run) and /docs/config",
-        # `run` refuses permission requests and exits 0 all the same.
-        failures=(r"user rejected permission to use this (?:specific )?tool call", r"^\s*Error:\s")),
+        # `run` auto-rejects every permission request ("ask" rules: a path outside the worktree, a doom loop),
+        # which ends the turn, and 1.18 exits 0 all the same. A model or key error exits 1. Not "^Error:"
+        # in general: run prints its tools' output (a failing test's "Error: ...") on the same stream.
+        failures=(r"^Error: The user rejected permission to use this specific tool call\b",
+                  r"^! permission requested: .*; auto-rejecting$")),
 })
 
 # The key variable of each provider prefix of a litellm-style model name ("openai/gpt-4o").
@@ -90,9 +111,10 @@ PROVIDER_KEYS: Mapping[str, str] = MappingProxyType({
 })
 
 
-# CLIs that read a piped stdin to its end as more prompt (codex exec, opencode run): given a pipe that
-# stays open they would wait forever, so they get /dev/null, and orchestra cannot see them wait.
-STDIN_READERS = frozenset({"codex", "opencode"})
+# CLIs that read a piped stdin to its end as more prompt (codex exec, opencode run, claude -p): given a
+# pipe that stays open they wait (codex and opencode forever, claude 3 s per turn before it warns), so they
+# get /dev/null, and orchestra cannot see them wait. None of them asks on stdin in these modes.
+STDIN_READERS = frozenset({"claude", "codex", "opencode"})
 
 
 def keeps_stdin_open(agent: Mapping[str, Any]) -> bool:
@@ -154,7 +176,12 @@ def interactive_command(agent: Mapping[str, Any]) -> list[str] | None:
     preset = agent.get("preset")
     if agent.get("kind") != "cli" or agent.get("command") or preset not in PRESET_TABLE:
         return None
-    continuing = {"claude": ["--continue"], "aider": ["--restore-chat-history"], "codex": ["resume", "--last"],
+    continuing = {"claude": ["--continue"], "aider": ["--restore-chat-history"],
+                  # `resume --last` leaves out `exec` sessions (every run's) unless asked; the user's own
+                  # environment holds api_key_env's variable, read where the provider names it.
+                  "codex": ["resume", "--last", "--include-non-interactive",
+                            *_codex_endpoint(_Turn("", True, None, agent.get("api_base"), None, "?"),
+                                             key_variable=agent.get("api_key_env"))],
                   "gemini": ["--resume", "latest"], "opencode": ["--continue"]}
     return [PRESET_TABLE[preset].executable, *continuing.get(preset, [])]
 
@@ -214,23 +241,61 @@ def _keyed(env: dict[str, str], key: str | None, *names: str) -> tuple[str, ...]
 def _claude(turn: _Turn) -> _Built:
     # -p prints the answer and exits; --continue (-c) resumes the latest conversation in this
     # directory, which is the run's worktree; acceptEdits approves file edits, nothing else.
+    # With an api_base nothing goes to Anthropic's own hosts: without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC
+    # it still sends telemetry and error reports there (five connections a turn in 2.1).
     argv = ["claude", "-p", *(["--continue"] if turn.resumes else []),
             "--permission-mode", "acceptEdits", *_model_flag(turn), _arg(turn.text)]
-    env = {"ANTHROPIC_BASE_URL": turn.api_base} if turn.api_base else {}
+    env: dict[str, str] = {}
+    if turn.api_base:
+        env.update(ANTHROPIC_BASE_URL=turn.api_base, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1")
     return argv, env, _keyed(env, turn.key, "ANTHROPIC_API_KEY")
 
 
 def _codex(turn: _Turn) -> _Built:
     # exec never asks for approval; workspace-write lets it edit the worktree (and run commands in
-    # codex's own sandbox). Options go before `resume`: a resumed session keeps only its context.
-    argv = ["codex", "exec", "--sandbox", "workspace-write", *_model_flag(turn),
+    # codex's own sandbox). Options go before `resume`: a resumed session keeps only its context;
+    # `exec resume --last` picks the newest session of this directory, the run's worktree.
+    argv = ["codex", "exec", "--sandbox", "workspace-write", *_model_flag(turn), *_codex_endpoint(turn), *_CODEX_QUIET,
             *(["resume", "--last"] if turn.resumes else []), _arg(turn.text)]
-    env = {"OPENAI_BASE_URL": turn.api_base} if turn.api_base else {}
-    # CODEX_API_KEY is what `codex exec` reads first; OPENAI_API_KEY is the OpenAI provider's key.
+    # CODEX_API_KEY is what `codex exec` reads (0.171 ignores OPENAI_API_KEY there); OPENAI_API_KEY is
+    # what older releases and the interactive CLI's OpenAI provider read.
+    env: dict[str, str] = {}
     return argv, env, _keyed(env, turn.key, "OPENAI_API_KEY", "CODEX_API_KEY")
 
 
+# What codex fetches besides the model, switched off: analytics (ab.chatgpt.com), plugins and apps (chatgpt.com,
+# github.com), in-app update checks.
+_CODEX_QUIET = ("-c", "analytics.enabled=false", "--disable", "plugins", "--disable", "remote_plugin",
+                "--disable", "apps", "--disable", "in_app_updates")
+
+CODEX_PROVIDER = "orchestra"  # the model provider the codex preset defines for an agent's api_base
+
+
+def _codex_endpoint(turn: _Turn, key_variable: str | None = None) -> list[str]:
+    """The -c options that send codex to api_base: codex (0.171) ignores OPENAI_BASE_URL.
+
+    The built-in openai provider accepts only a new base_url, so an api_base gets a provider of its
+    own, which also skips the WebSocket transport (an OpenAI-only service that codex otherwise tries
+    five times before HTTP) and keeps codex's retries short. The key is read from CODEX_API_KEY, never
+    written on the command line; without api_key_env, codex's own login is sent to api_base.
+    """
+    if not turn.api_base:
+        return []
+    key_variable = key_variable or ("CODEX_API_KEY" if turn.key else None)
+    auth = f"env_key={json.dumps(key_variable)}" if key_variable else "requires_openai_auth=true"
+    provider = (f'{{name={json.dumps(f"orchestra ({turn.agent})")}, base_url={json.dumps(turn.api_base)}, {auth}, '
+                'wire_api="responses", supports_websockets=false, request_max_retries=2, stream_max_retries=2}')
+    return ["-c", f"model_providers.{CODEX_PROVIDER}={provider}", "-c", f'model_provider="{CODEX_PROVIDER}"']
+
+
 def _aider(turn: _Turn) -> _Built:
+    if not (turn.model or turn.key or turn.api_base):
+        # Aider would pick a model from the provider keys in its environment, and there are none in the
+        # jail but api_key_env's; with none it offers an OpenRouter sign-in, which --yes-always accepts.
+        # (A key or an api_base without a model is refused by _aider_key_name.)
+        raise PresetError(f"agent {turn.agent!r}: aider needs a model: set model = \"<provider>/<model>\", e.g. "
+                          '"anthropic/claude-sonnet-4-5", and api_key_env naming its key (with neither, aider '
+                          "offers an OpenRouter sign-in in a browser and waits 5 minutes for it)")
     # --no-auto-commits/--no-dirty-commits: orchestra commits what the agent leaves, under the
     # agent's name, so aider does not commit (or rewrite authors) itself. --no-gitignore: aider
     # would otherwise add .aider* to the user's .gitignore, a change nobody asked for.
@@ -267,8 +332,12 @@ def _aider_key_name(turn: _Turn) -> str:
 
 def _gemini(turn: _Turn) -> _Built:
     # --prompt runs headless; --resume latest continues this project's (worktree's) latest session;
-    # auto_edit approves edits only. Trusting the workspace keeps that mode in a new worktree,
-    # which Gemini CLI would otherwise treat as an untrusted folder when folder trust is on.
+    # auto_edit approves edits only (headless, tools that would ask, such as the shell, are not offered).
+    # Trusting the workspace keeps that mode in a new worktree: 0.61 refuses an untrusted folder (exit 55).
+    # An api_base works only with an auth type chosen in ~/.gemini/settings.json (security.auth.selectedType
+    # "gemini-api-key", what signing in with a key writes): from the environment alone 0.61 treats a base
+    # URL as a "gateway" its headless mode rejects ("Invalid auth method selected.", exit 41). Without a
+    # model it first asks a routing model (gemini-*-flash-lite) to classify the prompt, so set one.
     argv = ["gemini", *(["--resume", "latest"] if turn.resumes else []),
             "--approval-mode", "auto_edit", *_model_flag(turn), "--prompt", _arg(turn.text)]
     env = {"GEMINI_CLI_TRUST_WORKSPACE": "true"}
@@ -278,21 +347,36 @@ def _gemini(turn: _Turn) -> _Built:
 
 
 def _opencode(turn: _Turn) -> _Built:
-    # `run` is non-interactive and refuses (never waits on) permission requests; --continue
-    # resumes the latest session of this directory.
-    argv = ["opencode", "run", *(["--continue"] if turn.resumes else []), *_model_flag(turn),
-            _arg(turn.text)]
+    # `run` is non-interactive and refuses (never waits on) permission requests; --continue resumes the
+    # latest session of this directory. It joins its message words with spaces but quotes any word that
+    # holds a space (escaping its quotes), so the prompt goes after `--` split at its spaces: joined
+    # again it is the prompt exactly (a word starting with '-' is safe after `--`). A --title keeps it
+    # from spending a model call on naming the session.
+    argv = ["opencode", "run", *(["--continue"] if turn.resumes else []), *_model_flag(turn), "--title", "",
+            "--", *turn.text.split(" ")]
     if not (turn.api_base or turn.key):
         return argv, {}, ()
     provider = model_provider(turn.model) if turn.model and "/" in turn.model else None
-    if provider is None:
+    if provider is None or turn.model is None:
         raise PresetError(f"agent {turn.agent!r}: opencode applies api_base and api_key_env to one provider: "
                           'set model = "<provider>/<model>", e.g. "anthropic/claude-sonnet-4-5"')
     options = {"baseURL": turn.api_base} if turn.api_base else {}
     if turn.key:
         options["apiKey"] = turn.key
+    settings: dict[str, Any] = {"options": options}
+    env: dict[str, str] = {}
+    if turn.api_base:
+        # The endpoint serves models opencode's catalogue does not know: declare this one, and make it the
+        # small model too (else titles and summaries go to the provider's own small model, elsewhere).
+        # For openai, an api_base is an OpenAI-compatible chat-completions server, as for aider (opencode's
+        # openai provider would use the Responses API); the catalogue is not fetched from the network.
+        settings["models"] = {turn.model.split("/", 1)[1]: {}}
+        if provider == "openai":
+            settings["npm"] = "@ai-sdk/openai-compatible"
+        env["OPENCODE_DISABLE_MODELS_FETCH"] = "1"
     # OPENCODE_CONFIG_CONTENT is inline config merged over the user's; it works for any provider.
-    env = {"OPENCODE_CONFIG_CONTENT": json.dumps({"provider": {provider: {"options": options}}})}
+    config = {"provider": {provider: settings}, **({"small_model": turn.model} if turn.api_base else {})}
+    env["OPENCODE_CONFIG_CONTENT"] = json.dumps(config)
     return argv, env, ("OPENCODE_CONFIG_CONTENT",) if turn.key else ()
 
 
@@ -304,10 +388,13 @@ _BUILDERS: Mapping[str, Callable[[_Turn], _Built]] = MappingProxyType({
 # How the presets that can review run as reviewers: non-interactive, unable to write (their own read-only
 # modes, inside orchestra's read-only jail), the answer on stdout. The environment and keys are the preset's.
 _REVIEW_ARGV: Mapping[str, Callable[[_Turn], list[str]]] = MappingProxyType({
+    # No session is kept: it would be the "most recent conversation" in the worktree that the author's
+    # --continue resumes when both share ~/.claude.
     "claude": lambda turn: ["claude", "-p", "--permission-mode", "plan", "--output-format", "json",
-                            *_model_flag(turn), _arg(turn.text)],
-    "codex": lambda turn: ["codex", "exec", "--sandbox", "read-only", "--skip-git-repo-check", *_model_flag(turn),
-                           _arg(turn.text)],
+                            "--no-session-persistence", *_model_flag(turn), _arg(turn.text)],
+    "codex": lambda turn: ["codex", "exec", "--sandbox", "read-only", "--skip-git-repo-check", "--ephemeral",
+                           *_model_flag(turn), *_codex_endpoint(turn), *_CODEX_QUIET, _arg(turn.text)],
+    # Headless, "default" offers gemini no write tools at all ("plan" would still offer replace and write_file).
     "gemini": lambda turn: ["gemini", "--approval-mode", "default", "--output-format", "json", *_model_flag(turn),
                             "--prompt", _arg(turn.text)],
 })
@@ -341,7 +428,7 @@ def stall_lines(agent: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def recognised_failure(agent: Mapping[str, Any], lines: list[str]) -> str | None:
-    """Why agent's turn failed, from its last output lines and its preset's failure patterns, or None."""
+    """The last output line that says agent's turn failed (its preset's failure patterns), or None."""
     import re
 
     from orchestra.core.base.output import strip_escapes
@@ -352,5 +439,5 @@ def recognised_failure(agent: Mapping[str, Any], lines: list[str]) -> str | None
     for line in reversed(lines[-200:]):
         text = strip_escapes(line).strip()
         if any(pattern.search(text) for pattern in patterns):
-            return f"{preset.title} reported a failure though it exited 0: {text[:300]}"
+            return text[:300]
     return None

@@ -311,14 +311,16 @@ class Supervisor:
             self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
         elif outcome.stopped:
             self.set_state("stopped", "stopped by the conductor", **values)
-        elif outcome.exit_code == 0 and (failure := self.reported_failure()) is not None:
+        elif outcome.exit_code == 0 and (failure := self.failure_after_0()) is not None:
             # A CLI that exits 0 after an authentication error, a refused permission or a model error failed.
             self.set_state("failed", failure, **values)
         elif outcome.exit_code == 0:
             # Gates are pending from the moment the run is in review, so nobody accepts unverified work unasked.
             self.set_state("review", "", gates=pending_gates(self.run, values["tree"]), **values)
         else:
-            reason = self.result.get("result") or f"the agent exited with status {outcome.exit_code}"
+            said = self.reported_failure()
+            reason = self.result.get("result") or (f"{said} (it exited with status {outcome.exit_code})" if said else
+                                                   f"the agent exited with status {outcome.exit_code}")
             self.set_state("failed", reason, **values)
 
     def reported_failure(self) -> str | None:
@@ -328,6 +330,12 @@ class Supervisor:
             return None
         lines = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0] if e.get("type") == "output"]
         return recognised_failure(config, lines)
+
+    def failure_after_0(self) -> str | None:
+        """A cli agent's failure line, when it exited 0 all the same: the run failed, in the CLI's words."""
+        said = self.reported_failure()
+        title = PRESET_TABLE[self.run.agent_config["preset"]].title if said else ""
+        return f"{title} reported a failure though it exited 0: {said}" if said else None
 
     def commit_work(self, outcome: Outcome) -> dict[str, Any]:
         """Keep what the agent did to HEAD, commit what it left as the agent, and measure the candidate."""

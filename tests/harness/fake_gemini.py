@@ -1,0 +1,417 @@
+"""An offline, scripted Gemini API (generativelanguage) server for tests.
+
+Usage::
+
+    from tests.harness.fake_gemini import FakeGemini, text, function_calls, status
+
+    with FakeGemini() as server:
+        server.script(function_calls(("write_file", {"file_path": "a.py", "content": "x = 1\\n"})),
+                      text("Done."))
+        # GOOGLE_GEMINI_BASE_URL=server.url GEMINI_API_KEY=... gemini --prompt "..."
+        assert server.requests[0]["contents"][-1]["parts"][0]["text"] == "..."
+
+The server listens on 127.0.0.1 on a free port. ``POST /{version}/models/{model}:generateContent``
+and ``:streamGenerateContent`` (``?alt=sse``: server-sent events) answer with the next scripted
+:class:`Reply`; ``:countTokens`` answers a count from the request's size and ``:embedContent`` a
+small vector, neither consuming the script; ``GET /{version}/models`` lists ``fake-gemini``.
+Every request is recorded: generate requests (parsed body) in ``requests`` with their headers in
+``headers``, their model in ``models`` and their method in ``methods``; every request of any
+kind, as ``"METHOD path"``, in ``calls`` (what a client asks at start-up). The key a client sent
+(``x-goog-api-key`` header or ``key`` query parameter) is in ``keys``. Nothing is written to
+disk. Stdlib only.
+
+Errors look like Google's: ``{"error": {"code", "message", "status", "details"}}``;
+``status(400, api_key_invalid=True)`` is the answer to a key Google does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["FakeGemini", "Reply", "function_calls", "hang", "status", "text"]
+
+MODEL_ID = "fake-gemini"
+EXHAUSTED_MESSAGE = "fake server: script exhausted"
+API_KEY_INVALID = "API key not valid. Please pass a valid API key."
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+_GENERATE = re.compile(r"^/[^/]+/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. Build it with the module-level constructors, not directly."""
+
+    kind: str  # "text" | "function_calls" | "status" | "hang"
+    content: str | None = None
+    calls: tuple[tuple[str, str], ...] = ()  # (function name, arguments as a JSON string)
+    prompt_tokens: int = 10
+    completion_tokens: int = 5
+    code: int = 200
+    message: str = ""
+    reason: str = ""  # google.rpc.ErrorInfo reason, e.g. API_KEY_INVALID
+    seconds: float = 0.0
+
+
+def text(content: str, *, prompt_tokens: int = 10, completion_tokens: int = 5) -> Reply:
+    """A model turn holding `content`; finishReason STOP. Streamed one word per event."""
+    if not isinstance(content, str):
+        raise TypeError(f"text() wants a str, got {type(content).__name__}")
+    return Reply("text", content=content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def function_calls(*calls: tuple[str, dict], content: str | None = None, prompt_tokens: int = 10,
+                   completion_tokens: int = 5) -> Reply:
+    """A model turn calling functions (the client's tools); each call is (name, args dict).
+
+    The calls get ids "call_1", "call_2", ... within this reply; `content`, when given, is a text
+    part before them. Arguments are serialised now, so later changes to the dicts do not matter.
+    """
+    if not calls:
+        raise ValueError("function_calls() needs at least one (name, args) pair")
+    encoded = []
+    for call in calls:
+        if not (isinstance(call, tuple) and len(call) == 2 and isinstance(call[0], str) and isinstance(call[1], dict)):
+            raise TypeError(f"each function call must be a (name, args dict) tuple, got {call!r}")
+        encoded.append((call[0], json.dumps(call[1])))
+    return Reply("function_calls", content=content, calls=tuple(encoded), prompt_tokens=prompt_tokens,
+                 completion_tokens=completion_tokens)
+
+
+def status(code: int, message: str = "", *, api_key_invalid: bool = False) -> Reply:
+    """An HTTP error with a Google-shaped body; api_key_invalid gives the answer to an unknown key."""
+    if not 400 <= code <= 599:
+        raise ValueError(f"status() is for HTTP errors (400-599), got {code}")
+    if api_key_invalid:
+        return Reply("status", code=code, message=message or API_KEY_INVALID, reason="API_KEY_INVALID")
+    return Reply("status", code=code, message=message)
+
+
+def hang(seconds: float) -> Reply:
+    """Read the request, send nothing for `seconds` (or until the server stops), then close."""
+    return Reply("hang", seconds=float(seconds))
+
+
+def _error_body(code: int, message: str, reason: str = "") -> bytes:
+    if not message:
+        try:
+            message = f"fake server: {HTTPStatus(code).phrase}"
+        except ValueError:
+            message = f"fake server: HTTP {code}"
+    error: dict[str, Any] = {"code": code, "message": message,
+                             "status": _STATUS_NAMES.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION")}
+    if reason:
+        error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
+                             "domain": "googleapis.com",
+                             "metadata": {"service": "generativelanguage.googleapis.com"}}]
+    return json.dumps({"error": error}).encode()
+
+
+def _words(content: str) -> list[str]:
+    """Streaming pieces: one word each, whitespace kept, joining back exactly."""
+    pieces = [p for p in re.split(r"(?<=\s)(?=\S)", content) if p]
+    return pieces or [content]
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, fake: FakeGemini) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, OSError)):
+            return  # clients that hang up are normal here
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def version_string(self) -> str:
+        return "FakeGemini/1.0"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, threading.current_thread())
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._untrack(self.connection, threading.current_thread())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _key(self) -> str | None:
+        query = parse_qs(urlsplit(self.path).query)
+        return self.headers.get("x-goog-api-key") or (query.get("key") or [None])[0]
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path.rstrip("/")
+        self.server.fake._note(f"GET {path}", self._key())
+        if re.fullmatch(r"/[^/]+/models", path):
+            self._send_json(200, {"models": [_model_entry()]})
+        elif re.fullmatch(r"/[^/]+/models/[^/:]+", path):
+            self._send_json(200, _model_entry(path.rsplit("/", 1)[1]))
+        else:
+            self._send_raw(404, _error_body(404, f"fake server: no route GET {path}"))
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path.rstrip("/")
+        body = self._read_body()
+        fake = self.server.fake
+        fake._note(f"POST {path}", self._key())
+        route = _GENERATE.match(path)
+        try:
+            request = json.loads(body or b"null")
+        except ValueError:
+            request = None
+        if route is None:
+            self._send_raw(404, _error_body(404, f"fake server: no route POST {path}"))
+        elif not isinstance(request, dict):
+            self._send_raw(400, _error_body(400, "fake server: request body is not a JSON object"))
+        elif route["method"] == "countTokens":
+            self._send_json(200, {"totalTokens": max(1, len(body) // 4)})
+        elif route["method"] in ("embedContent", "batchEmbedContents"):
+            self._send_json(200, {"embedding": {"values": [0.0] * 8}})
+        elif route["method"] in ("generateContent", "streamGenerateContent"):
+            reply = fake._record(request, dict(self.headers.items()), route["model"], route["method"])
+            if reply is None:
+                self._send_raw(500, _error_body(500, f"{EXHAUSTED_MESSAGE} (request #{len(fake.requests)})"))
+            else:
+                _Answer(self, reply, route["model"], route["method"] == "streamGenerateContent").send()
+        else:
+            self._send_raw(404, _error_body(404, f"fake server: no method {route['method']}"))
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            data = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(data)
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send_json(self, code: int, obj: object) -> None:
+        self._send_raw(code, json.dumps(obj).encode())
+
+    def _send_raw(self, code: int, data: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+
+def _model_entry(model: str = MODEL_ID) -> dict:
+    return {"name": f"models/{model}", "displayName": model, "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536, "supportedGenerationMethods": ["generateContent", "countTokens"]}
+
+
+class _Answer:
+    """Writes one scripted reply to one generate request."""
+
+    def __init__(self, handler: _Handler, reply: Reply, model: str, stream: bool) -> None:
+        self.h = handler
+        self.reply = reply
+        self.model = model
+        self.stream = stream
+        self.id = f"fake-response-{len(handler.server.fake.requests)}"
+
+    def send(self) -> None:
+        if self.reply.kind == "status":
+            self.h._send_raw(self.reply.code, _error_body(self.reply.code, self.reply.message, self.reply.reason))
+        elif self.reply.kind == "hang":
+            self.h.server.fake._stop_event.wait(self.reply.seconds)
+            self.h.close_connection = True
+        elif self.stream:
+            self._stream()
+        else:
+            self.h._send_json(200, self._response(self._parts(), finish=True))
+
+    def _parts(self) -> list[dict]:
+        parts: list[dict] = [{"text": self.reply.content}] if self.reply.content else []
+        for index, (name, args) in enumerate(self.reply.calls, start=1):
+            parts.append({"functionCall": {"id": f"call_{index}", "name": name, "args": json.loads(args)}})
+        return parts
+
+    def _response(self, parts: list[dict], *, finish: bool) -> dict:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        response: dict[str, Any] = {"candidates": [candidate], "modelVersion": self.model, "responseId": self.id}
+        if finish:
+            candidate["finishReason"] = "STOP"
+            p, c = self.reply.prompt_tokens, self.reply.completion_tokens
+            response["usageMetadata"] = {"promptTokenCount": p, "candidatesTokenCount": c, "totalTokenCount": p + c}
+        return response
+
+    def _stream(self) -> None:
+        self.h.send_response(200)
+        self.h.send_header("Content-Type", "text/event-stream")
+        self.h.send_header("Transfer-Encoding", "chunked")
+        self.h.end_headers()
+        pieces = [[{"text": word}] for word in _words(self.reply.content)] if self.reply.content else []
+        calls = [part for part in self._parts() if "functionCall" in part]
+        if calls:
+            pieces.append(calls)
+        pieces = pieces or [[{"text": ""}]]
+        for index, parts in enumerate(pieces):
+            self._event(self._response(parts, finish=index == len(pieces) - 1))
+        self.h.wfile.write(b"0\r\n\r\n")
+        self.h.wfile.flush()
+
+    def _event(self, obj: dict) -> None:
+        payload = f"data: {json.dumps(obj)}\r\n\r\n".encode()
+        self.h.wfile.write(b"%x\r\n%s\r\n" % (len(payload), payload))
+        self.h.wfile.flush()
+
+
+# --------------------------------------------------------------------------- server
+
+
+class FakeGemini:
+    """Context manager: `with FakeGemini() as server:` starts it, exit stops it (and releases hanging replies).
+
+    `FakeGemini(*replies, default=None)` may pre-load the script; `default` answers once it is spent.
+    """
+
+    def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
+        self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
+        self.models: list[str] = []
+        self.methods: list[str] = []
+        self.calls: list[str] = []
+        self.keys: list[str | None] = []
+        self.default = default
+        self._script: list[Reply] = list(replies)
+        self._cond = threading.Condition()
+        self._stop_event = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._live: dict[socket.socket, threading.Thread] = {}
+        self._url = ""
+
+    @property
+    def url(self) -> str:
+        """The base URL for GOOGLE_GEMINI_BASE_URL, e.g. "http://127.0.0.1:PORT" (no version)."""
+        if not self._url:
+            raise RuntimeError("FakeGemini is not running; use `with FakeGemini() as server:`")
+        return self._url
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError("FakeGemini already started")
+        self._stop_event.clear()
+        self._server = _Server(self)
+        host, port = self._server.server_address[:2]
+        self._url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        name="fake-gemini", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Release hanging replies, stop accepting, close open connections, join handlers."""
+        server = self._server
+        if server is None:
+            return
+        self._stop_event.set()
+        server.shutdown()
+        server.server_close()
+        with self._cond:
+            live = dict(self._live)
+        for conn in live:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for thread in [*live.values(), self._thread]:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def script(self, *replies: Reply) -> None:
+        """Append replies; each generate request consumes the next one."""
+        for reply in replies:
+            if not isinstance(reply, Reply):
+                raise TypeError(f"script() takes Reply objects, got {reply!r}")
+        with self._cond:
+            self._script.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """How many scripted replies have not been consumed yet."""
+        with self._cond:
+            return len(self._script)
+
+    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+        """Block until at least `count` generate requests arrived; AssertionError on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(f"fake server: expected {count} generate request(s) within {timeout}s, "
+                                     f"got {len(self.requests)}")
+
+    def tool_names(self, index: int = 0) -> list[str]:
+        """The function names request `index` offered the model."""
+        tools = self.requests[index].get("tools") or []
+        return [decl["name"] for tool in tools for decl in tool.get("functionDeclarations") or []]
+
+    def _note(self, call: str, key: str | None) -> None:
+        with self._cond:
+            self.calls.append(call)
+            self.keys.append(key)
+
+    def _record(self, request: dict, headers: dict[str, str], model: str, method: str) -> Reply | None:
+        with self._cond:
+            self.requests.append(request)
+            self.headers.append(headers)
+            self.models.append(model)
+            self.methods.append(method)
+            reply = self._script.pop(0) if self._script else self.default
+            self._cond.notify_all()
+            return reply
+
+    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
+        with self._cond:
+            self._live[conn] = thread
+
+    def _untrack(self, conn: socket.socket, thread: threading.Thread) -> None:
+        with self._cond:
+            self._live.pop(conn, None)
