@@ -256,3 +256,11 @@ def test_codex_is_sent_to_api_base_by_a_provider_of_its_own_on_the_command_line(
 def test_codex_opened_by_hand_sees_the_runs_exec_sessions() -> None:
     from orchestra.core.agents.presets import interactive_command
     assert interactive_command(agent(preset="codex"))[:4] == ["codex", "resume", "--last", "--include-non-interactive"]
+
+
+def test_aider_finds_its_model_in_its_home_so_it_downloads_no_price_list() -> None:
+    from orchestra.core.agents.presets import home_files
+    files = home_files(agent(preset="aider", model="openai/qwen-coder"))
+    assert json.loads(files[".aider.model.metadata.json"]) == {"openai/qwen-coder": {"litellm_provider": "openai",
+                                                                                      "mode": "chat"}}
+    assert home_files(agent(preset="claude", model="x")) == {} and home_files(agent(command="aider")) == {}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.agents.presets import cli_invocation
+from orchestra.core.agents.presets import cli_invocation, home_files
 from tests.conftest import git
 from tests.core.helpers import output_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, text
@@ -36,9 +36,9 @@ TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of le
 REPLY = f"mean() divides by one less than the number of values.\n\ncalc/stats.py\n```\n{FIXED}```\n"
 # Aider 0.86.2 fetches litellm's price list from GitHub for its own model info (aider/models.py,
 # ModelInfoManager: no flag or variable turns it off; LITELLM_LOCAL_MODEL_COST_MAP only stops litellm's
-# own fetch at import), unless ~/.aider/caches holds a non-empty copy younger than a day or a
-# .aider.model.metadata.json names the model. Refused here, it falls back to the copy litellm ships.
-ALLOWED_OUTSIDE = {"raw.githubusercontent.com:443"}
+# own fetch at import) unless a .aider.model.metadata.json in its home names the model, which the
+# preset's home_files puts there: nothing may leave the machine.
+ALLOWED_OUTSIDE: set[str] = set()
 
 
 # --------------------------------------------------------------------------- the machine around Aider
@@ -165,6 +165,8 @@ def aider_agent(url: str) -> dict[str, str]:
 def run_aider(repo: Path, machine: Machine, url: str, prompt: str) -> subprocess.CompletedProcess[str]:
     """One turn of the aider preset in repo, as the supervisor runs it: the user's environment + the preset's."""
     environ = {**os.environ, **machine.env()}
+    for relative, text_ in home_files(aider_agent(url)).items():  # what the supervisor puts in the run's home
+        (Path(environ["HOME"]) / relative).write_text(text_)
     invocation = cli_invocation(aider_agent(url), prompt, environ)
     assert invocation.env["OPENAI_API_KEY"] == KEY and "OPENAI_API_KEY" in invocation.secret_names
     return subprocess.run(invocation.argv, cwd=repo, env={**environ, **invocation.env}, capture_output=True,

@@ -441,3 +441,18 @@ def recognised_failure(agent: Mapping[str, Any], lines: list[str]) -> str | None
         if any(pattern.search(text) for pattern in patterns):
             return text[:300]
     return None
+
+
+def home_files(agent: Mapping[str, Any]) -> dict[str, str]:
+    """Files a preset's CLI should find in the run's private home (path relative to it → text), written
+    before it starts and never over one that is there.
+
+    Aider looks up its model's price and context window in litellm's price list, which it downloads from
+    GitHub (despite LITELLM_LOCAL_MODEL_COST_MAP, which only litellm itself honours) unless the model is in
+    a `.aider.model.metadata.json` in the home; an entry naming the model stops the download, and litellm's
+    own bundled list still answers for the numbers."""
+    if agent.get("preset") != "aider" or agent.get("command") or not agent.get("model"):
+        return {}
+    model = str(agent["model"])
+    entry = {"litellm_provider": model_provider(model) or "openai", "mode": "chat"}
+    return {".aider.model.metadata.json": json.dumps({model: entry}, indent=1) + "\n"}

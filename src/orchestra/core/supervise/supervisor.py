@@ -33,8 +33,8 @@ from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
 from orchestra.core.gates.commands import GateSlots
 from orchestra.core.gates.evidence import OtherTree
 from orchestra.core.base.output import OUTPUT_LIMIT
-from orchestra.core.agents.presets import (PRESET_TABLE, PresetError, cli_invocation, keeps_stdin_open,
-                                           recognised_failure, stall_lines)
+from orchestra.core.agents.presets import (PRESET_TABLE, PresetError, cli_invocation, home_files,
+                                           keeps_stdin_open, recognised_failure, stall_lines)
 from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
@@ -238,6 +238,11 @@ class Supervisor:
             invocation = cli_invocation(config, cli_prompt(self.run), os.environ, redirect=redirect,
                                         summary=work_summary(self.run, last_output))
             env.update(invocation.env)
+            for relative, text in home_files(config).items():
+                place = self.jail.home / relative
+                if not place.exists():
+                    place.parent.mkdir(parents=True, exist_ok=True)
+                    place.write_text(text)
             if invocation.resumes:
                 self.events.note("continuing the agent's own conversation with the instruction")
             return list(invocation.argv)
