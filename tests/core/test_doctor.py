@@ -310,3 +310,21 @@ def test_doctor_prints_each_clis_version_and_a_version_warning_does_not_fail_it(
     out, _ = capsys.readouterr()
     codex = next(line for line in out.splitlines() if line.split()[1:2] == ["codex"])
     assert code == 0 and "Codex CLI 0.99.1" in codex and "the tests cover 0.171.x (0.171.0)" in codex
+
+
+def test_a_gemini_agent_with_an_api_base_needs_the_api_key_sign_in_chosen_in_its_settings(tmp_path: Path) -> None:
+    from orchestra.core.onboarding.doctor import diagnose
+    from orchestra.core.score import parse_score
+    score = parse_score('[[agents]]\nname = "gem"\nkind = "cli"\npreset = "gemini"\napi_base = "http://127.0.0.1:9"\n'
+                        '[[specs]]\nid = "s"\nintent = "x"\n', tmp_path / "orchestra.toml")
+    home = tmp_path / "home"
+    (home / ".gemini").mkdir(parents=True)
+    environ = {"HOME": str(home)}
+
+    def endpoint() -> object:
+        return next(f for f in diagnose(score, environ, lambda name: None, probe=lambda path: None)
+                    if f.subject == "gemini endpoint")
+    missing = endpoint()
+    assert not missing.ok and missing.needed and "gemini-api-key" in missing.fix and "gem" in missing.detail
+    (home / ".gemini" / "settings.json").write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
+    assert endpoint().ok

@@ -9,6 +9,7 @@ not ok. An installed CLI whose version the tests do not cover is ok, with a warn
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tempfile
@@ -96,7 +97,28 @@ def diagnose(score: Score | None, environ: Mapping[str, str], which: Callable[[s
     """
     agents = score.agents if score else ()
     return [*_tools(which), *_clis(agents, which, probe or probe_version), *_local_agents(agents),
-            *_keys(agents, environ)]
+            *_gemini_endpoints(agents, environ), *_keys(agents, environ)]
+
+
+def _gemini_endpoints(agents: tuple[Agent, ...], environ: Mapping[str, str]) -> list[Finding]:
+    """Gemini CLI (0.61) sent to an api_base works only when its settings choose the API-key sign-in
+    (security.auth.selectedType "gemini-api-key"): from the environment alone it refuses ("Invalid auth
+    method selected.", exit 41) before any request."""
+    users = [a.name for a in agents if a.kind == "cli" and a.preset == "gemini" and a.api_base and not a.command]
+    if not users:
+        return []
+    settings = Path(environ.get("HOME") or Path.home()) / ".gemini" / "settings.json"
+    try:
+        chosen = (json.loads(settings.read_text()).get("security") or {}).get("auth", {}).get("selectedType")
+    except (OSError, ValueError, AttributeError):
+        chosen = None
+    if chosen == "gemini-api-key":
+        return [Finding("gemini endpoint", True, f"{settings} chooses the API-key sign-in: api_base works "
+                        f"({_used_by(users)})")]
+    return [Finding("gemini endpoint", False, f"{settings} does not choose the API-key sign-in, so Gemini CLI "
+                    f"refuses an api_base before any request ({_used_by(users)})",
+                    f'add "security": {{"auth": {{"selectedType": "gemini-api-key"}}}} to {settings} (what signing '
+                    "in with a key writes)", needed=True)]
 
 
 def probe_version(executable: str, timeout: float = VERSION_TIMEOUT) -> str | None:
