@@ -269,3 +269,44 @@ def test_the_interactive_command_sees_exec_sessions(tmp_path: Path, machine: Mac
     command = interactive_command(codex_agent("http://127.0.0.1:1/v1"))
     assert command is not None and command[:4] == ["codex", "resume", "--last", "--include-non-interactive"]
     assert f'env_key="{KEY_ENV}"' in " ".join(command)  # the user's own variable, in the UI's environment
+
+
+def test_codex_opened_by_hand_leaves_no_daemon_behind(tmp_path: Path, machine: Machine) -> None:
+    """The `O` key: codex's own interface in a real terminal (tmux); once it is gone, nothing of it runs on."""
+    import shlex
+    import time
+
+    from tests.core.helpers import wait_for
+
+    repo = buggy_repo(tmp_path / "repo")
+    # The default provider (no api_base): that is when 0.171 starts its app-server daemon.
+    command = interactive_command({"name": "codex", "kind": "cli", "preset": "codex"})
+    assert command is not None and "daemon_auto_start" in command
+    home = Path(os.environ["HOME"])
+    environ = {**os.environ, **machine.env()}
+    socket = str(tmp_path / "tmux.sock")
+    tmux = ["tmux", "-S", socket]
+    line = " ".join(shlex.quote(part) for part in command)
+    subprocess.run([*tmux, "new-session", "-d", "-x", "120", "-y", "30", "-c", str(repo), line], env=environ,
+                   check=True)
+    def daemons() -> list[str]:
+        return [line for line in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+                .splitlines() if str(home) in line and "app-server" in line]
+
+    def screen() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p"], env=environ, capture_output=True, text=True).stdout
+
+    left: list[str] = []
+    try:
+        # Its first screen (a sign-in choice, with no key in a fresh home) is up: it is running.
+        wait_for(lambda: "Codex" in screen(), 30, message=lambda: f"codex's first screen: {screen()}")
+        # Without the fix its daemon appears within a few seconds of that screen: watch for 8.
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and not left:
+            left = daemons()
+            time.sleep(0.2)
+    finally:
+        subprocess.run([*tmux, "kill-server"], env=environ)
+        if daemons():
+            subprocess.run(["pkill", "-f", f"{home}/.codex"])  # never left running for the next test
+    assert left == [], left

@@ -179,7 +179,8 @@ def interactive_command(agent: Mapping[str, Any]) -> list[str] | None:
     continuing = {"claude": ["--continue"], "aider": ["--restore-chat-history"],
                   # `resume --last` leaves out `exec` sessions (every run's) unless asked; the user's own
                   # environment holds api_key_env's variable, read where the provider names it.
-                  "codex": ["resume", "--last", "--include-non-interactive",
+                  # It would also start an app-server daemon (in a session of its own) that outlives it.
+                  "codex": ["resume", "--last", "--include-non-interactive", "--disable", "daemon_auto_start",
                             *_codex_endpoint(_Turn("", True, None, agent.get("api_base"), None, "?"),
                                              key_variable=agent.get("api_key_env"))],
                   "gemini": ["--resume", "latest"], "opencode": ["--continue"]}
