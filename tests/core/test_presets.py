@@ -264,3 +264,15 @@ def test_aider_finds_its_model_in_its_home_so_it_downloads_no_price_list() -> No
     assert json.loads(files[".aider.model.metadata.json"]) == {"openai/qwen-coder": {"litellm_provider": "openai",
                                                                                       "mode": "chat"}}
     assert home_files(agent(preset="claude", model="x")) == {} and home_files(agent(command="aider")) == {}
+
+
+def test_a_cli_opened_by_hand_reaches_the_runs_endpoint_with_its_key() -> None:
+    from orchestra.core.agents.presets import interactive_environment
+    claude = agent(preset="claude", api_base="http://127.0.0.1:8080", api_key_env="MY_KEY")
+    assert interactive_environment(claude, {"MY_KEY": KEY}) == {
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:8080", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "ANTHROPIC_API_KEY": KEY}
+    gemini = agent(preset="gemini", api_base="http://127.0.0.1:9")
+    assert interactive_environment(gemini, {})["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:9"
+    assert interactive_environment(agent(preset="claude", api_key_env="UNSET"), {}) == {}  # its own sign-in
+    assert interactive_environment(agent(command="my-agent"), {}) == {}

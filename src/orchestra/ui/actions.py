@@ -157,14 +157,17 @@ class RunActions:
         if not worktree.is_dir():
             self.notify(f"{run.id}'s worktree {worktree} is missing.", severity="error")
             return
-        from orchestra.core.agents.presets import interactive_command  # only when asked: not for the first paint
+        # Only when asked: not for the first paint.
+        from orchestra.core.agents.presets import interactive_command, interactive_environment
         argv = interactive_command(run.agent_config) if agent else None
+        # The CLI reaches the run's endpoint with its key, as its runs do (ANTHROPIC_BASE_URL, …).
+        env = {**os.environ, **(interactive_environment(run.agent_config, os.environ) if argv else {})}
         argv = argv or [os.environ.get("SHELL") or "/bin/sh"]
         try:
             with self.suspend():
                 print(f"orchestra: {' '.join(argv)} in {worktree} (run {run.id}); exit to return to the fleet")
                 try:
-                    subprocess.call(argv, cwd=worktree)
+                    subprocess.call(argv, cwd=worktree, env=env)
                 except OSError as error:
                     print(f"orchestra: could not start {argv[0]}: {error.strerror or error}")
                     input("press enter to return to the fleet ")

@@ -457,3 +457,21 @@ def home_files(agent: Mapping[str, Any]) -> dict[str, str]:
     model = str(agent["model"])
     entry = {"litellm_provider": model_provider(model) or "openai", "mode": "chat"}
     return {".aider.model.metadata.json": json.dumps({model: entry}, indent=1) + "\n"}
+
+
+def interactive_environment(agent: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """What the agent's CLI opened by hand (interactive_command) needs on top of the user's environment to
+    reach the same endpoint with the same key as its runs: the preset's own variables (ANTHROPIC_BASE_URL,
+    GOOGLE_GEMINI_BASE_URL, the key under the name the CLI reads, …); {} when it needs none or cannot have
+    them (then the CLI uses its own sign-in)."""
+    preset = agent.get("preset")
+    if agent.get("kind") != "cli" or agent.get("command") or preset not in _BUILDERS:
+        return {}
+    try:
+        key = _key_value(agent, environ)
+        turn = _Turn(text="", resumes=True, model=agent.get("model"), api_base=agent.get("api_base"), key=key,
+                     agent=agent.get("name") or "?")
+        _, env, _ = _BUILDERS[preset](turn)
+    except PresetError:
+        return {}
+    return env
