@@ -151,21 +151,28 @@ async def _finish(proc: asyncio.subprocess.Process, log: CappedLog, tail: deque[
     return None
 
 
+EXIT_POLL = 0.25  # seconds between looks at the exit status asyncio's child watcher collected
+
+
 async def _exited(proc: asyncio.subprocess.Process) -> None:
-    """Until the process itself has exited (Process.wait also waits for its output to close): a pidfd."""
-    try:
-        fd = os.pidfd_open(proc.pid)
-    except (OSError, AttributeError):
-        await proc.wait()
-        return
+    """Until the process itself has exited (Process.wait also waits for its output to close): its pidfd
+    says so at once; the exit status asyncio's child watcher collected says so too, looked at every
+    EXIT_POLL, for the pidfd that never tells (one opened in a race with the process's end and reaping)."""
     loop = asyncio.get_running_loop()
     exited = loop.create_future()
-    loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
     try:
-        await exited
+        fd: int | None = os.pidfd_open(proc.pid)
+    except (OSError, AttributeError):
+        fd = None
+    if fd is not None:
+        loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+    try:
+        while not exited.done() and proc.returncode is None:
+            await asyncio.wait({exited}, timeout=EXIT_POLL)
     finally:
-        loop.remove_reader(fd)
-        os.close(fd)
+        if fd is not None:
+            loop.remove_reader(fd)
+            os.close(fd)
 
 
 Launch = Callable[[str], tuple[list[str], dict[str, str]]]
