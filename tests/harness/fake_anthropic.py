@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
+
+from tests.harness.scripted import ScriptedServer
 
 __all__ = ["FakeAnthropic", "Reply", "hang", "status", "text", "tool_use"]
 
@@ -341,92 +342,22 @@ class _Answer:
 # --------------------------------------------------------------------------- server
 
 
-class FakeAnthropic:
+class FakeAnthropic(ScriptedServer):
     """Context manager: `with FakeAnthropic() as server:` starts it, exit stops it (and releases hanging replies).
 
     `FakeAnthropic(*replies, default=None)` may pre-load the script; `start()`/`stop()` are the
-    non-context-manager spelling.
+    non-context-manager spelling. `url` (ANTHROPIC_BASE_URL) is "http://127.0.0.1:PORT": claude adds /v1.
+    `calls` holds every request as "METHOD /path".
     """
 
+    name, reply_type, counted = "fake-anthropic", Reply, "messages"
+
     def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
-        self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []
+        super().__init__(*replies, default=default)
         self.calls: list[str] = []
-        self.default = default
-        self._script: list[Reply] = list(replies)
-        self._cond = threading.Condition()
-        self._stop_event = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._live: dict[socket.socket, threading.Thread] = {}
-        self._url = ""
 
-    @property
-    def url(self) -> str:
-        """The base URL to hand to clients (ANTHROPIC_BASE_URL), e.g. "http://127.0.0.1:PORT"."""
-        if not self._url:
-            raise RuntimeError("FakeAnthropic is not running; use `with FakeAnthropic() as server:`")
-        return self._url
-
-    def start(self) -> Self:
-        if self._server is not None:
-            raise RuntimeError("FakeAnthropic already started")
-        self._stop_event.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self._url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-anthropic", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Release hanging replies, stop accepting, close open connections, join handlers."""
-        server = self._server
-        if server is None:
-            return
-        self._stop_event.set()
-        server.shutdown()
-        server.server_close()
-        with self._cond:
-            live = dict(self._live)
-        for conn in live:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)  # wakes a handler waiting for a keep-alive request
-            except OSError:
-                pass
-        for thread in [*live.values(), self._thread]:
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def script(self, *replies: Reply) -> None:
-        """Append replies; each /v1/messages request consumes the next one."""
-        for reply in replies:
-            if not isinstance(reply, Reply):
-                raise TypeError(f"script() takes Reply objects, got {reply!r}")
-        with self._cond:
-            self._script.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies have not been consumed yet."""
-        with self._cond:
-            return len(self._script)
-
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
-        """Block until at least `count` messages requests arrived; AssertionError on timeout."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
-                raise AssertionError(f"fake server: expected {count} messages request(s) within {timeout}s, "
-                                     f"got {len(self.requests)}")
+    def make_server(self) -> _Server:
+        return _Server(self)
 
     def _call(self, line: str) -> None:
         with self._cond:
@@ -436,14 +367,6 @@ class FakeAnthropic:
         with self._cond:
             self.requests.append(request)
             self.headers.append(headers)
-            reply = (self._script.pop(0) if self._script else self.default) if consume else None
+            reply = self._next_reply() if consume else None
             self._cond.notify_all()
             return reply
-
-    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live[conn] = thread
-
-    def _untrack(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live.pop(conn, None)

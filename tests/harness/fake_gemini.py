@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
+
+from tests.harness.scripted import ScriptedServer
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["FakeGemini", "Reply", "function_calls", "hang", "status", "text"]
@@ -298,95 +298,25 @@ class _Answer:
 # --------------------------------------------------------------------------- server
 
 
-class FakeGemini:
+class FakeGemini(ScriptedServer):
     """Context manager: `with FakeGemini() as server:` starts it, exit stops it (and releases hanging replies).
 
     `FakeGemini(*replies, default=None)` may pre-load the script; `default` answers once it is spent.
+    `url` (GOOGLE_GEMINI_BASE_URL) is "http://127.0.0.1:PORT", no version. Besides requests and headers it
+    records each generate request's model and method, and every call ("METHOD /path") with its key.
     """
 
+    name, reply_type, counted = "fake-gemini", Reply, "generate"
+
     def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
-        self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []
+        super().__init__(*replies, default=default)
         self.models: list[str] = []
         self.methods: list[str] = []
         self.calls: list[str] = []
         self.keys: list[str | None] = []
-        self.default = default
-        self._script: list[Reply] = list(replies)
-        self._cond = threading.Condition()
-        self._stop_event = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._live: dict[socket.socket, threading.Thread] = {}
-        self._url = ""
 
-    @property
-    def url(self) -> str:
-        """The base URL for GOOGLE_GEMINI_BASE_URL, e.g. "http://127.0.0.1:PORT" (no version)."""
-        if not self._url:
-            raise RuntimeError("FakeGemini is not running; use `with FakeGemini() as server:`")
-        return self._url
-
-    def start(self) -> Self:
-        if self._server is not None:
-            raise RuntimeError("FakeGemini already started")
-        self._stop_event.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self._url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-gemini", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Release hanging replies, stop accepting, close open connections, join handlers."""
-        server = self._server
-        if server is None:
-            return
-        self._stop_event.set()
-        server.shutdown()
-        server.server_close()
-        with self._cond:
-            live = dict(self._live)
-        for conn in live:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for thread in [*live.values(), self._thread]:
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def script(self, *replies: Reply) -> None:
-        """Append replies; each generate request consumes the next one."""
-        for reply in replies:
-            if not isinstance(reply, Reply):
-                raise TypeError(f"script() takes Reply objects, got {reply!r}")
-        with self._cond:
-            self._script.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies have not been consumed yet."""
-        with self._cond:
-            return len(self._script)
-
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
-        """Block until at least `count` generate requests arrived; AssertionError on timeout."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
-                raise AssertionError(f"fake server: expected {count} generate request(s) within {timeout}s, "
-                                     f"got {len(self.requests)}")
+    def make_server(self) -> _Server:
+        return _Server(self)
 
     def tool_names(self, index: int = 0) -> list[str]:
         """The function names request `index` offered the model."""
@@ -404,14 +334,6 @@ class FakeGemini:
             self.headers.append(headers)
             self.models.append(model)
             self.methods.append(method)
-            reply = self._script.pop(0) if self._script else self.default
+            reply = self._next_reply()
             self._cond.notify_all()
             return reply
-
-    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live[conn] = thread
-
-    def _untrack(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live.pop(conn, None)

@@ -38,6 +38,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.harness.scripted import ScriptedServer
+
 __all__ = [
     "FakeOpenAI",
     "Reply",
@@ -497,112 +499,23 @@ class _Answer:
 # --------------------------------------------------------------------------- server
 
 
-class FakeOpenAI:
+class FakeOpenAI(ScriptedServer):
     """Context manager: `with FakeOpenAI() as server:` starts it, exit stops it (and releases any hanging replies).
 
     `FakeOpenAI(*replies, default=None)` may pre-load the script; `start()`/`stop()` are
-    the non-context-manager spelling.
+    the non-context-manager spelling. `url` is "http://127.0.0.1:PORT/v1".
     """
 
-    def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
-        self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []
-        self.default: Reply | None = default
-        self._script: list[Reply] = list(replies)
-        self._cond = threading.Condition()
-        self._stop_event = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._live: dict[socket.socket, threading.Thread] = {}
-        self._url = ""
+    name, url_suffix, reply_type, counted = "fake-openai", "/v1", Reply, "chat"
 
-    # -- lifecycle
-    @property
-    def url(self) -> str:
-        """Base URL to hand to clients, e.g. "http://127.0.0.1:PORT/v1"."""
-        if not self._url:
-            raise RuntimeError("FakeOpenAI is not running; use `with FakeOpenAI() as server:`")
-        return self._url
-
-    def start(self) -> FakeOpenAI:
-        if self._server is not None:
-            raise RuntimeError("FakeOpenAI already started")
-        self._stop_event.clear()
-        self._server = _Server(self)
-        host, port = self._server.server_address[:2]
-        self._url = f"http://{host}:{port}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Release hanging replies, stop accepting, close open connections, join handlers."""
-        server = self._server
-        if server is None:
-            return
-        self._stop_event.set()
-        server.shutdown()
-        server.server_close()
-        with self._cond:
-            live = dict(self._live)
-        for conn in live:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)  # wakes a handler waiting for a keep-alive request
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for thread in [*live.values(), self._thread]:
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- scripting
-    def script(self, *replies: Reply) -> None:
-        """Append replies; each /chat/completions request consumes the next one."""
-        for reply in replies:
-            if not isinstance(reply, Reply):
-                raise TypeError(f"script() takes Reply objects, got {reply!r}")
-        with self._cond:
-            self._script.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        """How many scripted replies have not been consumed yet."""
-        with self._cond:
-            return len(self._script)
-
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
-        """Block until at least `count` chat requests arrived; AssertionError on timeout."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
-                raise AssertionError(
-                    f"fake server: expected {count} chat request(s) within {timeout}s, got {len(self.requests)}"
-                )
+    def make_server(self) -> _Server:
+        return _Server(self)
 
     # -- called from handler threads
     def _record(self, request: dict, headers: dict[str, str], *, consume: bool) -> Reply | None:
         with self._cond:
             self.requests.append(request)
             self.headers.append(headers)
-            reply = None
-            if consume:
-                reply = self._script.pop(0) if self._script else self.default
+            reply = self._next_reply() if consume else None
             self._cond.notify_all()
             return reply
-
-    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live[conn] = thread
-
-    def _untrack(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live.pop(conn, None)

@@ -28,7 +28,6 @@ see :func:`tool_names`.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.harness.fake_openai import _error_body, _Headers, _words
+from tests.harness.scripted import ScriptedServer
 
 __all__ = ["FakeResponses", "Reply", "custom_call", "function_call", "hang", "status", "text", "tool_names"]
 
@@ -255,86 +255,20 @@ class _Answer:
 # --------------------------------------------------------------------------- server
 
 
-class FakeResponses:
-    """Context manager: `with FakeResponses() as server:` starts it, exit stops it (releasing hanging replies)."""
+class FakeResponses(ScriptedServer):
+    """Context manager: `with FakeResponses() as server:` starts it, exit stops it (releasing hanging replies).
+
+    `url` is "http://127.0.0.1:PORT/v1"; `refused` holds the requests it has no answer for (WebSocket
+    upgrades, other routes)."""
+
+    name, url_suffix, reply_type, counted = "fake-responses", "/v1", Reply, "responses"
 
     def __init__(self, *replies: Reply, default: Reply | None = None) -> None:
-        self.requests: list[dict] = []
-        self.headers: list[_Headers] = []
-        self.refused: list[str] = []  # requests it has no answer for (websocket upgrades, other routes)
-        self.default = default
-        self._script = list(replies)
-        self._cond = threading.Condition()
-        self._stop_event = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._live: dict[socket.socket, threading.Thread] = {}
-        self._url = ""
+        super().__init__(*replies, default=default)
+        self.refused: list[str] = []
 
-    @property
-    def url(self) -> str:
-        """The base URL clients are given, e.g. "http://127.0.0.1:PORT/v1"."""
-        if not self._url:
-            raise RuntimeError("FakeResponses is not running; use `with FakeResponses() as server:`")
-        return self._url
-
-    def start(self) -> FakeResponses:
-        if self._server is not None:
-            raise RuntimeError("FakeResponses already started")
-        self._stop_event.clear()
-        self._server = _Server(self)
-        self._url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name="fake-responses", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Release hanging replies, stop accepting, close open connections, join handlers."""
-        server = self._server
-        if server is None:
-            return
-        self._stop_event.set()
-        server.shutdown()
-        server.server_close()
-        with self._cond:
-            live = dict(self._live)
-        for conn in live:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for thread in [*live.values(), self._thread]:
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeResponses:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def script(self, *replies: Reply) -> None:
-        """Append replies; each POST /responses consumes the next one (then `default`, else a 500)."""
-        for reply in replies:
-            if not isinstance(reply, Reply):
-                raise TypeError(f"script() takes Reply objects, got {reply!r}")
-        with self._cond:
-            self._script.extend(replies)
-
-    @property
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._script)
-
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
-        """Block until at least count POSTs arrived; AssertionError on timeout."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: len(self.requests) >= count, timeout):
-                raise AssertionError(f"fake server: expected {count} request(s) within {timeout}s, "
-                                     f"got {len(self.requests)}")
+    def make_server(self) -> _Server:
+        return _Server(self)
 
     def _record(self, request: dict, headers: _Headers) -> Reply | None:
         with self._cond:
@@ -342,18 +276,10 @@ class FakeResponses:
             self.headers.append(headers)
             reply = None
             if "_unparsed" not in request:
-                reply = self._script.pop(0) if self._script else self.default
+                reply = self._next_reply()
             self._cond.notify_all()
             return reply
 
     def _refuse(self, what: str) -> None:
         with self._cond:
             self.refused.append(what)
-
-    def _track(self, conn: socket.socket, thread: threading.Thread) -> None:
-        with self._cond:
-            self._live[conn] = thread
-
-    def _untrack(self, conn: socket.socket) -> None:
-        with self._cond:
-            self._live.pop(conn, None)
