@@ -31,6 +31,7 @@ from orchestra.core.base.findings import CHANGES_REQUESTED
 from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_anthropic import FakeAnthropic, status, text, tool_use
+from tests.integration.machine import CliMachine
 from tests.integration.test_aider import RefusingProxy
 
 KEY = "sk-ant-claude-test-5ecret-7e1a"
@@ -47,40 +48,13 @@ STDIN_WARNING = "no stdin data received"
 # --------------------------------------------------------------------------- the machine around Claude Code
 
 
-def claude_executable() -> Path:
-    """The Claude Code that ./dev installed; a failure (not a skip) when it is missing."""
-    value = os.environ.get("ORCHESTRA_CLAUDE_BIN")
-    if not value:
-        pytest.fail("ORCHESTRA_CLAUDE_BIN is not set: run these tests with `./dev test` (it installs the pinned "
-                    "Claude Code outside the checkout and sets the variable), not with plain pytest", pytrace=False)
-    path = Path(value)
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"ORCHESTRA_CLAUDE_BIN={value} is not an executable file: run `./dev test` again", pytrace=False)
-    return path
-
-
-class Machine:
+class Machine(CliMachine):
     """What Claude Code finds around it: itself on PATH as `claude`, the key, and a refusing proxy."""
 
+    cli, variable, title = "claude", "ORCHESTRA_CLAUDE_BIN", "Claude Code"
+
     def __init__(self, tmp_path: Path, proxy: RefusingProxy) -> None:
-        self.proxy = proxy
-        self.bin = tmp_path / "claude-bin"
-
-    def env(self) -> dict[str, str]:
-        """Variables to add to the environment Claude Code starts in (checked here, so a missing CLI fails the test)."""
-        if not self.bin.exists():
-            self.bin.mkdir()
-            (self.bin / "claude").symlink_to(claude_executable())
-        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", KEY_ENV: KEY}
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            env[name] = env[name.lower()] = self.proxy.url
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"  # the fake model server
-        return env
-
-    def enter(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Make the supervisor, and so Claude Code, inherit env()."""
-        for name, value in self.env().items():
-            monkeypatch.setenv(name, value)
+        super().__init__(tmp_path, proxy, KEY_ENV, KEY)
 
 
 @pytest.fixture

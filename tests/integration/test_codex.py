@@ -27,6 +27,7 @@ from orchestra.core.supervise.activity import ActivityWatch
 from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_responses import FakeResponses, function_call, status, text
+from tests.integration.machine import CliMachine
 from tests.integration.test_aider import RefusingProxy
 
 KEY = "sk-codex-test-5ecret-c0d3"
@@ -38,39 +39,20 @@ FIX_COMMAND = "sed -i 's|(len(values) - 1)|len(values)|' calc/stats.py"
 REDIRECT = "Also add a docstring to mean()."
 
 
-def codex_executable() -> Path:
-    """The Codex that ./dev installed; a failure (not a skip) when it is missing."""
-    value = os.environ.get("ORCHESTRA_CODEX_BIN")
-    if not value:
-        pytest.fail("ORCHESTRA_CODEX_BIN is not set: run these tests with `./dev test` (it installs the pinned "
-                    "Codex CLI, npm @openai/codex@0.171.0, into a cached directory and sets the variable), "
-                    "not with plain pytest", pytrace=False)
-    path = Path(value)
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"ORCHESTRA_CODEX_BIN={value} is not an executable file: run `./dev test` again", pytrace=False)
-    return path
-
-
-class Machine:
+class Machine(CliMachine):
     """What Codex finds around it: itself on PATH as `codex`, the key, and a refusing proxy."""
 
+    cli, variable, title = "codex", "ORCHESTRA_CODEX_BIN", "Codex CLI (npm @openai/codex)"
+
     def __init__(self, tmp_path: Path, proxy: RefusingProxy) -> None:
-        self.proxy = proxy
-        self.bin = tmp_path / "codex-bin"
+        super().__init__(tmp_path, proxy, KEY_ENV, KEY)
         # Codex (0.171) makes no helper for its own sandbox when its home is under the temporary directory
         # (tests' homes are under /tmp), and then every command fails: the temporary directory is elsewhere.
         self.tmp = tmp_path / "codex-tmp"
 
     def env(self) -> dict[str, str]:
-        if not self.bin.exists():
-            self.bin.mkdir()
-            (self.bin / "codex").symlink_to(codex_executable())
-            self.tmp.mkdir()
-        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", KEY_ENV: KEY, "TMPDIR": str(self.tmp)}
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            env[name] = env[name.lower()] = self.proxy.url
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        return env
+        self.tmp.mkdir(exist_ok=True)
+        return {**super().env(), "TMPDIR": str(self.tmp)}
 
 
 @pytest.fixture

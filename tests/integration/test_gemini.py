@@ -29,6 +29,7 @@ from orchestra.core.fleet import Fleet
 from tests.conftest import git
 from tests.core.helpers import events, output_lines, wait_for, wait_settled
 from tests.harness.fake_gemini import FakeGemini, function_calls, status, text
+from tests.integration.machine import CliMachine
 from tests.integration.test_aider import RefusingProxy
 
 KEY = "AIza-gemini-test-5ecret-c0de"
@@ -48,39 +49,21 @@ DOCSTRING = function_calls(("replace", {"file_path": "calc/stats.py", "instructi
 SETTINGS = {"security": {"auth": {"selectedType": "gemini-api-key"}}, "privacy": {"usageStatisticsEnabled": False}}
 
 
-def gemini_executable() -> Path:
-    """The Gemini CLI that ./dev installed; a failure (not a skip) when it is missing."""
-    value = os.environ.get("ORCHESTRA_GEMINI_BIN")
-    if not value:
-        pytest.fail("ORCHESTRA_GEMINI_BIN is not set: run these tests with `./dev test` (it installs the pinned "
-                    "Gemini CLI outside the checkout and sets the variable), not with plain pytest", pytrace=False)
-    path = Path(value)
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"ORCHESTRA_GEMINI_BIN={value} is not an executable file: run `./dev test` again", pytrace=False)
-    return path
-
-
-class Machine:
+class Machine(CliMachine):
     """What Gemini CLI finds around it: itself on PATH as `gemini`, the key, a refusing proxy, a signed-in home."""
 
+    cli, variable, title = "gemini", "ORCHESTRA_GEMINI_BIN", "Gemini CLI"
+
     def __init__(self, tmp_path: Path, proxy: RefusingProxy) -> None:
-        self.proxy = proxy
-        self.bin = tmp_path / "gemini-bin"
+        super().__init__(tmp_path, proxy, KEY_ENV, KEY)
         self.home = Path(os.environ["HOME"])  # the isolated home of tests/conftest.py
 
     def env(self, *, settings: dict | None = SETTINGS) -> dict[str, str]:
-        """Variables to add to the environment Gemini CLI starts in (checked here, so a missing CLI fails)."""
-        if not self.bin.exists():
-            self.bin.mkdir()
-            (self.bin / "gemini").symlink_to(gemini_executable())
+        """Variables to add to the environment Gemini CLI starts in, its settings written in the home."""
         if settings is not None:
             (self.home / ".gemini").mkdir(exist_ok=True)
             (self.home / ".gemini" / "settings.json").write_text(json.dumps(settings))
-        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", KEY_ENV: KEY}
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            env[name] = env[name.lower()] = self.proxy.url
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"  # the fake model server
-        return env
+        return super().env()
 
     def gemini_files(self) -> list[Path]:
         return [p for p in (self.home / ".gemini").rglob("*") if p.is_file()]

@@ -26,6 +26,7 @@ from orchestra.core.agents.presets import cli_invocation, recognised_failure
 from orchestra.core.agents.prompts import cli_prompt
 from tests.core.helpers import events, output_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, Reply, text, tool_calls
+from tests.integration.machine import CliMachine
 from tests.integration.test_aider import BUGGY, FIXED, RefusingProxy, buggy_repo
 
 KEY = "sk-opencode-test-5ecret-c4d2"
@@ -49,37 +50,13 @@ def fix_script() -> list[Reply]:
 # --------------------------------------------------------------------------- the machine around OpenCode
 
 
-def opencode_executable() -> Path:
-    """The OpenCode that ./dev installed; a failure (not a skip) when it is missing."""
-    value = os.environ.get("ORCHESTRA_OPENCODE_BIN")
-    if not value:
-        pytest.fail("ORCHESTRA_OPENCODE_BIN is not set: run these tests with `./dev test` (it installs the "
-                    "pinned OpenCode, npm opencode-ai, into a cache outside the checkout and sets the variable), "
-                    "not with plain pytest", pytrace=False)
-    path = Path(value)
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"ORCHESTRA_OPENCODE_BIN={value} is not an executable file: run `./dev test` again",
-                    pytrace=False)
-    return path
-
-
-class Machine:
+class Machine(CliMachine):
     """What OpenCode finds around it: itself on PATH (as `opencode`), the key, and a refusing proxy."""
 
-    def __init__(self, tmp_path: Path, proxy: RefusingProxy) -> None:
-        self.proxy = proxy
-        self.bin = tmp_path / "opencode-bin"
+    cli, variable, title = "opencode", "ORCHESTRA_OPENCODE_BIN", "OpenCode (npm opencode-ai)"
 
-    def env(self) -> dict[str, str]:
-        """Variables to add to the environment OpenCode starts in (checked here, so a missing CLI fails the test)."""
-        if not self.bin.exists():
-            self.bin.mkdir()
-            (self.bin / "opencode").symlink_to(opencode_executable())
-        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", KEY_ENV: KEY}
-        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            env[name] = env[name.lower()] = self.proxy.url
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"  # the fake model server
-        return env
+    def __init__(self, tmp_path: Path, proxy: RefusingProxy) -> None:
+        super().__init__(tmp_path, proxy, KEY_ENV, KEY)
 
     def outside_requests(self) -> set[str]:
         return self.proxy.hosts() - ALLOWED_OUTSIDE
