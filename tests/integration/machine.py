@@ -1,13 +1,72 @@
 """What every real coding-agent CLI finds around it in the integration tests: itself on PATH under its own
 name (the pinned executable ./dev installed and named in ORCHESTRA_<CLI>_BIN), the key, and a proxy that
-records and refuses every request not to 127.0.0.1 (tests/integration/test_aider.py's RefusingProxy)."""
+records and refuses every request not to 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+M = TypeVar("M")
+
+
+class RefusingProxy:
+    """An HTTP(S) proxy that records every request sent through it and refuses it with 403."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def refuse(self) -> None:
+                proxy.requests.append(f"{self.command} {self.path}")
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+
+            do_CONNECT = do_GET = do_POST = do_HEAD = do_PUT = refuse
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def hosts(self) -> set[str]:
+        """host:port of every request seen (CONNECT names it; a plain request has a full URL)."""
+        found = set()
+        for request in self.requests:
+            target = request.split(" ", 1)[1]
+            if "://" in target:
+                netloc = target.split("://", 1)[1].split("/", 1)[0]
+                target = netloc if ":" in netloc else netloc + (":443" if target.startswith("https") else ":80")
+            found.add(target)
+        return found
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def surroundings(machine: type[M], tmp_path: Path) -> Iterator[M]:
+    """A module's `machine` fixture: its Machine around a refusing proxy, closed at the end."""
+    proxy = RefusingProxy()
+    try:
+        yield machine(tmp_path, proxy)  # type: ignore[call-arg]
+    finally:
+        proxy.close()
 
 
 def cli_executable(variable: str, title: str) -> Path:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from orchestra.core.agents.presets import cli_invocation, home_files
 from tests.conftest import git
 from tests.core.helpers import output_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, text
+from tests.integration.machine import RefusingProxy, surroundings
 
 KEY = "sk-aider-test-5ecret-b0a7"
 KEY_ENV = "FAKE_PROVIDER_KEY"
@@ -42,50 +41,6 @@ ALLOWED_OUTSIDE: set[str] = set()
 
 
 # --------------------------------------------------------------------------- the machine around Aider
-
-
-class RefusingProxy:
-    """An HTTP(S) proxy that records every request sent through it and refuses it with 403."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def refuse(self) -> None:
-                proxy.requests.append(f"{self.command} {self.path}")
-                self.send_response(403)
-                self.send_header("Content-Length", "0")
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.close_connection = True
-
-            do_CONNECT = do_GET = do_POST = do_HEAD = do_PUT = refuse
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-
-    def hosts(self) -> set[str]:
-        """host:port of every request seen (CONNECT names it; a plain request has a full URL)."""
-        found = set()
-        for request in self.requests:
-            target = request.split(" ", 1)[1]
-            if "://" in target:
-                netloc = target.split("://", 1)[1].split("/", 1)[0]
-                target = netloc if ":" in netloc else netloc + (":443" if target.startswith("https") else ":80")
-            found.add(target)
-        return found
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def aider_executable() -> Path:
@@ -132,11 +87,7 @@ class Machine:
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[Machine]:
-    proxy = RefusingProxy()
-    try:
-        yield Machine(tmp_path, proxy)
-    finally:
-        proxy.close()
+    yield from surroundings(Machine, tmp_path)
 
 
 @pytest.fixture

@@ -31,8 +31,7 @@ from orchestra.core.base.findings import CHANGES_REQUESTED
 from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_anthropic import FakeAnthropic, status, text, tool_use
-from tests.integration.machine import CliMachine
-from tests.integration.test_aider import RefusingProxy
+from tests.integration.machine import CliMachine, RefusingProxy, surroundings
 
 KEY = "sk-ant-claude-test-5ecret-7e1a"
 KEY_ENV = "FAKE_ANTHROPIC_KEY"
@@ -59,11 +58,7 @@ class Machine(CliMachine):
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[Machine]:
-    proxy = RefusingProxy()
-    try:
-        yield Machine(tmp_path, proxy)
-    finally:
-        proxy.close()
+    yield from surroundings(Machine, tmp_path)
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from orchestra.core.supervise.activity import ActivityWatch
 from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_responses import FakeResponses, function_call, status, text
-from tests.integration.machine import CliMachine
-from tests.integration.test_aider import RefusingProxy
+from tests.integration.machine import CliMachine, RefusingProxy, surroundings
 
 KEY = "sk-codex-test-5ecret-c0d3"
 KEY_ENV = "FAKE_PROVIDER_KEY"
@@ -57,11 +56,7 @@ class Machine(CliMachine):
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[Machine]:
-    proxy = RefusingProxy()
-    try:
-        yield Machine(tmp_path, proxy)
-    finally:
-        proxy.close()
+    yield from surroundings(Machine, tmp_path)
 
 
 @pytest.fixture

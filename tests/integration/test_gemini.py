@@ -29,8 +29,7 @@ from orchestra.core.fleet import Fleet
 from tests.conftest import git
 from tests.core.helpers import events, output_lines, wait_for, wait_settled
 from tests.harness.fake_gemini import FakeGemini, function_calls, status, text
-from tests.integration.machine import CliMachine
-from tests.integration.test_aider import RefusingProxy
+from tests.integration.machine import CliMachine, RefusingProxy, surroundings
 
 KEY = "AIza-gemini-test-5ecret-c0de"
 KEY_ENV = "FAKE_GEMINI_KEY"
@@ -71,11 +70,7 @@ class Machine(CliMachine):
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[Machine]:
-    proxy = RefusingProxy()
-    try:
-        yield Machine(tmp_path, proxy)
-    finally:
-        proxy.close()
+    yield from surroundings(Machine, tmp_path)
 
 
 @pytest.fixture

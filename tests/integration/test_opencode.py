@@ -26,8 +26,8 @@ from orchestra.core.agents.presets import cli_invocation, recognised_failure
 from orchestra.core.agents.prompts import cli_prompt
 from tests.core.helpers import events, output_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, Reply, text, tool_calls
-from tests.integration.machine import CliMachine
-from tests.integration.test_aider import BUGGY, FIXED, RefusingProxy, buggy_repo
+from tests.integration.machine import CliMachine, RefusingProxy, surroundings
+from tests.integration.test_aider import BUGGY, FIXED, buggy_repo
 
 KEY = "sk-opencode-test-5ecret-c4d2"
 KEY_ENV = "FAKE_PROVIDER_KEY"
@@ -64,11 +64,7 @@ class Machine(CliMachine):
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[Machine]:
-    proxy = RefusingProxy()
-    try:
-        yield Machine(tmp_path, proxy)
-    finally:
-        proxy.close()
+    yield from surroundings(Machine, tmp_path)
 
 
 @pytest.fixture
