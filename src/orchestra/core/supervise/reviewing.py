@@ -223,9 +223,9 @@ async def _run(argv: list[str], cwd: Path, env: dict[str, str], stdin: bytes | N
                 if records is not None and text.startswith(RECORD_PREFIX):
                     try:
                         records.append(json.loads(text[len(RECORD_PREFIX):]))
-                    except ValueError:
-                        pass
-                    continue
+                        continue
+                    except ValueError:  # kept in the log, which a gate with no answer points to
+                        text = f"[orchestra: an unreadable record from the reviewer's job] {text}"
                 log.write(redact(text).encode("utf-8", "replace"))
 
         async def read_err() -> None:
