@@ -11,7 +11,9 @@ import pytest
 from orchestra.core.git import diffs
 from orchestra.core.base.errors import ActionRefused
 from orchestra.core.fleet import Fleet
+from orchestra.core.git.merge import NothingToMerge
 from orchestra.core.ledger.chain import GENESIS
+from orchestra.core.policy import NotReady
 from orchestra.core.supervise.processes import supervisor_alive
 from orchestra.core.runs.run import Run
 from tests.conftest import git
@@ -152,6 +154,18 @@ def test_accept_is_refused_while_the_agent_works_or_after_it_failed(repo: Path, 
     assert fleet.get(slow.id).state == "working" and processes_with(marker)
 
 
+def test_a_not_ready_accept_names_each_gate_as_a_gate(repo: Path, make_fleet: MakeFleet) -> None:
+    fleet = make_fleet(repo, score_text({"coder": FIX}, [
+        {"id": "fix", "intent": "x", "verify": [{"name": "PYTHONPATH-src", "command": "exit 1"}]}]))
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id)
+
+    with pytest.raises(NotReady) as refused:
+        fleet.accept(run.id)
+
+    assert "  • gate PYTHONPATH-src failed: " in str(refused.value), str(refused.value)
+    assert " is failed" not in str(refused.value)
+
+
 OVERLAPS = {  # what the agent does, and the file the user has uncommitted changes in
     "modified": (FIX, "app.py"),
     "untracked": ("echo agent > src/new.py", "new.py"),
@@ -207,6 +221,26 @@ def test_accept_is_refused_on_a_conflict_with_the_target_naming_the_file(repo: P
     assert "Nothing was changed" in str(refused.value)
     assert_nothing_changed(fleet, repo, run, before)
     assert not (repo / ".git" / "MERGE_HEAD").exists()
+
+
+def test_accepting_a_change_the_target_already_holds_makes_no_merge_and_says_why(
+        repo: Path, make_fleet: MakeFleet) -> None:
+    fleet = fix_fleet(make_fleet, repo)
+    first, second = (wait_settled(fleet, run.id) for run in fleet.spawn("fix", ["coder", "coder"]))
+    fleet.accept(first.id, actor=ACTOR)
+    tip = git(repo, "rev-parse", "main")
+
+    with pytest.raises(NothingToMerge) as refused:
+        fleet.accept(second.id, actor=ACTOR)
+
+    assert refused.value.why == "merging this run would not change main (it holds these changes already)"
+    assert str(refused.value).startswith(f"Nothing to merge: {refused.value.why}. Nothing was merged or recorded")
+    assert git(repo, "rev-parse", "main") == tip and git(repo, "status", "--porcelain") == ""
+    assert [e["action"] for e in fleet.ledger.entries()] == ["accept"] and fleet.ledger.verify().ok
+    assert fleet.get(second.id).state == "review"
+    wait_for(lambda: supervisor_alive(fleet.get(second.id)), timeout=10, message="the watcher to be resumed")
+    assert fleet.reject(second.id, "already on main", actor=ACTOR).state == "rejected"
+    assert fleet.ledger.verify().ok
 
 
 def test_accept_is_refused_when_the_run_changed_since_the_conductor_looked(repo: Path, make_fleet: MakeFleet) -> None:
@@ -324,6 +358,19 @@ def test_stop_ends_a_working_agent_commits_its_work_and_redirect_resumes_it(
     assert run.state == "review"
     assert git(repo, "show", f"{run.candidate}:redirected.txt") == "finish up"
     assert git(repo, "show", f"{run.candidate}:wip.txt") == "wip"
+
+
+def test_a_stop_is_logged_once_with_its_reason(repo: Path, make_fleet: MakeFleet) -> None:
+    marker = new_marker()
+    fleet = make_fleet(repo, score_text({"coder": sleeper(marker)}, [{"id": "fix", "intent": "x"}]))
+    run = fleet.spawn("fix")[0]
+    wait_output(fleet, run.id, "started")
+
+    fleet.stop(run.id)
+
+    logged = [e for e in events(fleet, run.id) if "stop" in f"{e.get('state')} {e.get('text')} {e.get('message')}"]
+    assert [(e["type"], e.get("state"), e.get("message")) for e in logged] == [
+        ("state", "stopped", "stopped by the conductor")], logged
 
 
 def test_a_decision_the_ledger_cannot_record_is_refused_before_anything_changes(

@@ -137,11 +137,30 @@ def test_doctor_works_outside_a_repository_and_fails_nothing_without_a_score(
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0].split()[:2] == ["ok", "git"]
-    assert any(line.split()[:2] == ["missing", "claude"] for line in lines)
-    assert "         npm install -g @anthropic-ai/claude-code" in lines
     assert any(line.split()[:3] == ["ok", "OPENAI_API_KEY", "set"] for line in lines)
+    # What no agent needs is one line, not a "missing" line each, so the verdict below agrees with it.
+    assert not [line for line in lines if line.startswith("missing")]
+    optional = [line for line in lines if line.startswith("optional")]
+    assert optional == ["optional not installed: tmux, bwrap, claude, codex, aider, gemini, opencode; "
+                        "not set: 8 provider keys"]
+    assert "`orchestra doctor --all` lists each" in out and "npm install" not in out
     assert SECRET not in out
-    assert lines[-1] == "Nothing is missing (no score here, so only orchestra's own needs)."
+    assert lines[-1] == "Nothing needed is missing (no score here, so only orchestra's own needs)."
+
+
+def test_doctor_all_lists_each_optional_thing_with_how_to_get_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_path(tmp_path, monkeypatch, "git")
+    monkeypatch.delenv("XAI_API_KEY", raising=False)
+
+    for flag in ("--all", "-v"):
+        assert main(["-C", str(tmp_path), "doctor", flag]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert any(line.split()[:2] == ["optional", "claude"] for line in lines)
+        assert "         npm install -g @anthropic-ai/claude-code" in lines
+        assert any(line.split()[:3] == ["optional", "XAI_API_KEY", "not"] for line in lines)
+        assert not [line for line in lines if line.startswith("missing")]
+        assert lines[-1].startswith("Nothing needed is missing")
 
 
 def test_doctor_exits_1_when_an_agent_of_the_score_lacks_its_cli_or_key(
@@ -157,6 +176,34 @@ def test_doctor_exits_1_when_an_agent_of_the_score_lacks_its_cli_or_key(
     assert code == 1
     assert "used by agent fixer" in out and "         export WORK_KEY=..." in out.splitlines()
     assert out.splitlines()[-1] == f"Missing for the score {repo / 'orchestra.toml'}: claude, WORK_KEY"
+    # What stops the score's agent comes first, each with its fix; then what is there.
+    lines = out.splitlines()
+    assert [line.split()[:2] for line in lines[:4]] == [["missing", "claude"], ["npm", "install"],
+                                                        ["missing", "WORK_KEY"], ["export", "WORK_KEY=..."]]
+    assert lines[4] == "" and lines[5].split()[:2] == ["ok", "git"]
+
+
+def test_the_verdict_agrees_with_the_lines_above_it() -> None:
+    from orchestra.core.onboarding.doctor_report import doctor_report
+    needed = Finding("claude", False, "not installed (used by agent fixer)", "npm install …", needed=True)
+    sandbox = Finding("agent sandbox", False, "not available; runs are refused", "install bubblewrap", needed=True)
+    note = Finding("ledger signing", False, "not configured", "to sign: …")
+    fine = Finding("git", True, "/usr/bin/git", "install git", needed=True)
+    unused = Finding("codex", False, "not installed (no agent uses it)", "npm install -g @openai/codex")
+    key = Finding("XAI_API_KEY", False, "not set (no agent needs it)")
+
+    report = doctor_report([fine, needed, unused, key], [note, sandbox], Path("/r"), Path("/r/orchestra.toml"))
+
+    labels = [line.split()[:2] for line in report.lines if line and not line.startswith(" ")]
+    assert labels[:3] == [["missing", "claude"], ["missing", "agent"], ["ok", "git"]]
+    assert report.gaps == ["claude", "agent sandbox"]
+    assert report.lines[-1] == "Missing for the score /r/orchestra.toml: claude, agent sandbox"
+    assert "optional not installed: codex; not set: 1 provider key" in report.lines
+    assert report.lines.count("note     ledger signing      not configured") == 1
+    assert sum("agent sandbox" in line for line in report.lines[:-1]) == 1  # said once, among what stops the agents
+    calm = doctor_report([fine, unused], [note], Path("/r"), None)
+    assert calm.gaps == []
+    assert calm.lines[-1] == "Nothing needed is missing (no score here, so only orchestra's own needs)."
 
 
 def test_doctor_says_plainly_whether_the_ledger_is_signed_and_agents_are_sandboxed(repo: Path) -> None:

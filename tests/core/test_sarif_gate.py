@@ -345,4 +345,4 @@ def test_a_sarif_check_of_a_run_holds_the_findings_in_its_changes_and_keeps_it_f
     assert run.gates["secrets"].status == "passed"
     ready = readiness(run)
     assert not ready.ready
-    assert any(reason.startswith("lint failed: 2 errors in changed lines") for reason in ready.reasons)
+    assert any(reason.startswith("gate lint failed: 2 errors in changed lines") for reason in ready.reasons)

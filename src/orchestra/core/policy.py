@@ -57,21 +57,23 @@ def readiness(run: Run) -> Readiness:
 def gate_reason(run: Run, name: str, gate: Gate | None) -> str | None:
     """Why one gate keeps the run from being ready, or None when it is green and fresh."""
     if gate is None:
-        return f"{name} has not run"
+        return f"gate {name} has not run"
     if gate.is_stale(run.tree) or (gate.tree is None and run.tree is not None):
-        return f"{name} is stale: it ran on an older tree"
+        return f"gate {name} is stale: it ran on an older tree"
     if gate.status in ("pending", "running"):
-        return f"{name} is still {gate.status}"
+        return f"gate {name} is still {gate.status}"
     if gate.status == "passed" and gate.kind == "review" and gate.details.get("same_provider"):
-        return (f"{name} approved, but from the author's own provider ({gate.details.get('provider')}): not an "
+        return (f"gate {name} approved, but from the author's own provider ({gate.details.get('provider')}): not an "
                 "independent second opinion ([review] independence = \"none\")")
     if gate.status == "passed":
         return None
     if gate.kind == "boundary" and gate.failures:
         shown = ", ".join(gate.failures[:8]) + (f" and {len(gate.failures) - 8} more" if len(gate.failures) > 8 else "")
-        return f"boundary failed: {shown}"
+        return f"gate boundary failed: {shown}"
     detail = f" ({', '.join(gate.failures[:5])})" if gate.failures else ""
-    return f"{name} {gate.status}: {gate.summary or 'no summary'}{detail}"
+    # A gate's name is a word inside the sentence ("gate pytest failed"), whatever the name looks like.
+    outcome = {"error": "could not run"}.get(gate.status, gate.status)
+    return f"gate {name} {outcome}: {gate.summary or 'no summary'}{detail}"
 
 
 # -- evidence and findings: what the conductor sees before deciding ---------------------------------------

@@ -13,6 +13,12 @@ converges: an accept whose merge reached the target is completed — exactly one
 `recovered`, the run accepted — and one whose merge did not is rolled back (nothing was merged, the run
 stays in review); a reject or redirect, which changes nothing irreversible before its ledger entry, is
 always completed.
+
+An accept whose merge would change nothing on the target (its change is there already, from another run
+or by hand; or the run changed nothing) is refused before it is journalled: no commit, no ledger entry,
+the run stays in review, and the refusal says "Nothing to merge:" and why. The ledger records what a
+decision changed, and each accept entry names the merge commit that carries its decision (`ledger
+verify` checks them against git); a run that is already on the target is closed with reject.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.base.findings import Finding
 from orchestra.core.base.files import file_lock
 from orchestra.core.git.actor import actor_identity
-from orchestra.core.git.merge import apply_merge, landed, plan_merge
+from orchestra.core.git.merge import NothingToMerge, apply_merge, landed, plan_merge
 from orchestra.core.git.runner import inherit_fds
 from orchestra.core.fleet.evidence import entry_fields, merge_message
 from orchestra.core.fleet.journal import new_decision_id
@@ -93,6 +99,11 @@ class Decisions:
             try:
                 plan = plan_merge(self.fleet.repo, run.target, candidate, merge_message(run, actor, decision),
                                   actor_identity(actor))
+            except NothingToMerge as nothing:
+                self.fleet.resume_watch(run)
+                raise NothingToMerge(nothing.why, f"Nothing was merged or recorded; run {run.id} stays in review. "
+                                     f"Reject it to close it (r, or `orchestra reject {run.id}`): its branch "
+                                     "is kept.") from None
             except ActionRefused:
                 self.fleet.resume_watch(run)
                 raise

@@ -3,6 +3,10 @@
 A merge is planned first (the merged tree, the checks on the user's checkout, the merge commit as an
 object that nothing points at yet) and applied after: the decision journal sits between the two, so
 a crash either left the target as it was or moved it to exactly the planned commit.
+
+A merge that would change nothing on the target (the candidate is in its history already, or merging
+it leaves the target's tree as it is) is never made: an empty merge commit would claim a change that
+did not happen. plan_merge refuses it with NothingToMerge, saying why.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from orchestra.core.git.runner import git, git_ok
 
 
 class NothingToMerge(ActionRefused):
-    """The target already holds everything the candidate changes."""
+    """The target already holds everything the candidate changes; why says how, advice what to do."""
+
+    def __init__(self, why: str, advice: str = "") -> None:
+        super().__init__(f"Nothing to merge: {why}." + (f" {advice}" if advice else ""))
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -121,12 +129,10 @@ def plan_merge(repo: Repository, target: str, candidate: str, message: str,
     target_commit, target_tree = git(repo.root, "rev-parse", f"refs/heads/{target}^{{commit}}",
                                      f"refs/heads/{target}^{{tree}}").split()
     if git_ok(repo.root, "merge-base", "--is-ancestor", candidate, target_commit):
-        raise NothingToMerge(f"Nothing to merge: {target} already contains this run's candidate "
-                             f"{candidate[:10]}. Reject the run to close it.")
+        raise NothingToMerge(f"{target} already contains this run's candidate {candidate[:10]}")
     tree = merged_tree(repo, target_commit, candidate)
     if tree == target_tree:
-        raise NothingToMerge(f"Nothing to merge: merging this run would not change {target} "
-                             "(it holds these changes already). Reject the run to close it.")
+        raise NothingToMerge(f"merging this run would not change {target} (it holds these changes already)")
     touched, added = changed_by_merge(repo, target_commit, tree)
     checkout = checkout_of(repo, target)
     if checkout is not None:

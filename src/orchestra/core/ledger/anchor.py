@@ -17,6 +17,7 @@ from orchestra.core.git.objects import parse_trailers
 from orchestra.core.git.runner import git
 from orchestra.core.ledger.lines import LedgerError
 from orchestra.core.ledger.sidefiles import Tip
+from orchestra.core.base.words import plural
 
 ANCHOR_REF = "refs/orchestra/ledger"
 _HOOKLESS = ("-c", "core.hooksPath=/dev/null")
@@ -34,7 +35,7 @@ class AnchorState:
 
 def anchor_message(tip: Tip) -> str:
     """The anchor commit's message for a ledger ending at tip."""
-    return (f"orchestra ledger: {tip.count} entries\n\n"
+    return (f"orchestra ledger: {plural(tip.count, 'entry')}\n\n"
             f"Ledger-Count: {tip.count}\nLedger-Hash: {tip.hash}\n")
 
 
@@ -69,7 +70,7 @@ class GitAnchor:
         parents = ["-p", previous.commit] if previous else []
         commit = self._git("commit-tree", "--no-gpg-sign", self._tree(), *parents, "-m", anchor_message(tip),
                            env=_IDENTITY)
-        self._git("update-ref", "-m", f"orchestra ledger: {tip.count} entries", self.ref, commit,
+        self._git("update-ref", "-m", f"orchestra ledger: {plural(tip.count, 'entry')}", self.ref, commit,
                   previous.commit if previous else "")
         return AnchorState(commit=commit, tip=tip)
 

@@ -39,6 +39,7 @@ from orchestra.core.ledger.lines import (
 from orchestra.core.ledger.sidefiles import SideFiles, Tip
 from orchestra.core.ledger.signing import SigningConfig, SshSigner
 from orchestra.core.ledger.tail import Pending, Tail, parse_pending, read_tail, relate
+from orchestra.core.base.words import plural
 
 if TYPE_CHECKING:
     from orchestra.core.ledger.verify import Verification
@@ -191,7 +192,7 @@ class Ledger:
         """Refuse unless the head and the anchor record before (or after, mid-append); the anchor state."""
         head = self.side.read_head()
         if head is not None and head not in (before, after):
-            raise LedgerError(f"ledger ends at {before.count} entries but its head records {head.count} "
+            raise LedgerError(f"ledger ends at {plural(before.count, 'entry')} but its head records {head.count} "
                               "(entries were removed from the end, or the head was altered); run verify")
         if self.anchor is None:
             return None
@@ -199,7 +200,8 @@ class Ledger:
         if state is None and last is not None and last.get("anchored") is True:
             raise LedgerError(f"the ledger was anchored in git at {self.anchor.ref}, but that ref is gone; run verify")
         if state is not None and state.tip not in (before, after):
-            raise LedgerError(f"ledger ends at {before.count} entries but its anchor in git ({self.anchor.ref}) "
+            raise LedgerError(f"ledger ends at {plural(before.count, 'entry')} but its anchor in git "
+                              f"({self.anchor.ref}) "
                               f"records {state.tip.count}; run verify")
         return state
 

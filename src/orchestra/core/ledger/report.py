@@ -8,6 +8,7 @@ from pathlib import Path
 from orchestra.core.base.canonical import canonical_json
 from orchestra.core.ledger.signing import SigningConfig
 from orchestra.core.ledger.verify import Verification
+from orchestra.core.base.words import plural
 
 UNSIGNED = ("entries are not signed, so verify proves that the chain, the head file, the anchor in git and "
             "git's merge commits agree, but not who wrote an entry: anyone who can write to the repository's "
@@ -29,7 +30,7 @@ def verify_report(result: Verification, path: Path, signing: SigningConfig, as_j
     if as_json:
         data = {"ok": result.ok, "path": str(path), "count": result.count, "signed": result.signed,
                 "anchor": result.anchor, "problems": list(result.problems), "notes": [*result.notes, *caveats]}
-        err = "" if result.ok else f"ledger FAILED verification: {len(result.problems)} problems ({path})"
+        err = "" if result.ok else f"ledger FAILED verification: {plural(len(result.problems), 'problem')} ({path})"
         return Report(canonical_json(data), err)
     notes = [f"  note: {note}" for note in [*result.notes, *caveats]]
     if result.ok:
@@ -41,7 +42,7 @@ def verify_report(result: Verification, path: Path, signing: SigningConfig, as_j
 def summary(result: Verification) -> str:
     """The one-line verdict of a ledger that verified."""
     anchored = f"anchored in git at {result.anchor}" if result.anchor else "not anchored in git"
-    return f"ledger ok: {result.count} entries ({result.signed} signed), chain intact, {anchored}"
+    return f"ledger ok: {plural(result.count, 'entry')} ({result.signed} signed), chain intact, {anchored}"
 
 
 def _caveats(result: Verification, signing: SigningConfig) -> list[str]:
@@ -49,7 +50,8 @@ def _caveats(result: Verification, signing: SigningConfig) -> list[str]:
     if result.count and result.signed == 0:
         caveats.append(UNSIGNED)
     elif result.signed < result.count:
-        caveats.append(f"{result.count - result.signed} entries are not signed "
+        unsigned = result.count - result.signed
+        caveats.append(f"{plural(unsigned, 'entry')} {'is' if unsigned == 1 else 'are'} not signed "
                        "(--require-signed makes that a failure)")
     if not signing.enabled and result.signed:
         caveats.append("signing is not configured here (gpg.format ssh and user.signingkey): "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from orchestra.core.ledger.lines import LedgerError, last_line, parse_line, partial_tail
 from orchestra.core.ledger.sidefiles import EMPTY, Tip
+from orchestra.core.base.words import plural
 
 
 @dataclass(frozen=True)
@@ -90,5 +91,5 @@ def relate(fd: int, raw: bytes, entry: dict) -> Pending:
         return Pending(line=raw, entry=entry, appended=True, torn=False, previous=previous)
     if tail.tip != pending.before:
         raise LedgerError(f"an interrupted append left entry {entry['seq']} pending, but the ledger no longer "
-                          f"ends where it was written (it ends at {tail.tip.count} entries); run verify")
+                          f"ends where it was written (it ends at {plural(tail.tip.count, 'entry')}); run verify")
     return pending

@@ -23,6 +23,7 @@ from orchestra.core.ledger.sidefiles import EMPTY, Tip
 from orchestra.core.ledger.signers import SignatureChecker, load_allowed_signers
 from orchestra.core.ledger.signing import SigningConfig
 from orchestra.core.ledger.tail import parse_pending
+from orchestra.core.base.words import plural
 
 if TYPE_CHECKING:
     from orchestra.core.ledger.chain import Ledger
@@ -175,7 +176,7 @@ def _add_pending(ledger: Ledger, facts: _Facts, parts: list[PartScan], options: 
     elif tip != after:
         facts.pending_problems.append(
             f"a pending line (entry {entry['seq']}, from an interrupted append) does not fit the ledger's end "
-            f"at {tip.count} entries: the ledger was changed after the crash")
+            f"at {plural(tip.count, 'entry')}: the ledger was changed after the crash")
         return
     facts.lag = before
     facts.pending_notes.append(f"an append was interrupted (entry {entry['seq']}); the next append or "
@@ -190,10 +191,11 @@ def _signature_problems(scan: Scan, require_signed: bool, unusable: str) -> list
     problems = []
     if scan.unchecked:
         why = unusable or "git config names no allowed signers file (gpg.ssh.allowedSignersFile)"
-        problems.append(f"{scan.unchecked} entries are signed but their signatures cannot be checked: {why}")
+        problems.append(f"{plural(scan.unchecked, 'entry')} {'is' if scan.unchecked == 1 else 'are'} signed but "
+                        f"{'its signature' if scan.unchecked == 1 else 'their signatures'} cannot be checked: {why}")
     if require_signed and scan.unsigned:
         lines = ", ".join(map(str, scan.unsigned_first)) + (", …" if scan.unsigned > len(scan.unsigned_first) else "")
-        problems.append(f"{scan.unsigned} of {scan.count} entries are not signed (line {lines}), "
+        problems.append(f"{scan.unsigned} of {plural(scan.count, 'entry')} are not signed (line {lines}), "
                         "and signatures are required")
     return problems
 
@@ -207,7 +209,7 @@ def _head_problems(facts: _Facts) -> list[str]:
         return []
     if head.count != tip.count:
         why = "entries were removed from the end" if head.count > tip.count else "the head was not updated"
-        return [f"ledger has {tip.count} entries but its head records {head.count} ({why})"]
+        return [f"ledger has {plural(tip.count, 'entry')} but its head records {head.count} ({why})"]
     return [f"line {tip.count}: hash does not match the head's hash (the last entry was replaced)"]
 
 
@@ -240,12 +242,12 @@ def _missing_anchor(ref: str, facts: _Facts, problems: list[str], notes: list[st
 def _anchor_disagrees(ref: str, facts: _Facts, anchored: Tip, tip: Tip) -> str:
     where = f"its anchor in git ({ref}) records {anchored.count}"
     if tip.count == 0 and not facts.exists and facts.head is None:
-        return (f"the ledger file and its head file are missing, but {where} entries: "
-                "the ledger was deleted")
+        return (f"the ledger file and its head file are missing, but its anchor in git ({ref}) records "
+                f"{plural(anchored.count, 'entry')}: the ledger was deleted")
     if anchored.count > tip.count:
-        return f"ledger has {tip.count} entries but {where}: entries were removed"
+        return f"ledger has {plural(tip.count, 'entry')} but {where}: entries were removed"
     if anchored.count < tip.count:
-        return f"ledger has {tip.count} entries but {where}: entries were added without being anchored"
+        return f"ledger has {plural(tip.count, 'entry')} but {where}: entries were added without being anchored"
     return (f"line {tip.count}: hash does not match the anchor in git ({ref}): entries were altered, "
             "inserted or removed and the chain recomputed")
 

@@ -10,14 +10,26 @@ from pathlib import Path
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.git.runner import git
 
-__all__ = ["DEMO_NOTICE", "MARKER", "create_demo", "demo_files", "is_demo"]
+__all__ = ["DEMO_NOTICE", "MARKER", "create_demo", "demo_files", "demo_notice", "is_demo"]
 
-DEMO_NOTICE = (
-    "Demo: these agents are scripted stand-ins (small scripts in agents/, no model, no API key).\n"
-    'Real agents go in orchestra.toml: kind = "llm" (model = "openai/…", or a local model with api_base), '
-    'kind = "cli" (preset = "claude", "codex", "aider", "gemini", "opencode") or kind = "shell". '
-    "`orchestra doctor` says what is installed."
-)
+# Where `orchestra demo` puts its repositories by default (under the XDG data dir), as a user reads it.
+DEMOS_SHOWN = "~/.local/share/orchestra/demos"
+LEDGER_IN_REPO = ".git/orchestra/ledger.jsonl"
+
+
+def demo_notice(root: Path | None = None) -> str:
+    """The demo's banner: three lines of at most 80 columns. Its last line says where the demo's ledger
+    is: in root (home shortened to ~), or, without root, under the default demos directory."""
+    where = f"{DEMOS_SHOWN}/<name>"
+    if root is not None:
+        home = str(Path.home())
+        where = "~" + str(root)[len(home):] if str(root).startswith(home + "/") else str(root)
+    return ("Demo: the agents are scripted stand-ins (agents/*.py): no model, no API key.\n"
+            'Real agents: kind = "llm" or "cli" (preset = "claude", …); `orchestra doctor`.\n'
+            f"Ledger: {where}/{LEDGER_IN_REPO}")
+
+
+DEMO_NOTICE = demo_notice()
 MARKER = ".orchestra-demo"
 _AUTHOR = {"GIT_AUTHOR_NAME": "orchestra demo", "GIT_AUTHOR_EMAIL": "demo@orchestra.invalid",
            "GIT_COMMITTER_NAME": "orchestra demo", "GIT_COMMITTER_EMAIL": "demo@orchestra.invalid"}

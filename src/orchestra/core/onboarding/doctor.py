@@ -31,6 +31,7 @@ from orchestra.core.jail import SandboxStatus
 from orchestra.core.ledger.signing import SigningConfig
 from orchestra.core.runs.run import Run
 from orchestra.core.score import Agent, Score
+from orchestra.core.base.words import plural
 
 __all__ = ["TESTED_RELEASES", "WELL_KNOWN_KEYS", "Finding", "TestedRelease", "diagnose", "is_local_model",
            "parse_version", "probe_version", "repository_findings", "trust_findings"]
@@ -318,7 +319,8 @@ def repository_findings(state_dir: Path, runs: list[Run], strays: list[str],
             findings.append(Finding(f"run {run.id}", False, f"worktree kept after {run.state}: {run.kept['reason']} "
                                     f"({run.kept['path']})", "look at it, then delete it by hand"))
     if pending_decisions:
-        findings.append(Finding("decisions", False, f"{pending_decisions} interrupted decision(s) in the journal",
+        interrupted = plural(pending_decisions, "interrupted decision")
+        findings.append(Finding("decisions", False, f"{interrupted} in the journal",
                                 "any orchestra command completes or rolls them back (e.g. `orchestra runs`)"))
     return findings
 
