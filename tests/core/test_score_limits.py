@@ -153,8 +153,8 @@ def test_derived_check_names_skip_assignments_and_name_the_program() -> None:
 ]
 """ % ("z" * 80, "z" * 80)
     names = [c.name for c in parse_score(text, Path("o.toml")).specs[0].verify]
-    assert names == ["pytest", "mypy", "pytest-2", "pkg-tool", "env", "x", "my-tool", "boundary-2", "check",
-                     "echo", "z" * 64, "z" * 62 + "-2"]
+    assert names == ["pytest", "mypy", "pytest-tests", "pkg-tool", "make-check", "x", "my-tool", "boundary-check",
+                     "check", "echo", "z" * 64, "z" * 62 + "-2"]
     assert all(CHECK_NAME.fullmatch(name) and len(name) <= 64 for name in names)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from textual.markup import escape, to_content
 
 from orchestra.core.base.findings import counts, findings_of
+from orchestra.core.base.names import is_check_name
+from orchestra.core.gates.commands import gate_log_path
+from orchestra.core.gates.failures import GateOutput
 from orchestra.core.runs.run import Gate, Run
 from orchestra.ui.format import compact, event_line, gate_label, gate_markup
 
@@ -18,34 +23,115 @@ def plain_lines(events: list[dict]) -> list[str]:
     return [to_content(line).plain for line in map(event_line, events) if line is not None]
 
 
-def gate_details(run: Run) -> str:
+def gate_details(run: Run, outputs: Mapping[str, GateOutput] | None = None, run_dir: Path | None = None) -> str:
     """What the agent did to git (if it left its branch), then each gate with its status, tree and failures;
-    a reviewer's verdict, who reviewed with which model, and why; a scan's or a check's own figures."""
+    a reviewer's verdict, who reviewed with which model, and why; a scan's or a check's own figures.
+    A failed check shows its failing tests' own output once read (outputs, by gate name; see GateOutput),
+    and, given the run's directory, where its full log is."""
     parts = [*git_warnings(run)]
     if not run.gates:
         return "\n".join([*parts, "[$text-muted]No gate results yet: gates run when the agent finishes.[/]"])
+    checks = {c.get("name") for c in (run.spec_config or {}).get("verify", []) if isinstance(c, dict)}
     for gate in run.gates.values():
-        label = gate_label(gate, run.tree)
-        tree = f"tree {gate.tree[:10]}" if gate.tree else ""
-        stale = " [$warning](stale: the worktree changed since)[/]" if label == "stale" else ""
-        summary = f"  {escape(gate.summary)}" if gate.summary and gate.kind not in ("command", "boundary", "review") else ""
-        parts.append(f"{gate_markup(gate, run.tree, detailed=True)}{summary}  [$text-muted]{tree}[/]{stale}")
-        parts.extend(f"  [$warning]⚠ {escape(warning)}[/]" for warning in gate.warnings)
-        if gate.kind == "review":
-            parts.extend(review_lines(gate))
-        elif gate.kind in ("sarif", "coverage", "benchmark", "secrets") or gate.details:
-            parts.extend(detail_lines(gate.details))
-        if gate.findings and gate.kind != "review":
-            parts.append(f"  {findings_tally(gate)}")
-        if gate.failures:
-            title = "outside the boundary:" if gate.kind == "boundary" else "failing:"
-            parts.append(f"  [$error]{title}[/]")
-            parts.extend(f"    {escape(name)}" for name in gate.failures)
-        if gate.kind == "command" and gate.status == "failed" and gate.output_tail:
-            parts.append("  [$text-muted]last lines of output:[/]")
-            parts.extend(f"    [$text-muted]{escape(line)}[/]" for line in gate.output_tail[-15:])
+        parts.extend(gate_lines(run, gate))
+        if gate.name in checks:
+            output = (outputs or {}).get(gate.name)
+            # First: with 40 failures below, the way to the whole output must not need scrolling.
+            if run_dir is not None and is_check_name(gate.name) and gate.status not in ("pending", "error"):
+                missing = " [$warning](not found)[/]" if output is not None and output.source == "missing" else ""
+                parts.append(f"  [$text-muted]full log:[/] {escape(str(gate_log_path(run_dir, gate.name)))}{missing}")
+            parts.extend(check_output_lines(gate, output, reading=run_dir is not None))
+        elif gate.failures:
+            parts.extend(failure_names(gate, gate.failures))
         parts.append("")
     return "\n".join(parts)
+
+
+def gate_lines(run: Run, gate: Gate) -> list[str]:
+    """A gate's badge, tree and staleness, its warnings, a verdict or figures, and its findings."""
+    label = gate_label(gate, run.tree)
+    tree = f"tree {gate.tree[:10]}" if gate.tree else ""
+    stale = " [$warning](stale: the worktree changed since)[/]" if label == "stale" else ""
+    summary = f"  {escape(gate.summary)}" if gate.summary and gate.kind not in ("command", "boundary", "review") else ""
+    parts = [f"{gate_markup(gate, run.tree, detailed=True)}{summary}  [$text-muted]{tree}[/]{stale}"]
+    parts.extend(f"  [$warning]⚠ {escape(warning)}[/]" for warning in gate.warnings)
+    if gate.kind == "review":
+        parts.extend(review_lines(gate))
+    elif gate.kind in ("sarif", "coverage", "benchmark", "secrets") or gate.details:
+        parts.extend(detail_lines(gate.details))
+    if gate.findings and gate.kind != "review":
+        parts.append(f"  {findings_tally(gate)}")
+    return parts
+
+
+def failure_names(gate: Gate, names: list[str]) -> list[str]:
+    title = "outside the boundary:" if gate.kind == "boundary" else "failing:"
+    return [f"  [$error]{title}[/]", *(f"    {escape(name)}" for name in names)]
+
+
+FAILURES_SHOWN = 100  # failing tests whose output the tab shows; the full log has the rest
+FAILURE_LINES = 40  # lines of one failing test's output shown (its last: the assertion is at the end)
+
+
+def check_output_lines(gate: Gate, output: GateOutput | None, reading: bool) -> list[str]:
+    """A verify check's failing tests: each one's message and output when its log or report was read,
+    else their names and the output's last lines (saying the log is being read, when it is)."""
+    if gate.status != "failed":
+        return failure_names(gate, gate.failures) if gate.failures else []
+    if output is None or output.source == "missing":
+        lines = failure_names(gate, gate.failures) if gate.failures else []
+        if gate.output_tail:
+            lines.append("  [$text-muted]last lines of output:[/]")
+            lines.extend(f"    [$text-muted]{escape(line)}[/]" for line in gate.output_tail[-15:])
+        if reading and output is None:
+            lines.append("  [$text-muted]reading the full log…[/]")
+        return lines
+    lines = [*_failure_lines(output), *_tail_lines(output)]
+    shown = {failure.name for failure in output.failures}
+    rest = [name for name in gate.failures if name not in shown]
+    if rest and output.failures:
+        lines.extend(failure_names(gate, rest))
+    elif rest:
+        lines[:0] = failure_names(gate, rest)
+    if output.cut:
+        lines.append(f"  [$text-muted]only the end of the log was read (its last {_size(output.read)} "
+                     f"of {_size(output.size)})[/]")
+    return lines
+
+
+def _failure_lines(output: GateOutput) -> list[str]:
+    failures = output.failures
+    if not failures:
+        return []
+    where = "the JUnit report" if output.source == "junit" else "the log"
+    tests = "test" if len(failures) == 1 else "tests"
+    lines = [f"  [$error]{len(failures)} failing {tests}[/] [$text-muted](their own output, from {where})[/]"]
+    for failure in failures[:FAILURES_SHOWN]:
+        message = f"  [$error]{escape(failure.message)}[/]" if failure.message else ""
+        lines.append(f"  [b $error]✗ {escape(failure.name)}[/]{message}")
+        text = failure.text.splitlines()
+        if len(text) > FAILURE_LINES:
+            lines.append(f"    [$text-muted]… {len(text) - FAILURE_LINES} lines above: see the full log[/]")
+        lines.extend(f"    [$text-muted]│[/] {escape(line)}" for line in text[-FAILURE_LINES:])
+    if len(failures) > FAILURES_SHOWN:
+        more = len(failures) - FAILURES_SHOWN
+        lines.append(f"  [$text-muted]and {more} more failing test{'s' if more != 1 else ''}: see the full log[/]")
+    return lines
+
+
+def _tail_lines(output: GateOutput) -> list[str]:
+    if not output.lines:
+        return []
+    shown = "line" if len(output.lines) == 1 else f"{len(output.lines)} lines"
+    return [f"  [$text-muted]last {shown} of output (no failing test's own output found):[/]",
+            *(f"    {escape(line)}" for line in output.lines)]
+
+
+def _size(count: int) -> str:
+    """1234567 bytes as "1.2 MB", 20480 as "20 KB"."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} MB"
+    return f"{max(1, round(count / 1000))} KB"
 
 
 def review_lines(gate: Gate) -> list[str]:

@@ -16,7 +16,8 @@ from orchestra.core.base.names import is_check_name
 from orchestra.core.base.procs import kill_group
 from orchestra.core.base.output import LineSplitter, clean_line
 from orchestra.core.base.redact import Redactor
-from orchestra.core.gates.reports import parse_junit, parse_pytest
+from orchestra.core.gates.failures import save_failures
+from orchestra.core.gates.reports import TestFailure, parse_junit, parse_pytest
 from orchestra.core.runs.run import Gate
 
 TAIL_LINES = 200
@@ -203,6 +204,7 @@ async def run_check(name: str, command: str, worktree: Path, tree: str, log_path
     gate.output_tail = [redact(line) for line in tail]
     counts = parse_junit(worktree, junit, gate.started) if junit else parse_pytest(gate.output_tail)
     gate.passed, gate.failed, gate.failures = counts.passed, counts.failed, counts.failures
+    save_failures(log_path, [TestFailure(f.name, redact(f.message), redact(f.text)) for f in counts.failure_texts])
     gate.status = "passed" if proc.returncode == 0 and timed_out is None else "failed"
     gate.summary = summarise(gate, timed_out)
     gate.finished = time.time()

@@ -1,4 +1,4 @@
-"""Read test counts and failing test names from a gate's output or JUnit XML report."""
+"""Read test counts, failing test names and (from a JUnit XML report) each failing test's own output."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestra.core.base.output import strip_escapes
+from orchestra.core.base.output import clean_line, strip_escapes
 
 REPORT_LIMIT = 256 * 1024 * 1024  # bytes of a report read
 MTIME_SLACK = 1.0  # seconds a report may seem older than its command (coarse file system clocks)
@@ -49,6 +49,31 @@ def read_report(root: Path, relative: str, written_since: float | None = None, l
     return data
 
 
+FAILURE_TEXT_LIMIT = 8 * 1024  # characters of one failing test's output kept (its end: the assertion is there)
+FAILURE_TEXTS_KEPT = 200  # failing tests whose output is kept
+
+
+@dataclass(frozen=True)
+class TestFailure:
+    """One failing test: its name, its one-line message and its own output (traceback, assertion)."""
+
+    name: str
+    message: str = ""
+    text: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "message": self.message, "text": self.text}
+
+
+def kept_text(text: str, limit: int = FAILURE_TEXT_LIMIT) -> str:
+    """text, or its last limit characters from a line start, after a line saying how much went."""
+    if len(text) <= limit:
+        return text
+    end = text[-limit:]
+    end = end.split("\n", 1)[1] if "\n" in end else end
+    return f"[{len(text) - len(end)} characters above not kept]\n{end}"
+
+
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<body>(?:\d+ \w+(?:, )?)+)(?: in [\d.]+s.*)?\s*=*$")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|warnings?|deselected)")
 _PYTEST_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)")
@@ -61,6 +86,7 @@ class TestCounts:
     passed: int | None = None
     failed: int | None = None
     failures: list[str] = field(default_factory=list)
+    failure_texts: list[TestFailure] = field(default_factory=list)  # from a JUnit report only
 
     @property
     def found(self) -> bool:
@@ -94,11 +120,25 @@ def parse_junit(worktree: Path, relative: str, written_since: float | None = Non
         root = ET.fromstring(data)
     except (ReportError, ET.ParseError):
         return TestCounts()
-    passed, failures = 0, []
+    passed, failures, texts = 0, [], []
     for case in root.iter("testcase"):
         name = "::".join(filter(None, (case.get("classname"), case.get("name"))))
-        if case.find("failure") is not None or case.find("error") is not None:
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        if problem is not None:
             failures.append(name)
+            if len(texts) < FAILURE_TEXTS_KEPT:
+                texts.append(TestFailure(name, _first_line(problem.get("message") or ""),
+                                         kept_text(_printable(problem.text or "").strip("\n"))))
         elif case.find("skipped") is None:
             passed += 1
-    return TestCounts(passed=passed, failed=len(failures), failures=failures)
+    return TestCounts(passed=passed, failed=len(failures), failures=failures, failure_texts=texts)
+
+
+def _first_line(text: str) -> str:
+    lines = _printable(text).strip().splitlines()
+    return lines[0][:500] if lines else ""
+
+
+def _printable(text: str) -> str:
+    """text without terminal escape and control codes (a report is the test's, and may hold anything)."""
+    return "\n".join(clean_line(line.encode("utf-8", "replace")) for line in text.splitlines())

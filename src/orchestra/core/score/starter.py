@@ -83,7 +83,7 @@ timeout = 60
 # intent   required: the task, in plain words, handed to every agent
 # allow    globs of paths the agents may change (empty: anything not denied)
 # deny     globs of paths they must never change
-# verify   commands that must pass: a string (named after its first word) or a table
+# verify   commands that must pass: a string (named after the tool it runs) or a table
 #          { name = "...", command = "...", junit = "report.xml", timeout = 600 }; a table may also
 #          read a report: sarif = "lint.sarif" (findings in changed lines), coverage = "coverage.json"
 #          with min_coverage / min_changed_coverage / max_coverage_drop, benchmark = true (compared
