@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
@@ -163,3 +167,158 @@ def test_highlighting_maps_tokens_to_roles() -> None:
 
 def test_snapshot_small_diff(snap_compare) -> None:
     assert snap_compare(DiffApp(parse_diff(SMALL_DIFF)), terminal_size=(100, 30))
+
+
+def texts(view: DiffView, rows: int) -> list[str]:
+    return [view.render_line(y).text for y in range(rows)]
+
+
+async def test_v_shows_old_and_new_side_by_side() -> None:
+    app = DiffApp(parse_diff(SMALL_DIFF))
+    async with app.run_test(size=(140, 30)) as pilot:
+        view = app.query_one(DiffView)
+        assert not view.is_split  # unified is the default
+        await pilot.press("v")
+        assert view.is_split
+        rows = texts(view, 10)
+        assert rows[0].startswith(" src/app.py  modified  +3 -2")  # headers and hunks span both sides
+        assert rows[2].startswith("          @@ -1,6 +1,7 @@") and "│" not in rows[2]
+        left, right = zip(*(row.split("│") for row in rows[3:9]))
+        assert [text.rstrip() for text in left] == [
+            "  1   import os", "  2", "  3 - def answer():", "  4 -     return 41  # wrong", "", "  5"]
+        assert [text.rstrip() for text in right] == [
+            "  1   import os", "  2", "  3 + def answer() -> int:", '  4 +     """The answer."""',
+            "  5 +     return 42", "  6"]
+        assert all(len(row) == 140 for row in rows)
+        await pilot.press("v")
+        assert not view.is_split and texts(view, 4)[3].startswith("  1   1   import os")
+        await pilot.press("v")
+        view.set_diff(parse_diff(SMALL_DIFF))  # a new diff (the run changed) shows side by side too
+        assert view.is_split and "│" in texts(view, 4)[3]
+
+
+async def test_side_by_side_keeps_highlighting_findings_and_file_keys() -> None:
+    from orchestra.core.base.findings import Finding
+    parsed = parse_diff(SMALL_DIFF)
+    finding = Finding(title="returns an int now", priority="P2", source="reviewer", path="src/app.py",
+                      line_start=3)
+    app = DiffApp(parsed)
+    async with app.run_test(size=(140, 30)) as pilot:
+        view = app.query_one(DiffView)
+        view.set_findings([finding])
+        await pilot.press("v")
+        rows = texts(view, 10)
+        assert "def answer() -> int:" in rows[5] and "P2 reviewer: returns an int now" in rows[6]
+        keyword = view._palette()["keyword"].color
+        assert any(segment.text == "def" and segment.style.color == keyword for segment in view.render_line(5))
+        await pilot.press("]")  # the next file's header, counted in side-by-side rows
+        header = view.line_at_cursor()
+        assert header.kind == "file" and header.path == "docs/notes.txt"
+        assert view.render_line(view.cursor - view.scroll_offset.y).text.startswith(" notes.txt → docs/notes.txt")
+        await pilot.press("[", "}")
+        assert view.finding_at_cursor() == finding
+
+
+async def test_side_by_side_falls_back_to_unified_on_a_narrow_terminal() -> None:
+    app = DiffApp(parse_diff(SMALL_DIFF))
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(DiffView)
+        await pilot.press("v")
+        assert not view.is_split
+        assert [n.message for n in app._notifications] == [
+            ("Side by side needs a terminal of 120 columns (this one has 100): the diff stays unified until "
+             "it is wider.")]
+        await pilot.resize_terminal(140, 30)
+        await pilot.pause()
+        assert view.is_split
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert not view.is_split
+
+
+async def test_side_by_side_on_a_20000_line_diff_keeps_the_line_in_view() -> None:
+    parsed = parse_diff(big_diff())
+    app = DiffApp(parsed)
+    async with app.run_test(size=(140, 30)) as pilot:
+        view = app.query_one(CountingDiffView)
+        await pilot.press("]", "]", "j", "j")
+        line = view.line_at_cursor()
+        await pilot.press("v")
+        assert view.line_at_cursor() == line and view.virtual_size.height < len(parsed.lines)
+        view.renders = 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert 0 < view.renders <= 3 * 30
+
+
+async def test_the_file_header_under_the_cursor_is_marked_whole() -> None:
+    app = DiffApp(parse_diff(SMALL_DIFF))
+    async with app.run_test(size=(100, 8)) as pilot:
+        view = app.query_one(DiffView)
+        await pilot.press("]")
+        header = view.render_line(0)
+        assert header.text.startswith(" notes.txt → docs/notes.txt")
+        assert all(segment.style.reverse for segment in header if segment.text.strip())
+        await pilot.press("j")
+        assert not any(segment.style.reverse for segment in view.render_line(0))
+
+
+@asynccontextmanager
+async def review_r3(tmp_path, size: tuple[int, int]) -> AsyncIterator[tuple]:
+    """The app at size, its review of r3 (two changed files) open with its diff loaded; yields (app, pilot)."""
+    from orchestra.ui.app import OrchestraApp
+    from orchestra.ui.review_screen import ReviewScreen
+    from tests.ui.fleet_fixture import CLOCK, build_fleet
+    app = OrchestraApp(build_fleet(tmp_path), clock=lambda: CLOCK, watch=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#run-r3").focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        yield app, pilot
+
+
+async def test_the_file_list_follows_the_diff(tmp_path) -> None:
+    from textual.widgets import OptionList
+    async with review_r3(tmp_path, (80, 14)) as (app, pilot):
+        files = app.screen.query_one("#files", OptionList)
+        paths = [option.id for option in files.options]
+        assert paths == ["README.md", "tests/test_median.py"] and files.highlighted == 0
+        await pilot.press("]")
+        assert files.highlighted == 1
+        await pilot.press("[")
+        assert files.highlighted == 0
+        await pilot.press("G")  # scrolling: the file at the cursor (on screen) is the one highlighted
+        assert files.highlighted == 1
+        await pilot.press("g")
+        assert files.highlighted == 0
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_the_review_key_bar_fits_with_whole_keys(tmp_path, width: int) -> None:
+    from orchestra.ui.key_bar import KeyBar
+    async with review_r3(tmp_path, (width, 30)) as (app, _pilot):
+        shown = app.screen.query_one(KeyBar).render().plain
+        assert len(shown) <= width and "…" not in shown
+        hints = [hint.strip() for hint in shown.split("▏")[0].split("  ") if hint.strip()]
+        for hint in ("a Accept", "r Reject", "d Redirect", "esc Fleet", "} { Finding", "c Comment", "? Keys"):
+            assert hint in hints
+        assert all(hint in {"x Select", "/ Search", "v Split", "s Stop", "o Shell", "n New", "a Accept",
+                            "r Reject", "d Redirect", "esc Fleet", "} { Finding", "c Comment", "? Keys"}
+                   for hint in hints)  # every hint whole
+        if width == 120:
+            assert {"x Select", "/ Search", "v Split"} <= set(hints)
+
+
+async def test_a_note_on_the_whole_change_keeps_the_current_file() -> None:
+    from orchestra.core.base.findings import Finding
+    app = DiffApp(parse_diff(SMALL_DIFF))
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(DiffView)
+        view.set_findings([Finding(title="no changelog", priority="P2", source="critic")])
+        await pilot.press("g")  # the note before the first file: no line, no path of its own
+        assert view.finding_at_cursor().title == "no changelog"
+        await pilot.press("]", "]")  # the cursor moves to other files while nothing scrolls
+        assert view.scroll_offset.y == 0 and app.scrolled[-2:] == ["src/app.py", "docs/notes.txt"]

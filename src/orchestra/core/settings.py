@@ -7,6 +7,7 @@ are. A file that cannot be read is reported and never overwritten, so nothing in
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass
@@ -26,6 +27,19 @@ class SettingsError(OrchestraError):
 def settings_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "orchestra" / "settings.toml"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """How the conductor is told that a run needs them: `[notify]` in the settings file.
+
+    `command` is an argv (a string is split like a shell would, but never run by one); the
+    message is passed to it as its last argument and in the environment."""
+
+    enabled: bool = True
+    bell: bool = True
+    desktop: bool = True
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,42 @@ def load_settings(path: Path | None = None) -> Settings:
     if theme is not None and not isinstance(theme, str):
         raise SettingsError(f"{path}: [ui] theme must be a string; it was left as it is")
     return Settings(theme=theme, raw=raw)
+
+
+def load_notify_settings(path: Path | None = None) -> NotifySettings:
+    """`[notify]` of the settings file, checked key by key (defaults when absent); SettingsError names the
+    file and the key at fault. Apart from load_settings, so a mistake here never stops a theme being saved."""
+    path = path or settings_path()
+    return _notify_settings(path, (load_settings(path).raw or {}).get("notify", {}))
+
+
+def _notify_settings(path: Path, table: Any) -> NotifySettings:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: notify must be a table ([notify])")
+    known = NotifySettings.__dataclass_fields__.keys()
+    for key in sorted(table.keys() - known):
+        close = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SettingsError(f"{path}: [notify] {key} is not a setting{hint}; known: {', '.join(known)}")
+    for key in ("enabled", "bell", "desktop"):
+        if not isinstance(table.get(key, True), bool):
+            raise SettingsError(f"{path}: [notify] {key} must be true or false")
+    return NotifySettings(enabled=table.get("enabled", True), bell=table.get("bell", True),
+                          desktop=table.get("desktop", True), command=_command(path, table.get("command", ())))
+
+
+def _command(path: Path, value: Any) -> tuple[str, ...]:
+    """The notify command as an argv: a string is split with shell quoting rules, a list is taken as it is."""
+    import shlex
+    wrong = f"{path}: [notify] command must be a command line (a string) or an array of strings"
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as error:
+            raise SettingsError(f"{wrong} ({error})") from None
+    if isinstance(value, list | tuple) and all(isinstance(part, str) for part in value):
+        return tuple(value)
+    raise SettingsError(wrong)
 
 
 def save_theme(theme: str, path: Path | None = None) -> Path:

@@ -1,11 +1,12 @@
-"""A virtualised, syntax-highlighted unified diff viewer with a line cursor and findings in line, on Textual's
-Line API.
+"""A virtualised, syntax-highlighted diff viewer (unified, or side by side with `v`) with a line cursor, a
+search (`/`) and findings in line, on Textual's Line API.
 
 Only the rows inside the viewport are ever rendered: `render_line` builds a `Strip` for one visible
 row on demand, highlighting its code with Pygments the first time it is seen. Findings are placed
 once (`DiffRows`), each as one note row after its line; the note the cursor last rested on opens in
 place to show its body and suggestion. Colours come from component classes in DEFAULT_CSS, so they
-follow the app theme (and Textual's NO_COLOR / 16-colour downgrading).
+follow the app theme (and Textual's NO_COLOR / 16-colour downgrading). Side by side and the search
+live in DiffModes (diff_modes.py), the drawing of rows in DiffDrawing (diff_drawing.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
-from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
@@ -25,28 +25,22 @@ from textual.strip import Strip
 
 from orchestra.core.base.findings import Finding
 from orchestra.core.git.diffparse import DiffLine, FileDiff, ParsedDiff
-from orchestra.ui.diff_lines import body_strip, gutter_strip, header_strip, measure
-from orchestra.ui.diff_notes import NOTE_ROLES, detail_lines, detail_strip, note_strip
+from orchestra.ui.diff_drawing import FOREGROUND_CLASSES, KIND_CLASSES, NOTE_CLASSES, DiffDrawing
+from orchestra.ui.diff_lines import measure
+from orchestra.ui.diff_modes import SPLIT_MIN_WIDTH, DiffModes
+from orchestra.ui.diff_notes import detail_lines
 from orchestra.ui.diff_rows import DiffRows
-from orchestra.ui.highlight import ROLES, clean, highlight, lexer_for
+from orchestra.ui.diff_search import Match
+from orchestra.ui.diff_split import SplitLayout, side_by_side
+from orchestra.ui.highlight import clean, highlight, lexer_for
 
 __all__ = ["DiffView"]
 
 # The names the tests and benchmarks know them by.
 _highlight, _lexer_for, _clean = highlight, lexer_for, clean
 
-_KIND_CLASSES = {
-    "add": "diff-view--added",
-    "del": "diff-view--removed",
-    "hunk": "diff-view--hunk",
-    "file": "diff-view--file",
-    "meta": "diff-view--meta",
-}
-_FOREGROUND_CLASSES = ("gutter", "added-marker", "removed-marker", *ROLES)
-_NOTE_CLASSES = NOTE_ROLES
 
-
-class DiffView(ScrollView, can_focus=True):
+class DiffView(DiffModes, DiffDrawing, ScrollView, can_focus=True):
     """Scrollable view of a ParsedDiff: line-number gutter, +/- marker, highlighted code, a line cursor, and
     the findings on its lines.
 
@@ -74,12 +68,23 @@ class DiffView(ScrollView, can_focus=True):
                 tooltip="Jump to the next changed file"),
         Binding("[", "prev_file", "Previous file", id="diff.prev_file", show=False,
                 tooltip="Jump to the previous changed file"),
+        Binding("v", "toggle_split", "Split", id="diff.split",
+                tooltip=f"Show old and new side by side, or unified again (side by side needs {SPLIT_MIN_WIDTH} "
+                        "columns)"),
+        Binding("slash", "search", "Search", id="diff.search",
+                tooltip="Search every file of the diff; enter finds, n and N move between matches, esc closes"),
+        Binding("n", "next_match", "Next match", id="diff.next_match", show=False,
+                tooltip="Move to the next match of the search"),
+        Binding("N", "prev_match", "Previous match", id="diff.prev_match", show=False,
+                tooltip="Move to the previous match of the search"),
     ]
 
     COMPONENT_CLASSES = {
-        *_KIND_CLASSES.values(),
-        *(f"diff-view--{name}" for name in (*_FOREGROUND_CLASSES, *_NOTE_CLASSES)),
+        *KIND_CLASSES.values(),
+        *(f"diff-view--{name}" for name in (*FOREGROUND_CLASSES, *NOTE_CLASSES)),
         "diff-view--cursor",
+        "diff-view--match",
+        "diff-view--match-current",
     }
 
     DEFAULT_CSS = """
@@ -101,6 +106,8 @@ class DiffView(ScrollView, can_focus=True):
     DiffView > .diff-view--function { color: $text-accent; }
     DiffView > .diff-view--number { color: $text-warning; }
     DiffView > .diff-view--cursor { text-style: reverse bold; }
+    DiffView > .diff-view--match { background: $warning 45%; text-style: underline; }
+    DiffView > .diff-view--match-current { background: $accent; color: $text; text-style: bold underline; }
     DiffView > .diff-view--note { background: $panel; color: $foreground; }
     DiffView > .diff-view--note-title { text-style: bold; }
     DiffView > .diff-view--note-source { color: $text-muted; }
@@ -128,6 +135,16 @@ class DiffView(ScrollView, can_focus=True):
             """The DiffView that posted the message."""
             return self.diff_view
 
+    class SearchStarted(Message):
+        """`/` was pressed: the host shows a search bar and calls search() with its query."""
+
+    class MatchChanged(Message):
+        """The search moved to another match (current is None before the first jump) or found none."""
+
+        def __init__(self, current: int | None, total: int) -> None:
+            super().__init__()
+            self.current, self.total = current, total
+
     def __init__(
         self, *, name: str | None = None, id: str | None = None, classes: str | None = None
     ) -> None:
@@ -144,6 +161,13 @@ class DiffView(ScrollView, can_focus=True):
         self.cursor = 0  # the view row the cursor is on
         self.selected: frozenset[str] = frozenset()  # ids of the findings marked to send back
         self._code_width = 0
+        self._findings: tuple[Finding, ...] = ()
+        self.split_wanted = False  # v asked for side by side; shown only when the terminal is wide enough
+        self._layout: SplitLayout | None = None  # built the first time side by side shows
+        self._split = False  # side by side is what shows
+        self._matches: list[Match] = []
+        self._match_index: int | None = None
+        self._match_spans: dict[int, list[tuple[int, int, int]]] = {}  # line → (start, end, match index)
 
     # Public API
 
@@ -151,7 +175,9 @@ class DiffView(ScrollView, can_focus=True):
         """Replace the contents with `parsed` and its findings, and scroll back to the top."""
         self._lines, self._files = parsed.lines, parsed.files
         self._starts = [file.first_line for file in parsed.files]
-        self._cache.clear()
+        self._split = self._split_fits()
+        self._layout = side_by_side(parsed.lines, parsed.files) if self._split else None
+        self._set_matches([])
         self._number_width, self._code_width = measure(parsed.lines)
         self._place(findings)
         self._update_size()
@@ -309,7 +335,11 @@ class DiffView(ScrollView, can_focus=True):
         self._cache.clear()
 
     def on_resize(self) -> None:
-        """Wrap the open note's details to the new width (a cursor in them goes back to the note)."""
+        """Wrap the open note's details to the new width (a cursor in them goes back to the note); side by
+        side falls back to unified on a narrow terminal, and comes back when it is wide again."""
+        if self._split != self._split_fits():
+            self._relayout()
+        self._update_size()
         if self._rows.opened_row is not None:
             row, _ = self._rows.locate(self.cursor)
             self._open_at(self._rows.opened_row)
@@ -327,13 +357,16 @@ class DiffView(ScrollView, can_focus=True):
         if not 0 <= row < self._rows.shown:
             return Strip.blank(width, self.rich_style)
         strip = self._row_strip(row, width)
-        return self._with_cursor(strip) if row == self.cursor else strip
+        return self._with_cursor(strip, row) if row == self.cursor else strip
 
     # Internals: rows, the cursor and the open note
 
     def _place(self, findings: Iterable[Finding]) -> None:
-        self._rows = DiffRows(self._lines, self._files, findings)
-        self._header_rows = [self._rows.row_of_line(start) for start in self._starts]
+        self._findings = tuple(findings)
+        lines, files = (self._layout.lines, self._layout.files) if self._split and self._layout else (
+            self._lines, self._files)
+        self._rows = DiffRows(lines, files, self._findings)
+        self._header_rows = [self._rows.row_of_line(file.first_line) for file in files]
 
     def _open_at(self, row: int) -> None:
         """Show the details of the note on row (counted without details), wrapped to the view."""
@@ -342,7 +375,10 @@ class DiffView(ScrollView, can_focus=True):
         self._rows.open(row, detail_lines(note, width, self._gutter_width) if note else [])
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self._gutter_width + self._code_width, self._rows.shown)
+        width = self._gutter_width + self._code_width
+        if self._split:  # both sides scroll together, by as much as the code is wider than one side
+            width = self.scrollable_content_region.width + max(0, self._code_width - self._code_room)
+        self.virtual_size = Size(width, self._rows.shown)
 
     def _set_cursor(self, view_row: int, follow: bool = True) -> int:
         """Move the cursor to view_row (clamped); landing on a note opens it. Returns the cursor's row."""
@@ -360,6 +396,7 @@ class DiffView(ScrollView, can_focus=True):
         self.cursor = view_row
         if follow:
             self._follow(len(self._rows.details) if note is not None else 0)
+        self._update_current_file()
         self.refresh()
         return view_row
 
@@ -400,68 +437,12 @@ class DiffView(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height)
 
     def _update_current_file(self) -> None:
-        """Post FileScrolled if the file at the top differs from last time."""
+        """Post FileScrolled if the file shown changed: the cursor's while it is on screen, else the top one's."""
+        top = self.scroll_offset.y
         path = self.current_file()
+        if top <= self.cursor < top + self._page_height:
+            line, finding = self.line_at_cursor(), self.finding_at_cursor()
+            path = line.path if line is not None else (finding.path if finding is not None else None) or path
         if path != self._top_path:
             self._top_path = path
             self.post_message(self.FileScrolled(self, path))
-
-    def _palette(self) -> dict[str, Style]:
-        """Rich styles for line kinds, foreground roles and notes, resolved from the CSS once."""
-        if self._palette_cache is None:
-            styles = {"ctx": self.rich_style, "cursor": self.get_component_rich_style("diff-view--cursor")}
-            for kind, name in _KIND_CLASSES.items():
-                styles[kind] = self.get_component_rich_style(name)
-            styles["note"] = self.get_component_rich_style("diff-view--note")
-            for role in (*_FOREGROUND_CLASSES, *_NOTE_CLASSES[1:]):
-                full = self.get_component_rich_style(f"diff-view--{role}")
-                styles[role] = Style(color=full.color, bold=full.bold, italic=full.italic, reverse=full.reverse)
-            self._palette_cache = styles
-        return self._palette_cache
-
-    def _row_strip(self, view_row: int, width: int) -> Strip:
-        """One view row: a diff line, a note, or a line of the open note's details."""
-        row, detail = self._rows.locate(view_row)
-        gutter, styles = self._gutter_width, self._palette()
-        if detail is not None and self._rows.opened is not None:
-            return detail_strip(self._rows.opened, self._rows.details[detail], width, gutter, styles)
-        value = self._rows.rows[row]
-        if value < 0:
-            note = self._rows.notes[~value]
-            return note_strip(note, width, gutter, styles, selected=note.finding.id in self.selected,
-                              expanded=note is self._rows.opened)
-        return self._line_strip(value, width)
-
-    def _line_strip(self, index: int, width: int) -> Strip:
-        kind = self._lines[index].kind
-        style = self._palette()[kind]
-        gutter, body = self._strips(index)
-        if kind == "file":
-            return body.crop_extend(0, width, style)
-        scroll_x = self.scroll_offset.x
-        code_width = max(0, width - gutter.cell_length)
-        strip = Strip.join([gutter, body.crop_extend(scroll_x, scroll_x + code_width, style)])
-        return strip if strip.cell_length == width else strip.crop_extend(0, width, style)
-
-    def _with_cursor(self, strip: Strip) -> Strip:
-        """The cursor's row: its gutter drawn in the cursor style (reverse: visible without colour too)."""
-        cursor = self._palette()["cursor"]
-        head, *rest = strip.divide([self._gutter_width, strip.cell_length])
-        marked = Strip(Segment.apply_style(list(head), post_style=Style(reverse=cursor.reverse, bold=cursor.bold)),
-                       head.cell_length)
-        return Strip.join([marked, *rest])
-
-    def _strips(self, index: int) -> tuple[Strip, Strip]:
-        """Cached (gutter, uncropped body) strips for line `index`."""
-        cached = self._cache.get(index)
-        if cached is None:
-            line = self._lines[index]
-            styles = self._palette()
-            if line.kind == "file":
-                position = bisect_left(self._starts, index)
-                file = self._files[position] if position < len(self._starts) else None
-                cached = (Strip([]), header_strip(line, file, styles))
-            else:
-                cached = (gutter_strip(line, self._number_width, styles), body_strip(line, styles))
-            self._cache[index] = cached
-        return cached
