@@ -25,7 +25,7 @@ from orchestra.core.base.providers import model_provider
 
 __all__ = [
     "PRESET_TABLE", "PROVIDER_KEYS", "STDIN_READERS", "Invocation", "Preset", "PresetError", "cli_invocation",
-    "interactive_command", "keeps_stdin_open", "model_provider", "redirect_prompt",
+    "interactive_command", "interactive_invocation", "keeps_stdin_open", "model_provider", "redirect_prompt",
 ]
 
 
@@ -168,6 +168,27 @@ def cli_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[str, 
                  model=agent.get("model"), api_base=agent.get("api_base"), key=key, agent=name)
     argv, env, secrets = _BUILDERS[preset](turn)
     return Invocation(tuple(argv), MappingProxyType(env), turn.resumes, secrets)
+
+
+def interactive_invocation(agent: Mapping[str, Any], prompt: str, environ: Mapping[str, str], *,
+                           redirect: str | None = None, summary: str = "") -> Invocation:
+    """One turn of a cli agent with session = "interactive": its CLI's own interactive mode, run in a
+    pseudo-terminal the conductor attaches to, given the task (or the redirect) as its first prompt where the
+    CLI takes one. The environment, keys and endpoint are the one-shot preset's; a custom command is run as
+    it is, as one-shot."""
+    one_shot = cli_invocation(agent, prompt, environ, redirect=redirect, summary=summary)
+    preset = agent.get("preset")
+    if agent.get("command") or preset not in _INTERACTIVE_ARGV:
+        return one_shot
+    turn = _Turn(text=prompt if redirect is None else redirect, resumes=redirect is not None,
+                 model=agent.get("model"), api_base=agent.get("api_base"), key=None, agent=agent.get("name") or "?")
+    return Invocation(tuple(_INTERACTIVE_ARGV[preset](turn)), one_shot.env, one_shot.resumes, one_shot.secret_names)
+
+
+def first_prompt_typed(agent: Mapping[str, Any]) -> bool:
+    """Whether an interactive agent's CLI takes no first prompt on its command line (the conductor gives it
+    the task by attaching)."""
+    return agent.get("preset") == "aider" and not agent.get("command")
 
 
 def interactive_command(agent: Mapping[str, Any]) -> list[str] | None:
@@ -383,6 +404,33 @@ def _opencode(turn: _Turn) -> _Built:
 
 _BUILDERS: Mapping[str, Callable[[_Turn], _Built]] = MappingProxyType({
     "claude": _claude, "codex": _codex, "aider": _aider, "gemini": _gemini, "opencode": _opencode,
+})
+
+
+def _aider_interactive(turn: _Turn) -> list[str]:
+    # The one-shot flags without --message (which answers once and exits) and --yes-always (the conductor
+    # is at the keyboard to answer); aider takes no first prompt in its interactive mode.
+    argv, _, _ = _aider(turn)
+    return [arg for arg in argv[:-1] if arg not in ("--yes-always", "--no-fancy-input")]
+
+
+# Each CLI's interactive mode with its first prompt, continuing its own conversation on a redirect; the same
+# edit-only approvals as one-shot, the rest is asked of the conductor in the session.
+_INTERACTIVE_ARGV: Mapping[str, Callable[[_Turn], list[str]]] = MappingProxyType({
+    # A positional prompt starts the REPL with it (-p would print the answer and exit).
+    "claude": lambda turn: ["claude", *(["--continue"] if turn.resumes else []), "--permission-mode", "acceptEdits",
+                            *_model_flag(turn), _arg(turn.text)],
+    # The TUI takes its first prompt as a positional; `resume --last` continues this worktree's session.
+    "codex": lambda turn: ["codex", "--sandbox", "workspace-write", *_model_flag(turn), *_codex_endpoint(turn),
+                           *_CODEX_QUIET, *(["resume", "--last", "--include-non-interactive"] if turn.resumes else []),
+                           _arg(turn.text)],
+    # --prompt-interactive runs the prompt and stays in the interactive session.
+    "gemini": lambda turn: ["gemini", *(["--resume", "latest"] if turn.resumes else []), "--approval-mode",
+                            "auto_edit", *_model_flag(turn), "--prompt-interactive", _arg(turn.text)],
+    # The TUI's --prompt is its first message.
+    "opencode": lambda turn: ["opencode", *(["--continue"] if turn.resumes else []), *_model_flag(turn),
+                              "--prompt", turn.text],
+    "aider": _aider_interactive,
 })
 
 

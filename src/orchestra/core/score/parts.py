@@ -13,7 +13,7 @@ from orchestra.core.score.names import check_name_problem, derived_check_name, t
 AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
                  "model": STRING, "role": STRING, "timeout": NUMBER, "api_base": STRING,
                  "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
-                 "request_timeout": NUMBER, "network": STRING, "env": STRINGS}
+                 "request_timeout": NUMBER, "network": STRING, "env": STRINGS, "session": STRING}
 SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
                "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS, "review": STRINGS}
 CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER, "sarif": STRING,
@@ -27,7 +27,10 @@ _REPORT_KEYS = ("junit", "sarif", "coverage")
 # Keys each kind must not have; a key's allowed kinds are derived from this for messages.
 _LLM_ONLY = ("max_turns", "max_tokens", "max_cost", "request_timeout")
 _FORBIDDEN = {"shell": ("preset", "model", "api_base", "api_key_env", *_LLM_ONLY),
-              "cli": _LLM_ONLY, "llm": ("command", "preset")}
+              "cli": _LLM_ONLY, "llm": ("command", "preset", "session")}
+# How a shell or cli agent's turn runs: unattended to its end, or as the CLI's own session in a pseudo-terminal
+# the conductor attaches to (the llm agent has no terminal session of its own).
+SESSIONS = ("oneshot", "interactive")
 
 
 def globs(p: Problems, values: dict, at: KeyPath, key: str) -> None:
@@ -103,6 +106,7 @@ def agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None:
         p.add((*at, "network"), f"invalid network {v['network']!r}: expected \"on\" or \"off\"",
               closest(v["network"], NETWORK))
     env_names(p, v, at)
+    _session_rules(p, at, v)
     role = v.get("role")
     if role is not None and role not in ROLES:
         p.add((*at, "role"), f"invalid role {role!r}: expected one of {', '.join(ROLES)}", closest(role, ROLES))
@@ -113,6 +117,17 @@ def agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None:
         return None
     numbers = {key: float(v[key]) for key in ("timeout", "request_timeout", "max_cost") if key in v}
     return Agent(**{**v, **numbers, "env": tuple(v.get("env", ()))})
+
+
+def _session_rules(p: Problems, at: KeyPath, v: dict[str, Any]) -> None:
+    """session is one of SESSIONS; a reviewer answers unattended, so it cannot be interactive."""
+    session = v.get("session")
+    if session is not None and session not in SESSIONS:
+        p.add((*at, "session"), f"invalid session {session!r}: expected \"oneshot\" (one unattended turn) or "
+                                "\"interactive\" (the CLI's own session, which you attach to)",
+              closest(session, SESSIONS))
+    elif session == "interactive" and v.get("role") == "review":
+        p.add((*at, "session"), "a reviewer answers without a human at the keyboard: its session must be \"oneshot\"")
 
 
 def _kind_rules(p: Problems, at: KeyPath, kind: str, v: dict[str, Any]) -> None:

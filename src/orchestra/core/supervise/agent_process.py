@@ -13,10 +13,14 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestra.core.agents.wire import parse_record
 from orchestra.core.base.output import LineSplitter, clean_line
 from orchestra.core.supervise.reaper import Reaper, die_with_parent
+
+if TYPE_CHECKING:
+    from orchestra.core.supervise.terminal import AgentTerminal
 
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 DRAIN_GRACE = 0.5  # seconds the output of an agent that has exited is read before what it left is ended
@@ -54,27 +58,36 @@ class AgentProcess:
                  on_line: Callable[[str], None], on_start: Callable[[int], None], *,
                  on_record: Callable[[dict], None] | None = None,
                  on_partial: Callable[[str], None] | None = None, open_stdin: bool = False,
-                 reaper: Reaper | None = None) -> None:
+                 reaper: Reaper | None = None, terminal: AgentTerminal | None = None) -> None:
         """on_record gets the agent's records (see agent_wire) instead of them being logged; on_partial
         the unfinished last line after each read (a prompt waiting for an answer has no newline);
         open_stdin gives the agent a pipe nobody writes to, so a question blocks instead of reading EOF;
-        reaper ends what the agent left running (by default, every other descendant of this process)."""
+        reaper ends what the agent left running (by default, every other descendant of this process);
+        terminal, for an interactive session, is the pty the agent gets as its stdin, stdout and stderr (its
+        output goes to the terminal's screen, not to on_line)."""
         self.command, self.cwd, self.env = command, cwd, env
         self.on_line, self.on_start = on_line, on_start
         self.on_record, self.on_partial, self.open_stdin = on_record, on_partial, open_stdin
         self.reaper = reaper or Reaper()
+        self.terminal = terminal
         self.proc: asyncio.subprocess.Process | None = None
         self.transport: asyncio.SubprocessTransport | None = None
         self.exited: asyncio.Future[None] | None = None
         self._stopping = False
 
-    async def run(self, timeout: float) -> Outcome:
+    async def run(self, timeout: float | None) -> Outcome:
+        """Run the agent to its end, or until timeout seconds (None: no limit) have passed."""
         stdin = asyncio.subprocess.PIPE if self.open_stdin else asyncio.subprocess.DEVNULL
+        stdio = {"stdin": stdin, "stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.STDOUT}
+        if self.terminal is not None:
+            await self.terminal.start()
+            stdio = dict.fromkeys(("stdin", "stdout", "stderr"), self.terminal.slave)
         loop = asyncio.get_running_loop()
         self.transport, protocol = await loop.subprocess_exec(
-            lambda: _ExitProtocol(loop), *self.command, cwd=self.cwd, env=self.env, stdin=stdin,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-            preexec_fn=die_with_parent(os.getpid()))
+            lambda: _ExitProtocol(loop), *self.command, cwd=self.cwd, env=self.env, **stdio,
+            start_new_session=True, preexec_fn=die_with_parent(os.getpid()))
+        if self.terminal is not None:
+            self.terminal.release_slave()
         self.exited = protocol.exited
         self.proc = asyncio.subprocess.Process(self.transport, protocol, loop)
         self.on_start(self.proc.pid)
@@ -115,6 +128,9 @@ class AgentProcess:
         # the turn ends all the same, and the pipe is let go of (run closes the transport).
 
     async def _pump(self) -> None:
+        if self.terminal is not None:
+            await self.terminal.pump()
+            return
         splitter = LineSplitter()
         assert self.proc and self.proc.stdout
         while chunk := await self.proc.stdout.read(65536):
@@ -150,6 +166,8 @@ class AgentProcess:
         if self.proc is None:
             return
         self._stopping = True
+        if self.terminal is not None:
+            self.terminal.signal_foreground(signal.SIGHUP)  # what an interactive CLI gets when its terminal goes
         if self.proc.returncode is None:
             self._signal_group(signal.SIGTERM)
             try:
