@@ -29,6 +29,24 @@ Review = Callable[[Run, dict, str], Awaitable[Gate]]
 # A watcher whose worktree has not changed for this long (and whose gates are final) stops; opening the
 # fleet (Fleet.resume_watchers) or a decision starts it again. ORCHESTRA_WATCH_IDLE (seconds) overrides it.
 WATCH_IDLE = 2 * 3600.0
+# A watcher whose gates are final hands over to a lean one once the worktree has held still this long (or a
+# quarter of the idle time, when that is shorter): not at once, so a burst of runs reaching review together
+# is not slowed by each one changing process.
+LEAN_AFTER = 30.0
+
+
+# Set by a lean watcher handing back after its idle time (see supervise.lean_watch): when the worktree last
+# held still, in seconds since the epoch.
+QUIET_SINCE_VARIABLE = "ORCHESTRA_QUIET_SINCE"
+
+
+def handed_quiet_since() -> float:
+    """When the worktree last held still, as a lean watcher handing back says (taken out of the environment,
+    so no gate inherits it); now, when none does."""
+    try:
+        return float(os.environ.pop(QUIET_SINCE_VARIABLE, "") or time.time())
+    except ValueError:
+        return time.time()
 
 
 def watch_idle() -> float:
@@ -111,6 +129,11 @@ class Verifier:
         # Commits are read in the common git dir, never through the worktree's (agent-writable) .git file.
         self.git_dir = store.state_dir
         self.dirty = asyncio.Event()
+        # The watch may end once the gates are final and the worktree holds still, for a leaner process to go on
+        # watching (if may_go_lean: the supervisor's choice, see supervise.lean_watch); lean then says it did,
+        # quiet_since since when the worktree has held still and watched_until until when it was watched.
+        self.may_go_lean, self.lean = False, False
+        self.quiet_since, self.watched_until = handed_quiet_since(), time.time()
 
     def save_gate(self, gate: Gate) -> None:
         self.store.update(self.run_id, lambda run: run.gates.__setitem__(gate.name, gate))
@@ -222,23 +245,29 @@ class Verifier:
     async def watch(self) -> None:
         # The reports checks write (JUnit, SARIF, coverage) are theirs, never an edit of the candidate.
         junit_paths = report_paths(self.store.load(self.run_id))
-        idle, quiet_since = watch_idle(), time.monotonic()
+        idle, quiet_since = watch_idle(), self.quiet_since
         await self.absorb(junit_paths)  # edits made while nobody watched (a resumed watcher)
         # It wakes without a change at most every 5 s (watchfiles' own default), to notice it has been idle.
         async for changes in awatch(self.worktree, watch_filter=WorktreeFilter(), debounce=WATCH_DEBOUNCE_MS,
                                      stop_event=self.stop_event, recursive=True, yield_on_timeout=True,
                                      rust_timeout=round(min(idle / 2, 5.0) * 1000)):
-            if not changes and time.monotonic() - quiet_since < idle:
+            self.watched_until = time.time()  # what changes after this, a lean watcher must look for itself
+            if not changes and not self.may_go_lean and time.time() - quiet_since < idle:
                 continue
             if not self.worktree.exists() or not await asyncio.to_thread(self.in_review):
                 return  # gone, or decided: a decided run is never watched (nor committed to)
             if changes:
-                quiet_since = time.monotonic()
+                quiet_since = time.time()
                 await self.absorb(junit_paths)
-            elif await asyncio.to_thread(self.verified):
+            elif not await asyncio.to_thread(self.verified):
+                continue
+            elif time.time() - quiet_since >= idle:
                 self.store.append_events(self.run_id, [{"type": "note", "text": (
                     f"no change in the worktree for {idle:g} seconds: stopped watching it (opening the fleet, "
                     "or a decision, starts again)")}])
+                return
+            elif time.time() - quiet_since >= min(LEAN_AFTER, idle / 4):
+                self.lean, self.quiet_since = True, quiet_since
                 return
 
     def in_review(self) -> bool:

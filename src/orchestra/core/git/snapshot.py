@@ -11,8 +11,9 @@ reachable under refs/orchestra/runs/<run>/kept/, HEAD is put back on the run's b
 it left become the next snapshot: the candidate is what the worktree holds, and the review says what
 happened.
 
-The common case costs little: HEAD and the reflogs are read from git's files, and a worktree with
-nothing new (one `git status`) is not staged at all.
+The common case costs little: HEAD and the reflogs are read from git's files, a worktree with
+nothing new (one `git status`) is not staged at all, and one with a few changes has only those paths
+staged (the worktree is walked once, by `git status`, however many files it holds).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ JUNK_PATHSPECS = (
     ":(exclude,glob)**/.coverage", ":(exclude,glob)**/.coverage.*",
 )
 KEPT_REFS = "refs/orchestra/runs"
+# Up to this many changed paths are staged by name; more, and the whole worktree is staged (one walk).
+LISTED_PATHS = 256
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Settled:
 
     commit: str | None = None
     escapes: list[dict[str, str]] = field(default_factory=list)
+    tip: str | None = None  # the run branch's commit once settled (so callers need not ask git again)
 
 
 @dataclass(frozen=True)
@@ -72,33 +76,65 @@ def tip_of(tree: RunTree) -> Tip:
 
 # -- staging ---------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Changes:
+    """What `git status` saw changed in a worktree: tracked paths, and untracked files (junk and kept-out
+    files left out)."""
+
+    tracked: list[str]
+    untracked: list[str]
+
+    @property
+    def paths(self) -> list[str]:
+        return self.tracked + self.untracked
+
+
 @contextmanager
-def staged(tree: RunTree, keep_out: tuple[str, ...] = ()) -> Iterator[tuple[str, Path]]:
+def staged(tree: RunTree, keep_out: tuple[str, ...] = (),
+           only: Changes | None = None) -> Iterator[tuple[str, Path]]:
     """Stage the worktree's files in a scratch index; yield the tree id and the index file.
 
     The scratch index starts from the worktree's own (so unchanged files are not hashed again) or, when
     that is missing or unreadable, from the branch; the worktree's index is never touched here.
-    keep_out: paths (relative) never committed, such as a gate's report file."""
+    keep_out: paths (relative) never committed, such as a gate's report file. only: the paths `git status`
+    saw changed against that index (see changed_paths); given, only they are staged."""
     scratch = tree.gitdir / f"orchestra-index.{os.getpid()}.{id(tree)}"
     env = tree.env(GIT_INDEX_FILE=str(scratch))
+    excluded = (*JUNK_PATHSPECS, *(f":(exclude){path}" for path in keep_out))
     try:
-        _seed_index(tree, scratch, env)
-        git(tree.path, "add", "--update", "--", ".", env=env)
-        git(tree.path, "add", "--all", "--", ".", *JUNK_PATHSPECS, *(f":(exclude){path}" for path in keep_out),
-            env=env)
+        seeded = _seed_index(tree, scratch, env)
+        if seeded and only is not None and len(only.paths) <= LISTED_PATHS:
+            _stage_named(tree, only, env)
+        else:
+            git(tree.path, "add", "--update", "--", ".", env=env)
+            git(tree.path, "add", "--all", "--", ".", *excluded, env=env)
         yield git(tree.path, "write-tree", env=env), scratch
     finally:
         scratch.unlink(missing_ok=True)
 
 
-def _seed_index(tree: RunTree, scratch: Path, env: dict[str, str]) -> None:
+def _stage_named(tree: RunTree, changes: Changes, env: dict[str, str]) -> None:
+    """Stage just the changed paths: tracked ones whatever their name (as `add --update` would), untracked
+    ones unless junk or kept out (as `add --all` with the exclusions would)."""
+    if changes.tracked:
+        git(tree.path, "add", "--update", "--", *(f":(literal){path}" for path in changes.tracked), env=env)
+    if changes.untracked:
+        # Named files only, never beside exclude pathspecs: git 2.39 stages nothing for `add -- a/b ':(exclude)x'`.
+        # worktree_changes has left junk and kept-out files out of the list already.
+        git(tree.path, "add", "--all", "--", *(f":(literal){path}" for path in changes.untracked), env=env)
+
+
+def _seed_index(tree: RunTree, scratch: Path, env: dict[str, str]) -> bool:
+    """Start the scratch index as a copy of the worktree's (True) or, when that cannot be read, from the
+    branch (False: then what `git status` said about the worktree's index does not apply to it)."""
     index = tree.gitdir / "index"
     if index.is_file() and not index.is_symlink():
         shutil.copy2(index, scratch)  # its mtime too: git tells racily-clean entries by it
         if git_ok(tree.path, "ls-files", "--", ".orchestra-no-such-path", env=env):  # reads the whole index
-            return
+            return True
     scratch.unlink(missing_ok=True)
     git(tree.path, "read-tree", tree.branch_ref, env=env)
+    return False
 
 
 def working_tree_id(tree: RunTree, keep_out: tuple[str, ...] = ()) -> str:
@@ -110,19 +146,28 @@ def working_tree_id(tree: RunTree, keep_out: tuple[str, ...] = ()) -> str:
 def changed_paths(tree: RunTree, keep_out: tuple[str, ...] = ()) -> list[str] | None:
     """What `git status` sees changed in the worktree against HEAD, untracked junk and keep_out left out;
     None when git cannot tell (an unreadable index, say): then only staging can."""
+    changes = worktree_changes(tree, keep_out)
+    return None if changes is None else changes.paths
+
+
+def worktree_changes(tree: RunTree, keep_out: tuple[str, ...] = ()) -> Changes | None:
+    """changed_paths, tracked and untracked apart."""
     try:
-        out = tree.git("status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames")
+        # Every untracked file on its own (not a new directory as one entry): junk is left out file by file.
+        out = tree.git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
     except GitError:
         return None
-    changed = []
+    tracked, untracked = [], []
     for entry in out.split("\0"):
         if len(entry) < 4:
             continue
         path = entry[3:]
-        if entry[:2] == "??" and (matches_any(JUNK_GLOBS, path) or path.rstrip("/") in keep_out):
-            continue
-        changed.append(path)
-    return changed
+        if entry[:2] != "??":
+            tracked.append(path)
+        elif not (matches_any(JUNK_GLOBS, path) or any(path == kept or path.startswith(kept.rstrip("/") + "/")
+                                                        for kept in keep_out)):
+            untracked.append(path)
+    return Changes(tracked, untracked)
 
 
 # -- the run's own objects ----------------------------------------------------------------------------
@@ -157,14 +202,18 @@ def _holds_objects(store: Path) -> bool:
 
 # -- snapshots -------------------------------------------------------------------------------------
 
-def snapshot(tree: RunTree, identity: dict[str, str], message: str, keep_out: tuple[str, ...] = ()) -> str | None:
-    """Commit everything left in the worktree onto the run's branch; return the new commit or None."""
+def snapshot(tree: RunTree, identity: dict[str, str], message: str, keep_out: tuple[str, ...] = (),
+             tip: Tip | None = None) -> str | None:
+    """Commit everything left in the worktree onto the run's branch; return the new commit or None.
+    tip: the branch's commit and tree, when the caller has just read them."""
     tree.check()
     adopt_objects(tree)
-    tip = tip_of(tree)
-    if head_ref(tree) == tree.branch_ref and changed_paths(tree, keep_out) == []:
+    tip = tip or tip_of(tree)
+    # What git status sees changed counts only when HEAD is the branch (it compares against HEAD).
+    changed = worktree_changes(tree, keep_out) if head_ref(tree) == tree.branch_ref else None
+    if changed is not None and not changed.paths:
         return None  # HEAD is the branch and git sees nothing new: nothing to stage
-    with staged(tree, keep_out) as (tree_id, scratch):
+    with staged(tree, keep_out, only=changed) as (tree_id, scratch):
         if tree_id == tip.tree:
             return None
         commit = git(tree.path, "commit-tree", tree_id, "-p", tip.commit, "-m", message, env=tree.env(**identity))
@@ -206,11 +255,12 @@ def _reflog(tree: RunTree, ref: str) -> list[str]:
     return found
 
 
-def secure_head(tree: RunTree, run_id: str, base: str) -> list[dict[str, str]]:
-    """Keep every commit the agent made reachable, put HEAD back on the run's branch, say what happened."""
+def secure_head(tree: RunTree, run_id: str, base: str, tip: str | None = None) -> list[dict[str, str]]:
+    """Keep every commit the agent made reachable, put HEAD back on the run's branch, say what happened.
+    tip: the branch's commit, when the caller has just read it."""
     tree.check()
     escapes: list[dict[str, str]] = []
-    tip = branch_tip(tree)
+    tip = tip or branch_tip(tree)
     attached = head_ref(tree)
     head = None if attached == tree.branch_ref else head_commit(tree)
     if attached != tree.branch_ref:
@@ -249,5 +299,7 @@ def settle(tree: RunTree, run_id: str, base: str, identity: dict[str, str], mess
     worktree becomes a candidate."""
     tree.check()
     adopt_objects(tree)
-    escapes = secure_head(tree, run_id, base)
-    return Settled(commit=snapshot(tree, identity, message, keep_out), escapes=escapes)
+    tip = tip_of(tree)  # securing HEAD moves no branch: the tip read here is still the branch's after it
+    escapes = secure_head(tree, run_id, base, tip.commit)
+    commit = snapshot(tree, identity, message, keep_out, tip)
+    return Settled(commit=commit, escapes=escapes, tip=commit or tip.commit)

@@ -30,18 +30,20 @@ from orchestra.core.supervise.agent_process import AgentProcess, Outcome
 from orchestra.core.supervise.jails import agent_environment, gate_environment, jail_of_run, repository_of
 from orchestra.core.supervise.secrets import run_redactor
 from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
-from orchestra.core.gates.commands import GateSlots
 from orchestra.core.gates.evidence import OtherTree
+from orchestra.core.gates.verifier import watch_idle
 from orchestra.core.base.output import OUTPUT_LIMIT
 from orchestra.core.agents.presets import (PRESET_TABLE, PresetError, cli_invocation, home_files,
-                                           keeps_stdin_open, recognised_failure, stall_lines)
+                                           interactive_invocation, keeps_stdin_open, recognised_failure, stall_lines)
 from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.imports import ImportCheckedVerifier
+from orchestra.core.supervise.lean_watch import become_lean, may_become_lean
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
 from orchestra.core.supervise.setup import set_up_worktree
+from orchestra.core.supervise.sessions import SessionWatch, controlling_terminal, is_interactive, open_terminal
 
 FLUSH_INTERVAL = 0.1
 RUN_NICENESS = 5
@@ -138,6 +140,7 @@ class Supervisor:
             self.events.note(f"not sandboxed: {self.jail.reason}")
         verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check,
                                          review=self.review, run_elsewhere=self.run_elsewhere)
+        verifier.may_go_lean = True  # once its gates are final, a lean watcher waits for the next change
         try:
             if mode == "run":
                 await self.run_agent()
@@ -148,7 +151,12 @@ class Supervisor:
         finally:
             self.events.flush()
             await asyncio.to_thread(self.reaper.end_all)  # what gates or the agent left, before we are gone
-            self.update(supervisor_pid=None, agent_pgid=None, agent_start=None)
+            self.update(supervisor_pid=os.getpid() if verifier.lean else None, agent_pgid=None, agent_start=None)
+        if verifier.lean:
+            if await may_become_lean(self.stop_event.is_set):
+                become_lean(str(self.store.state_dir), self.run_id, str(self.worktree), verifier.watched_until,
+                            verifier.quiet_since, verifier.quiet_since + watch_idle())
+            self.update(supervisor_pid=None)  # asked to stop meanwhile: it ends here
         if self.stop_event.is_set():
             exit_now(0)  # asked to stop, and all is written: no need to wait for the file watcher's thread
 
@@ -175,22 +183,22 @@ class Supervisor:
 
     def checkout(self) -> None:
         """Populate the worktree's files, at most two checkouts at once (more only slows 2 cores down)."""
-        slots = GateSlots(self.store.state_dir / "checkout-slots", count=2)
-        slots.acquire()
-        try:
+        with worktrees.checkout_turn(self.store.state_dir / "checkout-slots", count=2):
             worktrees.populate_worktree(self.tree)
-        finally:
-            slots.release()
 
     async def start_agent(self, redirect: str | None) -> Outcome:
         config = self.run.agent_config
         env = agent_environment(self.jail, self.run, redirect)
         self.result = {}
+        interactive = is_interactive(config)
         try:
             command = self.agent_command(config, redirect, env)
             if shutil.which(command[0], path=env.get("PATH")) is None:
                 raise FileNotFoundError(2, "No such file or directory", command[0])  # said before the sandbox hides it
-            if config["kind"] == "llm":
+            if interactive:
+                command = command_in(self.jail, [*controlling_terminal(), *command])
+                env["TERM"] = "xterm-256color"  # what the supervisor's screen and most attaching terminals speak
+            elif config["kind"] == "llm":
                 # The client stays outside the sandbox with the jail's environment plus its model's key (it
                 # carries it to the llm host); the model's tools run in the jail, in the runner it starts.
                 env.update(llm_client_variables(config, os.environ))
@@ -205,24 +213,30 @@ class Supervisor:
             return Outcome(127)
         # Every CLI is watched, to show it waiting (on an open stdin) or stalled (silent, or saying what its
         # preset knows as a stall); CLIs that read stdin to its end get /dev/null and cannot be asked.
-        watch = ActivityWatch(stall_lines=stall_lines(config)) if config["kind"] == "cli" else None
+        watch = (SessionWatch(stall_lines(config)) if interactive else
+                 ActivityWatch(stall_lines=stall_lines(config)) if config["kind"] == "cli" else None)
         open_stdin = config["kind"] == "cli" and keeps_stdin_open(config)
+        terminal = open_terminal(self, watch) if interactive else None
         self.agent = AgentProcess(
             command, self.worktree, env, on_line=self.agent_line(watch),
             on_start=lambda pid: self.update(agent_pgid=pid),
             on_record=self.take_record if config["kind"] == "llm" else None,
             on_partial=(lambda text: watch.partial(text, time.monotonic())) if watch else None,
-            open_stdin=open_stdin, reaper=self.reaper)
+            open_stdin=open_stdin, reaper=self.reaper, terminal=terminal)
         flusher = asyncio.ensure_future(self.flush_periodically(watch))
         try:
             if self.stop_event.is_set():
                 return Outcome(None, stopped=True)
-            return await self.agent.run(float(config.get("timeout") or 3600))
+            # An interactive session lasts until its CLI exits or the conductor stops it: nobody is waiting
+            # on a turn the conductor is taking part in.
+            return await self.agent.run(None if interactive else float(config.get("timeout") or 3600))
         except OSError as error:
             self.result = {"result": self.start_failure(config, error)}
             return Outcome(127)
         finally:
             flusher.cancel()
+            if terminal is not None:
+                await terminal.close()
             self.agent = None
             self.reaper.reap_orphans()  # nothing of ours runs now: every exited child is an adopted orphan
             if watch is not None and self.run.activity:
@@ -235,8 +249,9 @@ class Supervisor:
         if config["kind"] == "cli":
             last_output = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0]
                            if e.get("type") == "output"]
-            invocation = cli_invocation(config, cli_prompt(self.run), os.environ, redirect=redirect,
-                                        summary=work_summary(self.run, last_output))
+            invoke = interactive_invocation if is_interactive(config) else cli_invocation
+            invocation = invoke(config, cli_prompt(self.run), os.environ, redirect=redirect,
+                                summary=work_summary(self.run, last_output))
             env.update(invocation.env)
             for relative, text in home_files(config).items():
                 place = self.jail.home / relative
@@ -353,8 +368,8 @@ class Supervisor:
         if settled.commit:
             self.events.note(f"committed the agent's changes as {settled.commit[:10]}")
         # Commits are measured in the common git dir, never through the worktree's (agent-writable) .git file.
-        values = candidate_fields(self.store.state_dir, branch_tip(self.tree), f"refs/heads/{self.run.target}",
-                                  self.run.base)
+        values = candidate_fields(self.store.state_dir, settled.tip or branch_tip(self.tree),
+                                  f"refs/heads/{self.run.target}", self.run.base)
         if settled.escapes:
             values["escapes"] = [*self.run.escapes, *settled.escapes]
         return values
@@ -381,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("run", "watch"), default="run")
     args = parser.parse_args(argv)
     # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
-    os.nice(RUN_NICENESS)
+    os.nice(max(0, RUN_NICENESS - os.nice(0)))  # once: a supervisor back from being lean is niced already
     store = RunStore(args.state_dir)
     try:
         asyncio.run(Supervisor(store, args.run_id).main(args.mode))

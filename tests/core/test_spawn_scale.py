@@ -1,0 +1,180 @@
+"""What keeps many runs on a big repository cheap: no git call made twice, no walk of untouched files,
+and an idle run in review watched by a lean process that still notices edits (timings: benchmarks/)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.git import runner, worktrees
+from orchestra.core.git.repo import Repository, open_repository
+from orchestra.core.git.snapshot import settle, snapshot, tip_of, working_tree_id
+from orchestra.core.git.worktrees import RunTree, agent_identity
+from orchestra.core.supervise.lean_watch import changed_since
+from orchestra.core.supervise.processes import supervisor_alive
+from tests.conftest import git
+from tests.core.conftest import MakeFleet
+from tests.core.helpers import processes_with, score_text, wait_for, wait_settled
+
+CODER = agent_identity("coder")
+FIX = "printf 'def answer():\\n    return 42\\n' > src/app.py"
+
+
+@pytest.fixture
+def tree(repo: Path) -> RunTree:
+    repository: Repository = open_repository(repo)
+    made = worktrees.create_worktree(repository, repository.worktrees_dir / "w1", "orchestra/t/w1/coder",
+                                     repository.resolve("main"))
+    worktrees.populate_worktree(made)
+    return made
+
+
+@pytest.fixture
+def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """Every git command line orchestra runs from now on (after its hardening options)."""
+    calls: list[tuple[str, ...]] = []
+    real = runner._run
+
+    def counted(cwd, args, env, input, text):  # noqa: A002 - runner._run's own signature
+        calls.append(tuple(args))
+        return real(cwd, args, env, input, text)
+    monkeypatch.setattr(runner, "_run", counted)
+    return calls
+
+
+def test_settling_an_agents_edit_asks_git_nothing_twice(tree: RunTree, git_calls: list[tuple[str, ...]]) -> None:
+    base = tip_of(tree).commit
+    (tree.path / "src" / "app.py").write_text("def answer():\n    return 42\n")
+    git_calls.clear()
+    settled = settle(tree, "r1", base, CODER, "work")
+    assert settled.commit and settled.tip == settled.commit == git(tree.path, "rev-parse", "HEAD")
+    repeated = [call for call, count in Counter(git_calls).items() if count > 1]
+    assert repeated == []
+
+
+def test_a_few_changes_are_staged_by_name_without_walking_the_worktree(
+        tree: RunTree, git_calls: list[tuple[str, ...]]) -> None:
+    (tree.path / "src" / "app.py").write_text("def answer():\n    return 42\n")
+    git_calls.clear()
+    assert snapshot(tree, CODER, "edit") is not None
+    adds = [call for call in git_calls if call[0] == "add"]
+    assert adds and all("." not in call for call in adds)  # no `add -- .`: only the changed path
+    assert git(tree.path, "show", "--name-only", "--format=", "HEAD") == "src/app.py"
+
+
+def test_staging_by_name_commits_what_a_whole_walk_would(tree: RunTree) -> None:
+    """Edits, a deletion, a new directory holding junk and a kept-out report: the same tree either way."""
+    (tree.path / "src" / "app.py").write_text("changed\n")
+    (tree.path / "README.md").unlink()
+    (tree.path / "new" / "__pycache__").mkdir(parents=True)
+    (tree.path / "new" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"junk")
+    (tree.path / "new" / "module.py").write_text("x = 1\n")
+    (tree.path / "report.xml").write_text("<testsuite/>")
+    whole_walk = working_tree_id(tree, ("report.xml",))
+    commit = snapshot(tree, CODER, "edits", ("report.xml",))
+    assert commit is not None and tip_of(tree).tree == whole_walk
+    files = git(tree.path, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
+    assert "new/module.py" in files and "README.md" not in files
+    assert not any("__pycache__" in name or name == "report.xml" for name in files)
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def lean(pid: int | None) -> bool:
+    return bool(pid) and "orchestra.core.supervise.lean_watch" in cmdline(pid)
+
+
+def test_a_run_in_review_is_watched_leanly_and_an_edit_still_makes_its_evidence_stale(
+        repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRA_WATCH_IDLE", "24")  # lean after a quarter of it: 6 s without a change
+    fleet = make_fleet(repo, score_text({"coder": FIX}, [
+        {"id": "fix", "intent": "Make answer() return 42", "allow": ["src/**"],
+         "verify": [{"name": "check", "command": "grep -q 42 src/app.py"}]}]))
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id)
+    assert run.state == "review" and run.gates["check"].status == "passed", run.message
+    pid = run.supervisor_pid
+    wait_for(lambda: lean(fleet.get(run.id).supervisor_pid), timeout=20,
+             message="the supervisor to become the lean watcher once its gates are final")
+    watched = fleet.get(run.id)
+    assert watched.supervisor_pid == pid and supervisor_alive(watched)  # the same process, still the supervisor
+    assert fleet.resume_watchers() == []
+
+    (Path(run.worktree) / "src" / "app.py").write_text("def answer():\n    return 43\n")
+    changed = wait_for(lambda: (r := fleet.get(run.id)).candidate != run.candidate and r, timeout=20,
+                       message="the lean watcher to hand back and the edit to be committed")
+    assert git(repo, "show", f"{changed.candidate}:src/app.py") == "def answer():\n    return 43"
+    assert wait_settled(fleet, run.id).gates["check"].status == "failed"  # verified again: the edit broke it
+    wait_for(lambda: lean(fleet.get(run.id).supervisor_pid), timeout=20, message="the watcher to be lean again")
+    assert fleet.get(run.id).supervisor_pid == pid
+
+    rejected = fleet.reject(run.id, "enough")  # a decision stops the lean watcher as it would the supervisor
+    assert rejected.state == "rejected" and not lean(pid) and not processes_with(f"{fleet.repo.state_dir} {run.id}")
+
+
+def test_the_lean_watcher_finds_what_changed_before_it_watched(tmp_path: Path) -> None:
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "a.py").write_text("a = 1\n")
+    moment = time.time() + 5  # everything so far is older than this
+    assert not changed_since(str(tmp_path), moment)
+    (tmp_path / "src" / "pkg" / "__pycache__").mkdir()
+    os.utime(tmp_path / "src" / "pkg", (moment - 10, moment - 10))  # the new cache directory alone changed
+    assert not changed_since(str(tmp_path), moment)
+    os.utime(tmp_path / "src" / "pkg" / "a.py", (moment + 1, moment + 1))
+    assert changed_since(str(tmp_path), moment)
+
+
+def test_a_waiting_checkout_takes_whichever_slot_frees_first(tmp_path: Path) -> None:
+    slots = tmp_path / "checkout-slots"
+    slots.mkdir()
+    held = []
+    for slot in range(2):  # both slots busy, as when 16 runs start at once
+        fd = os.open(slots / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.append(fd)
+    got_turn, done = threading.Event(), threading.Event()
+
+    def checkout() -> None:
+        with worktrees.checkout_turn(slots, count=2):
+            got_turn.set()
+            done.wait(10)
+    waiter = threading.Thread(target=checkout)
+    waiter.start()
+    try:
+        os.close(held.pop(1 - os.getpid() % 2))  # the slot a waiter bound in advance by its pid would not watch
+        assert got_turn.wait(10), "the waiting checkout never took the slot that was freed"
+    finally:
+        done.set()
+        waiter.join()
+        for fd in held:
+            os.close(fd)
+
+
+def test_the_lean_watcher_loads_the_notifier_without_asyncio_or_anyio() -> None:
+    probe = ("import sys; from orchestra.core.supervise import lean_watch; lean_watch.notifier_class(); "
+             "print(' '.join(m for m in ('asyncio', 'anyio', 'watchfiles', 'orchestra.core.runs') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == []
+
+
+@pytest.mark.parametrize("new_file", ["src/added.py", "notes/prompt.txt", "a/b/c/deep.txt"])
+def test_a_new_file_alone_is_committed_when_staged_by_name(tree: RunTree, new_file: str) -> None:
+    """A new file in a tracked directory or in new ones, nothing else changed (the demo's tester, a CLI
+    writing notes/): git must be handed it without exclude pathspecs beside it, or it stages nothing."""
+    (tree.path / new_file).parent.mkdir(parents=True, exist_ok=True)
+    (tree.path / new_file).write_text("new\n")
+    commit = snapshot(tree, CODER, "one new file")
+    assert commit is not None
+    assert new_file in git(tree.path, "ls-tree", "-r", "--name-only", "HEAD").splitlines()
