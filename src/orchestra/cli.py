@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from orchestra import __version__
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.signals import interrupts_deferred
+from orchestra.core.base.words import plural
 from orchestra.core.git.repo import Repository, data_home, open_repository
 
 if TYPE_CHECKING:  # the fleet and the score load only for the commands that use them
@@ -88,8 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--rejected", action="store_true",
                        help="also delete the branches (and kept commits) of rejected runs: their work is gone")
     prune.add_argument("--json", action="store_true", help="print what was removed and kept as JSON")
-    sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
-                   "(works outside a repository too)")
+    update = sub.add_parser("update", help="bring a run up to date with its target branch (rebase or merge, as "
+                            "[orchestra] update says); a conflict changes nothing and redirects the agent")
+    update.add_argument("run")
+    update.add_argument("--no-redirect", action="store_true",
+                        help="on a conflict, leave it to you (a shell in the run's worktree) instead of the agent")
+    update.add_argument("--json", action="store_true", help="print what was done as JSON")
+    push = sub.add_parser("push", help="push a run's branch to a remote and open a pull request (with gh), or "
+                          "print the compare URL; recorded in the ledger")
+    push.add_argument("run")
+    push.add_argument("--remote", help="the remote (default: the target branch's upstream remote, else origin)")
+    push.add_argument("--json", action="store_true", help="print what was done as JSON")
+    doctor = sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
+                            "(works outside a repository too)")
+    doctor.add_argument("--all", "-v", action="store_true",
+                        help="also list each optional CLI, tool and key no agent here needs, with how to get it")
+    attach = sub.add_parser("attach", help="talk to a run's live interactive agent in this terminal "
+                            "(ctrl-] detaches; the agent goes on)")
+    attach.add_argument("run")
+    attach.add_argument("--detach-key", default="ctrl-]", metavar="KEY", help="the key that detaches (default ctrl-])")
     return parser
 
 
@@ -109,7 +127,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return cmd_demo(args)
     if args.command == "doctor":
-        return cmd_doctor(args.directory)
+        return cmd_doctor(args.directory, args.all)
     if args.command == "init":
         return cmd_init(open_repository(args.directory, require_commits=False))
     repo = open_repository(args.directory)
@@ -129,12 +147,16 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def cmd_init(repo: Repository) -> int:
-    from orchestra.core.score import STARTER_TOML
+    """Write the starter score, its target the branch checked out now (left out on a detached HEAD)."""
+    from orchestra.core.onboarding.init import starter_score
     if repo.score_path.exists():
         print(f"{repo.score_path} already exists; it was left as it is.")
         return 1
-    repo.score_path.write_text(STARTER_TOML, encoding="utf-8")
-    print(f"Wrote {repo.score_path}. Edit its agents and specs, then run `orchestra`.")
+    branch = repo.current_branch()
+    repo.score_path.write_text(starter_score(branch), encoding="utf-8")
+    target = (f"target branch {branch}" if branch else
+              "no branch is checked out, so no target: runs use the branch checked out when they start")
+    print(f"Wrote {repo.score_path} ({target}). Edit its agents and specs, then run `orchestra`.")
     return 0
 
 
@@ -153,7 +175,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fleet = Fleet(repo, score)
     spec = score.specs[0]
     runs = fleet.spawn(spec.id)
-    print(f"Demo repository: {root}\nStarted {len(runs)} runs of spec {spec.id!r}: {', '.join(r.id for r in runs)}")
+    print(f"Demo repository: {root}\nIts ledger: {repo.ledger_path} (`orchestra -C {root} ledger show`)\n"
+          f"Started {plural(len(runs), 'run')} of spec {spec.id!r}: {', '.join(r.id for r in runs)}")
     if args.no_open:
         print(f"Open the fleet with: orchestra -C {root}")
         return 0
@@ -194,7 +217,7 @@ def cmd_runs(fleet: Fleet, args: argparse.Namespace) -> int:
     for run in runs:
         gates = " ".join(f"{g.name}:{'stale' if g.is_stale(run.tree) else g.status}" for g in run.gates.values())
         print(f"{run.id:<5} {run.state:<9} {run.agent:<14} {run.spec or 'task':<14} "
-              f"{run.files_changed} files +{run.lines_added} -{run.lines_removed}  {gates}")
+              f"{plural(run.files_changed, 'file')} +{run.lines_added} -{run.lines_removed}  {gates}")
         for remark in run_remarks(run):
             print(f"      {remark}")
     return 0
@@ -249,7 +272,8 @@ def cmd_redirect(fleet: Fleet, args: argparse.Namespace) -> int:
     with interrupts_deferred():
         run = fleet.redirect(args.run, args.message, findings=found)
     sent = run.feedback[-1] if run.feedback and (found or run.feedback[-1].get("comments")) else None
-    extra = (f" with {len(sent['findings'])} finding(s) and {len(sent['comments'])} comment(s)" if sent else "")
+    extra = (f" with {plural(len(sent['findings']), 'finding')} and {plural(len(sent['comments']), 'comment')}"
+             if sent else "")
     print(f"Redirected {run.id}{extra}; {run.agent} is working again.")
     return 0
 
@@ -272,9 +296,21 @@ def cmd_comment(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 def cmd_stop(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.runs.lifecycle import allowed
+    before = fleet.get(args.run)
+    tip = fleet.branch_tip(before) if allowed("stop", before) else ""  # else stop refuses, saying why
     run = fleet.stop(args.run)
-    print(f"Stopped {run.id}; its work is committed on {run.branch}.")
+    print(f"Stopped {run.id}; {stopped_work(run, tip, fleet.branch_tip(run))}.")
     return 0
+
+
+def stopped_work(run: Run, before: str, after: str) -> str:
+    """What became of a stopped run's work, from its branch's tip before and after the stop."""
+    if after != before:
+        return f"its work so far is committed on {run.branch} as {after[:10]}"
+    if after == run.base:
+        return "nothing to commit: it had changed nothing"
+    return f"nothing new to commit; its earlier commits are on {run.branch}"
 
 
 def cmd_diff(fleet: Fleet, args: argparse.Namespace) -> int:
@@ -283,40 +319,28 @@ def cmd_diff(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 def cmd_log(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.runs.lifecycle import event_text
     events, _ = fleet.store.read_events(fleet.get(args.run).id)
     for event in events:
         if event.get("type") == "output":
             print(event["text"])
         elif event.get("type") in ("note", "state"):
-            text = event.get("text") or f"state: {event.get('state')} {event.get('message') or ''}".rstrip()
+            text = event.get("text") or event_text(event.get("state") or "", event.get("message") or "")
             print(f"[orchestra] {text}")
     return 0
 
 
-def cmd_doctor(directory: Path) -> int:
-    """Print one line per finding (its fix indented below); 1 when the score needs something missing."""
+def cmd_doctor(directory: Path, show_all: bool = False) -> int:
+    """Print what stops the score's agents first, then what is there (doctor_report); 1 when something the
+    score needs is missing."""
     from orchestra.core.onboarding.doctor import diagnose
+    from orchestra.core.onboarding.doctor_report import doctor_report
     repo, score = doctor_repository(directory)
     findings = diagnose(score, os.environ, shutil.which)
-    for finding in findings:
-        print_finding(finding)
     state = doctor_state(repo) if repo is not None else []
-    if state:
-        print(f"\nThis repository ({repo.root}):")
-        for finding in state:
-            print_finding(finding, "note")
-    gaps = [f.subject for f in findings if f.needed and not f.ok]
-    where = f"the score {score.path}" if score else "no score here, so only orchestra's own needs"
-    print(f"\nMissing for {where}: {', '.join(gaps)}" if gaps else f"\nNothing is missing ({where}).")
-    return 1 if gaps else 0
-
-
-def print_finding(finding, not_ok: str = "missing") -> None:
-    """One finding: ok (or the not_ok label), its subject and detail; the fix below when it is not ok."""
-    label = "warn" if getattr(finding, "warning", False) else "ok" if finding.ok else not_ok
-    print(f"{label:<8} {finding.subject:<19} {finding.detail}")
-    if finding.fix and (label == "warn" or not finding.ok):
-        print(f"{'':9}{finding.fix}")
+    report = doctor_report(findings, state, repo.root if repo else None, score.path if score else None, show_all)
+    print("\n".join(report.lines))
+    return 1 if report.gaps else 0
 
 
 def doctor_repository(directory: Path) -> tuple[Repository | None, Score | None]:
@@ -388,13 +412,46 @@ def cmd_prune(fleet: Fleet, args: argparse.Namespace) -> int:
         report = Pruner(fleet, dry_run=args.dry_run, rejected=args.rejected, older_than_days=args.older_than).prune()
     print(json.dumps(report.to_json(), indent=2) if args.json else "\n".join(report.lines()))
     if report.failed:
-        print(f"orchestra: {len(report.failed)} thing(s) could not be removed; they were left in place.",
+        print(f"orchestra: {plural(len(report.failed), 'thing')} could not be removed; they were left in place.",
               file=sys.stderr)
     return 1 if report.failed else 0
 
 
-COMMANDS = {"spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
+def cmd_attach(fleet: Fleet, args: argparse.Namespace) -> int:
+    """Relay this terminal to the run's interactive session until detached or it ends."""
+    from orchestra.core.supervise.attach import parse_key
+    from orchestra.core.supervise.sessions import talk
+    try:
+        key = parse_key(args.detach_key)
+    except ValueError as error:
+        raise BadUsage(str(error)) from None
+    said = talk(fleet.get(args.run), fleet.store.run_dir(args.run), key)
+    print(said.message, file=sys.stdout if said.ok else sys.stderr)
+    return 0 if said.ok else 1
+
+
+def cmd_update(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.update import update_run
+    with interrupts_deferred():
+        result = update_run(fleet, args.run, on_conflict="leave" if args.no_redirect else "redirect")
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(result.line(), file=sys.stderr if result.conflicted else sys.stdout)
+    return 1 if result.conflicted else 0
+
+
+def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.publish import publish_run
+    with interrupts_deferred():
+        done = publish_run(fleet, args.run, remote=args.remote)
+    print(json.dumps(done.to_json(), indent=2) if args.json else "\n".join(done.lines()))
+    return 0
+
+
+COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
             "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
+COMMANDS.update(update=cmd_update, push=cmd_push)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -96,15 +96,71 @@ def test_accept_reject_and_redirect_from_the_command_line_are_recorded(
     assert code == 0 and len(out.splitlines()) == 3 and "not needed" in out
 
 
+def test_counts_in_messages_agree_with_their_nouns(repo: Path, make_fleet: MakeFleet,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestra.core.base.words import plural
+    assert [plural(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert (plural(1, "entry"), plural(3, "entry"), plural(2, "match"), plural(2, "key")) == (
+        "1 entry", "3 entries", "2 matches", "2 keys")
+    assert plural(2, "child", "children") == "2 children"
+    fleet = make_fleet(repo, score_text({"one": "echo 1 > one.txt"}, [{"id": "one", "intent": "x"}]))
+    run = wait_settled(fleet, fleet.spawn("one")[0].id)
+    fleet.accept(run.id)
+
+    runs = run_cli(capsys, repo, "runs")[1]
+    verdict = run_cli(capsys, repo, "ledger", "verify")[1]
+
+    assert " 1 file +1 -0 " in runs and "1 files" not in runs
+    assert verdict.startswith("ledger ok: 1 entry (0 signed)"), verdict
+
+
+def test_accepting_a_run_whose_change_the_target_already_holds_says_nothing_to_merge(
+        repo: Path, make_fleet: MakeFleet, capsys: pytest.CaptureFixture[str]) -> None:
+    fleet = make_fleet(repo, score_text({"same": "echo same > same.txt"}, [{"id": "same", "intent": "x"}]))
+    assert run_cli(capsys, repo, "spawn", "same", "--agent", "same", "--agent", "same")[0] == 0
+    first, second = (wait_settled(fleet, run_id) for run_id in ("r1", "r2"))
+    assert run_cli(capsys, repo, "accept", first.id)[0] == 0
+    tip = git(repo, "rev-parse", "main")
+
+    code, out, err = run_cli(capsys, repo, "accept", second.id)
+
+    assert code == 1 and out == ""
+    assert err.startswith("orchestra: Nothing to merge: merging this run would not change main "
+                          "(it holds these changes already)."), err
+    assert "Nothing was merged or recorded" in err and f"orchestra reject {second.id}" in err
+    assert git(repo, "rev-parse", "main") == tip  # no empty merge commit
+    assert [e["action"] for e in fleet.ledger.entries()] == ["accept"]
+    assert fleet.get(second.id).state == "review"
+
+
 def test_stop_from_the_command_line(repo: Path, make_fleet: MakeFleet, capsys: pytest.CaptureFixture[str]) -> None:
     fleet = make_fleet(repo, score_text({"slow": "echo wip > wip.txt; echo started; sleep 30"},
                                         [{"id": "build", "intent": "x"}]))
     assert run_cli(capsys, repo, "spawn", "build")[:2] == (0, "r1\n")
     wait_output(fleet, "r1", "started")
     code, out, _ = run_cli(capsys, repo, "stop", "r1")
-    assert code == 0 and "Stopped r1" in out
+    tip = git(repo, "rev-parse", fleet.get("r1").branch)
+    assert code == 0 and out == f"Stopped r1; its work so far is committed on {fleet.get('r1').branch} as {tip[:10]}.\n"
     assert fleet.get("r1").state == "stopped"
     assert git(repo, "show", f"{fleet.get('r1').branch}:wip.txt") == "wip"
+
+
+def test_stop_says_when_there_was_nothing_to_commit(repo: Path, make_fleet: MakeFleet,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    fleet = make_fleet(repo, score_text({"idle": "echo started; sleep 30"}, [{"id": "build", "intent": "x"}]))
+    assert run_cli(capsys, repo, "spawn", "build")[:2] == (0, "r1\n")
+    wait_output(fleet, "r1", "started")
+
+    code, out, _ = run_cli(capsys, repo, "stop", "r1")
+
+    assert code == 0 and out == "Stopped r1; nothing to commit: it had changed nothing.\n"
+    assert git(repo, "rev-parse", fleet.get("r1").branch) == fleet.get("r1").base
+    assert run_cli(capsys, repo, "stop", "r1")[::2] == (1, "orchestra: Run r1 is not working (it was stopped): "
+                                                           "there is no agent to stop.\n")
+    # The log says why once, without repeating the state's word.
+    log = run_cli(capsys, repo, "log", "r1")[1].splitlines()
+    assert log.count("[orchestra] stopped by the conductor") == 1
+    assert not [line for line in log if "stopped stopped" in line]
 
 
 def test_ledger_verify_passes_then_fails_after_an_entry_is_altered(
@@ -175,3 +231,24 @@ def test_without_a_score_orchestra_explains_init_and_demo(
     assert not (repo / "orchestra.toml").exists()
     code, _, err = run_cli(capsys, repo, "spawn", "x")
     assert code == 1 and "orchestra init" in err
+
+
+def test_the_demo_says_where_its_ledger_is_when_it_starts(tmp_path: Path, make_fleet: MakeFleet,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestra.core.onboarding.demo import DEMO_NOTICE, demo_notice
+    lines = DEMO_NOTICE.splitlines()
+    assert len(lines) <= 3 and all(len(line) <= 80 for line in lines)
+    assert lines[-1] == "Ledger: ~/.local/share/orchestra/demos/<name>/.git/orchestra/ledger.jsonl"
+    assert demo_notice(Path.home() / "demos" / "demo-3").splitlines()[-1] == \
+        "Ledger: ~/demos/demo-3/.git/orchestra/ledger.jsonl"
+    assert demo_notice(Path("/srv/demo")).splitlines()[-1] == "Ledger: /srv/demo/.git/orchestra/ledger.jsonl"
+
+    root = tmp_path / "demo"
+    code = main(["demo", str(root), "--no-open"])
+    fleet = make_fleet(root)  # its runs are decided at teardown
+
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0 and out[0] == f"Demo repository: {root}"
+    assert out[1] == f"Its ledger: {fleet.ledger.path} (`orchestra -C {root} ledger show`)"
+    assert fleet.ledger.path == root / ".git" / "orchestra" / "ledger.jsonl"
+    assert out[2].startswith(f"Started {len(fleet.runs())} runs of spec ")

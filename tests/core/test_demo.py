@@ -100,9 +100,10 @@ def test_is_demo_tells_the_demo_from_other_repositories(demo: Path, repo: Path, 
 
 def test_the_notice_names_the_stand_ins_and_how_to_add_a_real_agent() -> None:
     lines = DEMO_NOTICE.splitlines()
-    assert 2 <= len(lines) <= 3
+    assert 2 <= len(lines) <= 3 and all(len(line) <= 77 for line in lines)  # the banner at 80 columns
+    assert len(lines[0]) <= 77 - len("  x hides this")  # room for the key that hides it
     assert "no API key" in DEMO_NOTICE
-    assert 'kind = "llm"' in DEMO_NOTICE and 'preset = "claude"' in DEMO_NOTICE
+    assert 'kind = "llm"' in DEMO_NOTICE and '"cli" (claude' in DEMO_NOTICE
 
 
 # -- the whole demo through the core ----------------------------------------------------------

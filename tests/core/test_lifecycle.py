@@ -77,3 +77,36 @@ def test_nothing_but_the_lifecycle_writes_a_runs_state() -> None:
             if WRITES_STATE.search(line) and "activity" not in line:
                 offenders.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+def a_run(state: str) -> Run:
+    return Run(id="r1", agent="a", spec=None, task="t", branch="b", worktree="/w", base="0", target="main",
+               agent_config={}, spec_config=None, state=state)
+
+
+def test_each_refusal_is_written_in_plain_english() -> None:
+    assert refusal("stop", a_run("review")) == "Run r1 is not working (it is in review): there is no agent to stop."
+    assert refusal("redirect", a_run("queued")) == ("Run r1 cannot be redirected while it is queued: its agent "
+                                                    "has not started yet.")
+    assert refusal("accept", a_run("failed")).startswith("Run r1 has failed: only a run in review can be accepted.")
+    assert refusal("accept", a_run("stopped")).startswith("Run r1 was stopped: only a run in review")
+    assert refusal("accept", a_run("waiting")).startswith("Run r1 is still waiting for input:")
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_no_refusal_glues_a_verb_or_a_state_into_a_broken_sentence(state: str) -> None:
+    broken = re.compile(r"stoped|shelled|accepted while|\bis (review|failed|stopped|interrupted)\b|"
+                        r"\bit is (review|failed|stopped|interrupted|accepted|rejected)\b")
+    for action in (*ACTIONS, "shell"):
+        run = a_run(state)
+        if not allowed(action, run):
+            assert not broken.search(refusal(action, run)), refusal(action, run)
+
+
+def test_a_state_event_says_its_state_once() -> None:
+    from orchestra.core.runs.lifecycle import event_text
+    assert event_text("stopped", "stopped by the conductor") == "stopped by the conductor"
+    assert event_text("accepted", "accepted by Ann") == "accepted by Ann"
+    assert event_text("failed", "the agent exited with status 1") == "failed: the agent exited with status 1"
+    assert event_text("failed", "failed_setup odd") == "failed: failed_setup odd"
+    assert event_text("review", "") == "review"

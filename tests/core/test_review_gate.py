@@ -204,7 +204,7 @@ def test_redirect_with_findings_reaches_the_authors_next_prompt_and_rework_resol
     assert report["ready"] is False and [f["priority"] for f in report["findings"]] == ["P1", "P1", "P2"]
     blocking = next(f for f in report["findings"] if f["source"] == "review:critic" and f["priority"] == "P1")
     done = cli("redirect", run.id, "--finding", blocking["id"], "-m", "Take the input into account.", cwd=repo)
-    assert done.returncode == 0 and "1 finding(s) and 1 comment(s)" in done.stdout, done.stderr
+    assert done.returncode == 0 and "with 1 finding and 1 comment;" in done.stdout, done.stderr
     entry = ledger_lines(fleet)[-1]
     assert entry["action"] == "redirect" and [f["id"] for f in entry["findings"]] == [blocking["id"]]
     assert entry["comments"][0]["title"] == "Use a named constant." and entry["message"] == "Take the input into account."

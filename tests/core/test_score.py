@@ -165,7 +165,7 @@ def test_starter_explains_every_key() -> None:
 # --- verify checks ---------------------------------------------------------------------------
 
 
-def test_verify_names_are_derived_and_made_unique() -> None:
+def test_verify_names_are_derived_and_made_unique_by_a_word_of_their_own() -> None:
     text = """\
 [[specs]]
 id = "s"
@@ -179,7 +179,7 @@ verify = [
 ]
 """
     checks = parse_score(text, Path("orchestra.toml")).specs[0].verify
-    assert [c.name for c in checks] == ["pytest-2", "pytest-3", "lint.sh", "pytest", "pytest-4"]
+    assert [c.name for c in checks] == ["pytest-2", "pytest-e2e", "lint.sh", "pytest", "pytest-3"]
     assert [c.command for c in checks][3] == "python -m pytest"
     assert all(c.timeout == 600.0 and c.junit is None for c in checks)
 

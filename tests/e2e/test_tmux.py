@@ -170,10 +170,11 @@ def test_accept_and_reject_by_keys(term: Tmux, two_agent_repo: Path) -> None:
     assert not (repo / "notes.txt").exists()
     assert git(repo, "status", "--porcelain") == ""
     assert runs_json(repo)[first]["state"] == "accepted"
-    term.wait_for(ui, pane_in_state(first, "accepted"), f"{first}'s pane in state accepted", timeout=5)
+    # A decided run leaves the grid: the top bar counts it, and the focus moves to the run still shown.
+    term.wait_for(ui, lambda s: "1 decided hidden" in s and find_pane(s, first) is None,
+                  f"{first}'s pane archived", timeout=5)
 
-    # -- move to the other run and reject it with a reason -----------------------------------------
-    term.keys(ui, "Right")
+    # -- the other run, now the only pane, is rejected with a reason --------------------------------
     wait_for_focus(term, ui, second, [first, second])
     term.keys(ui, "r")
     term.wait_for_text(ui, f"Reject {second} (beta)")
@@ -190,6 +191,8 @@ def test_accept_and_reject_by_keys(term: Tmux, two_agent_repo: Path) -> None:
     assert not Path(rejected["worktree"]).exists()
     assert rejected["worktree"] not in git(repo, "worktree", "list", "--porcelain")
     assert not (repo / "notes.txt").exists()
+    term.wait_for_text(ui, "2 decided hidden")
+    term.keys(ui, "H")  # shows the decided runs again
     screen = term.wait_for(ui, pane_in_state(second, "rejected"), f"{second}'s pane in state rejected", timeout=5)
     assert find_pane(screen, first).shows_state("accepted")
 

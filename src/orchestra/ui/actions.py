@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import subprocess
@@ -21,9 +22,11 @@ from orchestra.core.runs.lifecycle import allowed
 from orchestra.core.runs.run import Run
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
+    from orchestra.core.fleet.update import UpdateResult
     from orchestra.ui.dialogs import NewRunRequest
 
-RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell"})
+RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach"})
+RUN_ACTIONS |= {"update", "publish"}  # issue 11: the target moves on, publishing
 
 
 class RunActions:
@@ -44,11 +47,23 @@ class RunActions:
                 tooltip="Open a shell in the run's worktree; leaving it (exit) returns to the fleet"),
         Binding("O", "shell(True)", "Agent CLI", id="run.shell_agent", show=False,
                 tooltip="Open the run's agent CLI itself, interactively, in its worktree (a shell for other agents)"),
+        Binding("t", "attach", "Talk", id="run.attach", show=False,
+                tooltip="Talk to the run's live interactive agent in this terminal; ctrl-] comes back to the fleet "
+                        "and the agent goes on (agents with session = \"interactive\")"),
+        Binding("u", "update", "Update", id="run.update", show=False,
+                tooltip="Bring the run up to date with its target (rebase or merge, as [orchestra] update says); "
+                        "its gates run again. On the review screen u removes a comment: use U or the palette"),
+        Binding("U", "update", "Update", id="run.update_review", show=False,
+                tooltip="Bring the run up to date with its target: the key for it on the review screen too"),
+        Binding("P", "publish", "Push", id="run.publish", show=False,
+                tooltip="Push the run's branch to the remote and open a pull request (with gh) or show the compare "
+                        "URL; recorded in the ledger"),
     ]
 
-    def current_run(self) -> Run | None:
-        """The run the keys act on: the focused pane's, or the one under review."""
-        screen = self.screen
+    def current_run(self, screen: Screen | None = None) -> Run | None:
+        """The run the keys act on: the focused pane's, or the one under review, on screen (default: the
+        screen shown; a dialog or the palette on top has none)."""
+        screen = self.screen if screen is None else screen
         if isinstance(screen, ModalScreen):
             return None
         run_id = getattr(screen, "run", None)
@@ -56,6 +71,10 @@ class RunActions:
         if run_id is None and hasattr(screen, "focused_run_id"):
             run_id = screen.focused_run_id()
         return self.runs.get(run_id) if run_id else None
+
+    def target_run(self, run_id: str | None) -> Run | None:
+        """The run an action acts on: the one named (as it is now), else the focused one."""
+        return self.runs.get(run_id) if run_id is not None else self.current_run()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in RUN_ACTIONS:
@@ -74,8 +93,8 @@ class RunActions:
         return None
 
     # -- the actions ---------------------------------------------------------------------------
-    def action_accept(self, force: bool = False) -> None:
-        run = self.current_run()
+    def action_accept(self, force: bool = False, run_id: str | None = None) -> None:
+        run = self.target_run(run_id)
         if not allowed("accept", run):
             return
         # The same question `orchestra accept` asks; here an unready run is asked about, and a confirmed
@@ -91,8 +110,8 @@ class RunActions:
                          lambda yes: yes and self.carry_out("accept", self.fleet.accept, run.id, run.candidate,
                                                             None, True))
 
-    def action_reject(self, force: bool = False) -> None:
-        run = self.current_run()
+    def action_reject(self, force: bool = False, run_id: str | None = None) -> None:
+        run = self.target_run(run_id)
         if not allowed("reject", run):
             return
         if force:
@@ -103,10 +122,10 @@ class RunActions:
                                     "The worktree is removed, the branch is kept.", "reason"),
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
 
-    def action_redirect(self) -> None:
+    def action_redirect(self, run_id: str | None = None) -> None:
         """Ask for the instruction; the findings selected on the review screen and every unsent comment of
         yours go with it (then the instruction may be empty)."""
-        run = self.current_run()
+        run = self.target_run(run_id)
         if not allowed("redirect", run):
             return
         from orchestra.ui.dialogs import TextPrompt
@@ -143,14 +162,14 @@ class RunActions:
             self.call_from_thread(self.notify, "Comment added: it goes with your next redirect (d)."
                                   if what == "comment" else "Comment removed.", timeout=4)
 
-    def action_stop(self) -> None:
-        run = self.current_run()
+    def action_stop(self, run_id: str | None = None) -> None:
+        run = self.target_run(run_id)
         if allowed("stop", run):
             self.carry_out("stop", self.fleet.stop, run.id)
 
-    def action_shell(self, agent: bool = False) -> None:
+    def action_shell(self, agent: bool = False, run_id: str | None = None) -> None:
         """Suspend the UI and run an interactive program in the focused run's worktree."""
-        run = self.current_run()
+        run = self.target_run(run_id)
         if not allowed("shell", run):
             return
         worktree = Path(run.worktree)
@@ -173,6 +192,21 @@ class RunActions:
                     input("press enter to return to the fleet ")
         except SuspendNotSupported:
             self.notify(f"This terminal cannot hand over to a shell; run: cd {worktree}", severity="warning")
+
+    def action_attach(self, run_id: str | None = None) -> None:
+        """Suspend the UI and relay the terminal to the run's interactive session until the detach key."""
+        run = self.target_run(run_id)
+        if not allowed("attach", run):
+            return
+        from orchestra.core.supervise.sessions import talk  # only when asked: not for the first paint
+        try:
+            with self.suspend():
+                said = talk(run, self.fleet.store.run_dir(run.id))
+        except SuspendNotSupported:
+            self.notify(f"This terminal cannot hand over to {run.id}'s agent; run: orchestra attach {run.id}",
+                        severity="warning")
+            return
+        self.notify(said.message, severity="information" if said.ok else "warning")
 
     def action_new_run(self) -> None:
         if self.fleet.score is None or not self.fleet.score.agents:
@@ -237,9 +271,10 @@ class RunActions:
         if what in ("accept", "reject") and self.screen is origin and type(origin).__name__ == "ReviewScreen":
             self.pop_screen()
 
-    def run_commands(self) -> Iterable[SystemCommand]:
-        """Every action, for the command palette."""
-        run = self.current_run()
+    def run_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action, for the command palette; run actions act on the run of screen, the one the palette
+        was opened on (the palette's own screen has none)."""
+        run = self.current_run(screen)
         name = f"{run.id} ({run.agent})" if run else "the focused run"
         yield SystemCommand("New runs", "Start runs of a spec or a free-text task", self.action_new_run)
         for action, title, help_text in (
@@ -247,9 +282,76 @@ class RunActions:
                 ("reject", "Reject", f"Discard {name} with a reason"),
                 ("redirect", "Redirect", f"Send {name}'s agent an instruction"),
                 ("stop", "Stop", f"Stop {name}'s agent"),
-                ("shell", "Shell in", f"Open a shell in {name}'s worktree")):
+                ("shell", "Shell in", f"Open a shell in {name}'s worktree"),
+                ("attach", "Talk to", f"Talk to {name}'s live interactive agent (ctrl-] comes back)"),
+                ("update", "Update", f"Bring {name} up to date with its target branch"),
+                ("publish", "Push", f"Push {name}'s branch and open a pull request")):
             if allowed(action, run):
-                yield SystemCommand(f"{title} {name}", help_text, getattr(self, f"action_{action}"))
-        if run is not None and self.screen.__class__.__name__ != "ReviewScreen":
+                yield SystemCommand(f"{title} {name}", help_text,
+                                    functools.partial(getattr(self, f"action_{action}"), run_id=run.id))
+        if run is not None and screen.__class__.__name__ != "ReviewScreen":
             yield SystemCommand(f"Review {name}", "Open its diff, gates and output", lambda: self.open_review(run.id))
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
+
+    # -- the target moves on, publishing (issue 11) ----------------------------------------------
+    def on_ready(self) -> None:
+        """Count how far each run is behind its target, and again whenever the target moves. (Textual calls
+        this besides the App's own on_ready: it calls the handler of each class of the app's MRO.)"""
+        if getattr(self, "live", True):
+            self.follow_target()
+
+    @work(exclusive=True, group="follow-target")
+    async def follow_target(self) -> None:
+        """Count again whenever the target branch's ref file is rewritten (an accept, a commit, a pull); the
+        counts are kept on the runs, so the feed brings them to the panes."""
+        from watchfiles import awatch
+        from orchestra.core.fleet.update import refresh_behind
+        from orchestra.core.git.update import target_ref_file
+        target = await asyncio.to_thread(self.target_name)
+        await asyncio.to_thread(self.attempt, "count", refresh_behind, self.fleet)
+        ref = target_ref_file(self.fleet.repo, target)
+        if target == "?" or not ref.parent.is_dir():
+            return
+        async for _changes in awatch(ref.parent, watch_filter=lambda _change, path: Path(path).name == ref.name,
+                                     recursive=False, debounce=200, stop_event=getattr(self, "_stop_watching", None)):
+            await asyncio.to_thread(self.attempt, "count", refresh_behind, self.fleet)
+
+    def action_update(self, run_id: str | None = None) -> None:
+        run = self.target_run(run_id)
+        if allowed("update", run):
+            self.notify(f"Updating {run.id} onto {run.target}…", timeout=3)
+            self.bring_up_to_date(run.id)
+
+    @work(thread=True, group="decide")
+    def bring_up_to_date(self, run_id: str) -> None:
+        from orchestra.core.fleet.update import update_run
+        done, result = self.attempt("update", update_run, self.fleet, run_id, None, "leave")
+        if done:
+            self.call_from_thread(self.updated, result)
+
+    def updated(self, result: UpdateResult) -> None:
+        """Say what the update did; on a conflict, ask whether the agent resolves it (or you, in a shell)."""
+        if not result.conflicted:
+            self.notify(result.line(), timeout=8)
+            return
+        from orchestra.core.fleet.update import conflict_instruction
+        from orchestra.ui.dialogs import ConfirmDialog
+        run = result.run
+        detail = (f"{result.line()}\n\nRedirect {run.agent} to resolve it? Or press n and resolve it yourself: "
+                  f"o opens a shell in its worktree (run `git {result.mode} {run.target}` there).")
+        self.push_screen(ConfirmDialog(f"Updating {run.id} conflicted", detail, "Redirect the agent"),
+                         lambda yes: yes and self.carry_out("redirect", self.fleet.redirect, run.id,
+                                                            conflict_instruction(result)))
+
+    def action_publish(self, run_id: str | None = None) -> None:
+        run = self.target_run(run_id)
+        if allowed("publish", run):
+            self.notify(f"Pushing {run.branch}…", timeout=3)
+            self.push_run(run.id)
+
+    @work(thread=True, group="publish")
+    def push_run(self, run_id: str) -> None:
+        from orchestra.core.fleet.publish import publish_run
+        done, published = self.attempt("push", publish_run, self.fleet, run_id)
+        if done:
+            self.call_from_thread(self.notify, "\n".join(published.lines()), title=f"Published {run_id}", timeout=30)

@@ -8,6 +8,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -18,14 +19,18 @@ from textual.screen import Screen
 from orchestra.core.base.errors import OrchestraError
 from orchestra.core.runs.feed import FleetFeed, RunUpdate
 from orchestra.core.fleet import Fleet
+from orchestra.core.git.repo import data_home
 from orchestra.core.runs.lifecycle import refusal
 from orchestra.core.settings import SettingsError, load_settings, save_theme
 from orchestra.core.runs.run import Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen, describe_bindings
-from orchestra.ui.run_pane import RunPane
 from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
+
+# Toasts cover panes: an announcement stays only long enough to be read (the pane keeps showing the state).
+INFO_TIMEOUT = 4
+ALERT_TIMEOUT = 6
 
 
 class OrchestraApp(RunActions, App[int]):
@@ -33,6 +38,7 @@ class OrchestraApp(RunActions, App[int]):
 
     TITLE = "orchestra"
     ENABLE_COMMAND_PALETTE = True
+    NOTIFICATION_TIMEOUT = INFO_TIMEOUT
     BINDINGS = [
         *RunActions.RUN_BINDINGS,
         Binding("n", "new_run", "New", id="fleet.new", tooltip="Start runs: pick a spec or type a task, pick agents"),
@@ -58,16 +64,17 @@ class OrchestraApp(RunActions, App[int]):
         """The fleet, with a pane for every run on disk: the very first frame shows the whole fleet."""
         notice = None
         if self.demo:
-            from orchestra.core.onboarding.demo import DEMO_NOTICE
-            notice = DEMO_NOTICE
+            from orchestra.core.onboarding.demo import demo_notice
+            notice = demo_notice(self.fleet.repo.root)
         title = f"{self.fleet.repo.root.name} → {self.target_name()}"
         # fleet.runs() marks runs whose supervisor died as failed before they are shown.
         initial = self.feed.initial(self.fleet.runs())
         now = self.clock()
         for run_id, update in initial.items():
             self.runs[run_id] = update.run
-        panes = [RunPane.with_events(update.run, update.events, now) for update in initial.values()]
-        return FleetScreen(title, notice, panes)
+        # The screen makes panes only for the runs it shows: decided runs are archived and cost nothing here.
+        return FleetScreen(title, notice, runs=[update.run for update in initial.values()],
+                           events={run_id: update.events for run_id, update in initial.items()}, now=now)
 
     def on_mount(self) -> None:
         self.ticker = self.set_interval(1.0, self.tick, pause=True)
@@ -119,10 +126,21 @@ class OrchestraApp(RunActions, App[int]):
         wanted = saved or (self.fleet.score.theme if self.fleet.score else None) or DEFAULT_DARK
         names = {theme.name for theme in themes}
         if wanted not in names and wanted not in self.available_themes:
-            problems = [*problems, f"theme {wanted!r} was not found (themes: {', '.join(sorted(names))})"]
+            problems = [*problems, f"theme {wanted!r} was not found; {self.theme_choices(names)}"]
             wanted = DEFAULT_DARK if DEFAULT_DARK in names else (themes or [FALLBACK_THEME])[0].name
         self.theme = wanted
         return [str(problem) for problem in problems]
+
+    def theme_choices(self, own: set[str]) -> str:
+        """Every theme name the app accepts: orchestra's, then Textual's built-in ones."""
+        builtin = sorted(set(self.available_themes) - own - {FALLBACK_THEME.name})
+        return f"orchestra themes: {', '.join(sorted(own))}; also Textual's: {', '.join(builtin)}"
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Save screenshots in orchestra's data directory: Textual's default, ~/Downloads, is often missing
+        on a server. Textual's notification names the file saved."""
+        return super().deliver_screenshot(filename, path or str(screenshot_dir()), time_format)
 
     def watch_theme(self, theme: str) -> None:
         """Remember a theme the conductor picks (in the command palette) for every repository."""
@@ -144,13 +162,15 @@ class OrchestraApp(RunActions, App[int]):
         for key in unknown:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            self.notify(f"[keymap] {key!r} is not a binding id{hint}; `?` lists them.", severity="warning", timeout=15)
+            self.notify(f"[keymap] {key!r} is not a binding id{hint}; `?` lists them.", severity="warning", timeout=15,
+                        markup=False)  # plain text: "[keymap]" is not a style tag
 
     def _bindings_with_ids(self) -> list[Binding]:
-        from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog, TextPrompt
+        from orchestra.ui.dialogs import AgentPicker, ConfirmDialog, NewRunDialog, TextPrompt
         from orchestra.ui.diff_view import DiffView
         from orchestra.ui.review_screen import ReviewScreen
-        classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView)
+        classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView,
+                   AgentPicker)
         return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id]
 
     def empty_message(self) -> str:
@@ -165,9 +185,11 @@ class OrchestraApp(RunActions, App[int]):
 
         runs_dir = self.fleet.store.runs_dir
         runs_dir.mkdir(parents=True, exist_ok=True)
-        # Catch up on anything that changed between the first read and the watch starting.
+        # Catch up on anything that changed between the first read and the watch starting. Quietly: a run
+        # that reached review or failed meanwhile is shown so in its pane, and a burst of toasts at start-up
+        # would hide the panes.
         every_run = {str(path) for path in runs_dir.iterdir()}
-        self.apply_updates(await asyncio.to_thread(self.feed.changed, every_run))
+        self.apply_updates(await asyncio.to_thread(self.feed.changed, every_run), announce=False)
         # No filter: the default one drops every path under a `.git` directory, which is where runs live.
         async for changes in awatch(runs_dir, watch_filter=None, debounce=200, step=50,
                                     stop_event=self._stop_watching):
@@ -175,7 +197,8 @@ class OrchestraApp(RunActions, App[int]):
             updates = await asyncio.to_thread(self.feed.changed, paths)
             self.apply_updates(updates)
 
-    def apply_updates(self, updates: dict[str, RunUpdate]) -> None:
+    def apply_updates(self, updates: dict[str, RunUpdate], announce: bool = True) -> None:
+        """Show what changed on disk; announce runs whose state changed (unless told not to)."""
         if not updates:
             return  # nothing to redraw
         fleet_screen = self.fleet_screen()
@@ -187,7 +210,7 @@ class OrchestraApp(RunActions, App[int]):
                 changed.append(update.run)
                 if before is None or before.state != update.run.state:
                     states_changed = True
-                if before is not None and before.state != update.run.state:
+                if announce and before is not None and before.state != update.run.state:
                     self.announce(update.run)
                 self.watch_supervisor(update.run)
             elif run_id in self.runs:
@@ -206,14 +229,16 @@ class OrchestraApp(RunActions, App[int]):
 
     def announce(self, run: Run) -> None:
         """Tell the conductor when a run needs them."""
+        from orchestra.ui.notifier import notifier_for  # bell, desktop notification, the user's notify command
+        notifier_for(self).run_changed(run)
         if run.state == "review":
-            self.notify(f"{run.id} {run.agent} is ready for review", timeout=6)
+            self.notify(f"{run.id} {run.agent} is ready for review", timeout=INFO_TIMEOUT)
         elif run.state == "failed":
-            self.notify(f"{run.id} {run.agent} failed: {run.message}", severity="error", timeout=10)
+            self.notify(f"{run.id} {run.agent} failed: {run.message}", severity="error", timeout=ALERT_TIMEOUT)
         elif run.state == "interrupted":
-            self.notify(f"{run.id} {run.agent} was interrupted: {run.message}", severity="warning", timeout=10)
+            self.notify(f"{run.id} {run.agent} was interrupted: {run.message}", severity="warning",
+                        timeout=ALERT_TIMEOUT)
         elif run.state == "waiting":
-            self.bell()  # the conductor may be looking elsewhere: the terminal (and tmux) flag the window
             self.notify(f"{run.id} {run.agent} is waiting for input — {run.message}\n"
                         f"O opens it interactively; d redirects it.", severity="warning", timeout=15)
 
@@ -269,14 +294,15 @@ class OrchestraApp(RunActions, App[int]):
     def action_help(self) -> None:
         # Built once per kind of screen and kept installed: the keys do not change while the UI runs,
         # and composing the sheet again each time cost ~50-200 ms while runs stream.
-        name = f"help-{type(self.screen).__name__}"
+        # Per kind of screen and of focused widget: the focused widget's keys are listed too.
+        name = f"help-{type(self.screen).__name__}-{type(self.screen.focused).__name__}"
         if not self.is_screen_installed(name):
             self.install_screen(HelpScreen(describe_bindings(self, self.screen)), name)
         self.push_screen(name)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield from self.run_commands()
+        yield from self.run_commands(screen)
 
     def on_key(self, event: Key) -> None:
         """Say why a dimmed run key does nothing when it is pressed."""
@@ -290,6 +316,16 @@ class OrchestraApp(RunActions, App[int]):
     async def action_quit(self) -> None:
         self._stop_watching.set()
         self.exit(0)
+
+
+def screenshot_dir() -> Path:
+    """$XDG_DATA_HOME/orchestra/screenshots, made if needed; the current directory when it cannot be."""
+    folder = data_home() / "screenshots"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Path.cwd()
+    return folder
 
 
 def is_review(screen: Screen) -> bool:

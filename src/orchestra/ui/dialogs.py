@@ -20,11 +20,12 @@ from textual.widgets import Button, Input, Label, OptionList, SelectionList, Sta
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from orchestra.core.score import Score
+from orchestra.ui.key_bar import KeyBar
 
 DIALOG_CSS = """
 {name} {{ align: center middle; background: $background 60%; }}
 {name} > Vertical {{
-    width: 72; max-width: 95%; height: auto; max-height: 90%;
+    width: 72; max-width: 95%; height: auto; max-height: 100%;
     border: round $primary; background: $surface; padding: 1 2;
 }}
 {name} .title {{ text-style: bold; color: $primary; margin-bottom: 1; }}
@@ -70,8 +71,9 @@ class ConfirmDialog(Dialog[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="dialog.yes", tooltip="Confirm", priority=True),
         Binding("n,escape", "answer(False)", "No", id="dialog.no", tooltip="Cancel; nothing changes", priority=True),
-        Binding("enter", "press_focused", "Choose", id="dialog.choose", show=False, priority=True,
+        Binding("enter", "press_focused", "Choose", id="dialog.choose", priority=True,
                 tooltip="Press the focused button"),
+        Binding("tab", "app.focus_next", "Other button", id="dialog.next", tooltip="Focus the other button"),
     ]
 
     def __init__(self, title: str, detail: str, confirm_label: str = "Yes") -> None:
@@ -85,6 +87,7 @@ class ConfirmDialog(Dialog[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("No (n)", id="no")
                 yield Button(f"{self.confirm_label} (y)", id="yes", variant="warning")
+        yield KeyBar(palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -101,7 +104,7 @@ class TextPrompt(Dialog[str | None]):
 
     DEFAULT_CSS = DIALOG_CSS.format(name="TextPrompt")
     BINDINGS = [
-        Binding("enter", "submit", "Submit", id="dialog.submit", tooltip="Submit the text", priority=True),
+        Binding("enter", "submit", "Confirm", id="dialog.submit", tooltip="Submit the text", priority=True),
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing changes", priority=True),
     ]
 
@@ -114,6 +117,7 @@ class TextPrompt(Dialog[str | None]):
             yield Label(escape(self.title_text), classes="title")
             yield Static(escape(self.detail), classes="detail")
             yield Input(placeholder=self.placeholder, id="text")
+        yield KeyBar(palette=False)
 
     async def action_submit(self) -> None:
         field = self.query_one("#text", Input)
@@ -140,6 +144,9 @@ class TextPrompt(Dialog[str | None]):
 class AgentPicker(SelectionList[str]):
     """A SelectionList whose unticked boxes are blank: Textual draws an X in every box and tells the
     states apart by colour alone, which reads the same with NO_COLOR or 16 colours."""
+
+    BINDINGS = [Binding("space", "select", "Tick/untick", id="dialog.toggle_agent",
+                        tooltip="Tick or untick the highlighted agent")]
 
     def render_line(self, y: int) -> Strip:
         strip = super().render_line(y)
@@ -168,15 +175,18 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
     """Pick a spec (or type a task) and the agents to run it."""
 
     DEFAULT_CSS = DIALOG_CSS.format(name="NewRunDialog") + """
-    NewRunDialog OptionList { height: auto; max-height: 10; margin-bottom: 1; }
-    NewRunDialog SelectionList { height: auto; max-height: 10; }
-    NewRunDialog Input { margin-bottom: 1; }
+    NewRunDialog > Vertical { padding: 0 1; }
+    NewRunDialog .title { margin-bottom: 0; }
+    NewRunDialog OptionList { height: auto; max-height: 8; }
+    NewRunDialog SelectionList { height: auto; }
+    NewRunDialog .buttons { margin-top: 0; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing starts", priority=True),
         Binding("ctrl+s", "start", "Start", id="dialog.start", tooltip="Start the runs", priority=True),
         Binding("enter", "press_focused", "Choose", id="dialog.choose", show=False, priority=True,
                 tooltip="Press the focused button"),
+        Binding("tab", "app.focus_next", "Next field", id="dialog.next", tooltip="Focus the next field or button"),
     ]
 
     def __init__(self, score: Score) -> None:
@@ -196,12 +206,34 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
+        yield KeyBar(palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#specs", OptionList).highlighted = 0
         self.query_one("#task").display = False
         self.query_one("#specs").focus()
         self.preselect()
+        self.call_after_refresh(self.fit_agents)
+
+    def on_resize(self) -> None:
+        self.fit_agents()
+
+    def fit_agents(self, tries: int = 0) -> None:
+        """Give the agent list the rows the dialog has left, so the buttons stay on screen: the list scrolls
+        and keeps its cursor in view. Grown to every agent first, then shrunk by what overflows once laid out."""
+        agents = self.query_one("#agents", AgentPicker)
+        if tries == 0:
+            agents.styles.max_height = agents.option_count + agents.styles.gutter.height
+            self.call_after_refresh(self.fit_agents, 1)
+            return
+        if agents.outer_size.height != agents.option_count + agents.styles.gutter.height and tries < 5:
+            self.call_after_refresh(self.fit_agents, tries + 1)  # not laid out at full size yet
+            return
+        box = self.query_one(Vertical)
+        overflow = box.virtual_size.height - box.scrollable_content_region.height
+        if overflow > 0:
+            agents.styles.max_height = max(3, agents.outer_size.height - overflow)
+            self.call_after_refresh(agents.scroll_to_highlight)
 
     def selected_spec(self) -> str | None:
         specs = self.query_one("#specs", OptionList)
@@ -218,12 +250,18 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
         for name in chosen:
             agents.select(name)
 
-    def on_option_list_option_highlighted(self) -> None:
-        self.query_one("#task").display = self.selected_spec() is None
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option_list.id != "specs":
+            return  # the agent list moving its cursor
+        task = self.query_one("#task")
+        if task.display != (self.selected_spec() is None):
+            task.display = self.selected_spec() is None
+            self.fit_agents()  # the task field takes rows from the agent list
         self.preselect()
 
-    def on_option_list_option_selected(self) -> None:
-        self.query_one("#task" if self.selected_spec() is None else "#agents").focus()
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "specs":
+            self.query_one("#task" if self.selected_spec() is None else "#agents").focus()
 
     def button_chosen(self, button: Button) -> None:
         if button.id == "start":

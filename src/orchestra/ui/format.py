@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -9,6 +10,7 @@ from textual.content import Content
 from textual.markup import escape
 
 from orchestra.core.policy import EvidenceItem
+from orchestra.core.runs.lifecycle import event_text
 from orchestra.core.runs.run import Gate, Run
 
 STATE_STYLE = {
@@ -107,7 +109,7 @@ def event_line(event: dict) -> str | None:
         message = event.get("message") or ""
         if event.get("state") in ("queued", "working") and not message:
             return None  # routine transitions; the status line already shows them
-        return f"[$text-muted]» {escape(event.get('state', ''))}{': ' + escape(message) if message else ''}[/]"
+        return f"[$text-muted]» {escape(event_text(event.get('state', ''), message))}[/]"
     return None
 
 
@@ -125,25 +127,32 @@ READY = "[b $text-success]✔ ready[/]"
 
 
 class Detail(NamedTuple):
-    """How much of the evidence line is spelt out."""
+    """How much of the evidence line is spelt out. Words go before numbers: a passing part's words first,
+    then the explanation of the head, then long labels; a failing part's words ("40 failed") go last."""
 
-    texts: bool    # "12 passed" → "12", a review's verdict, a check's summary
+    texts: bool    # the words of a passing part: "12 passed" → "12", a review's "approved"
     short: bool    # "t", "bnd", "scan" for "tests", "bounds", "scans"
     compact: bool  # only the two highest counts of findings, then "+N"
     tight: bool    # the glyph against its label, parts apart by one space
+    brief_head: bool = False  # the head without its explanation: "not ready: why in 2 Gates" → "not ready"
+    bad_texts: bool = True    # the words of a failing or stale part's counts: "40 failed" → "40"
 
 
 DETAILS = (Detail(True, False, False, False), Detail(False, False, False, False), Detail(False, False, True, False),
-           Detail(False, True, True, False), Detail(False, True, True, True))
+           Detail(False, False, True, False, brief_head=True), Detail(False, True, True, False, brief_head=True),
+           Detail(False, True, True, True, brief_head=True),
+           Detail(False, True, True, True, brief_head=True, bad_texts=False))
+_HEAD_EXPLANATION = re.compile(r":[^\[\]]*(?=\[/[^\]]*\]$)")
 
 
 def evidence_markup(items: Iterable[EvidenceItem], width: int | None = None, head: str = "") -> str:
-    """The evidence line, e.g. "tests ✓ 12 · cov ✓ 84% · bounds ✓ · scans ✗ · review ✓ approved · P1:2"
+    """The evidence line, e.g. "tests ✗ 40 failed · cov ✓ 84% · bounds ✓ · scans ✗ · review ✓ approved · P1:2"
     (after head, e.g. READY), shortened until it fits width; a stale part always says "stale"."""
     items = list(items)
-    heads = [head] if head else []
     markup = ""
     for detail in DETAILS:
+        shown = _HEAD_EXPLANATION.sub("", head, count=1) if detail.brief_head else head
+        heads = [shown] if shown else []
         markup = (" " if detail.tight else " · ").join([*heads, *(evidence_part(item, detail) for item in items)])
         if width is None or Content.from_markup(markup).cell_length <= width:
             break
@@ -158,11 +167,13 @@ def evidence_part(item: EvidenceItem, detail: Detail = DETAILS[0]) -> str:
     label = escape(names[1] if detail.short else names[0])
     gap = "" if detail.tight else " "
     glyph, style = EVIDENCE_STATE.get(item.state, ("?", "$text-muted"))
-    text, same = _evidence_text(item, detail.texts)
+    counted = item.state in ("bad", "stale") and any(c.isdigit() for c in item.text)  # "40 failed", "71% < 80%"
+    texts = detail.bad_texts if counted else detail.texts
+    text, same = _evidence_text(item, texts)
     flag = "" if not same else ("[$text-warning]⚠[/]" if detail.tight else
                                 " [$text-warning]⚠same[/]" if detail.short else " [$text-warning]same provider[/]")
     if item.state == "stale":
-        shown = f" {escape(text)}" if text and detail.texts else ""
+        shown = f" {escape(text)}" if text and texts else ""
         return f"[$text-muted strike]{label}{shown}[/] [$text-warning]stale[/]"
     if item.state == "pending":
         return f"[$text-muted]{label}{gap}{glyph}[/]"
@@ -192,3 +203,13 @@ def _evidence_text(item: EvidenceItem, texts: bool) -> tuple[str, bool]:
     if item.label == "coverage":
         return (text[:14] if texts else text.split()[0][:8]), same
     return (text[:14] if texts else ""), same
+
+
+def behind_markup(run: Run) -> str:
+    """"  3 behind main" (muted, led by two spaces) when the target has moved on since the run's base; "" when it
+    has not, or when the count was taken against another base (it is counted again off the UI's thread)."""
+    behind = run.behind or {}
+    commits = behind.get("commits")
+    if not isinstance(commits, int) or commits <= 0 or behind.get("base") != (run.merge_base or run.base):
+        return ""
+    return f"  [$text-muted]{commits} behind {escape(run.target)}[/]"

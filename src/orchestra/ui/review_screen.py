@@ -11,18 +11,21 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Log, OptionList, Static, TabbedContent, TabPane
-from textual.widgets.option_list import Option
+from textual.widgets import Input, Log, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from orchestra.core.base.findings import Finding
 from orchestra.core.git.diffparse import ParsedDiff, parse_diff
 from orchestra.core.policy import evidence, feedback_status, open_findings, readiness
 from orchestra.core.runs.run import Run
+from orchestra.ui.diff_pane import DiffPane
 from orchestra.ui.diff_view import DiffView
 from orchestra.ui.findings import feedback_markup, is_comment
 from orchestra.ui.findings_list import FindingsList
 from orchestra.ui.format import diffstat_markup, duration, evidence_markup, state_markup, usage_markup
+from orchestra.ui.format import behind_markup
 from orchestra.ui.key_bar import KeyBar
+from orchestra.ui.gate_detail import GateDetail
 from orchestra.ui.review_text import gate_details, plain_lines, spec_details
 
 __all__ = ["ReviewScreen", "gate_details", "plain_lines", "spec_details"]
@@ -32,6 +35,9 @@ _PARSED: dict[tuple[str, str, str | None], ParsedDiff] = {}
 
 READY_TO_ACCEPT = "[b $text-success]✔ ready: a accepts[/]"
 NOT_READY = "[$text-warning]not ready: why in 2 Gates[/]"
+# The keys the bar shows first when it cannot show them all (at 80 columns: these, up to ?).
+KEY_RANKING = ("run.accept", "run.reject", "run.redirect", "review.back", "diff.next_finding", "review.comment",
+               "app.help", "review.select", "diff.search", "diff.split", "run.stop", "run.shell", "fleet.new")
 TABS = {"diff": "Diff", "gates": "Gates", "spec": "Spec", "output": "Output", "findings": "Findings"}
 
 
@@ -49,6 +55,7 @@ class ReviewScreen(Screen):
     ReviewScreen #files { width: 34; max-width: 30%; border-right: solid $panel-lighten-2; text-wrap: nowrap;
                           text-overflow: ellipsis; }
     ReviewScreen DiffView { width: 1fr; }
+    ReviewScreen DiffPane { width: 1fr; }
     ReviewScreen .section { padding: 0 1; }
     ReviewScreen #output { height: 1fr; }
     ReviewScreen #feedback { height: auto; max-height: 50%; padding: 0 1; border-bottom: solid $panel-lighten-2; }
@@ -92,9 +99,9 @@ class ReviewScreen(Screen):
         with TabbedContent(initial="diff"):
             with TabPane(self.tab_label("diff"), id="diff"), Horizontal():
                 yield OptionList(id="files")
-                yield DiffView()
+                yield DiffPane()
             with TabPane(self.tab_label("gates"), id="gates"), VerticalScroll(id="gates-scroll"):
-                yield Static(id="gate-detail", classes="section")
+                yield GateDetail(id="gate-detail", classes="section")
             with TabPane(self.tab_label("spec"), id="spec"), VerticalScroll(id="spec-scroll"):
                 yield Static(id="spec-detail", classes="section")
             with TabPane(self.tab_label("output"), id="output"):
@@ -102,7 +109,7 @@ class ReviewScreen(Screen):
             with TabPane(self.tab_label("findings"), id="findings"), Vertical():
                 yield Static(id="feedback")
                 yield FindingsList(id="findings-list")
-        yield KeyBar()
+        yield KeyBar(ranking=KEY_RANKING)
 
     def tab_label(self, tab: str) -> str:
         """A tab's title with the key that shows it; the Findings tab says how many, and how many are selected."""
@@ -127,9 +134,9 @@ class ReviewScreen(Screen):
             f"[b]{escape(run.id)}[/b] {escape(run.agent)} · {escape(run.spec or 'task')}  {state_markup(run)}  "
             f"{duration(run.elapsed(time.time()))}  {diffstat_markup(run)}  "
             + (f"{usage}  " if (usage := usage_markup(run)) else "")
-            + f"[$text-muted]{(run.candidate or '')[:10]} → {escape(run.target)}[/]")
+            + f"[$text-muted]{(run.candidate or '')[:10]} → {escape(run.target)}[/]" + behind_markup(run))
         self.show_evidence()
-        self.query_one("#gate-detail", Static).update(gate_details(run))
+        self.query_one("#gate-detail", GateDetail).show_run(run, self.app.fleet.store.run_dir(run.id))
         self.query_one("#spec-detail", Static).update(spec_details(run))
         self.show_findings(open_findings(run))
         if run.candidate != self.shown_candidate:
@@ -284,7 +291,22 @@ class ReviewScreen(Screen):
             self.query_one(DiffView).scroll_to_file(event.option.id)
             self.query_one(DiffView).focus()
 
+    def on_diff_view_file_scrolled(self, event: DiffView.FileScrolled) -> None:
+        """The file list follows the diff: the file shown is highlighted (and scrolled to) in it."""
+        files = self.query_one("#files", OptionList)
+        try:
+            files.highlighted = files.get_option_index(event.path or "")
+        except OptionDoesNotExist:
+            pass  # a note on the whole change, before the first file
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # q and esc go back, but not while the search bar's input has the keys: q is typed, esc closes it.
+        return not (action == "back" and isinstance(self.focused, Input))
+
     def action_back(self) -> None:
+        if self.query_one(DiffPane).search_open:
+            self.query_one(DiffPane).close_search()
+            return
         if self.is_current:
             self.app.pop_screen()
 

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import itertools
+import math
 import textwrap
 from collections import deque
 
 from textual.content import Content
 from textual.events import Click
 from textual.markup import escape
+from textual.geometry import Region
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
 
 from orchestra.core.policy import evidence, readiness
 from orchestra.core.runs.run import Run
 from orchestra.ui.format import (READY, diffstat_markup, duration, event_line, evidence_markup, gates_markup,
                                  state_markup, usage_markup)
+from orchestra.ui.format import behind_markup
 
 TAIL_LINES = 200
 MESSAGE_LINES = 2  # a failed run's message gets at most this many lines in the pane
+# An unfocused pane shows new output at most this often: a streaming fleet would otherwise repaint every
+# pane several times a second, which is what an SSH link has to carry (benchmarks/terminal_bytes_bench.py).
+UNFOCUSED_INTERVAL = 1.0
 
 
 class RunPane(Widget, can_focus=True):
@@ -26,12 +33,13 @@ class RunPane(Widget, can_focus=True):
 
     The pane is a single widget that renders its lines itself (status, gates, a failed run's message,
     then as much of the output tail as fits): a fleet of panes is cheap to lay out and style, which
-    keeps the first paint fast.
+    keeps the first paint fast. It repaints only the rows whose text changed, and its tail scrolls by half
+    its height at a time (as a terminal's jump scroll does), so a new line usually repaints one row, not all.
     """
 
     DEFAULT_CSS = """
     RunPane {
-        border: round $panel-lighten-2;
+        border: round $border-blurred;  /* each theme gives it 3:1 contrast on $surface */
         border-title-color: $foreground;
         border-subtitle-color: $text-muted;
         padding: 0 1;
@@ -64,24 +72,39 @@ class RunPane(Widget, can_focus=True):
         # Parsed once when they arrive: a streaming fleet redraws panes many times a second.
         self.tail: deque[Content] = deque(maxlen=TAIL_LINES)
         self.now = now
+        self.appended = 0  # lines ever added to the tail: where the jump-scrolled view starts depends on it
+        self.group_label = ""  # "group g3 · 4 runs", set by the fleet
+        self.live = False  # shown as the fleet's current run (in the list view): repainted at once, like focus
         self._evidence_line: tuple[int, str] | None = None  # (width, markup), made again when the run changes
+        self._painted: list[tuple] | None = None  # each row's text and spans as last asked to repaint
+        self._pending: Timer | None = None
         self._set_titles()
 
     @classmethod
     def with_events(cls, run: Run, events: list[dict], now: float) -> RunPane:
         """A pane for run whose tail starts with the given events."""
         pane = cls(run, now)
-        pane.tail.extend(tail_lines(events))
+        pane.extend_tail(tail_lines(events))
         return pane
 
     def _set_titles(self) -> None:
-        self.border_title = f"{escape(self.run.id)} {escape(self.run.agent)}"
-        self.border_subtitle = escape(self.run.spec or "task")
+        # Only when they change: setting a border title repaints the whole pane.
+        title = f"{escape(self.run.id)} {escape(self.run.agent)}"
+        subtitle = " · ".join(filter(None, (escape(self.run.spec or "task"), self.group_label)))
+        if self.border_title != title:
+            self.border_title = title
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+
+    def set_group_label(self, label: str) -> None:
+        if label != self.group_label:
+            self.group_label = label
+            self._set_titles()
 
     def status_line(self) -> str:
         usage = usage_markup(self.run)
         return (f"{state_markup(self.run)}  {duration(self.run.elapsed(self.now))}  {diffstat_markup(self.run)}"
-                + (f"  {usage}" if usage else ""))
+                + (f"  {usage}" if usage else "") + behind_markup(self.run))
 
     def evidence_line(self, width: int) -> str:
         """The run's evidence (policy.evidence) fitted to the pane; "ready" when `a` accepts it at once."""
@@ -96,6 +119,9 @@ class RunPane(Widget, can_focus=True):
         """What the conductor must not miss, wrapped to the pane: a failed run's message, a waiting agent's
         question, a kept worktree, or what the agent did to its branch."""
         run, width = self.run, max(10, width)
+        if run.state == "rejected":
+            reason = (run.decision or {}).get("reason")
+            return wrapped(f"rejected: {reason}" if reason else "rejected without a reason", width, "$text-muted")
         if run.state in ("failed", "waiting", "interrupted") and run.message:
             style = "$error" if run.state == "failed" else "$warning"
             return wrapped(run.message, width, style)
@@ -109,37 +135,102 @@ class RunPane(Widget, can_focus=True):
             return wrapped(f"⚠ not sandboxed: {run.sandbox.get('why_not') or 'the sandbox is off'}", width, "$warning")
         return []
 
-    def render(self) -> Content:
+    def rows(self) -> list[Content]:
+        """The pane's content rows: the head, then the tail's view, padded to the pane's height."""
         width, height = self.size.width or 80, self.size.height or 20
         head = [self.status_line(), self.evidence_line(width), *self.message_lines(width)]
-        lines = [Content.from_markup(line) for line in head]
-        room = height - len(lines)
-        if room > 0 and self.tail:
-            lines.extend(itertools.islice(self.tail, max(0, len(self.tail) - room), None))
-        return Content("\n").join(lines)
+        lines = [Content.from_markup(line) for line in head][:height]
+        lines.extend(self.tail_view(height - len(lines)))
+        return lines + [Content("")] * (height - len(lines))
+
+    def tail_view(self, room: int) -> list[Content]:
+        """The newest tail lines that fit in room rows. Once the tail is longer than room, the view moves by
+        half of room at a time, so between moves a new line only fills the next empty row."""
+        if room <= 0 or not self.tail:
+            return []
+        step = max(1, room // 2)
+        first = max(0, math.ceil((self.appended - room) / step) * step)  # counted over every line ever added
+        skip = max(0, first - (self.appended - len(self.tail)))
+        return list(itertools.islice(self.tail, skip, skip + room))
+
+    def render(self) -> Content:
+        return Content("\n").join(self.rows())
+
+    def repaint(self) -> None:
+        """Repaint the rows whose text or style changed since the last repaint (all of them the first time)."""
+        self._cancel_pending()
+        if not self.is_mounted or not self.size.height:
+            self.refresh()
+            return
+        rows = [(row.plain, tuple(row.spans)) for row in self.rows()]
+        painted, self._painted = self._painted, rows
+        if painted is None or len(painted) != len(rows):
+            self.refresh()
+            return
+        changed = [y for y, (old, new) in enumerate(zip(painted, rows)) if old != new]
+        width = self.content_size.width
+        # One region per run of adjacent changed rows.
+        runs: list[list[int]] = []
+        for y in changed:
+            if runs and runs[-1][1] == y:
+                runs[-1][1] = y + 1
+            else:
+                runs.append([y, y + 1])
+        if runs:
+            self.refresh(*(Region(0, start, width, end - start) for start, end in runs))
+
+    def repaint_soon(self) -> None:
+        """Repaint at once when the conductor looks at this pane, else at most every UNFOCUSED_INTERVAL."""
+        if self.has_focus or self.live:
+            self.repaint()
+        elif self._pending is None:
+            self._pending = self.set_timer(UNFOCUSED_INTERVAL, self.repaint, name="pane repaint")
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
 
     def show_run(self, run: Run, now: float) -> None:
-        """Render the run's state (called when its record changes)."""
+        """Render the run's state (called when its record changes); a new state shows at once."""
+        moved = run.state != self.run.state
         self.run, self.now = run, now
         self._evidence_line = None
         self._set_titles()
         for state in ("review", "failed", "waiting", "interrupted"):
             self.set_class(run.state == state, f"-{state}")
-        self.refresh()
+        if moved:
+            self.repaint()
+        else:
+            self.repaint_soon()
 
     def tick(self, now: float) -> None:
-        """Refresh the elapsed time (each second while the run works)."""
+        """Refresh the elapsed time (each second while the run works): only its row, and only if it changed."""
         self.now = now
-        self.refresh()
+        if self._pending is None:
+            self.repaint()
+
+    def extend_tail(self, lines: list[Content]) -> None:
+        self.tail.extend(lines)
+        self.appended += len(lines)
 
     def add_events(self, events: list[dict]) -> None:
         lines = tail_lines(events)
         if lines:
-            self.tail.extend(lines)
-            self.refresh()
+            self.extend_tail(lines)
+            self.repaint_soon()
 
     def on_resize(self) -> None:
+        self._painted = None
         self.refresh()
+
+    def on_focus(self) -> None:
+        self._painted = None  # the focus restyles the whole pane; pending output shows with it
+        self.repaint()
+
+    def on_blur(self) -> None:
+        self._painted = None
+        self.repaint()
 
     def on_click(self, event: Click) -> None:
         self.focus()

@@ -77,7 +77,11 @@ class Fleet:
         require_trust(self.repo.root, setup_commands(self.score, spec), trust)
         target = self.target_branch()
         base = self.repo.resolve(target)
-        return [self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base) for agent in agents]
+        started: list[Run] = []
+        for agent in agents:  # one group per spawn: named after its first run, so the UI can show them together
+            group = started[0].group if started else None
+            started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base, group))
+        return started
 
     def _plan(self, spec_id: str | None, names: list[str] | None, task: str | None) -> tuple[Spec | None, list[Agent]]:
         if self.score is None:
@@ -143,7 +147,8 @@ class Fleet:
                                   f"{status.reason}. Install bubblewrap, or set sandbox = \"auto\" to run agents "
                                   "unsandboxed (visibly). Nothing was started.")
 
-    def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str) -> Run:
+    def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str,
+                   group: str | None = None) -> Run:
         scope = spec.id if spec else "task"
         # A directory of its own per run (refs/heads/orchestra/<scope>/<run>/): the run's jail may write
         # its own branch and no other.
@@ -157,7 +162,8 @@ class Fleet:
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
                   spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
-                  port=allocate_block(self.repo.state_dir, run_id), review_config=self.review_settings(agent, spec))
+                  port=allocate_block(self.repo.state_dir, run_id), review_config=self.review_settings(agent, spec),
+                  group=group or f"g{run_id.removeprefix('r')}")
         create(self.store, run)
         return self.start(run_id)
 
@@ -165,6 +171,8 @@ class Fleet:
     def runs(self) -> list[Run]:
         """Every run, after completing any decision a crash interrupted (unless one is under way)."""
         self.decisions.converge(wait=False)
+        from orchestra.core.fleet.update import converge_updates  # before any watcher resumes on a half-done update
+        converge_updates(self)
         return [self.reconcile(run) for run in self.store.list()]
 
     def get(self, run_id: str) -> Run:
@@ -298,7 +306,8 @@ class Fleet:
                 f"committed what the agent left when its supervisor was interrupted, as {run.agent}: "
                 f"{settled.commit[:10]}")}])
         if settled.commit or settled.escapes:
-            values = candidate_fields(self.repo.root, self.branch_tip(run), f"refs/heads/{run.target}", run.base)
+            values = candidate_fields(self.repo.root, settled.tip or self.branch_tip(run), f"refs/heads/{run.target}",
+                                      run.base)
             run = self.store.set(run.id, escapes=[*run.escapes, *settled.escapes], **values)
         return run
 

@@ -18,14 +18,14 @@ LEDGER_IN_REPO = ".git/orchestra/ledger.jsonl"
 
 
 def demo_notice(root: Path | None = None) -> str:
-    """The demo's banner: three lines of at most 80 columns. Its last line says where the demo's ledger
-    is: in root (home shortened to ~), or, without root, under the default demos directory."""
+    """The demo's banner: three lines of at most 77 columns (80 less the banner's border and padding), the
+    first short enough to leave room for the key that hides it. Its last line says where the demo's ledger is: in root (home shortened to ~), or, without root, under the default demos directory."""
     where = f"{DEMOS_SHOWN}/<name>"
     if root is not None:
         home = str(Path.home())
         where = "~" + str(root)[len(home):] if str(root).startswith(home + "/") else str(root)
-    return ("Demo: the agents are scripted stand-ins (agents/*.py): no model, no API key.\n"
-            'Real agents: kind = "llm" or "cli" (preset = "claude", …); `orchestra doctor`.\n'
+    return ("Demo: scripted stand-ins (agents/*.py), no model, no API key.\n"
+            'Real agents: kind = "llm" or "cli" (claude, codex, …); `orchestra doctor`.\n'
             f"Ledger: {where}/{LEDGER_IN_REPO}")
 
 

@@ -34,7 +34,13 @@ ACTIONS: dict[str, frozenset[str]] = {
     "reject": frozenset({"queued", "working", "waiting", "review", "failed", "stopped", "interrupted"}),
     "redirect": frozenset({"working", "waiting", "review", "failed", "stopped", "interrupted"}),
     "stop": frozenset({"queued", "working", "waiting"}),
+    # Rewriting the branch under a working agent would pull its files from under it: only while it rests.
+    "update": frozenset({"review", "failed", "stopped", "interrupted"}),
+    # Published for others to see: work awaiting a decision, or accepted work (its branch is kept).
+    "publish": frozenset({"review", "accepted"}),
 }
+# Where a run's interactive session lives (an agent with session = "interactive"): the conductor attaches to it.
+SESSION_STATES = frozenset({"working", "waiting"})
 DECIDED = frozenset(state for state, onward in TRANSITIONS.items() if not onward)
 
 
@@ -91,6 +97,8 @@ def allowed(action: str, run: Run | None) -> bool:
         return action == "reject"
     if action == "shell":
         return run.state not in DECIDED or run.kept is not None
+    if action == "attach":
+        return run.state in SESSION_STATES and run.agent_config.get("session") == "interactive"
     return run.state in ACTIONS.get(action, frozenset())
 
 
@@ -98,16 +106,64 @@ def refusal(action: str, run: Run) -> str:
     """Why an action is not available for a run in its current state."""
     if run.damaged:
         return f"Run {run.id}'s record is damaged ({run.message}); it can only be rejected."
+    if action in ("update", "publish"):
+        return rest_refusal(action, run)
     if run.state in DECIDED:
         suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
         return f"Run {run.id} was already {run.state}.{suffix}"
     if run.state == "interrupted":
         return (f"Run {run.id} was interrupted: its supervisor is gone and its agent was ended. Reject it, or "
                 "redirect it to carry on.")
+    if action == "attach":
+        return _no_session(run)
     if action == "accept":
         if run.state in ACTIONS["stop"]:
-            return f"Run {run.id} is still {run.state}: wait for the agent to finish, or stop it."
-        return f"Run {run.id} is {run.state}: only a run in review can be accepted. Redirect it to try again."
+            return f"Run {run.id} {_is(run.state, still=True)}: wait for the agent to finish, or stop it."
+        return f"Run {run.id} {_is(run.state)}: only a run in review can be accepted. Redirect it to try again."
     if action == "stop":
-        return f"Run {run.id} is not working (it is {run.state})."
-    return f"Run {run.id} cannot be {action}ed while it is {run.state}."
+        return f"Run {run.id} is not working (it {_is(run.state)}): there is no agent to stop."
+    if action == "redirect" and run.state == "queued":
+        return f"Run {run.id} cannot be redirected while it is queued: its agent has not started yet."
+    return f"Run {run.id} cannot be {_DONE.get(action, action)} while it {_is(run.state)}."
+
+
+# How each state reads after "it" or a run's id, and each action's past participle.
+_BEING = {"queued": "is queued", "working": "is working", "waiting": "is waiting for input", "review": "is in review",
+          "failed": "has failed", "stopped": "was stopped", "interrupted": "was interrupted",
+          "accepted": "was accepted", "rejected": "was rejected"}
+_DONE = {"accept": "accepted", "reject": "rejected", "redirect": "redirected", "stop": "stopped",
+         "shell": "opened in a shell", "attach": "attached to"}
+
+
+def event_text(state: str, message: str) -> str:
+    """A state event in words, the state said once: "review", "failed: <why>", and a message that starts
+    with the state's own word as it is ("stopped by the conductor", not "stopped: stopped by …")."""
+    if not message:
+        return state
+    return message if message.split(" ", 1)[0] == state else f"{state}: {message}"
+
+
+def _is(state: str, still: bool = False) -> str:
+    """"is in review", "has failed", …; with still, "is still working"."""
+    phrase = _BEING.get(state, f"is {state}")
+    return phrase.replace("is ", "is still ", 1) if still and phrase.startswith("is ") else phrase
+
+
+def _no_session(run: Run) -> str:
+    """Why there is no interactive session of run to talk to."""
+    if run.agent_config.get("session") != "interactive":
+        return (f"Run {run.id}'s agent {run.agent} works one turn unattended: there is no session to talk to. "
+                f"Set session = \"interactive\" on agent {run.agent} for its next runs.")
+    if run.state == "queued":
+        return f"Run {run.id} is queued: its session starts once its worktree is ready."
+    return (f"Run {run.id}'s session has ended (it {_is(run.state)}). Redirect it (d) to start it again with "
+            "an instruction.")
+
+
+def rest_refusal(action: str, run: Run) -> str:
+    """Why a run cannot be updated onto its target, or published, in its state."""
+    if run.state in ACTIONS["stop"]:
+        return f"Run {run.id} {_is(run.state, still=True)}: wait for the agent to finish, or stop it, then {action} it."
+    if action == "update":
+        return f"Run {run.id} {_is(run.state)}: there is nothing left to update."
+    return f"Run {run.id} {_is(run.state)}: only a run in review or an accepted one can be published."

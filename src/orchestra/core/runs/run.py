@@ -133,6 +133,11 @@ class Run:
     # The setup commands recorded (and allowed) at spawn: [orchestra] setup, then the spec's.
     setup: list[str] = field(default_factory=list)
     port: int | None = None  # the first of the run's block of ten ports (ORCHESTRA_PORT)
+    # How far the target has moved on since the run's base: {"commits", "target": the target's commit it was
+    # counted against, "base"} (fleet.update.refresh_behind); None until counted.
+    behind: dict[str, Any] | None = None
+    # The runs started together by one spawn share a group (the id of its first run); None for older records.
+    group: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -188,5 +193,5 @@ class Run:
             "merge_commit": self.merge_commit, "usage": self.usage, "activity": self.activity,
             "merge_base": self.merge_base, "kept_worktree": self.kept, "escapes": self.escapes,
             "damaged": self.damaged, "sandboxed": (self.sandbox or {}).get("sandboxed"), "sandbox": self.sandbox,
-            "port": self.port,
+            "port": self.port, "group": self.group,
         }

@@ -15,6 +15,7 @@ from orchestra.core.score.locate import NUMBER, STRING, STRINGS, ConfigError, Co
 from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
 from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
                                         Check, ReviewPolicy, Score, Spec)
+from orchestra.core.score.model import UPDATE_MODES
 from orchestra.core.base.findings import PRIORITIES
 from orchestra.core.base.providers import agent_vendor
 from orchestra.core.score.parts import agent, commands, globs, non_empty, spec
@@ -90,13 +91,16 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
     for at in _paths_with_nul(data):
         p.add(at, "contains a NUL character (\\u0000)")
     orchestra = _table(p, data, "orchestra", {"target": STRING, "disposable": STRINGS, "sandbox": STRING,
-                                              "setup": STRINGS})
+                                              "setup": STRINGS, "update": STRING})
     non_empty(p, orchestra, ("orchestra",), "target")
     globs(p, orchestra, ("orchestra",), "disposable")
     commands(p, orchestra, ("orchestra",), "setup")
     if "sandbox" in orchestra and orchestra["sandbox"] not in SANDBOX_MODES:
         p.add(("orchestra", "sandbox"), f"invalid sandbox {orchestra['sandbox']!r}: expected one of "
               f"{', '.join(SANDBOX_MODES)}", closest(orchestra["sandbox"], SANDBOX_MODES))
+    if "update" in orchestra and orchestra["update"] not in UPDATE_MODES:
+        p.add(("orchestra", "update"), f"invalid update {orchestra['update']!r}: expected one of "
+              f"{', '.join(UPDATE_MODES)}", closest(orchestra["update"], UPDATE_MODES))
     sandbox = _table(p, data, "sandbox", {"read": STRINGS})
     _read_paths(p, sandbox)
     ui = _table(p, data, "ui", {"theme": STRING})
@@ -113,7 +117,7 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         keymap=MappingProxyType(dict(keymap)),
         disposable=tuple(orchestra.get("disposable", DEFAULT_DISPOSABLE)),
         sandbox=orchestra.get("sandbox", "auto"), sandbox_read=tuple(sandbox.get("read", ())),
-        setup=tuple(orchestra.get("setup", ())), review=review,
+        setup=tuple(orchestra.get("setup", ())), review=review, update=orchestra.get("update", "rebase"),
     )
 
 

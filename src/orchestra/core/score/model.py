@@ -16,6 +16,7 @@ PRESETS = ("claude", "codex", "aider", "gemini", "opencode")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 SANDBOX_MODES = ("auto", "required", "off")
+UPDATE_MODES = ("rebase", "merge")  # [orchestra] update: how `u` brings a run up to date with its target
 ROLES = ("code", "tests", "docs", "security", "infra", "review", "plan")
 INDEPENDENCE = ("provider", "model", "none")
 BETTER = ("lower", "higher")
@@ -87,6 +88,9 @@ class Agent:
     # (the llm host calls the model, outside the sandbox).
     network: str | None = None
     env: tuple[str, ...] = ()  # names of variables of the user's environment the agent may see
+    # "oneshot": one unattended turn; "interactive": the CLI's own session in a pseudo-terminal the conductor
+    # can attach to (orchestra attach, t), its turn ending when the CLI exits.
+    session: str = "oneshot"
 
     @property
     def network_on(self) -> bool:
@@ -153,6 +157,7 @@ class Score:
     sandbox: str = "auto"                # auto | required | off
     sandbox_read: tuple[str, ...] = ()   # [sandbox] read: paths agents may read (absolute or ~/...)
     setup: tuple[str, ...] = ()          # [orchestra] setup: commands for every new worktree
+    update: str = "rebase"               # [orchestra] update: rebase | merge (see UPDATE_MODES)
     review: ReviewPolicy = ReviewPolicy()
 
     def agent(self, name: str) -> Agent:
