@@ -5,10 +5,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import select
 import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 ORCHESTRA = Path(sys.executable).parent / "orchestra"
@@ -58,3 +61,70 @@ def spawn_on_pty(argv: list[str], cwd: Path, columns: int, rows: int) -> tuple[s
                             preexec_fn=controlling_tty, close_fds=True)
     os.close(slave)
     return proc, master
+
+
+class PtyUI:
+    """A program (the orchestra UI) on a pty of columns x rows whose output this process reads: it counts
+    every byte (`total`), keeps the last `keep` bytes (`output`) and when the first one came."""
+
+    def __init__(self, argv: list[str], cwd: Path, columns: int, rows: int, keep: int = 1 << 22) -> None:
+        self.started = time.perf_counter()
+        self.proc, self.master = spawn_on_pty(argv, cwd, columns, rows)
+        self.output, self.total, self.keep = bytearray(), 0, keep
+        self.first_byte: float | None = None
+
+    def read(self, seconds: float, until: bytes | list[bytes] | re.Pattern | None = None) -> float | None:
+        """Read for up to seconds; with until (all of a list, or a pattern), stop once it is in the output
+        and return the time since start; None when it did not come (or the program exited)."""
+        wanted = [until] if isinstance(until, bytes) else until
+        deadline = time.perf_counter() + seconds
+        while (left := deadline - time.perf_counter()) > 0:
+            ready, _, _ = select.select([self.master], [], [], min(left, 0.05))
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 1 << 16)
+            except OSError:
+                return None  # the program exited
+            if not chunk:
+                return None
+            if self.first_byte is None:
+                self.first_byte = time.perf_counter() - self.started
+            self.total += len(chunk)
+            self.output += chunk
+            del self.output[:-self.keep]
+            if self._found(wanted):
+                return time.perf_counter() - self.started
+        return None
+
+    def _found(self, wanted: list[bytes] | re.Pattern | None) -> bool:
+        if isinstance(wanted, re.Pattern):
+            return wanted.search(self.output) is not None
+        return bool(wanted) and all(w in self.output for w in wanted)
+
+    def read_until_quiet(self, quiet: float = 0.3, limit: float = 5.0) -> None:
+        """Read until no output came for quiet seconds (or limit passed)."""
+        deadline = time.perf_counter() + limit
+        while time.perf_counter() < deadline:
+            before = self.total
+            self.read(quiet)
+            if self.total == before:
+                return
+
+    def press(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> None:
+        """Quit with q; kill the program if it does not exit (an orchestra UI's runs go on either way)."""
+        if self.proc.poll() is None:
+            try:
+                self.press(b"q")
+            except OSError:
+                pass
+            deadline = time.monotonic() + 5
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                self.read(0.05)
+            if self.proc.poll() is None:
+                self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import statistics
@@ -60,7 +59,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from benchkit import ORCHESTRA, cli, git, isolate, runs, spawn_on_pty  # noqa: E402  (this script's folder)
+import benchkit  # noqa: E402
+from benchkit import ORCHESTRA, cli, git, isolate, runs  # noqa: E402  (this script's folder)
 SUPERVISOR_MODULE = "orchestra.core.supervise.supervisor"
 COLUMNS, ROWS = 120, 36
 QUICK_RUNS, FILES = 8, 50
@@ -172,62 +172,9 @@ def ticks_of(pids: list[int]) -> dict[int, int]:
     return ticks
 
 
-class PtyUI:
+def PtyUI(repo: Path) -> benchkit.PtyUI:
     """`orchestra` on a pty of COLUMNS x ROWS whose output is read (and counted) by this process."""
-
-    def __init__(self, repo: Path) -> None:
-        self.started = time.perf_counter()
-        self.proc, self.master = spawn_on_pty([str(ORCHESTRA)], repo, COLUMNS, ROWS)
-        self.output = bytearray()
-        self.first_byte: float | None = None
-
-    def read(self, seconds: float, until: bytes | list[bytes] | None = None) -> float | None:
-        """Read output for up to seconds; with until, stop (returning the time since start) once it all appeared."""
-        wanted = [until] if isinstance(until, bytes) else (until or [])
-        deadline = time.perf_counter() + seconds
-        while (left := deadline - time.perf_counter()) > 0:
-            ready, _, _ = select.select([self.master], [], [], min(left, 0.05))
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:
-                return None  # the UI exited
-            if not chunk:
-                return None
-            if self.first_byte is None:
-                self.first_byte = time.perf_counter() - self.started
-            self.output += chunk
-            if wanted and all(w in self.output for w in wanted):
-                return time.perf_counter() - self.started
-        return None
-
-    def read_until_quiet(self, quiet: float = 0.3, limit: float = 5.0) -> None:
-        """Read until no output came for quiet seconds (or limit passed)."""
-        deadline = time.perf_counter() + limit
-        while time.perf_counter() < deadline:
-            before = len(self.output)
-            self.read(quiet)
-            if len(self.output) == before:
-                return
-
-    def press(self, keys: bytes) -> None:
-        os.write(self.master, keys)
-
-    def close(self) -> None:
-        """Quit with q; kill the UI if it does not exit (its runs are not affected either way)."""
-        if self.proc.poll() is None:
-            try:
-                self.press(b"q")
-            except OSError:
-                pass
-            deadline = time.monotonic() + 5
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                self.read(0.05)
-            if self.proc.poll() is None:
-                self.proc.kill()
-        self.proc.wait()
-        os.close(self.master)
+    return benchkit.PtyUI([str(ORCHESTRA)], repo, COLUMNS, ROWS)
 
 
 # -- the measurements ----------------------------------------------------------------------------------------
@@ -253,12 +200,12 @@ def measure_idle(ui: PtyUI, repo: Path) -> dict[str, float]:
     ui.read(SETTLE)
     watchers = supervisors([repo])
     before_ui, before_sup = cpu_ticks(ui.proc.pid), ticks_of(watchers)
-    bytes_before, started = len(ui.output), time.perf_counter()
+    bytes_before, started = ui.total, time.perf_counter()
     ui.read(IDLE)
     wall = time.perf_counter() - started
     after_ui, after_sup = cpu_ticks(ui.proc.pid), ticks_of(watchers)
     sup_ticks = sum(after_sup[pid] - before_sup[pid] for pid in after_sup if pid in before_sup)
-    return {"bytes": len(ui.output) - bytes_before, "ui_cpu": 100 * (after_ui - before_ui) / CLK_TCK / wall,
+    return {"bytes": ui.total - bytes_before, "ui_cpu": 100 * (after_ui - before_ui) / CLK_TCK / wall,
             "sup_cpu": 100 * sup_ticks / CLK_TCK / wall, "supervisors": len(watchers),
             "idle_output": bytes(ui.output[bytes_before:])}
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import shutil
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from benchkit import ORCHESTRA, cli, git, isolate, runs, spawn_on_pty  # noqa: E402  (this script's folder)
+from benchkit import ORCHESTRA, PtyUI, cli, git, isolate, runs  # noqa: E402  (this script's folder)
 
 COLUMNS, ROWS = 160, 48
 FLEETS = (1, 8)
@@ -71,42 +70,9 @@ def make_repo(path: Path, agents: int, seconds: float) -> Path:
     return path
 
 
-class Pty:
+def Pty(repo: Path) -> PtyUI:
     """`orchestra` on a COLUMNS x ROWS pty; counts what it writes and keeps a tail for searching."""
-
-    def __init__(self, repo: Path) -> None:
-        self.proc, self.master = spawn_on_pty([str(ORCHESTRA)], repo, COLUMNS, ROWS)
-        self.total, self.tail = 0, bytearray()
-
-    def read(self, seconds: float, until: list[bytes] | re.Pattern | None = None) -> bool:
-        """Read for up to seconds; True as soon as until (all of a list, or a pattern) is in the tail."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([self.master], [], [], min(left, 0.05))
-            if not ready:
-                continue
-            try:
-                chunk = os.read(self.master, 1 << 16)
-            except OSError:
-                return False
-            self.total += len(chunk)
-            self.tail = (self.tail + chunk)[-(1 << 20):]
-            if isinstance(until, re.Pattern) and until.search(self.tail):
-                return True
-            if isinstance(until, list) and all(w in self.tail for w in until):
-                return True
-        return False
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            os.write(self.master, b"q")
-            deadline = time.monotonic() + 5
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                self.read(0.05)
-            if self.proc.poll() is None:
-                self.proc.kill()
-        self.proc.wait()
-        os.close(self.master)
+    return PtyUI([str(ORCHESTRA)], repo, COLUMNS, ROWS, keep=1 << 20)
 
 
 def printed_bytes(repo: Path, run_ids: list[str]) -> int:
@@ -124,16 +90,16 @@ def measure(base: Path, agents: int, seconds: float) -> dict[str, float]:
     try:
         ui = Pty(repo)
         titles = [f" {rid} s{n} ".encode() for n, rid in enumerate(run_ids, 1)]
-        if not ui.read(20, until=titles):
-            raise RuntimeError(f"the panes did not appear; output tail: {bytes(ui.tail[-1500:])!r}")
+        if ui.read(20, until=titles) is None:
+            raise RuntimeError(f"the panes did not appear; output tail: {bytes(ui.output[-1500:])!r}")
         ui.read(WARM_UP)
         printed_before, bytes_before, started = printed_bytes(repo, run_ids), ui.total, time.monotonic()
         ui.read(seconds)
         wall = time.monotonic() - started
         written, printed = ui.total - bytes_before, printed_bytes(repo, run_ids) - printed_before
         # Live: the focused (first) pane shows a line its agent printed after the window, within a second.
-        last = max(int(n) for n in re.findall(rb"line (\d+) of " + run_ids[0].encode(), bytes(ui.tail)) or [b"0"])
-        live = ui.read(1.5, until=re.compile(rb"line %d of %s" % (last + 5, run_ids[0].encode())))
+        last = max(int(n) for n in re.findall(rb"line (\d+) of " + run_ids[0].encode(), bytes(ui.output)) or [b"0"])
+        live = None is not ui.read(1.5, until=re.compile(rb"line %d of %s" % (last + 5, run_ids[0].encode())))
         return {"agents": agents, "kbps": written / wall / 1000, "printed_kbps": printed / wall / 1000,
                 "live": live}
     finally:
