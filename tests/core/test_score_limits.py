@@ -170,8 +170,8 @@ def test_disposable_defaults_to_dependency_and_build_caches() -> None:
     score = parse_score("", Path("o.toml"))
     assert score.disposable == DEFAULT_DISPOSABLE
     for glob in ("node_modules/", ".venv/", "venv/", "__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/",
-                 ".ruff_cache/", ".tox/", ".nox/", ".gradle/", ".next/", ".cache/", "*.egg-info/", ".coverage",
-                 ".DS_Store", ".aider*"):
+                 ".ruff_cache/", ".hypothesis/", ".tox/", ".nox/", ".gradle/", ".next/", ".cache/", "*.egg-info/",
+                 ".coverage", ".DS_Store", ".aider*"):
         assert glob in DEFAULT_DISPOSABLE
     assert all(repository_glob_problem(glob) is None for glob in DEFAULT_DISPOSABLE)
 

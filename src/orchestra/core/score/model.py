@@ -24,7 +24,7 @@ NETWORK = ("on", "off")
 # Ignored files that may be deleted with a run's worktree: dependency and build caches, aider's history.
 DEFAULT_DISPOSABLE = (
     "node_modules/", ".venv/", "venv/", "__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/",
-    ".ruff_cache/", ".tox/", ".nox/", ".gradle/", ".next/", ".cache/", "*.egg-info/", ".coverage",
+    ".ruff_cache/", ".hypothesis/", ".tox/", ".nox/", ".gradle/", ".next/", ".cache/", "*.egg-info/", ".coverage",
     ".DS_Store", ".aider*",
 )
 

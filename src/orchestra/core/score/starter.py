@@ -8,9 +8,10 @@ STARTER_TOML = '''\
 # target: the branch runs start from and merge into; leave out to use the branch checked out now.
 target = "main"
 # disposable: globs (as in .gitignore) of ignored files that may be deleted along with a run's
-#          worktree. Leave out for the default: dependency and build caches (node_modules/, .venv/,
-#          venv/, __pycache__/, *.pyc, .pytest_cache/, .mypy_cache/, .ruff_cache/, .tox/, .nox/,
-#          .gradle/, .next/, .cache/, *.egg-info/, .coverage, .DS_Store) and aider's history (.aider*).
+#          worktree. Leave out for the default: dependency, test and build caches (node_modules/,
+#          .venv/, venv/, __pycache__/, *.pyc, .pytest_cache/, .mypy_cache/, .ruff_cache/, .hypothesis/,
+#          .tox/, .nox/, .gradle/, .next/, .cache/, *.egg-info/, .coverage, .DS_Store) and aider's
+#          history (.aider*).
 #disposable = ["node_modules/", ".venv/", "__pycache__/", "*.pyc", "target/"]
 # setup:   commands run in every new worktree before its agent, in the run's sandbox (with network).
 #          You are asked to allow them the first time and whenever they change (`orchestra spawn
