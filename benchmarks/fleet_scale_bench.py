@@ -4,8 +4,15 @@ Run with the project's venv python (it finds `orchestra` next to it):
 
     .venv/bin/python benchmarks/fleet_scale_bench.py [--launches 7] [--src DIR]
 
-With --src, orchestra is run from another copy of the source (e.g. `git archive HEAD src | tar -x -C DIR`)
-instead of the installed one, to compare before and after a change in the same conditions.
+With --src DIR/src, orchestra is also run from another copy of the source, beside the installed one and
+with launches interleaved, to compare before and after a change in the same conditions. Copy the themes
+with it, or the copy starts with a "Theme problems" toast over its panes:
+
+    mkdir DIR && git archive HEAD src themes | tar -x -C DIR
+
+Both are compiled to bytecode first: the development container sets PYTHONDONTWRITEBYTECODE, so a source
+file edited since (or a fresh copy) would otherwise be compiled again at every launch, which no installed
+orchestra does (the first figures below may include some of that, for the files edited then).
 
 It makes its own temporary HOME, XDG dirs and git repositories, prints a table and exits 0 (it does not
 fail on a missed target; read the table). It starts no agents: the runs are records written the way the
@@ -32,10 +39,37 @@ launches each, median / fastest:
 
 With decided runs archived, 50 runs paint as fast as 8 (no pane is made for an archived run); what
 remains above the bare app is orchestra's own start (its imports, the git calls, reading the runs).
+
+A smaller start (2026-12-02, second pass; load average 4-5 on the 2 cores, so rough): what the first frame
+does not use is imported when used (decisions, ledger and signing, trust, worktrees, snapshots, cleanup,
+the jail, processes, pathspec, the help screen), an empty decision journal loads no decision code, and
+archived runs' event logs are read when H shows them. 9 launches, interleaved, `--src` = HEAD 5b82075:
+
+    first paint                                  median  x bare  fastest  x bare
+    bare Textual app                             330 ms   1.00x   278 ms   1.00x
+    orchestra, 8 runs in review                  496 ms   1.50x   424 ms   1.53x
+    orchestra, 50 runs (40 decided)              505 ms   1.53x   434 ms   1.56x   <= 1.25x MISSED
+    orchestra, 8 runs in review (--src)          522 ms   1.58x   372 ms   1.34x
+    orchestra, 50 runs (40 decided) (--src)      576 ms   1.75x   435 ms   1.57x   <= 1.25x MISSED
+
+The machine was too loaded for the pty figures to separate before from after; the phases, timed inside
+fresh processes (headless, 120x36, 50 runs, 9 launches, median / fastest ms) do:
+
+                 imports (cli + ui.app)   start work (to App.run)   Textual until ready
+    bare         289 / 242                  8 /  5                    40 /  29
+    before       371 / 349                 35 / 25                   190 / 182
+    after        323 / 271                 30 / 28                   179 / 139
+
+(first call in a fresh process: feed.initial 15.6 -> 3.4 ms, fleet.runs() 8.5 -> 6.5 ms.) What remains
+is mostly Textual's side of the first frame: 10 run panes whose output tails are parsed as markup line by
+line (RunPane.with_events: about 31 ms for 10 x 40 lines, 1.6 ms as plain styled text), orchestra's
+stylesheet, and rendering 10 bordered panes where the bare app has 10 Statics; then four git calls (three
+in open_repository, one for the target's name) and the Textual widget classes orchestra defines.
 """
 
 from __future__ import annotations
 
+import compileall
 import dataclasses
 import os
 import select
@@ -157,21 +191,23 @@ def main() -> int:
         return 2
     launches = int(sys.argv[sys.argv.index("--launches") + 1]) if "--launches" in sys.argv else 7
     source = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv else None
-    orchestra = [sys.executable, "-c", FROM_SOURCE, source] if source else [str(ORCHESTRA)]
+    # With --src, that copy is measured beside the installed one, launches interleaved: before and after alike.
+    versions = {"": [str(ORCHESTRA)], **({" (--src)": [sys.executable, "-c", FROM_SOURCE, source]} if source else {})}
+    # An installed orchestra runs from bytecode; a source tree edited meanwhile (or unpacked for --src), with
+    # PYTHONDONTWRITEBYTECODE set as on the development container, would be compiled again at every launch.
+    import orchestra as installed
+    for tree in {Path(installed.__file__).parent, *([Path(source) / "orchestra"] if source else [])}:
+        compileall.compile_dir(tree, quiet=1)
     base = Path(tempfile.mkdtemp(prefix="orchestra-scale-bench-"))
     isolate(base)
     try:
-        eight = base / "eight"
-        cases = {
-            "bare Textual app": ([sys.executable, "-c", BARE_APP], base, [b"bare textual app", b"static 8"]),
-            "orchestra, 8 runs in review": (orchestra, eight, make_fleet(eight, ["review"] * 8)),
-        }
-        fifty = base / "fifty"
-        titles = make_fleet(fifty, FIFTY)
-        # Code from before archiving shows all 50 panes, the undecided ones below the fold: its first frame is
-        # the one that ends with the key bar's palette hint.
-        wanted = [b"palette"] if source else [*titles, b"40 decided hidden", b"palette"]
-        cases["orchestra, 50 runs (40 decided)"] = (orchestra, fifty, wanted)
+        eight, fifty = base / "eight", base / "fifty"
+        in_review, titles = make_fleet(eight, ["review"] * 8), make_fleet(fifty, FIFTY)
+        cases = {"bare Textual app": ([sys.executable, "-c", BARE_APP], base, [b"bare textual app", b"static 8"])}
+        for label, orchestra in versions.items():
+            cases[f"orchestra, 8 runs in review{label}"] = (orchestra, eight, in_review)
+            cases[f"orchestra, 50 runs (40 decided){label}"] = (orchestra, fifty,
+                                                               [*titles, b"40 decided hidden", b"palette"])
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(launches):
             for name, (argv, cwd, wanted) in cases.items():
@@ -184,14 +220,14 @@ def main() -> int:
     bare, bare_min = statistics.median(times["bare Textual app"]), min(times["bare Textual app"])
     print(f"orchestra fleet scale benchmark ({os.cpu_count()} cores, {COLUMNS}x{ROWS} pty, {launches} launches each"
           f"{f'; orchestra from {source}' if source else ''})\n")
-    print(f"{'first paint':<34} {'median':>8} {'x bare':>7} {'fastest':>8} {'x bare':>7}   target")
+    print(f"{'first paint':<42} {'median':>8} {'x bare':>7} {'fastest':>8} {'x bare':>7}   target")
     for name, values in times.items():
         median, fastest = statistics.median(values), min(values)
         target = ""
         if name.startswith("orchestra, 50"):
             ok = median / bare <= TARGET_RATIO and fastest / bare_min <= TARGET_RATIO
             target = f"<= {TARGET_RATIO}x {'ok' if ok else 'MISSED'}"
-        print(f"{name:<34} {median * 1000:>5.0f} ms {median / bare:>6.2f}x {fastest * 1000:>5.0f} ms "
+        print(f"{name:<42} {median * 1000:>5.0f} ms {median / bare:>6.2f}x {fastest * 1000:>5.0f} ms "
               f"{fastest / bare_min:>6.2f}x   {target}")
     print("\nall launches (ms): " + "; ".join(f"{name}: {', '.join(f'{t * 1000:.0f}' for t in values)}"
                                           for name, values in times.items()))

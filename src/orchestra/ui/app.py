@@ -22,10 +22,9 @@ from orchestra.core.fleet import Fleet
 from orchestra.core.git.repo import data_home
 from orchestra.core.runs.lifecycle import refusal
 from orchestra.core.settings import SettingsError, load_settings, save_theme
-from orchestra.core.runs.run import Run
+from orchestra.core.runs.run import DECIDED_STATES, Run
 from orchestra.ui.actions import RunActions
 from orchestra.ui.fleet_screen import FleetScreen
-from orchestra.ui.help_screen import HelpScreen, describe_bindings
 from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
 
 # Toasts cover panes: an announcement stays only long enough to be read (the pane keeps showing the state).
@@ -51,7 +50,8 @@ class OrchestraApp(RunActions, App[int]):
         super().__init__()
         self.fleet, self.demo, self.clock, self.live = fleet, demo, clock, watch
         self.runs: dict[str, Run] = {}
-        self.feed = FleetFeed(fleet.store)
+        # Archived (decided) runs get no pane in the first frame: their output is read when H shows them.
+        self.feed = FleetFeed(fleet.store, defer=lambda run: run.state in DECIDED_STATES)
         self.keymap: dict[str, str] = dict(fleet.score.keymap) if fleet.score else {}
         self._pidfds: dict[str, int] = {}
         self._stop_watching = asyncio.Event()
@@ -74,7 +74,8 @@ class OrchestraApp(RunActions, App[int]):
             self.runs[run_id] = update.run
         # The screen makes panes only for the runs it shows: decided runs are archived and cost nothing here.
         return FleetScreen(title, notice, runs=[update.run for update in initial.values()],
-                           events={run_id: update.events for run_id, update in initial.items()}, now=now)
+                           events={run_id: update.events for run_id, update in initial.items()
+                                   if run_id not in self.feed.deferred}, now=now, feed=self.feed)
 
     def on_mount(self) -> None:
         self.ticker = self.set_interval(1.0, self.tick, pause=True)
@@ -167,6 +168,7 @@ class OrchestraApp(RunActions, App[int]):
 
     def _bindings_with_ids(self) -> list[Binding]:
         from orchestra.ui.dialogs import AgentPicker, ConfirmDialog, NewRunDialog, TextPrompt
+        from orchestra.ui.help_screen import HelpScreen
         from orchestra.ui.diff_view import DiffView
         from orchestra.ui.review_screen import ReviewScreen
         classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView,
@@ -297,6 +299,7 @@ class OrchestraApp(RunActions, App[int]):
         # Per kind of screen and of focused widget: the focused widget's keys are listed too.
         name = f"help-{type(self.screen).__name__}-{type(self.screen.focused).__name__}"
         if not self.is_screen_installed(name):
+            from orchestra.ui.help_screen import HelpScreen, describe_bindings  # loaded on the first ?, not at start
             self.install_screen(HelpScreen(describe_bindings(self, self.screen)), name)
         self.push_screen(name)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 _REGEX_POSITION = re.compile(r" at position \d+$")  # a position in pathspec's regex, not in the pattern
 
@@ -22,6 +24,7 @@ class GlobError(ValueError):
 @lru_cache(maxsize=256)
 def compile_globs(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
     """The compiled set of patterns; GlobError naming the first bad one."""
+    import pathspec  # ~15 ms with its backends: loaded when a glob is first used, not with every score
     for pattern in patterns:
         problem = glob_problem(pattern)
         if problem:
@@ -33,6 +36,7 @@ def glob_problem(pattern: str) -> str | None:
     """Why pattern is not a usable glob, or None when it is."""
     if "\0" in pattern:
         return "contains a NUL character"
+    import pathspec  # see compile_globs
     try:
         pathspec.GitIgnoreSpec.from_lines([pattern])
     except (re.error, ValueError, TypeError) as error:

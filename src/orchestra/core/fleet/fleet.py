@@ -4,38 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from functools import cached_property
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestra.core.base.errors import ActionRefused, OrchestraError
 from orchestra.core.base.findings import Finding, findings_of
-from orchestra.core.fleet.decisions import Decisions
-from orchestra.core.fleet.journal import Journal
-from orchestra.core.fleet.trust import require_trust, setup_commands
-from orchestra.core.git import worktrees
-from orchestra.core.git.actor import actor_identity, current_actor
-from orchestra.core.git.cleanup import remove_worktree
-from orchestra.core.git.diffs import candidate_fields, unified_diff
-from orchestra.core.git.includes import unchanged_copies
+from orchestra.core.fleet.journal import UPDATE_STATE, Journal
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git
-from orchestra.core.git.snapshot import settle
-from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_identity
-from orchestra.core.jail import JailRefused, probe
-from orchestra.core.ledger import open_ledger
 from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, replace_damaged, transition
 from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import DamagedRun, RunStore
 from orchestra.core.score import DEFAULT_DISPOSABLE, Agent, Score, Spec
 from orchestra.core.score.load import independence_problem
-from orchestra.core.base.providers import agent_vendor
-from orchestra.core.supervise.ports import allocate_block
-from orchestra.core.supervise.processes import (end_agent_leftovers, start_supervisor, stop_supervisor,
-                                                supervisor_alive, supervisors_of)
-from orchestra.core.supervise.reaper import now_ticks
+
+# What only spawning, deciding, stopping or cleaning uses (decisions, the ledger and its signing, trust,
+# snapshots, cleanup, the jail, processes; worktrees too, which only the target's check needs at start) is
+# imported inside the methods that use it: opening the fleet for the UI's first frame then loads none of it
+# (about 40 ms of imports).
+if TYPE_CHECKING:
+    from orchestra.core.fleet.decisions import Decisions
+    from orchestra.core.git.worktrees import RunTree
+    from orchestra.core.ledger import Ledger
 
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
+
+
+def probe():  # noqa: ANN201  (the jail's SandboxStatus) — a function here so tests can stand in for the probe
+    """Whether this machine can make a sandbox (the jail loads only when a run starts)."""
+    from orchestra.core.jail import probe as probe_jail
+    return probe_jail()
 
 
 class Fleet:
@@ -44,9 +44,17 @@ class Fleet:
     def __init__(self, repo: Repository, score: Score | None) -> None:
         self.repo, self.score = repo, score
         self.store = RunStore(repo.state_dir)
-        self.ledger = open_ledger(repo)
         self.journal = Journal(repo.state_dir)
-        self.decisions = Decisions(self)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from orchestra.core.ledger import open_ledger  # chain, signing, anchor: only for decisions and reports
+        return open_ledger(self.repo)
+
+    @cached_property
+    def decisions(self) -> Decisions:
+        from orchestra.core.fleet.decisions import Decisions  # merge, policy, processes: only when deciding
+        return Decisions(self)
 
     @property
     def disposable(self) -> tuple[str, ...]:
@@ -55,9 +63,11 @@ class Fleet:
     def disposable_for(self, run: Run) -> tuple[str, ...]:
         """What may be deleted with a run's worktree: the score's disposable globs, and the files
         .worktreeinclude copied in that are still unchanged (copies of the checkout's own)."""
+        from orchestra.core.git.includes import unchanged_copies
         return self.disposable + unchanged_copies(self.store.run_dir(run.id), Path(run.worktree))
 
     def target_branch(self) -> str:
+        from orchestra.core.git import worktrees
         target = (self.score.target if self.score else None) or self.repo.current_branch()
         if not target:
             raise OrchestraError("HEAD is detached and orchestra.toml names no target branch: "
@@ -72,6 +82,7 @@ class Fleet:
         """Start one run per agent on a spec (or a free-text task), each in a fresh worktree.
 
         Setup commands not yet allowed here are refused (UntrustedSetup) unless trust, which records it."""
+        from orchestra.core.fleet.trust import require_trust, setup_commands
         spec, agents = self._plan(spec_id, agent_names, task)
         self.check_sandbox()
         require_trust(self.repo.root, setup_commands(self.score, spec), trust)
@@ -132,6 +143,7 @@ class Fleet:
             problem = independence_problem(author, reviewer, policy.independence)
             if problem:
                 raise OrchestraError(f"Cannot start: {problem}. Nothing was started.")
+        from orchestra.core.base.providers import agent_vendor
         maker = agent_vendor(agent_config(author))
         return {"agents": [{**agent_config(reviewer), "vendor": agent_vendor(agent_config(reviewer))}
                            for reviewer in reviewers],
@@ -141,6 +153,7 @@ class Fleet:
     def check_sandbox(self) -> None:
         """Refuse to start runs the score requires a sandbox for, on a machine that cannot make one."""
         if self.score is not None and self.score.sandbox == "required":
+            from orchestra.core.jail import JailRefused
             status = probe()
             if not status.works:
                 raise JailRefused(f"The score requires a sandbox ([orchestra] sandbox = \"required\"), but "
@@ -149,6 +162,9 @@ class Fleet:
 
     def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str,
                    group: str | None = None) -> Run:
+        from orchestra.core.fleet.trust import setup_commands
+        from orchestra.core.git import worktrees
+        from orchestra.core.supervise.ports import allocate_block
         scope = spec.id if spec else "task"
         # A directory of its own per run (refs/heads/orchestra/<scope>/<run>/): the run's jail may write
         # its own branch and no other.
@@ -170,9 +186,11 @@ class Fleet:
     # -- reading ----------------------------------------------------------------------------
     def runs(self) -> list[Run]:
         """Every run, after completing any decision a crash interrupted (unless one is under way)."""
-        self.decisions.converge(wait=False)
-        from orchestra.core.fleet.update import converge_updates  # before any watcher resumes on a half-done update
-        converge_updates(self)
+        if self.journal.pending_files():  # nothing to converge (the usual case) loads no decision code
+            self.decisions.converge(wait=False)
+        if Journal(self.repo.state_dir / UPDATE_STATE).pending_files():
+            from orchestra.core.fleet.update import converge_updates  # before a watcher resumes on a half-done update
+            converge_updates(self)
         return [self.reconcile(run) for run in self.store.list()]
 
     def get(self, run_id: str) -> Run:
@@ -185,7 +203,12 @@ class Fleet:
     def reconcile(self, run: Run) -> Run:
         """Mark a queued or working run interrupted when its supervisor has died, and end what its agent left
         running (without a sandbox, nothing else does), so it can be rejected or redirected."""
-        if run.damaged or not run.is_active or supervisor_alive(run):
+        if run.damaged or not run.is_active:
+            return run
+        # Reading /proc and ending processes (ctypes): only for a run that should have a live supervisor.
+        from orchestra.core.supervise.processes import end_agent_leftovers, supervisor_alive
+        from orchestra.core.supervise.reaper import now_ticks
+        if supervisor_alive(run):
             return run
         if run.supervisor_pid is None and time.time() - run.created < STARTING_GRACE:
             return run
@@ -202,13 +225,16 @@ class Fleet:
         return moved
 
     def tree(self, run: Run) -> RunTree:
+        from orchestra.core.git import worktrees
         return worktrees.run_tree(self.repo, Path(run.worktree), run.branch, run.gitdir, run.id)
 
     def branch_tip(self, run: Run) -> str:
+        from orchestra.core.git import worktrees
         return worktrees.git_rev(self.repo, run.branch)
 
     def diff(self, run: Run) -> str:
         """The run's whole patch against its merge base: what review shows and the ledger hashes."""
+        from orchestra.core.git.diffs import unified_diff
         rev = run.candidate or run.branch
         return unified_diff(self.repo.root, run.merge_base or run.base, rev)
 
@@ -222,16 +248,19 @@ class Fleet:
         """Merge the run into its target with a merge commit, record it, and remove the worktree.
 
         A run that is not ready (policy.readiness) is refused with NotReady unless force."""
+        from orchestra.core.git.actor import current_actor
         return self.decisions.accept(run_id, actor or current_actor(self.repo.root), expected_candidate, force)
 
     def reject(self, run_id: str, reason: str = "", actor: str | None = None) -> Run:
         """Stop the run, keep its work on its branch, record why, and remove the worktree."""
+        from orchestra.core.git.actor import current_actor
         return self.decisions.reject(run_id, actor or current_actor(self.repo.root), reason)
 
     def redirect(self, run_id: str, instruction: str, actor: str | None = None,
                  findings: Sequence[Finding] = (), comments: Sequence[Finding] | None = None) -> Run:
         """Send the agent a correction: it works again, on top of what it did so far. findings (selected, or
         every open one) and the conductor's line comments (default: every unsent one) go with it as data."""
+        from orchestra.core.git.actor import current_actor
         run = self.get(run_id)
         sent = findings_of(run.comments) if comments is None else list(comments)
         return self.decisions.redirect(run_id, actor or current_actor(self.repo.root), instruction,
@@ -257,6 +286,7 @@ class Fleet:
 
     def stop(self, run_id: str) -> Run:
         """Stop a working agent; its work so far is committed and the run can be redirected later."""
+        from orchestra.core.supervise.processes import stop_supervisor
         run = self.get(run_id)
         if not allowed("stop", run):
             raise ActionRefused(refusal("stop", run))
@@ -269,6 +299,7 @@ class Fleet:
 
     def resume_watchers(self) -> list[str]:
         """Restart verification watchers of review runs whose supervisor has gone."""
+        from orchestra.core.supervise.processes import supervisor_alive
         resumed = []
         for run in self.store.list():
             if run.state == "review" and not supervisor_alive(run) and Path(run.worktree).is_dir():
@@ -281,6 +312,11 @@ class Fleet:
         """Stop the run's supervisor and commit anything left in its worktree as actor, the conductor (edits
         left there since the agent finished are theirs), or, for an interrupted run, as its agent (its
         supervisor died before committing what the agent did); return the fresh record."""
+        from orchestra.core.git.actor import actor_identity
+        from orchestra.core.git.diffs import candidate_fields
+        from orchestra.core.git.snapshot import settle
+        from orchestra.core.git.worktrees import WorktreeCorrupted, agent_identity
+        from orchestra.core.supervise.processes import stop_supervisor, supervisors_of
         if run.damaged:
             for pid in supervisors_of(self.repo.state_dir, run.id):
                 stop_supervisor(dataclasses.replace(run, supervisor_pid=pid))
@@ -313,6 +349,7 @@ class Fleet:
 
     def clean(self, run: Run) -> Run:
         """Remove a decided run's worktree unless something in it would be lost; record what was kept."""
+        from orchestra.core.git.cleanup import remove_worktree
         if run.damaged or run.kept is not None and not Path(run.worktree).exists():
             return run
         kept = remove_worktree(self.repo, self.tree(run), self.disposable_for(run))
@@ -333,6 +370,7 @@ class Fleet:
 
     def start(self, run_id: str, mode: str = "run") -> Run:
         """Start a supervisor for the run and record it (unless it was quicker to record itself)."""
+        from orchestra.core.supervise.processes import start_supervisor
         self.store.set(run_id, supervisor_pid=None)
         pid = start_supervisor(self.repo.state_dir, run_id, self.repo.root, mode=mode)
         return self.store.update(run_id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))

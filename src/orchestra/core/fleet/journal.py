@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from orchestra.core.base.files import fsync_dir, write_atomic
 
 JOURNAL_DIR = "journal"
+UPDATE_STATE = "update"  # updates onto a moved target (fleet.update) journal under <state>/update/journal
 
 
 def new_decision_id() -> str:
     """A decision's id: 32 hex digits, named in its ledger entry and its merge commit's trailer."""
+    import uuid  # with platform, a few ms: loaded by the first decision, not by opening the fleet
     return uuid.uuid4().hex
 
 
@@ -45,6 +46,14 @@ class Journal:
         """Strike a decision out: every step is done."""
         self._path(decision_id).unlink(missing_ok=True)
         fsync_dir(self.dir)
+
+    def pending_files(self) -> bool:
+        """Whether any decision file is there: cheap, for deciding whether converging is needed at all."""
+        try:
+            with os.scandir(self.dir) as entries:
+                return any(entry.name.endswith(".json") for entry in entries)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def pending(self) -> list[dict[str, Any]]:
         """Every decision begun and not finished, oldest first; unreadable files are set aside."""

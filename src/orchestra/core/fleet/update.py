@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.core.base.errors import ActionRefused, OrchestraError
 from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.base.files import file_lock
-from orchestra.core.fleet.journal import Journal, new_decision_id
+from orchestra.core.fleet.journal import UPDATE_STATE, Journal, new_decision_id
 from orchestra.core.git.actor import actor_identity, current_actor
 from orchestra.core.git.diffs import candidate_fields
 from orchestra.core.git.runner import inherit_fds
@@ -89,7 +89,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def journal_of(fleet: Fleet) -> Journal:
-    return Journal(fleet.repo.state_dir / "update")
+    return Journal(fleet.repo.state_dir / UPDATE_STATE)
 
 
 def update_mode(fleet: Fleet) -> str:
