@@ -166,3 +166,9 @@ def spy_refresh(pane: RunPane) -> list[tuple[Region, ...]]:
         return original(*regions, **kwargs)
     pane.refresh = refresh
     return calls
+
+
+def test_agent_output_in_a_pane_is_shown_as_written_never_as_markup() -> None:
+    from orchestra.ui.run_pane import tail_lines
+    lines = tail_lines([{"type": "output", "text": "[b]not bold[/b] \\[x]"}, {"type": "note", "text": "[i]n[/i]"}])
+    assert [line.plain for line in lines] == ["[b]not bold[/b] \\[x]", "» [i]n[/i]"]

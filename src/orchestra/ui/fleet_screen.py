@@ -6,6 +6,7 @@ import math
 from collections import deque
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
@@ -22,9 +23,13 @@ from orchestra.ui.run_pane import TAIL_LINES, RunPane
 if TYPE_CHECKING:  # the list and the filter's input are made on first use: the first paint does not need them
     from textual.widgets import Input, OptionList
 
+    from orchestra.core.runs.feed import FleetFeed
     from orchestra.ui.run_list import RunList
 
 LIST_BESIDE_WIDTH = 140  # from this width the list view shows the current run's pane beside the list
+# Archived runs' output is read when H shows them: up to this much (a few ms of parsing) right away, so the
+# panes come with the key; more in a worker, so the UI does not wait for it.
+READ_IN_PLACE = 512 * 1024
 
 
 # The keys the bar keeps when the terminal is too narrow for all of them, most important first.
@@ -69,7 +74,7 @@ class FleetScreen(Screen):
     ]
 
     def __init__(self, title: str, notice: str | None = None, runs: list[Run] | None = None,
-                 events: dict[str, list[dict]] | None = None, now: float = 0.0) -> None:
+                 events: dict[str, list[dict]] | None = None, now: float = 0.0, feed: FleetFeed | None = None) -> None:
         super().__init__()
         self.title_text, self.notice = title, notice
         self.view = FleetView()
@@ -82,6 +87,10 @@ class FleetScreen(Screen):
         self.unshown: dict[str, deque[dict]] = {run_id: deque(found, maxlen=TAIL_LINES)
                                                 for run_id, found in (events or {}).items()}
         self.order: list[str] = []
+        # Runs whose output the feed has not read yet (archived at start: the first frame does not need it).
+        self.feed = feed
+        self.unread: set[str] = set(feed.deferred) if feed is not None else set()
+        self.reading = False
 
     # -- building ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -104,6 +113,11 @@ class FleetScreen(Screen):
         panes = self.shown_panes()
         if panes:
             panes[0].focus()
+
+    def on_screen_resume(self) -> None:
+        """Show the output and states the panes held while another screen was on top."""
+        for pane in self.made.values():
+            pane.release()
 
     def panes_to_show(self) -> list[RunPane]:
         """Order the shown runs, and the panes for them (made now for runs that have none)."""
@@ -337,8 +351,33 @@ class FleetScreen(Screen):
         self.app.open_review(message.run_id)
 
     def action_toggle_archive(self) -> None:
-        self.view = self.view.toggle_decided()
+        view = self.view.toggle_decided()
+        unread = [run_id for run_id in self.unread if run_id in self.runs and view.shows(self.runs[run_id])]
+        if unread and self.feed is not None:
+            if self.reading:
+                return  # the first press's panes are on their way
+            if self.feed.unread_bytes(unread) > READ_IN_PLACE:
+                self.reading = True
+                self.read_archived(unread)
+                return
+            self.archived_read(unread, self.feed.tails(unread))
+        self.view = view
         self.rearrange()
+
+    @work(thread=True, group="read-archived")
+    def read_archived(self, run_ids: list[str]) -> None:
+        assert self.feed is not None
+        tails = self.feed.tails(run_ids)
+        self.app.call_from_thread(self.archived_read, run_ids, tails, True)
+
+    def archived_read(self, run_ids: list[str], tails: dict[str, list[dict]], show: bool = False) -> None:
+        """Keep archived runs' output for their panes: older than anything the feed brought meanwhile."""
+        self.unread.difference_update(run_ids)
+        for run_id, events in tails.items():
+            self.unshown[run_id] = deque([*events, *self.unshown.get(run_id, ())], maxlen=TAIL_LINES)
+        if show:
+            self.reading = False
+            self.action_toggle_archive()
 
     def action_sort(self) -> None:
         self.view = self.view.next_sort()
