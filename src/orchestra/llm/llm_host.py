@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 
 from orchestra.core.agents.wire import EXIT_PREFIX
+from orchestra.core.base.procs import yield_cpu
 from orchestra.llm.remote_tools import RemoteTools
 from orchestra.llm.tool_protocol import JOB_VERSION, MAX_MESSAGE
 
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Agents' work yields the CPU to the conductor's UI: with 16 runs streaming, parsing the models'
     # chunks takes most of a core, and the keys must still answer at once.
-    os.nice(HOST_NICENESS)
+    yield_cpu(os.nice(0) + HOST_NICENESS)  # its own session (started by an llm client): its autogroup too
     asyncio.run(Host(args.socket_path).serve())
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
@@ -12,3 +13,20 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def yield_cpu(niceness: int, autogroup: Path = Path("/proc/self/autogroup")) -> None:
+    """Run at least niceness below the conductor's UI, in a process that leads its own session.
+
+    With autogroup scheduling (Linux's default on most distributions), a nice value counts only against
+    processes of the same session: a supervisor or the llm host, each in a session of its own, competed
+    with the UI's session as an equal whatever its nice value, and keys waited for a CPU while 16 runs
+    streamed. So the session's autogroup is niced too (raising it needs no privilege). Call it only in a
+    process that started its own session: the autogroup is the whole session's."""
+    current = os.nice(0)
+    if current < niceness:
+        os.nice(niceness - current)
+    try:
+        autogroup.write_text(str(niceness))
+    except OSError:
+        pass  # no autogroup scheduling here: the process's own niceness is what counts

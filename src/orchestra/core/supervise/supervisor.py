@@ -27,6 +27,7 @@ from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_ident
 from orchestra.core.supervise.activity import ActivityWatch
 from orchestra.core.jail import JailRefused, command_in
 from orchestra.core.supervise.agent_process import AgentProcess, Outcome
+from orchestra.core.base.procs import yield_cpu
 from orchestra.core.supervise.jails import agent_environment, gate_environment, jail_of_run, repository_of
 from orchestra.core.supervise.secrets import run_redactor
 from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
@@ -396,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("run", "watch"), default="run")
     args = parser.parse_args(argv)
     # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
-    os.nice(max(0, RUN_NICENESS - os.nice(0)))  # once: a supervisor back from being lean is niced already
+    yield_cpu(RUN_NICENESS)  # its own session (processes.start_supervisor): the session's autogroup too
     store = RunStore(args.state_dir)
     try:
         asyncio.run(Supervisor(store, args.run_id).main(args.mode))
