@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.harness.scripted import ScriptedServer
+from tests.harness.scripted import FakeHTTPServer, ScriptedServer, TrackedHandler
 
 __all__ = ["FakeAnthropic", "Reply", "hang", "status", "text", "tool_use"]
 
@@ -156,41 +154,8 @@ def _pieces(data: str, count: int = 3) -> list[str]:
 # --------------------------------------------------------------------------- HTTP
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-
-    def __init__(self, fake: FakeAnthropic) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (timeouts, a killed CLI) are normal here; anything else is a bug.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return "FakeAnthropic/1.0"
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, threading.current_thread())
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._untrack(self.connection, threading.current_thread())
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Handler(TrackedHandler):
+    software = "FakeAnthropic"
 
     def _route(self) -> str:
         return self.path.split("?", 1)[0].rstrip("/")
@@ -356,8 +321,8 @@ class FakeAnthropic(ScriptedServer):
         super().__init__(*replies, default=default)
         self.calls: list[str] = []
 
-    def make_server(self) -> _Server:
-        return _Server(self)
+    def make_server(self) -> FakeHTTPServer:
+        return FakeHTTPServer(self, _Handler)
 
     def _call(self, line: str) -> None:
         with self._cond:

@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-import threading
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.harness.scripted import ScriptedServer
+from tests.harness.scripted import FakeHTTPServer, ScriptedServer, TrackedHandler
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["FakeGemini", "Reply", "function_calls", "hang", "status", "text"]
@@ -131,40 +128,8 @@ def _words(content: str) -> list[str]:
 # --------------------------------------------------------------------------- HTTP
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-
-    def __init__(self, fake: FakeGemini) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, OSError)):
-            return  # clients that hang up are normal here
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return "FakeGemini/1.0"
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, threading.current_thread())
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._untrack(self.connection, threading.current_thread())
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class _Handler(TrackedHandler):
+    software = "FakeGemini"
 
     def _key(self) -> str | None:
         query = parse_qs(urlsplit(self.path).query)
@@ -315,8 +280,8 @@ class FakeGemini(ScriptedServer):
         self.calls: list[str] = []
         self.keys: list[str | None] = []
 
-    def make_server(self) -> _Server:
-        return _Server(self)
+    def make_server(self) -> FakeHTTPServer:
+        return FakeHTTPServer(self, _Handler)
 
     def tool_names(self, index: int = 0) -> list[str]:
         """The function names request `index` offered the model."""

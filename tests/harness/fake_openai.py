@@ -30,15 +30,13 @@ from __future__ import annotations
 import json
 import re
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.harness.scripted import ScriptedServer
+from tests.harness.scripted import FakeHTTPServer, ScriptedServer, TrackedHandler
 
 __all__ = [
     "FakeOpenAI",
@@ -223,43 +221,8 @@ def _pieces(arguments: str, count: int = 3) -> list[str]:
 # --------------------------------------------------------------------------- HTTP
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-
-    def __init__(self, fake: FakeOpenAI) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that hang up (timeouts, cut tests) are normal here; anything else is a bug.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError, OSError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return "FakeOpenAI/1.0"
-
-    # -- bookkeeping so that stop() can release and join everything
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, threading.current_thread())
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._untrack(self.connection, threading.current_thread())
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
+class _Handler(TrackedHandler):
+    software = "FakeOpenAI"
 
     # -- routing
     def _route(self) -> str:
@@ -508,8 +471,8 @@ class FakeOpenAI(ScriptedServer):
 
     name, url_suffix, reply_type, counted = "fake-openai", "/v1", Reply, "chat"
 
-    def make_server(self) -> _Server:
-        return _Server(self)
+    def make_server(self) -> FakeHTTPServer:
+        return FakeHTTPServer(self, _Handler)
 
     # -- called from handler threads
     def _record(self, request: dict, headers: dict[str, str], *, consume: bool) -> Reply | None:

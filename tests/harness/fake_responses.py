@@ -28,15 +28,13 @@ see :func:`tool_names`.
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.harness.fake_openai import _error_body, _Headers, _words
-from tests.harness.scripted import ScriptedServer
+from tests.harness.scripted import FakeHTTPServer, ScriptedServer, TrackedHandler
 
 __all__ = ["FakeResponses", "Reply", "custom_call", "function_call", "hang", "status", "text", "tool_names"]
 
@@ -107,36 +105,7 @@ def _said(content: str | None) -> tuple[dict, ...]:
 # --------------------------------------------------------------------------- HTTP
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeResponses) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):  # clients that hang up are normal here
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, threading.current_thread())
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
+class _Handler(TrackedHandler):
 
     def _route(self) -> str:
         return self.path.split("?", 1)[0].rstrip("/")
@@ -267,8 +236,8 @@ class FakeResponses(ScriptedServer):
         super().__init__(*replies, default=default)
         self.refused: list[str] = []
 
-    def make_server(self) -> _Server:
-        return _Server(self)
+    def make_server(self) -> FakeHTTPServer:
+        return FakeHTTPServer(self, _Handler)
 
     def _record(self, request: dict, headers: _Headers) -> Reply | None:
         with self._cond:

@@ -10,9 +10,10 @@ requests under `_cond`, taking the next reply from `_script` (or `default`).
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
@@ -125,3 +126,46 @@ class ScriptedServer:
     def _untrack(self, conn: socket.socket, thread: threading.Thread | None = None) -> None:
         with self._cond:
             self._live.pop(conn, None)
+
+
+class FakeHTTPServer(ThreadingHTTPServer):
+    """The HTTP server of a fake: on 127.0.0.1, a free port, one daemon thread per connection; clients that
+    hang up (timeouts, a killed CLI, a cut test) are normal here, anything else is reported as a bug."""
+
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, fake: ScriptedServer, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):  # ConnectionError and TimeoutError included
+            return
+        super().handle_error(request, client_address)
+
+
+class TrackedHandler(BaseHTTPRequestHandler):
+    """A fake's request handler: HTTP/1.1 without logging, each connection tracked so that stop() can
+    release and join it. `software` names the fake in its Server header."""
+
+    server: FakeHTTPServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    software: str | None = None
+
+    def version_string(self) -> str:
+        return f"{self.software}/1.0" if self.software else super().version_string()
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, threading.current_thread())
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._untrack(self.connection, threading.current_thread())
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
