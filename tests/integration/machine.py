@@ -13,6 +13,8 @@ from typing import TypeVar
 
 import pytest
 
+from tests.conftest import git
+
 M = TypeVar("M")
 
 
@@ -109,3 +111,19 @@ class CliMachine:
         """Make the supervisor, and so the CLI, inherit env()."""
         for name, value in self.env().items():
             monkeypatch.setenv(name, value)
+
+
+BUGGY = "def mean(values):\n    return sum(values) / (len(values) - 1)\n"
+FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
+
+
+def buggy_repo(root: Path) -> Path:
+    """A git repository on main with calc/stats.py, whose mean() is off by one (BUGGY; FIXED is the fix)."""
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "calc").mkdir()
+    (root / "calc" / "stats.py").write_text(BUGGY)
+    (root / "README.md").write_text("# calc\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "initial")
+    return root

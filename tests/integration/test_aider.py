@@ -24,12 +24,10 @@ from orchestra.core.agents.presets import cli_invocation, home_files
 from tests.conftest import git
 from tests.core.helpers import output_lines, wait_for, wait_settled
 from tests.harness.fake_openai import FakeOpenAI, text
-from tests.integration.machine import RefusingProxy, surroundings
+from tests.integration.machine import BUGGY, FIXED, RefusingProxy, buggy_repo, surroundings
 
 KEY = "sk-aider-test-5ecret-b0a7"
 KEY_ENV = "FAKE_PROVIDER_KEY"
-BUGGY = "def mean(values):\n    return sum(values) / (len(values) - 1)\n"
-FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
 TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of len(values)."
 # Aider's whole edit format: the path alone on a line, then the entire new file in a fence.
 REPLY = f"mean() divides by one less than the number of values.\n\ncalc/stats.py\n```\n{FIXED}```\n"
@@ -94,18 +92,6 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
 def server() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as fake:
         yield fake
-
-
-def buggy_repo(root: Path) -> Path:
-    """A git repository on main with calc/stats.py, whose mean() is off by one."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "calc").mkdir()
-    (root / "calc" / "stats.py").write_text(BUGGY)
-    (root / "README.md").write_text("# calc\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
 
 
 def aider_agent(url: str) -> dict[str, str]:

@@ -31,12 +31,10 @@ from orchestra.core.base.findings import CHANGES_REQUESTED
 from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_anthropic import FakeAnthropic, status, text, tool_use
-from tests.integration.machine import CliMachine, RefusingProxy, surroundings
+from tests.integration.machine import BUGGY, CliMachine, FIXED, RefusingProxy, buggy_repo, surroundings
 
 KEY = "sk-ant-claude-test-5ecret-7e1a"
 KEY_ENV = "FAKE_ANTHROPIC_KEY"
-BUGGY = "def mean(values):\n    return sum(values) / (len(values) - 1)\n"
-FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
 INIT = '"""Small statistics helpers."""\n'
 TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of len(values)."
 AGAIN = "Also give the calc package an __init__.py with a one-line docstring."
@@ -65,18 +63,6 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
 def server() -> Iterator[FakeAnthropic]:
     with FakeAnthropic() as fake:
         yield fake
-
-
-def buggy_repo(root: Path) -> Path:
-    """A git repository on main with calc/stats.py, whose mean() is off by one."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "calc").mkdir()
-    (root / "calc" / "stats.py").write_text(BUGGY)
-    (root / "README.md").write_text("# calc\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
 
 
 def claude_agent(url: str) -> dict[str, str]:

@@ -24,15 +24,12 @@ import pytest
 from orchestra.core.agents.presets import cli_invocation, interactive_command, recognised_failure, stall_lines
 from orchestra.core.base.findings import CHANGES_REQUESTED
 from orchestra.core.supervise.activity import ActivityWatch
-from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_responses import FakeResponses, function_call, status, text
-from tests.integration.machine import CliMachine, RefusingProxy, surroundings
+from tests.integration.machine import BUGGY, CliMachine, FIXED, RefusingProxy, buggy_repo, surroundings
 
 KEY = "sk-codex-test-5ecret-c0d3"
 KEY_ENV = "FAKE_PROVIDER_KEY"
-BUGGY = "def mean(values):\n    return sum(values) / (len(values) - 1)\n"
-FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
 TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of len(values)."
 FIX_COMMAND = "sed -i 's|(len(values) - 1)|len(values)|' calc/stats.py"
 REDIRECT = "Also add a docstring to mean()."
@@ -63,16 +60,6 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
 def server() -> Iterator[FakeResponses]:
     with FakeResponses() as fake:
         yield fake
-
-
-def buggy_repo(root: Path) -> Path:
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "calc").mkdir()
-    (root / "calc" / "stats.py").write_text(BUGGY)
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
 
 
 def codex_agent(url: str) -> dict[str, str]:

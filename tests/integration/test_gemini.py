@@ -29,13 +29,11 @@ from orchestra.core.fleet import Fleet
 from tests.conftest import git
 from tests.core.helpers import events, output_lines, wait_for, wait_settled
 from tests.harness.fake_gemini import FakeGemini, function_calls, status, text
-from tests.integration.machine import CliMachine, RefusingProxy, surroundings
+from tests.integration.machine import BUGGY, CliMachine, FIXED, RefusingProxy, buggy_repo, surroundings
 
 KEY = "AIza-gemini-test-5ecret-c0de"
 KEY_ENV = "FAKE_GEMINI_KEY"
 MODEL = "fake-gemini"  # with no model Gemini CLI first asks a routing model to classify the prompt
-BUGGY = "def mean(values):\n    return sum(values) / (len(values) - 1)\n"
-FIXED = "def mean(values):\n    return sum(values) / len(values)\n"
 DOCUMENTED = 'def mean(values):\n    """The arithmetic mean of values."""\n    return sum(values) / len(values)\n'
 TASK = "Fix mean() in calc/stats.py: it divides by len(values) - 1 instead of len(values)."
 REDIRECT = "Also give mean() a docstring."
@@ -85,18 +83,6 @@ def environment(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> Machine:
     for name, value in machine.env().items():
         monkeypatch.setenv(name, value)
     return machine
-
-
-def buggy_repo(root: Path) -> Path:
-    """A git repository on main with calc/stats.py, whose mean() is off by one."""
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    (root / "calc").mkdir()
-    (root / "calc" / "stats.py").write_text(BUGGY)
-    (root / "README.md").write_text("# calc\n")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
 
 
 def gemini_agent(url: str) -> dict[str, str]:
