@@ -25,8 +25,7 @@ if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for
     from orchestra.core.fleet.update import UpdateResult
     from orchestra.ui.dialogs import NewRunRequest
 
-RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach"})
-RUN_ACTIONS |= {"update", "publish"}  # issue 11: the target moves on, publishing
+RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach", "update", "publish"})
 
 
 class RunActions:
@@ -293,7 +292,7 @@ class RunActions:
             yield SystemCommand(f"Review {name}", "Open its diff, gates and output", lambda: self.open_review(run.id))
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
 
-    # -- the target moves on, publishing (issue 11) ----------------------------------------------
+    # -- the target moves on, publishing ------------------------------------------------------------
     def on_ready(self) -> None:
         """Count how far each run is behind its target, and again whenever the target moves. (Textual calls
         this besides the App's own on_ready: it calls the handler of each class of the app's MRO.)"""
