@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from orchestra import __version__
 from orchestra.core.base.errors import BadUsage, OrchestraError
+from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
 from orchestra.core.base.words import plural
 from orchestra.core.git.repo import Repository, data_home, open_repository
 
 if TYPE_CHECKING:  # the fleet and the score load only for the commands that use them
+    import argparse
+
     from orchestra.core.fleet import Fleet
     from orchestra.core.runs.run import Run
     from orchestra.core.score import Score
@@ -31,6 +34,7 @@ orchestra needs a score: the agents it may run and the specs they work on.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
     parser = argparse.ArgumentParser(
         prog="orchestra", description="A terminal fleet commander for AI coding agents. "
         "Without a command, opens the fleet for the repository you are in.")
@@ -112,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    calm_collector()  # before the imports a command makes (procs.CALM_GC)
+    argv = sys.argv[1:] if argv is None else argv
+    # A bare `orchestra` (opening the fleet, the most common command) builds no parser: the first frame
+    # comes sooner. The tests check that this is what the parser would have made of no arguments.
+    args = no_arguments() if not argv else build_parser().parse_args(argv)
     try:
         return dispatch(args)
     except OrchestraError as error:
@@ -123,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def no_arguments() -> SimpleNamespace:
+    """What build_parser() makes of an empty command line: open the fleet in the current directory."""
+    return SimpleNamespace(directory=Path("."), command=None)
+
+
+def dispatch(args: argparse.Namespace | SimpleNamespace) -> int:
     if args.command == "demo":
         return cmd_demo(args)
     if args.command == "doctor":
@@ -397,6 +410,7 @@ def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
 
 def days(text: str) -> float:
     """--older-than's value: a number of days, not negative."""
+    import argparse
     try:
         value = float(text)
     except ValueError:

@@ -105,6 +105,27 @@ def test_open_repository_explains_a_directory_outside_git_and_a_repository_witho
         open_repository(empty)
 
 
+def test_open_repository_finds_the_main_checkout_in_one_git_call_and_explains_a_bare_repository(
+        tmp_path: Path, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestra.core.git import runner
+    calls: list[tuple[str, ...]] = []
+    real_run = runner._run
+
+    def counted(cwd, args, *rest, **named):
+        calls.append(args)
+        return real_run(cwd, args, *rest, **named)
+
+    monkeypatch.setattr(runner, "_run", counted)
+    git(repo, "worktree", "add", "-q", str(tmp_path / "linked"))
+    calls.clear()
+    # Every command and the UI's first frame start here: the usual case asks git once.
+    assert open_repository(tmp_path / "linked").root == repo.resolve()
+    assert len(calls) == 1
+    git(tmp_path, "init", "-q", "--bare", "bare.git")
+    with pytest.raises(OrchestraError, match="must be run in a work tree"):
+        open_repository(tmp_path / "bare.git")
+
+
 def assert_clean_failure(done, *expected: str) -> None:
     assert done.returncode != 0, done.stdout
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr

@@ -252,3 +252,9 @@ def test_the_demo_says_where_its_ledger_is_when_it_starts(tmp_path: Path, make_f
     assert out[1] == f"Its ledger: {fleet.ledger.path} (`orchestra -C {root} ledger show`)"
     assert fleet.ledger.path == root / ".git" / "orchestra" / "ledger.jsonl"
     assert out[2].startswith(f"Started {len(fleet.runs())} runs of spec ")
+
+
+def test_a_bare_command_line_means_what_the_parser_makes_of_it() -> None:
+    """`orchestra` alone builds no parser (its first frame comes sooner): it must mean just the same."""
+    from orchestra.cli import build_parser, no_arguments
+    assert vars(no_arguments()) == vars(build_parser().parse_args([]))

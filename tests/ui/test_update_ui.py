@@ -202,3 +202,14 @@ async def test_a_conflict_asks_and_redirects_the_agent(live_fleet, repo: Path) -
                        timeout=30)
         await app.workers.wait_for_complete()
     assert "src/app.py" in fleet.ledger.last()["instruction"]
+
+
+async def test_a_target_branch_that_does_not_exist_is_shown_as_unknown(fleet: Fleet) -> None:
+    """The first frame names the score's target as written (no git call before it); whether the branch exists
+    is checked just after, and a missing one shows as "?"."""
+    git(fleet.repo.root, "branch", "-m", "main", "trunk")
+    app = OrchestraApp(fleet, clock=lambda: CLOCK)
+    async with app.run_test(size=(120, 36)) as pilot:
+        topbar = app.screen.query_one("#topbar")
+        await wait_for(pilot, lambda: "→ ?" in str(topbar.render()), "the top bar to show the target as unknown")
+        await app.action_quit()

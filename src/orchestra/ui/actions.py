@@ -307,6 +307,10 @@ class RunActions:
         from orchestra.core.fleet.update import refresh_behind
         from orchestra.core.git.update import target_ref_file
         target = await asyncio.to_thread(self.target_name)
+        fleet_screen = self.fleet_screen()
+        if fleet_screen is not None and fleet_screen.title_text != self.fleet_title(target):
+            fleet_screen.title_text = self.fleet_title(target)
+            fleet_screen.update_topbar()
         await asyncio.to_thread(self.attempt, "count", refresh_behind, self.fleet)
         ref = target_ref_file(self.fleet.repo, target)
         if target == "?" or not ref.parent.is_dir():

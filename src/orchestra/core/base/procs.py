@@ -1,7 +1,9 @@
-"""Signals to whole process groups: an agent or a gate is a group, and it ends as one."""
+"""Processes: signals to whole process groups (an agent or a gate is a group, and it ends as one), and how
+orchestra's own long-lived processes share the CPU and collect their garbage."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from pathlib import Path
@@ -30,3 +32,18 @@ def yield_cpu(niceness: int, autogroup: Path = Path("/proc/self/autogroup")) -> 
         autogroup.write_text(str(niceness))
     except OSError:
         pass  # no autogroup scheduling here: the process's own niceness is what counts
+
+
+# gc thresholds for orchestra's own processes: the youngest generation is collected every 20,000 allocations
+# instead of 700, and the older ones as rarely. Start-up (Textual's modules above all) makes a great many objects
+# that live as long as the process: with the default thresholds they cost 80 young collections and a full
+# one, 30 ms of the fleet's first paint. Garbage is collected just as surely, less often.
+CALM_GC = (20_000, 20, 50)
+
+
+def calm_collector(freeze: bool = False) -> None:
+    """Collect garbage less often; with freeze, also keep every object alive now out of later collections
+    (for objects that live as long as the process: imported modules, the app's widgets)."""
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(*CALM_GC)

@@ -60,24 +60,36 @@ class Repository:
 
 def open_repository(path: Path, require_commits: bool = True) -> Repository:
     """The repository containing path; raise a clear error when there is none or (unless not required)
-    when it has no commits."""
+    when it has no commits.
+
+    One git call answers in the usual case (every command, and the UI's first frame, starts here); only when
+    it fails are the questions asked one by one, to say which of them failed."""
     path = path.resolve()
     if not path.exists():
         raise NotARepository(f"{path} does not exist.")
+    where = ("rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir")
+    found = git(path, *where, *(("--verify", "HEAD") if require_commits else ()), check=False).splitlines()
+    if len(found) < 2 or (require_commits and len(found) != 3):
+        _diagnose(path, where, require_commits)
+    toplevel, common_dir = found[0], Path(found[1])
+    # From inside a linked worktree, the main checkout is the common dir's parent.
+    root = common_dir.parent if common_dir.name == ".git" else Path(toplevel)
+    return Repository(root=root, common_dir=common_dir)
+
+
+def _diagnose(path: Path, where: tuple[str, ...], require_commits: bool) -> None:
+    """Raise the error that says why path is no repository orchestra can work in."""
     if not git_ok(path, "rev-parse", "--git-dir"):
         raise NotARepository(
             f"{path} is not inside a git repository.\n"
             "orchestra works in a git repository: run `git init` and make a first commit, "
             "or try `orchestra demo` to see it on a demo repository."
         )
-    top = git(path, "rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir")
-    toplevel, common = top.splitlines()
-    common_dir = Path(common)
-    # From inside a linked worktree, the main checkout is the common dir's parent.
-    root = common_dir.parent if common_dir.name == ".git" else Path(toplevel)
+    toplevel, common = git(path, *where).splitlines()  # a bare repository fails here, with git's own words
+    root = Path(common).parent if Path(common).name == ".git" else Path(toplevel)
     if require_commits and not git_ok(root, "rev-parse", "--verify", "--quiet", "HEAD"):
         raise OrchestraError(
             f"The repository at {root} has no commits yet.\n"
             "Runs start from a commit: make a first commit (`git commit --allow-empty -m init`), then try again."
         )
-    return Repository(root=root, common_dir=common_dir)
+    raise OrchestraError(f"git could not describe the repository at {path}.")
