@@ -15,6 +15,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import Key
+from textual.notifications import Notification
 from textual.screen import Screen
 
 from orchestra.core.base.errors import OrchestraError
@@ -241,6 +242,21 @@ class OrchestraApp(RunActions, App[int]):
         self.update_ticker()
         if states_changed:
             self.refresh_bindings()  # which keys apply depends on the focused run's state only
+
+    def _unnotify(self, notification: Notification, refresh: bool = True) -> None:
+        """Forget a notification (Textual calls this when its toast expires or is clicked away), and repaint
+        where the toasts were once it is gone.
+
+        Textual 8.2.8 can leave an expired toast drawn over the panes: its toast rack is invisible, so a refresh
+        of the rack marks the compositor's map of the screen out of date, and the layout after the toast's
+        removal is compared with that map, which no longer says where the toast was; nothing repaints its
+        area until something lays the screen out again (tests/ui/test_stale_paint.py)."""
+        screen = self.screen
+        racks = screen.query("ToastRack")  # Textual's container of the screen's toasts
+        area = racks.first().region if racks else None  # where the toasts are now, this one still among them
+        super()._unnotify(notification, refresh)
+        if area:
+            self.call_after_refresh(screen.refresh, area)
 
     def announce(self, run: Run) -> None:
         """Tell the conductor when a run needs them."""
