@@ -113,3 +113,12 @@ def test_repository_instructions_stay_inside_the_worktree(tree: Path) -> None:
     assert box(tree).repository_instructions() == "--- AGENTS.md ---\nKeep functions tiny."
     (tree / "AGENTS.md").write_text("x" * 20_000)
     assert box(tree).repository_instructions().endswith("\n… (cut)")
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="the kernel has no autogroup scheduling")
+def test_a_models_commands_run_below_the_ui_in_priority(tree: Path) -> None:
+    """Each command leads a session of its own (so a timeout ends it whole): its autogroup is niced, or it
+    competes with the conductor's UI as an equal."""
+    from orchestra.core.base.procs import FLEET_NICENESS
+    result = box(tree).run_command("cat /proc/self/autogroup")
+    assert f"nice {FLEET_NICENESS}\n" in result + "\n", result

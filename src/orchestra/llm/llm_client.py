@@ -27,6 +27,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestra.core.base.procs import FLEET_NICENESS, yield_cpu
 from orchestra.core.base.redact import secret_values
 from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.secrets import secret_names
@@ -140,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     state_dir, run_id, runner_argv = args[0], args[1], args[3:]
+    if os.getsid(0) == os.getpid():  # started by a supervisor, in a session of its own: below the UI with it
+        yield_cpu(FLEET_NICENESS)
     runner = RunnerProcess(runner_argv, runner_environment(os.environ))
     path = socket_path()
     try:

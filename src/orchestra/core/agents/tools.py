@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from orchestra.core.base.globs import matches_any
+from orchestra.core.base.procs import yielding
 
 MAX_LIST = 400          # entries list_files returns
 MAX_READ_LINES = 800    # lines read_file returns at once
@@ -182,7 +183,7 @@ class Toolbox:
         if not command.strip():
             raise ToolError("command must not be empty")
         limit = min(float(timeout or self.command_timeout), self.command_timeout)
-        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=self.root, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(yielding(["/bin/sh", "-c", command]), cwd=self.root, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             output, _ = proc.communicate(timeout=limit)

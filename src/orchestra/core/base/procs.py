@@ -17,6 +17,22 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
+# How far below the conductor's UI fleet work runs: supervisors, agents, gates, setup and review commands.
+FLEET_NICENESS = 5
+
+
+def yielding(argv: list[str], niceness: int = FLEET_NICENESS) -> list[str]:
+    """argv started through a shell that first nices its session's autogroup (yield_cpu's, for any program).
+
+    Agents, gates and their commands lead sessions of their own (bubblewrap's --new-session, or their own
+    start_new_session, so that a stop ends each as a whole): their autogroups, at niceness 0, competed with
+    the conductor's UI as equals whatever the processes' own niceness. The shell writes the autogroup (no
+    privilege is needed to lower a priority) and becomes argv: nothing else changes. Without autogroup
+    scheduling the write fails, silently, and the inherited niceness is what counts."""
+    script = f'{{ echo {int(niceness)} > /proc/self/autogroup; }} 2>/dev/null; exec "$@"'
+    return ["/bin/sh", "-c", script, "orchestra-yield", *argv]
+
+
 def yield_cpu(niceness: int, autogroup: Path = Path("/proc/self/autogroup")) -> None:
     """Run at least niceness below the conductor's UI, in a process that leads its own session.
 

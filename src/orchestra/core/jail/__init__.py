@@ -7,11 +7,12 @@ Agents, their gates and their setup commands are all started through `command_in
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.procs import yielding
 from orchestra.core.jail.environment import jail_environment
 from orchestra.core.jail.jail import Jail, home_dir
 from orchestra.core.jail.sandbox import SandboxStatus, ensure_paths, helper_paths, probe, wrap
@@ -52,16 +53,19 @@ def jail_for(run_id: str, worktree: Path, gitdir: Path, common_dir: Path, branch
                 sandboxed=status.works, reason="" if status.works else status.reason)
 
 
-def command_in(jail: Jail, argv: list[str]) -> list[str]:
-    """argv as the run's process starts it: inside bubblewrap when the jail is sandboxed.
+def command_in(jail: Jail, argv: list[str], session: Sequence[str] = ()) -> list[str]:
+    """argv as the run's process starts it: inside bubblewrap when the jail is sandboxed, and below the
+    conductor's UI in priority (procs.yielding: the session it leads is niced). session is a command that
+    starts argv in a session of its own (a controlling terminal's): the niceness is set inside it.
 
     Prepares the run's private places (and links the home's declared paths) the first time."""
     prepare(jail)
+    inner = [*session, *yielding(argv)]
     if not jail.sandboxed:
-        return argv
+        return inner
     bwrap = probe().bwrap
     assert bwrap is not None
-    return wrap(bwrap, jail, argv)
+    return wrap(bwrap, jail, inner)
 
 
 def prepare(jail: Jail) -> None:

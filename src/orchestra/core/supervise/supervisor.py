@@ -27,7 +27,7 @@ from orchestra.core.git.worktrees import RunTree, WorktreeCorrupted, agent_ident
 from orchestra.core.supervise.activity import ActivityWatch
 from orchestra.core.jail import JailRefused, command_in
 from orchestra.core.supervise.agent_process import AgentProcess, Outcome
-from orchestra.core.base.procs import yield_cpu
+from orchestra.core.base.procs import FLEET_NICENESS, yield_cpu
 from orchestra.core.supervise.jails import agent_environment, gate_environment, jail_of_run, repository_of
 from orchestra.core.supervise.secrets import run_redactor
 from orchestra.core.agents.wire import llm_client_variables, llm_host_socket
@@ -47,7 +47,6 @@ from orchestra.core.supervise.setup import set_up_worktree
 from orchestra.core.supervise.sessions import SessionWatch, controlling_terminal, is_interactive, open_terminal
 
 FLUSH_INTERVAL = 0.1
-RUN_NICENESS = 5
 EVENT_OVERHEAD = 56  # bytes of JSON around an output line's text in the event log ({"t": …, "type": …})
 
 
@@ -197,7 +196,7 @@ class Supervisor:
             if shutil.which(command[0], path=env.get("PATH")) is None:
                 raise FileNotFoundError(2, "No such file or directory", command[0])  # said before the sandbox hides it
             if interactive:
-                command = command_in(self.jail, [*controlling_terminal(), *command])
+                command = command_in(self.jail, command, session=controlling_terminal())
                 env["TERM"] = "xterm-256color"  # what the supervisor's screen and most attaching terminals speak
             elif config["kind"] == "llm":
                 # The client stays outside the sandbox with the jail's environment plus its model's key (it
@@ -397,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("run", "watch"), default="run")
     args = parser.parse_args(argv)
     # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
-    yield_cpu(RUN_NICENESS)  # its own session (processes.start_supervisor): the session's autogroup too
+    yield_cpu(FLEET_NICENESS)  # its own session (processes.start_supervisor): the session's autogroup too
     store = RunStore(args.state_dir)
     try:
         asyncio.run(Supervisor(store, args.run_id).main(args.mode))
