@@ -26,9 +26,9 @@ What it measures, on this machine:
   title all the time, but only the focused one bold); `?`, answered when the help's binding list
   ("fleet.open") is drawn; closing the help with `?` (or every third time `escape`), answered when the
   focused title is drawn in the fleet's undimmed focus colours again. The time is from writing the key
-  to the read of the output that holds its effect; 150 ms between keys. Target: p95 <= 100 ms over arrows
+  to the read of the output that holds its effect; 150 ms between keys. Target: p95 <= 50 ms over arrows
   and `?` while all 16 stream. `escape` is reported apart: Textual waits ESCDELAY (100 ms) after a lone
-  ESC byte before it believes it is the escape key, so it can never make 100 ms. For comparison the same
+  ESC byte before it believes it is the escape key, so it can never make the target. For comparison the same
   keys (12 rounds) once all 16 are in review and their "ready for review" toasts are gone ("idle").
   The UI runs through a `python -c` wrapper (see WRAPPER) that records the UI's full (generation 2)
   garbage collections, so the table says how many slow keys overlapped one.
@@ -130,7 +130,7 @@ KEY_GAP = 0.15             # seconds between a key's effect and the next key
 KEY_TIMEOUT = 3.0          # a key whose effect is not seen within this counts as missed
 IDLE_SETTLE, IDLE_CYCLES = 7.0, 12  # the idle comparison: after the toasts (6 s) are gone, 12 cycles of keys
 STREAM_LIMIT = 240.0       # seconds the streaming runs may take before the benchmark gives up waiting
-KEY_TARGET, MEMORY_TARGET_MB = 0.100, 1500
+KEY_TARGET, MEMORY_TARGET_MB = 0.050, 1500  # issue 11: p95 <= 50 ms (it was 100 ms before)
 KEY_ENV = "LLM_BENCH_KEY"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -821,7 +821,7 @@ def key_row(label: str, samples: list[KeySample], judged: bool | None) -> str:
     p95 = percentile(values, 0.95)
     escape = "escape" in label
     return row(label, ms(statistics.median(values)), ms(p95), ms(max(values)),
-               "(ESCDELAY)" if escape else ("p95 <= 100 ms" if judged else ""),
+               "(ESCDELAY)" if escape else (f"p95 <= {KEY_TARGET * 1000:.0f} ms" if judged else ""),
                (p95 <= KEY_TARGET and not missed) if judged else None)
 
 

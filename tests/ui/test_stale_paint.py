@@ -25,13 +25,13 @@ class Terminal:
         self.app = app
         self.screen = pyte.Screen(*SIZE)
         self.stream = pyte.Stream(self.screen)
-        self.updates = 0
+        self.updates: list[str] = []  # the kind of each update: LayoutUpdate is a full frame
         shown = app._display
 
         def display(screen, renderable) -> None:
             if renderable is not None and screen is app.screen:
                 self.stream.feed(renderable.render_segments(app.console))
-                self.updates += 1
+                self.updates.append(type(renderable).__name__)
             shown(screen, renderable)
 
         app._display = display
@@ -39,11 +39,20 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(self.screen.display)
 
-    def app_text(self) -> str:
-        """What the app would draw on a terminal repainted from scratch now."""
+    def cells(self) -> list[tuple]:
+        """Every cell: its character, colours and weight (the focus shows in colours and weight)."""
+        return cells(self.screen)
+
+    def app_cells(self) -> list[tuple]:
+        """The cells of a terminal the app would repaint from scratch now."""
         fresh = pyte.Screen(*SIZE)
         pyte.Stream(fresh).feed(self.app.screen._compositor.render_full_update().render_segments(self.app.console))
-        return "\n".join(fresh.display)
+        return cells(fresh)
+
+
+def cells(screen: pyte.Screen) -> list[tuple]:
+    return [(char.data, char.fg, char.bg, char.bold) for y in range(screen.lines)
+            for char in (screen.buffer[y][x] for x in range(screen.columns))]
 
 
 async def test_an_expired_toast_leaves_nothing_drawn_behind(tmp_path: Path) -> None:
@@ -63,4 +72,19 @@ async def test_an_expired_toast_leaves_nothing_drawn_behind(tmp_path: Path) -> N
         await pilot.pause(0.2)
         assert "r1 fixer is ready" not in terminal.text(), terminal.text()
         assert "r4 flaky failed" in terminal.text()
-        assert terminal.text() == terminal.app_text()
+        assert terminal.cells() == terminal.app_cells()
+
+
+async def test_moving_the_focus_repaints_the_two_panes_not_the_whole_screen(tmp_path: Path) -> None:
+    app = OrchestraApp(build_fleet(tmp_path), clock=lambda: CLOCK, watch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        terminal = Terminal(app)
+        await pilot.pause()
+        terminal.updates.clear()
+        for key in ("right", "down", "left", "up"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert terminal.updates and "LayoutUpdate" not in terminal.updates, terminal.updates
+        # What was repainted is all that changed: the focus shows where it is, and nowhere else.
+        assert terminal.cells() == terminal.app_cells()
+        assert app.screen.focused is app.screen.query_one("#run-r1")
