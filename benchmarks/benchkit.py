@@ -12,6 +12,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ORCHESTRA = Path(sys.executable).parent / "orchestra"
@@ -35,6 +36,19 @@ def isolate(base: Path, env: dict[str, str] | None = None, drop: tuple[str, ...]
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_quick_fleet(path: Path, runs: int, command: Callable[[int], str], intent: str) -> Path:
+    """Write the score of runs quick shell agents q1 … qN (agent n runs command(n)) and one spec "work" naming
+    them all with one cheap check, and commit everything in the repository at path."""
+    agents = "".join(f'[[agents]]\nname = "q{n}"\nkind = "shell"\ncommand = "{command(n)}"\n\n'
+                     for n in range(1, runs + 1))
+    names = ", ".join(f'"q{n}"' for n in range(1, runs + 1))
+    (path / "orchestra.toml").write_text(f'{agents}[[specs]]\nid = "work"\nintent = "{intent}"\n'
+                                         f'verify = [{{ name = "check", command = "true" }}]\nagents = [{names}]\n')
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
 
 
 def cli(repo: Path, *args: str, timeout: float = 120) -> str:

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import ORCHESTRA, git, isolate  # noqa: E402
+from benchkit import ORCHESTRA, commit_quick_fleet, git, isolate  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 FINAL = ("passed", "failed", "error", "skipped")
@@ -54,14 +54,7 @@ def make_repo(path: Path, files: int, runs: int) -> Path:
         folder = path / "src" / f"pkg{index // 100:02d}" / f"mod{index // 10 % 10}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"file{index % 10}.py").write_text(f"VALUE = {index}\n")
-    agents = "".join(f'[[agents]]\nname = "q{n}"\nkind = "shell"\ncommand = "echo edit >> notes{n}.txt"\n\n'
-                     for n in range(1, runs + 1))
-    names = ", ".join(f'"q{n}"' for n in range(1, runs + 1))
-    (path / "orchestra.toml").write_text(f'{agents}[[specs]]\nid = "work"\nintent = "edit"\n'
-                                         f'verify = [{{ name = "check", command = "true" }}]\nagents = [{names}]\n')
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
-    return path
+    return commit_quick_fleet(path, runs, lambda n: f"echo edit >> notes{n}.txt", "edit")
 
 
 def records(repo: Path) -> list[dict]:

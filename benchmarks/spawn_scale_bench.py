@@ -56,7 +56,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import ORCHESTRA, git, isolate  # noqa: E402
+from benchkit import ORCHESTRA, commit_quick_fleet, git, isolate  # noqa: E402
 
 FINAL = ("passed", "failed", "error", "skipped")
 EDITED = "src/pkg00/mod00/file0.py"
@@ -75,14 +75,7 @@ def make_origin(path: Path, files: int, runs: int) -> Path:
             (directory / f"file{number}.py").write_text(f"# file {index}/{number}\nVALUE = {number}\n")
     (path / EDITED).parent.mkdir(parents=True, exist_ok=True)
     (path / EDITED).write_text("VALUE = 0\n")
-    agents = "".join(f'[[agents]]\nname = "q{n}"\nkind = "shell"\ncommand = "echo edit >> {EDITED}"\n\n'
-                     for n in range(1, runs + 1))
-    names = ", ".join(f'"q{n}"' for n in range(1, runs + 1))
-    (path / "orchestra.toml").write_text(f'{agents}[[specs]]\nid = "work"\nintent = "edit one file"\n'
-                                         f'verify = [{{ name = "check", command = "true" }}]\nagents = [{names}]\n')
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
-    return path
+    return commit_quick_fleet(path, runs, lambda _n: f"echo edit >> {EDITED}", "edit one file")
 
 
 def clone(origin: Path, path: Path) -> Path:

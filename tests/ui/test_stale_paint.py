@@ -69,7 +69,8 @@ async def test_an_expired_toast_leaves_nothing_drawn_behind(tmp_path: Path) -> N
         # that is what left the map of the screen out of date, and the expired toast drawn, on screen.
         app.screen.query_one("ToastRack").refresh()
         await wait_for(pilot, lambda: len(app._notifications) == 1, "the first toast to expire", timeout=5)
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "r1 fixer is ready" not in terminal.text(),
+                       "the expired toast to leave the terminal", timeout=2)
         assert "r1 fixer is ready" not in terminal.text(), terminal.text()
         assert "r4 flaky failed" in terminal.text()
         assert terminal.cells() == terminal.app_cells()

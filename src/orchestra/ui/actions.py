@@ -307,9 +307,9 @@ class RunActions:
         from orchestra.core.fleet.update import refresh_behind
         from orchestra.core.git.update import target_ref_file
         target = await asyncio.to_thread(self.target_name)
-        fleet_screen = self.fleet_screen()
-        if fleet_screen is not None and fleet_screen.title_text != self.fleet_title(target):
-            fleet_screen.title_text = self.fleet_title(target)
+        fleet_screen, title = self.fleet_screen(), self.fleet_title(target)
+        if fleet_screen is not None and fleet_screen.title_text != title:
+            fleet_screen.title_text = title
             fleet_screen.update_topbar()
         await asyncio.to_thread(self.attempt, "count", refresh_behind, self.fleet)
         ref = target_ref_file(self.fleet.repo, target)

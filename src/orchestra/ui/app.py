@@ -7,9 +7,9 @@ import difflib
 import gc
 import os
 import time
-from typing import Any
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand

@@ -71,10 +71,12 @@ def open_repository(path: Path, require_commits: bool = True) -> Repository:
     found = git(path, *where, *(("--verify", "HEAD") if require_commits else ()), check=False).splitlines()
     if len(found) < 2 or (require_commits and len(found) != 3):
         _diagnose(path, where, require_commits)
-    toplevel, common_dir = found[0], Path(found[1])
-    # From inside a linked worktree, the main checkout is the common dir's parent.
-    root = common_dir.parent if common_dir.name == ".git" else Path(toplevel)
-    return Repository(root=root, common_dir=common_dir)
+    return Repository(root=_main_checkout(found[0], found[1]), common_dir=Path(found[1]))
+
+
+def _main_checkout(toplevel: str, common_dir: str) -> Path:
+    """The main checkout: from inside a linked worktree, the common dir's parent."""
+    return Path(common_dir).parent if Path(common_dir).name == ".git" else Path(toplevel)
 
 
 def _diagnose(path: Path, where: tuple[str, ...], require_commits: bool) -> None:
@@ -85,8 +87,7 @@ def _diagnose(path: Path, where: tuple[str, ...], require_commits: bool) -> None
             "orchestra works in a git repository: run `git init` and make a first commit, "
             "or try `orchestra demo` to see it on a demo repository."
         )
-    toplevel, common = git(path, *where).splitlines()  # a bare repository fails here, with git's own words
-    root = Path(common).parent if Path(common).name == ".git" else Path(toplevel)
+    root = _main_checkout(*git(path, *where).splitlines())  # a bare repository fails here, with git's own words
     if require_commits and not git_ok(root, "rev-parse", "--verify", "--quiet", "HEAD"):
         raise OrchestraError(
             f"The repository at {root} has no commits yet.\n"
