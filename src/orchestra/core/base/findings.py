@@ -9,11 +9,12 @@ The verdict of a review is computed here, from the findings' priorities, never t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
+
+from orchestra.core.base.canonical import sha256
 
 PRIORITIES = ("P0", "P1", "P2", "P3")  # P0: must not merge … P3: a nit
 DEFAULT_BLOCK_ON = "P1"
@@ -74,7 +75,7 @@ class Finding:
         said = self.body if self.source == "comment" and self.body else self.title  # a comment is all its words
         words = " ".join(said.lower().split())
         key = json.dumps([self.source, self.path, self.line_start, self.rule, words], ensure_ascii=False)
-        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+        return sha256(key.encode("utf-8")).hexdigest()[:12]
 
     @property
     def place(self) -> str:
@@ -121,7 +122,7 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
 def digest(findings: Iterable[Finding]) -> str:
     """sha256 of the findings' canonical JSON, in id order: what a ledger entry records of them."""
     data = sorted((f.to_json() for f in findings), key=lambda item: (item["id"], json.dumps(item, sort_keys=True)))
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"),
+    return sha256(json.dumps(data, sort_keys=True, separators=(",", ":"),
                                      ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestra.core.base.canonical import sha256
 from orchestra.core.base.errors import NotARepository, OrchestraError
 from orchestra.core.git.runner import git, git_ok
 
@@ -32,7 +32,7 @@ class Repository:
     @property
     def worktrees_dir(self) -> Path:
         """Where run worktrees live: outside the user's checkout, in a directory orchestra owns."""
-        key = hashlib.sha256(str(self.common_dir).encode()).hexdigest()[:8]
+        key = sha256(str(self.common_dir).encode()).hexdigest()[:8]
         return data_home() / "worktrees" / f"{self.root.name}-{key}"
 
     @property
