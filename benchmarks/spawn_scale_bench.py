@@ -14,31 +14,43 @@ fresh clone of it:
 * the serial loop: in a second fresh clone, for each run in turn `git worktree add -b`, the same edit,
   `git commit -a`, `git diff main...branch` (the git work a run needs, done by hand, one at a time).
 
-The target is orchestra <= the loop. It prints medians (and the slowest) of --reps repetitions, the
-ratio, and when each phase of orchestra's runs ended (from their event logs and records: the median
-run's spawn → queued (its record made) → working → review → gates final). Sandboxed unless --no-sandbox
-(ORCHESTRA_BWRAP pointed nowhere). It exits 0; the table is the record. The load average is printed: on
-a shared machine the figures are rough.
+The target is orchestra <= the loop. It prints medians (and the slowest) of --reps repetitions, each
+repetition's pair, the ratio, when each phase of orchestra's runs ended (from their event logs and records:
+the median run's spawn → queued (its record made) → working → review → gates final), and the CPU-seconds
+the whole machine spent during each timing (from /proc/stat). Sandboxed unless --no-sandbox
+(ORCHESTRA_BWRAP pointed nowhere). It exits 0; the table is the record.
 
-Figures on the development container (2 cores shared with 7 other sessions, load 1-2 before each run;
-Python 3.11, git 2.39, ext4 on a virtual disk), 2026-12-02, sandboxed, one repetition each, alternated;
-before = the code at HEAD. The disk's speed changed several-fold between runs (the same serial loop took
-16 s and 87 s), so only the ratio within one repetition means anything:
+How it keeps the comparison fair (2026-12-02, from `perf` on the development container): its ext4 has no
+journal, and ext4 without a journal will not reuse an inode freed less than 60 s ago (360 s while that
+inode's table block is dirty). Every inode allocation scans past such inodes one by one, so after a large
+deletion, creating files is several times slower for minutes: a 20,000-file checkout took 2.3-3.9 s
+instead of 0.4-0.9 s, with 60 % of its time in the kernel's `recently_deleted`. This, not the disk, is
+why the same serial loop took 16 s in one repetition and 87 s in another. Earlier versions of this script
+deleted each repetition's clones just before the next repetition's orchestra timing, which then paid for
+the deletion and the loop after it did not. Now nothing is deleted until every repetition is done, the
+order alternates (orchestra first in even repetitions, the loop first in odd ones), and the script starts
+by writing out pending data and waiting SETTLE seconds (--no-settle skips it) after any earlier deletion
+on the machine: before running it, do not delete large trees for a few minutes either.
 
-    repetition                 orchestra    loop     ratio
-    before                      46.1 s      40.3 s   1.14
-    before                     113.4 s      87.4 s   1.30
-    before                     148.9 s      72.4 s   2.06
-    before                     102.2 s      83.2 s   1.23
-    after                       35.6 s      37.6 s   0.95
-    after                       29.0 s      36.2 s   0.80
+Figures on the development container (2 cores, Python 3.11, git 2.39, ext4 without a journal on a virtual
+disk, steal time up to 30 %), 2026-12-02, sandboxed, 3 repetitions after settling:
+
+    repetition     orchestra    loop     ratio
+    1 (orch first)   11.3 s     11.2 s   1.01
+    2 (loop first)   18.2 s     16.1 s   1.13
+    3 (orch first)   18.8 s     16.7 s   1.12
+    median           18.2 s     16.1 s   1.13    CPU-seconds: orchestra 35.9, loop 18.8
 
 Where the time goes: each run's checkout (`git reset --hard` of 20,000 files into a --no-checkout
-worktree, exactly what `git worktree add` does) is ~95 % of a run's time to review and mostly kernel time
-creating files; two at a time (orchestra's checkout slots) finish sooner than one at a time when the
-disk's latency dominates, and no sooner when the CPU does. What orchestra adds to each run is a Python
-supervisor (~0.15 s of CPU to import), one `git status` walk after the agent, staging the changed paths
-by name, a boundary and a secret scan on the diff, and the watcher's inotify set-up.
+worktree, exactly what `git worktree add` does) is nearly all of a run's time to review and almost all
+kernel time creating files (GIT_TRACE_PERFORMANCE of one run: the checkout 3.1 s; then `git status`
+0.06 s, staging 0.03 s, write-tree 0.02 s, a second status 0.08 s, every diff under 0.004 s). Orchestra
+checks out two at a time; the loop one at a time. Orchestra spends about twice the loop's CPU-seconds
+for the same files: two checkouts at once each scan the same block groups' inode bitmaps, and each run
+adds a Python supervisor (~0.15 s of CPU to import), bubblewrap for its agent and gate, and the
+watcher's inotify set-up. Marking the worktrees' directory `chattr +T` (so ext4 gives each worktree
+block groups of its own) was tried: one pair of parallel checkouts went from 2.9 s to 0.4 s, the next
+pair from 1.0 s to 1.2 s, so it was not kept.
 """
 
 from __future__ import annotations
@@ -60,6 +72,8 @@ from benchkit import ORCHESTRA, commit_quick_fleet, git, isolate  # noqa: E402
 
 FINAL = ("passed", "failed", "error", "skipped")
 EDITED = "src/pkg00/mod00/file0.py"
+SETTLE = 370  # seconds: ext4 without a journal skips an inode freed less than 60 s ago (360 s while its block is
+# dirty) when it allocates one
 
 
 def make_origin(path: Path, files: int, runs: int) -> Path:
@@ -160,16 +174,38 @@ def stop_supervisors(repo: Path) -> None:
                 pass
 
 
+def busy_seconds() -> float:
+    """CPU-seconds the whole machine has spent busy since boot (every core, from /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def settle() -> None:
+    """Write out what is pending and wait SETTLE seconds, so that no inode freed before the benchmark is still
+    "recently deleted" while it measures (see the module's notes: without a journal, ext4 skips such inodes
+    one by one when it allocates new ones, and file creation slows down several-fold)."""
+    os.sync()
+    time.sleep(SETTLE)
+
+
 def one_repetition(origin: Path, base: Path, rep: int, count: int) -> tuple[float, float, dict[str, float]]:
-    repo = clone(origin, base / f"orch{rep}")
-    spawned_at = time.time()
-    took, runs = time_orchestra(repo, count)
-    marks = phases(repo, runs, spawned_at)
-    stop_supervisors(repo)
-    loop_repo = clone(origin, base / f"loop{rep}")
-    loop = time_loop(loop_repo, count, base / f"loopwt{rep}")
-    for path in (repo, loop_repo, base / f"loopwt{rep}", base / "home" / ".local/share"):
-        shutil.rmtree(path, ignore_errors=True)
+    """Both timings of one repetition, the loop first in odd repetitions. Nothing is deleted until every
+    repetition is done: a deletion would slow down whichever ran after it."""
+    repo, loop_repo = clone(origin, base / f"orch{rep}"), clone(origin, base / f"loop{rep}")
+    took = loop = 0.0
+    marks: dict[str, float] = {}
+    for turn in (("loop", "orchestra") if rep % 2 else ("orchestra", "loop")):
+        busy = busy_seconds()
+        if turn == "loop":
+            loop = time_loop(loop_repo, count, base / f"loopwt{rep}")
+            marks["loop: CPU-seconds (machine)"] = busy_seconds() - busy
+        else:
+            spawned_at = time.time()
+            took, runs = time_orchestra(repo, count)
+            marks.update(phases(repo, runs, spawned_at))
+            marks["orchestra: CPU-seconds (machine)"] = busy_seconds() - busy
+            stop_supervisors(repo)
     return took, loop, marks
 
 
@@ -179,11 +215,14 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=16)
     parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--no-settle", action="store_true", help="do not wait for earlier deletions to age")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="orchestra-scale-"))
     isolate(base, env={"ORCHESTRA_BWRAP": "/nonexistent/bwrap"} if args.no_sandbox else None)
     try:
         origin = make_origin(base / "origin", args.files, args.runs)
+        if not args.no_settle:
+            settle()
         results = [one_repetition(origin, base, rep, args.runs) for rep in range(args.reps)]
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -200,10 +239,12 @@ def report(results: list[tuple[float, float, dict[str, float]]], args: argparse.
     print(f"{'orchestra: spawn -> all in review, gates final':44}{statistics.median(orch):>9.2f}s{max(orch):>9.2f}s")
     print(f"{'serial loop (worktree add, edit, commit, diff)':44}{statistics.median(loop):>9.2f}s{max(loop):>9.2f}s")
     ratio = statistics.median(orch) / statistics.median(loop)
+    print("each repetition (orchestra / loop): " + ", ".join(f"{o:.1f} / {l:.1f} s" for o, l, _ in results))
     print(f"{'ratio orchestra / loop (target <= 1.00)':44}{ratio:>10.2f}  {'ok' if ratio <= 1 else 'missed'}")
-    for name in results[-1][2]:
+    for name in sorted(results[-1][2], key=lambda name: "CPU" in name):  # the phases, then the CPU-seconds
         values = [r[2][name] for r in results if name in r[2]]
-        print(f"{'  median run, spawn -> ' + name:44}{statistics.median(values):>9.2f}s")
+        label = name if "CPU" in name else "median run, spawn -> " + name
+        print(f"{'  ' + label:44}{statistics.median(values):>9.2f}s")
 
 
 if __name__ == "__main__":
