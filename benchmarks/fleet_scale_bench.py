@@ -78,6 +78,19 @@ first frame, the shipped themes not derived again at each start, and no argument
     orchestra, 50 runs (40 decided)              318 ms   1.26x   266 ms   1.33x   <= 1.25x MISSED (just)
     orchestra, 50 runs (40 decided) (--src)      379 ms   1.50x   321 ms   1.61x
 
+Fourth pass (2026-12-02; the machine was noisier: up to 30 % steal time, load 1-1.7; 25 launches,
+interleaved, `--src` = 84b6e38, before it): the start-up theme is set before the stylesheet's first parse
+(setting App.theme queued a second parse and a restyle of every widget before the first frame), and
+hashlib (OpenSSL) is imported at the first hash:
+
+    first paint                                  median  x bare  fastest  x bare
+    bare Textual app                             345 ms   1.00x   253 ms   1.00x
+    orchestra, 50 runs (40 decided)              427 ms   1.24x   358 ms   1.42x   median within 1.25x
+    orchestra, 50 runs (40 decided) (--src)      454 ms   1.32x   355 ms   1.40x
+
+(21 launches earlier the same hour: 1.24x against 1.29x at the median.) The fastest launches are a lottery
+on such a machine; the median is the figure to read.
+
 Timed inside the process (50 runs): from `main()` to App.run about 45 ms (imports ~35 ms, 18 dataclasses
 of them ~14 ms), and Textual from App.run to the first frame ~60 ms against the bare app's ~30 ms (the ten
 panes: laying out, styling and rendering ~220 lines; an empty fleet paints as fast as the bare app).
