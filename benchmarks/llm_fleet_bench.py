@@ -814,7 +814,7 @@ def gc_report(result: dict) -> list[str]:
                 durations)), ms(percentile(durations, 0.95)), ms(max(durations))),
             row("    median pause in the 1st / 2nd / last third",
                 *(ms(statistics.median(t)) if t else "-" for t in thirds)),
-            row(f"    keys over 100 ms that overlapped one", f"{len(overlapping)}/{len(slow)}")]
+            row("    keys over 100 ms that overlapped one", f"{len(overlapping)}/{len(slow)}")]
 
 
 def key_row(label: str, samples: list[KeySample], judged: bool | None) -> str:
