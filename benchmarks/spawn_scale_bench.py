@@ -50,7 +50,12 @@ for the same files: two checkouts at once each scan the same block groups' inode
 adds a Python supervisor (~0.15 s of CPU to import), bubblewrap for its agent and gate, and the
 watcher's inotify set-up. Marking the worktrees' directory `chattr +T` (so ext4 gives each worktree
 block groups of its own) was tried: one pair of parallel checkouts went from 2.9 s to 0.4 s, the next
-pair from 1.0 s to 1.2 s, so it was not kept.
+pair from 1.0 s to 1.2 s, so it was not kept. One checkout slot instead of two (settled, 3 repetitions:
+13.4 / 13.4, 19.9 / 15.7, 18.7 / 15.9 s; median ratio 1.19) was no better, and orchestra still spent 33.6
+CPU-seconds against the loop's 18.9: the extra is orchestra's own work for each run (~0.9 CPU-second),
+not checkouts contending. About 0.45 of it shows on a 200-file repository too (the supervisor ~0.3, the
+spawn's fsyncs); the rest grows with the repository (two `git status --untracked-files=all` walks, the
+watcher's recursive set-up over 2,000 directories).
 """
 
 from __future__ import annotations
