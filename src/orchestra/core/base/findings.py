@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from orchestra.core.base.canonical import sha256
+from orchestra.core.base.canonical import content_hash, sha256
 
 PRIORITIES = ("P0", "P1", "P2", "P3")  # P0: must not merge … P3: a nit
 DEFAULT_BLOCK_ON = "P1"
@@ -122,8 +122,7 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
 def digest(findings: Iterable[Finding]) -> str:
     """sha256 of the findings' canonical JSON, in id order: what a ledger entry records of them."""
     data = sorted((f.to_json() for f in findings), key=lambda item: (item["id"], json.dumps(item, sort_keys=True)))
-    return sha256(json.dumps(data, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False).encode("utf-8")).hexdigest()
+    return content_hash(data)
 
 
 def findings_of(items: Iterable[Mapping[str, Any]]) -> list[Finding]:
