@@ -158,7 +158,8 @@ class Model:
             if not reply.completion_tokens:
                 reply.completion_tokens = litellm.token_counter(model=model, text=reply.content or " ")
         except Exception:
-            pass
+            reply.cost = None  # tokens neither reported nor countable: the cost is unknown, not zero
+            return
         try:
             prompt_cost, completion_cost = litellm.cost_per_token(
                 model=model, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
