@@ -124,6 +124,27 @@ def test_a_run_in_review_is_watched_leanly_and_an_edit_still_makes_its_evidence_
     assert rejected.state == "rejected" and not lean(pid) and not processes_with(f"{fleet.repo.state_dir} {run.id}")
 
 
+def test_spawning_many_runs_reads_each_port_holders_record_once(
+        repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestra.core.runs.store import RunStore
+    from orchestra.core.supervise import ports
+    loads: list[tuple[str, str]] = []
+
+    class Counted(RunStore):
+        def load(self, run_id: str):  # type: ignore[no-untyped-def]
+            loads.append((str(self.state_dir), run_id))
+            return super().load(run_id)
+    monkeypatch.setattr(ports, "RunStore", Counted)
+    names = [f"a{n}" for n in range(6)]
+    fleet = make_fleet(repo, score_text(dict.fromkeys(names, "true"), [{"id": "many", "intent": "x", "agents": names}]))
+    runs = fleet.spawn("many")
+    assert len({run.port for run in runs}) == 6
+    # Each allocation used to read every holder again: 15 loads of the first 5 runs.
+    assert [holder for holder, count in Counter(loads).items() if count > 1] == []
+    for run in runs:
+        wait_settled(fleet, run.id)
+
+
 def test_the_lean_watcher_finds_what_changed_before_it_watched(tmp_path: Path) -> None:
     (tmp_path / "src" / "pkg").mkdir(parents=True)
     (tmp_path / "src" / "pkg" / "a.py").write_text("a = 1\n")

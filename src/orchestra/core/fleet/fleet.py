@@ -89,9 +89,11 @@ class Fleet:
         target = self.target_branch()
         base = self.repo.resolve(target)
         started: list[Run] = []
+        live_ports: set[tuple[str, str]] = set()  # port holders found live: read once per spawn, not once per run
         for agent in agents:  # one group per spawn: named after its first run, so the UI can show them together
             group = started[0].group if started else None
-            started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base, group))
+            started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base, group,
+                                           live_ports))
         return started
 
     def _plan(self, spec_id: str | None, names: list[str] | None, task: str | None) -> tuple[Spec | None, list[Agent]]:
@@ -161,7 +163,7 @@ class Fleet:
                                   "unsandboxed (visibly). Nothing was started.")
 
     def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str,
-                   group: str | None = None) -> Run:
+                   group: str | None = None, live_ports: set[tuple[str, str]] | None = None) -> Run:
         from orchestra.core.fleet.trust import setup_commands
         from orchestra.core.git import worktrees
         from orchestra.core.supervise.ports import allocate_block
@@ -178,7 +180,8 @@ class Fleet:
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
                   spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
-                  port=allocate_block(self.repo.state_dir, run_id), review_config=self.review_settings(agent, spec),
+                  port=allocate_block(self.repo.state_dir, run_id, live_ports),
+                  review_config=self.review_settings(agent, spec),
                   group=group or f"g{run_id.removeprefix('r')}")
         create(self.store, run)
         return self.start(run_id)
