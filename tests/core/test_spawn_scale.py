@@ -124,6 +124,40 @@ def test_a_run_in_review_is_watched_leanly_and_an_edit_still_makes_its_evidence_
     assert rejected.state == "rejected" and not lean(pid) and not processes_with(f"{fleet.repo.state_dir} {run.id}")
 
 
+def test_a_run_asks_git_status_once_from_its_agents_end_to_its_watch(
+        repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The agent's work is committed after the watch has started, so the watch does not walk the worktree again
+    (git status reads every file's metadata: on 20,000 files, a second one cost each run as much as the rest)."""
+    trace = tmp_path / "git-trace"
+    monkeypatch.setenv("GIT_TRACE", str(trace))  # every git the supervisor runs says so, with its arguments
+    fleet = make_fleet(repo, score_text({"coder": FIX}, [
+        {"id": "fix", "intent": "x", "verify": [{"name": "check", "command": "grep -q 42 src/app.py"}]}]))
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id)
+    assert run.state == "review" and run.gates["check"].status == "passed", run.message
+    statuses = [line for line in trace.read_text().splitlines() if "built-in: git" in line and " status " in line]
+    assert len(statuses) == 1, statuses
+
+    (Path(run.worktree) / "src" / "app.py").write_text("def answer():\n    return 43\n")  # and the watch sees edits
+    changed = wait_for(lambda: (r := fleet.get(run.id)).candidate != run.candidate and r, timeout=20,
+                       message="the edit made in review to be committed")
+    assert git(repo, "show", f"{changed.candidate}:src/app.py") == "def answer():\n    return 43"
+
+
+def test_the_notifier_keeps_what_changed_between_its_start_and_its_first_wait(tmp_path: Path) -> None:
+    from orchestra.core.base.watch import Notifier
+    (tmp_path / "src").mkdir()
+    notifier = Notifier(str(tmp_path))
+    try:
+        (tmp_path / "src" / "app.py").write_text("x = 1\n")  # before anyone waits
+        (tmp_path / "src" / "__pycache__").mkdir()
+        (tmp_path / "src" / ".app.py.swp").write_text("")
+        changes = notifier.wait(debounce_ms=200, timeout_ms=5000)
+        assert changes == {str(tmp_path / "src" / "app.py")}
+        assert notifier.wait(debounce_ms=200, timeout_ms=100) == set()  # nothing since: a timeout
+    finally:
+        notifier.close()
+
+
 def test_spawning_many_runs_reads_each_port_holders_record_once(
         repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestra.core.runs.store import RunStore
@@ -184,7 +218,7 @@ def test_a_waiting_checkout_takes_whichever_slot_frees_first(tmp_path: Path) -> 
 
 
 def test_the_lean_watcher_loads_the_notifier_without_asyncio_or_anyio() -> None:
-    probe = ("import sys; from orchestra.core.supervise import lean_watch; lean_watch.notifier_class(); "
+    probe = ("import sys; from orchestra.core.supervise import lean_watch; lean_watch.Notifier('.'); "
              "print(' '.join(m for m in ('asyncio', 'anyio', 'watchfiles', 'orchestra.core.runs') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == []

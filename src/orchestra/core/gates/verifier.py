@@ -8,8 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from watchfiles import Change, DefaultFilter, awatch
-
+from orchestra.core.base.watch import Notifier
 from orchestra.core.git.actor import actor_identity, current_actor
 from orchestra.core.git.diffs import candidate_fields, touched_paths, tree_of
 from orchestra.core.git.links import symlinks_leaving
@@ -76,16 +75,6 @@ def _remove_report(worktree: Path, relative: str) -> None:
         pass
 
 
-class WorktreeFilter(DefaultFilter):
-    """Ignore git's own files and build artefacts: only real edits trigger verification."""
-
-    def __init__(self) -> None:
-        super().__init__(ignore_dirs=(*DefaultFilter.ignore_dirs, ".git"))
-
-    def __call__(self, change: Change, path: str) -> bool:
-        return super().__call__(change, path) and "/.git/" not in path and not path.endswith("/.git")
-
-
 def boundary_gate(run: Run, tree: str, paths: list[str] | None = None,
                   links: list[tuple[str, str]] | None = None) -> Gate:
     """The boundary gate for the paths a run touched (default: its changed paths) against its spec;
@@ -134,6 +123,18 @@ class Verifier:
         # quiet_since since when the worktree has held still and watched_until until when it was watched.
         self.may_go_lean, self.lean = False, False
         self.quiet_since, self.watched_until = handed_quiet_since(), time.time()
+        # The worktree's notifier: started by the supervisor before it commits the agent's work (start_watching),
+        # so no edit made after that commit goes unseen and none needs looking for; else by watch().
+        self.notifier: Notifier | None = None
+
+    def start_watching(self) -> None:
+        """Start noticing changes in the worktree now (blocking: sets up a watch on each of its directories); what
+        changed before is the caller's to commit. A failure here is left for watch() to meet again and report."""
+        if self.notifier is None:
+            try:
+                self.notifier = Notifier(str(self.worktree))
+            except Exception:  # noqa: BLE001 - e.g. the system's limit on watches: watch() tries again, and says so
+                self.notifier = None
 
     def save_gate(self, gate: Gate) -> None:
         self.store.update(self.run_id, lambda run: run.gates.__setitem__(gate.name, gate))
@@ -246,29 +247,40 @@ class Verifier:
         # The reports checks write (JUnit, SARIF, coverage) are theirs, never an edit of the candidate.
         junit_paths = report_paths(self.store.load(self.run_id))
         idle, quiet_since = watch_idle(), self.quiet_since
-        await self.absorb(junit_paths)  # edits made while nobody watched (a resumed watcher)
-        # It wakes without a change at most every 5 s (watchfiles' own default), to notice it has been idle.
-        async for changes in awatch(self.worktree, watch_filter=WorktreeFilter(), debounce=WATCH_DEBOUNCE_MS,
-                                     stop_event=self.stop_event, recursive=True, yield_on_timeout=True,
-                                     rust_timeout=round(min(idle / 2, 5.0) * 1000)):
-            self.watched_until = time.time()  # what changes after this, a lean watcher must look for itself
-            if not changes and not self.may_go_lean and time.time() - quiet_since < idle:
-                continue
-            if not self.worktree.exists() or not await asyncio.to_thread(self.in_review):
-                return  # gone, or decided: a decided run is never watched (nor committed to)
-            if changes:
-                quiet_since = time.time()
-                await self.absorb(junit_paths)
-            elif not await asyncio.to_thread(self.verified):
-                continue
-            elif time.time() - quiet_since >= idle:
-                self.store.append_events(self.run_id, [{"type": "note", "text": (
-                    f"no change in the worktree for {idle:g} seconds: stopped watching it (opening the fleet, "
-                    "or a decision, starts again)")}])
-                return
-            elif time.time() - quiet_since >= min(LEAN_AFTER, idle / 4):
-                self.lean, self.quiet_since = True, quiet_since
-                return
+        if self.notifier is None:  # a resumed watcher: watch first, then commit what changed while nobody watched
+            self.notifier = await asyncio.to_thread(Notifier, str(self.worktree))
+            await self.absorb(junit_paths)
+        # It wakes without a change at most every 5 s, to notice it has been idle.
+        timeout_ms = round(min(idle / 2, 5.0) * 1000)
+        try:
+            while True:
+                changes = await asyncio.to_thread(self.notifier.wait, WATCH_DEBOUNCE_MS, timeout_ms, self.stop_event)
+                if changes is None:
+                    return  # a stop was asked for
+                self.watched_until = time.time()  # what changes after this, a lean watcher must look for itself
+                if not changes and not self.may_go_lean and time.time() - quiet_since < idle:
+                    continue
+                if not self.worktree.exists() or not await asyncio.to_thread(self.in_review):
+                    return  # gone, or decided: a decided run is never watched (nor committed to)
+                if changes:
+                    quiet_since = time.time()
+                    await self.absorb(junit_paths)
+                elif not await asyncio.to_thread(self.verified):
+                    continue
+                elif time.time() - quiet_since >= idle:
+                    self.store.append_events(self.run_id, [{"type": "note", "text": (
+                        f"no change in the worktree for {idle:g} seconds: stopped watching it (opening the fleet, "
+                        "or a decision, starts again)")}])
+                    return
+                elif time.time() - quiet_since >= min(LEAN_AFTER, idle / 4):
+                    self.lean, self.quiet_since = True, quiet_since
+                    return
+        finally:
+            notifier, self.notifier = self.notifier, None
+            try:
+                notifier.close()
+            except RuntimeError:  # still waiting in its thread (the watch was cancelled): it ends with the process
+                pass
 
     def in_review(self) -> bool:
         return self.store.load(self.run_id).state == "review"

@@ -26,16 +26,14 @@ import sys
 import time
 from collections.abc import Callable
 
+from orchestra.core.base.watch import Notifier, ignored
+
 # Handed to the full supervisor: when the worktree last held still (seconds since the epoch), so the idle
 # time it allows is counted from then, not from its start (gates.verifier reads it under the same name;
 # this module imports nothing of the gates, to stay lean).
 QUIET_SINCE_VARIABLE = "ORCHESTRA_QUIET_SINCE"
-STEP_MS = 500  # how often the notifier looks at what it collected: a change is seen within ~2 steps
 DEBOUNCE_MS = 300
-# A change under these is no edit of the candidate (git's own files, caches; the full watcher ignores them too).
-IGNORED_PARTS = frozenset({".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                           ".hypothesis", ".tox", ".venv", ".idea", "node_modules"})
-IGNORED_SUFFIXES = (".pyc", ".pyo", "~", ".swp", ".swx")
+STEP_MS = 500  # how often the notifier looks at what it collected: an idle lean watcher wakes rarely
 MTIME_SLACK = 1.0  # seconds: a file system's timestamps may lag the clock this much
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -73,13 +71,6 @@ def become_supervisor(module: str, state_dir: str, run_id: str, since: float | N
     os.execve(sys.executable, [sys.executable, "-m", module, state_dir, run_id, "--mode", "watch"], env)
 
 
-def relevant(path: str, worktree: str) -> bool:
-    """Whether a change at path could change the run's candidate."""
-    relative = os.path.relpath(path, worktree)
-    parts = relative.split(os.sep)
-    return not IGNORED_PARTS.intersection(parts) and not relative.endswith(IGNORED_SUFFIXES)
-
-
 def changed_since(worktree: str, moment: float) -> bool:
     """Whether anything in the worktree (a file's content, a directory's entries) changed after moment:
     what happened while no notifier watched (between the supervisor's last look and this one's start)."""
@@ -91,7 +82,7 @@ def changed_since(worktree: str, moment: float) -> bool:
             continue
         with entries:
             for entry in entries:
-                if entry.name in IGNORED_PARTS or entry.name.endswith(IGNORED_SUFFIXES):
+                if ignored(entry.name):
                     continue
                 try:
                     if entry.stat(follow_symlinks=False).st_mtime > moment:
@@ -103,35 +94,16 @@ def changed_since(worktree: str, moment: float) -> bool:
     return False
 
 
-def notifier_class() -> type:
-    """watchfiles' compiled notifier, loaded on its own: the watchfiles package imports anyio (and asyncio)."""
-    import importlib.machinery
-    import importlib.util
-    spec = importlib.util.find_spec("watchfiles")  # finds the package without importing it
-    folder = os.path.dirname(spec.origin) if spec and spec.origin else ""
-    name = "watchfiles._rust_notify"
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = os.path.join(folder, "_rust_notify" + suffix)
-        if os.path.isfile(path):
-            loader = importlib.machinery.ExtensionFileLoader(name, path)
-            module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
-            loader.exec_module(module)
-            return module.RustNotify
-    from watchfiles._rust_notify import RustNotify  # an unusual install: the package's own way
-    return RustNotify
-
-
 def wait_for_change(worktree: str, watched_until: float, deadline: float) -> bool:
     """Sleep until a relevant change in the worktree (True) or the deadline (False)."""
-    notifier = notifier_class()([worktree], False, False, 0, True, False)
+    notifier = Notifier(worktree)
     if changed_since(worktree, watched_until - MTIME_SLACK):
         return True
     while True:
         left_ms = int((deadline - time.time()) * 1000)
         if left_ms <= 0:
             return False
-        result = notifier.watch(DEBOUNCE_MS, STEP_MS, min(left_ms, 2**31 - 1), None)
-        if isinstance(result, set) and any(relevant(path, worktree) for _change, path in result):
+        if notifier.wait(DEBOUNCE_MS, min(left_ms, 2**31 - 1), step_ms=STEP_MS):
             return True
         if not os.path.isdir(worktree):
             return True  # gone: the supervisor says so and ends

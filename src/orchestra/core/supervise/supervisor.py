@@ -93,6 +93,7 @@ class Supervisor:
         self.stop_event = asyncio.Event()
         self.agent: AgentProcess | None = None
         self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
+        self.verifier: ImportCheckedVerifier  # made in main, once the jail is known
         self.activity_written = 0.0
         self.reaper = Reaper(spare=spare_llm_host)
 
@@ -138,8 +139,9 @@ class Supervisor:
         self.update(sandbox=self.jail.describe())
         if not self.jail.sandboxed:
             self.events.note(f"not sandboxed: {self.jail.reason}")
-        verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event, self.launch_check,
-                                         review=self.review, run_elsewhere=self.run_elsewhere)
+        self.verifier = verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event,
+                                                         self.launch_check, review=self.review,
+                                                         run_elsewhere=self.run_elsewhere)
         verifier.may_go_lean = True  # once its gates are final, a lean watcher waits for the next change
         try:
             if mode == "run":
@@ -319,6 +321,10 @@ class Supervisor:
             self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
                              f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
         finished = {"exit_code": outcome.exit_code, "finished": time.time(), "agent_pgid": None, "agent_start": None}
+        if outcome.exit_code == 0 and not (outcome.stopped or outcome.timed_out):
+            # Watched from before the agent's work is committed: the watch then needs no second look (a walk of
+            # every file) for edits made between the commit and its start.
+            self.verifier.start_watching()
         try:
             values = self.commit_work(outcome)
         except WorktreeCorrupted as error:
