@@ -22,7 +22,7 @@ from orchestra.core.supervise.lean_watch import changed_since
 from orchestra.core.supervise.processes import supervisor_alive
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import processes_with, score_text, wait_for, wait_settled
+from tests.core.helpers import processes_with, score_text, wait_for, wait_settled, wait_state
 
 CODER = agent_identity("coder")
 FIX = "printf 'def answer():\\n    return 42\\n' > src/app.py"
@@ -156,6 +156,60 @@ def test_the_notifier_keeps_what_changed_between_its_start_and_its_first_wait(tm
         assert notifier.wait(debounce_ms=200, timeout_ms=100) == set()  # nothing since: a timeout
     finally:
         notifier.close()
+
+
+def test_the_supervisors_of_a_spawn_are_forked_from_one_process_that_loaded_their_modules_once(
+        repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")  # every Python process lists what it imports, on stderr
+    names = ["a1", "a2", "a3"]
+    fleet = make_fleet(repo, score_text(dict.fromkeys(names, FIX), [
+        {"id": "fix", "intent": "x", "agents": names, "verify": [{"name": "check", "command": "grep -q 42 src/app.py"}]}]))
+    runs = [wait_settled(fleet, run.id) for run in fleet.spawn("fix")]
+    assert all(run.state == "review" and run.gates["check"].status == "passed" for run in runs)
+    loaded = (" orchestra.core.gates.verifier\n", " detect_secrets.core.scan\n")  # a supervisor's, the secret scan's
+    assert all(module in (fleet.repo.state_dir / "launch.log").read_text() for module in loaded)
+    for run in runs:  # each supervisor is a forked copy: it loaded none of it again
+        assert not any(module in (fleet.store.run_dir(run.id) / "supervisor.log").read_text() for module in loaded)
+        assert supervisor_alive(run)  # recognised as its run's supervisor: its command line names it alone
+        assert cmdline(run.supervisor_pid)[2:6] == ["orchestra.core.supervise.supervisor", str(fleet.repo.state_dir),
+                                                    run.id, "--mode"]
+
+
+def test_a_launcher_killed_after_its_first_fork_leaves_every_run_supervised_once_or_interrupted(
+        repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestra.core.fleet import fleet as fleet_module
+    monkeypatch.setattr(fleet_module, "STARTING_GRACE", 1.0)  # a run with no supervisor on record is found sooner
+    monkeypatch.setenv("ORCHESTRA_FAULT", "launch.forked")  # SIGKILL before it reports the first pid
+    names = ["a1", "a2", "a3"]
+    fleet = make_fleet(repo, score_text(dict.fromkeys(names, FIX), [{"id": "fix", "intent": "x", "agents": names}]))
+    runs = fleet.spawn("fix")
+    monkeypatch.delenv("ORCHESTRA_FAULT")
+    ended = [wait_state(fleet, run.id, "review", "interrupted") for run in runs]
+    assert ended[0].state == "review"  # forked before the launcher died: it recorded itself
+    for run in ended:
+        assert len(processes_with(f"{fleet.repo.state_dir} {run.id} ")) <= 1  # never two supervisors of one run
+        if run.state == "interrupted":  # handed over, never forked: nothing half-done, and a redirect goes on
+            # Its worktree was never checked out: committing it "as the agent left it" would delete every file.
+            redirected = wait_settled(fleet, fleet.redirect(run.id, "go on").id)
+            assert git(repo, "log", "--format=%s", f"{run.base}..{redirected.branch}").splitlines() == [
+                f"{run.agent}: work on run {run.id}"], "only the redirected agent's own work is on the branch"
+            assert redirected.state == "review", "\n".join(map(str, fleet.store.read_events_tail(run.id, 10000)[0]))
+
+
+def test_a_run_whose_supervisor_died_before_its_checkout_is_redirected_without_deleting_every_file(
+        repo: Path, make_fleet: MakeFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCHESTRA_FAULT", "supervise.checkout")  # SIGKILL before the worktree has its files
+    fleet = make_fleet(repo, score_text({"coder": FIX}, [{"id": "fix", "intent": "x"}]))
+    run = fleet.spawn("fix")[0]
+    monkeypatch.delenv("ORCHESTRA_FAULT")
+    interrupted = wait_state(fleet, run.id, "interrupted")
+    assert interrupted.started is None and "before its agent started" in interrupted.message
+    redirected = wait_settled(fleet, fleet.redirect(run.id, "go on").id)
+    assert redirected.state == "review", redirected.message
+    # Its empty worktree was not committed "as the agent left it" (every file deleted): only the agent's work is.
+    assert git(repo, "log", "--format=%s", f"{run.base}..{redirected.branch}").splitlines() == [
+        f"coder: work on run {run.id}"]
+    assert redirected.changed_paths == ["src/app.py"]
 
 
 def test_spawning_many_runs_reads_each_port_holders_record_once(

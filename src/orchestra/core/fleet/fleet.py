@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from orchestra.core.fleet.decisions import Decisions
     from orchestra.core.git.worktrees import RunTree
     from orchestra.core.ledger import Ledger
+    from orchestra.core.supervise.processes import SupervisorBatch
 
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
@@ -90,10 +91,20 @@ class Fleet:
         base = self.repo.resolve(target)
         started: list[Run] = []
         live_ports: set[tuple[str, str]] = set()  # port holders found live: read once per spawn, not once per run
-        for agent in agents:  # one group per spawn: named after its first run, so the UI can show them together
-            group = started[0].group if started else None
-            started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base, group,
-                                           live_ports))
+        # Several runs' supervisors are forked by one launcher, which loads their modules once (while the runs
+        # are made); one run's starts on its own.
+        from orchestra.core.supervise.processes import SupervisorBatch
+        self.store.make_private()  # the launcher's log lives there, and a first spawn comes before any run
+        batch = SupervisorBatch(self.repo.state_dir, self.repo.root) if len(agents) > 1 else None
+        try:
+            for agent in agents:  # one group per spawn: named after its first run, so the UI can show them together
+                group = started[0].group if started else None
+                started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base,
+                                               group, live_ports, batch))
+        finally:
+            if batch is not None:
+                pids = batch.finish()
+                started = [self._recorded(run.id, pids[run.id]) if run.id in pids else run for run in started]
         return started
 
     def _plan(self, spec_id: str | None, names: list[str] | None, task: str | None) -> tuple[Spec | None, list[Agent]]:
@@ -163,7 +174,8 @@ class Fleet:
                                   "unsandboxed (visibly). Nothing was started.")
 
     def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str,
-                   group: str | None = None, live_ports: set[tuple[str, str]] | None = None) -> Run:
+                   group: str | None = None, live_ports: set[tuple[str, str]] | None = None,
+                   batch: SupervisorBatch | None = None) -> Run:
         from orchestra.core.fleet.trust import setup_commands
         from orchestra.core.git import worktrees
         from orchestra.core.supervise.ports import allocate_block
@@ -184,7 +196,10 @@ class Fleet:
                   review_config=self.review_settings(agent, spec),
                   group=group or f"g{run_id.removeprefix('r')}")
         create(self.store, run)
-        return self.start(run_id)
+        if batch is None:
+            return self.start(run_id)
+        batch.start(run_id)
+        return run
 
     # -- reading ----------------------------------------------------------------------------
     def runs(self) -> list[Run]:
@@ -217,7 +232,9 @@ class Fleet:
             return run
         message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted) and its agent "
                    f"was ended. Its commits are on branch {run.branch}; what it left uncommitted in its worktree "
-                   "is committed as the agent when you reject or redirect the run.")
+                   "is committed as the agent when you reject or redirect the run.") if run.started else (
+            "orchestra's supervisor for this run is gone (killed, or the machine restarted) before its agent "
+            "started: nothing was done yet. Redirect it to start it again, or reject it.")
         try:
             moved = transition(self.store, run.id, "interrupted", message, expect=ACTIONS["stop"],
                                supervisor_pid=None, agent_pgid=None, agent_start=None)
@@ -326,7 +343,9 @@ class Fleet:
             return run
         stop_supervisor(run, current=lambda: self.store.load(run.id))
         run = self.store.load(run.id)
-        if not Path(run.worktree).is_dir():
+        if not Path(run.worktree).is_dir() or run.started is None:
+            # Never started: no agent worked here, and the worktree may be empty or half checked out (its supervisor
+            # died first). Committing it would record every file as deleted; the next supervisor checks it out.
             return run
         tree = self.tree(run)
         interrupted = run.state == "interrupted"
@@ -375,7 +394,10 @@ class Fleet:
         """Start a supervisor for the run and record it (unless it was quicker to record itself)."""
         from orchestra.core.supervise.processes import start_supervisor
         self.store.set(run_id, supervisor_pid=None)
-        pid = start_supervisor(self.repo.state_dir, run_id, self.repo.root, mode=mode)
+        return self._recorded(run_id, start_supervisor(self.repo.state_dir, run_id, self.repo.root, mode=mode))
+
+    def _recorded(self, run_id: str, pid: int) -> Run:
+        """The run with its supervisor's pid recorded (unless the supervisor was quicker to record itself)."""
         return self.store.update(run_id, lambda r: setattr(r, "supervisor_pid", r.supervisor_pid or pid))
 
 

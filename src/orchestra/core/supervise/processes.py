@@ -24,17 +24,75 @@ SUPERVISOR_MODULES = (SUPERVISOR_MODULE, "orchestra.core.supervisor")
 STOP_TIMEOUT = 20.0
 
 
+def supervisor_argv(state_dir: Path | str, run_id: str, mode: str) -> list[str]:
+    """A run's supervisor's command line: how orchestra recognises the process as that run's supervisor."""
+    return [sys.executable, "-m", SUPERVISOR_MODULE, str(state_dir), run_id, "--mode", mode]
+
+
 def start_supervisor(state_dir: Path, run_id: str, cwd: Path, mode: str = "run") -> int:
     """Start a run's supervisor in its own session (so a dying UI or SSH drop does not end it)."""
     run_dir = state_dir / "runs" / run_id
     with open(run_dir / "supervisor.log", "ab", opener=owner_only) as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", SUPERVISOR_MODULE, str(state_dir), run_id, "--mode", mode],
-            cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True, close_fds=True)
-    # Reap it when it ends so a long-lived UI collects no zombies; after the UI ends, init does.
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{run_id}").start()
+        proc = subprocess.Popen(supervisor_argv(state_dir, run_id, mode), cwd=cwd, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log, start_new_session=True, close_fds=True)
+    _reap_later(proc, run_id)
     return proc.pid
+
+
+def _reap_later(proc: subprocess.Popen, name: str) -> None:
+    """Reap it when it ends so a long-lived UI collects no zombies; after the UI ends, init does."""
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{name}").start()
+
+
+class SupervisorBatch:
+    """Supervisors for many new runs, forked by one launcher that loads their modules once (see
+    supervise.launch): started first, it loads them while the runs are made; `start` hands it each run.
+
+    Each run's supervisor is the same as start_supervisor's. A run the launcher cannot take (it failed to
+    start, or ended) gets a supervisor of its own from start_supervisor instead. One it took but did not
+    report (killed meanwhile) gets no second one, which might run beside the first: it has no pid on record,
+    so it shows as interrupted once its start-up grace is over, and can be redirected."""
+
+    def __init__(self, state_dir: Path, cwd: Path, mode: str = "run") -> None:
+        from orchestra.core.supervise.launch import launcher_argv
+        self.state_dir, self.cwd, self.mode = state_dir, cwd, mode
+        self.pids: dict[str, int] = {}  # runs started on their own
+        self.sent: list[str] = []
+        try:
+            with open(state_dir / "launch.log", "ab", opener=owner_only) as log:
+                self.proc: subprocess.Popen | None = subprocess.Popen(
+                    launcher_argv(state_dir, mode), cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=log, start_new_session=True, close_fds=True, text=True)
+        except OSError:
+            self.proc = None
+
+    def start(self, run_id: str) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(run_id + "\n")
+                self.proc.stdin.flush()
+                self.sent.append(run_id)
+                return
+            except (BrokenPipeError, OSError):
+                pass
+        self.pids[run_id] = start_supervisor(self.state_dir, run_id, self.cwd, self.mode)
+
+    def finish(self) -> dict[str, int]:
+        """Every run's supervisor pid, once the launcher has forked them all (it then exits)."""
+        if self.proc is not None:
+            try:
+                out, _ = self.proc.communicate(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:  # a launcher that hangs: what it has not forked starts on its own
+                self.proc.kill()
+                out, _ = self.proc.communicate()
+            except (BrokenPipeError, OSError):
+                out = ""
+            for line in (out or "").splitlines():
+                run_id, _, pid = line.partition(" ")
+                if run_id in self.sent and pid.isdigit():
+                    self.pids[run_id] = int(pid)
+        return self.pids
 
 
 def _cmdline(pid: int) -> list[str]:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.git import worktrees
 from orchestra.core.git.diffs import candidate_fields
 from orchestra.core.git.snapshot import branch_tip, settle
@@ -47,6 +48,7 @@ from orchestra.core.supervise.setup import set_up_worktree
 from orchestra.core.supervise.sessions import SessionWatch, controlling_terminal, is_interactive, open_terminal
 
 FLUSH_INTERVAL = 0.1
+CHECKOUT = declare("supervise.checkout")  # the run's worktree is not yet checked out
 EVENT_OVERHEAD = 56  # bytes of JSON around an output line's text in the event log ({"t": …, "type": …})
 
 
@@ -186,6 +188,7 @@ class Supervisor:
     def checkout(self) -> None:
         """Populate the worktree's files, at most two checkouts at once (more only slows 2 cores down)."""
         with worktrees.checkout_turn(self.store.state_dir / "checkout-slots", count=2):
+            fault_point(CHECKOUT)
             worktrees.populate_worktree(self.tree)
 
     async def start_agent(self, redirect: str | None) -> Outcome:
