@@ -41,7 +41,25 @@ disk, steal time up to 30 %), 2026-12-02, sandboxed, 3 repetitions after settlin
     3 (orch first)   18.8 s     16.7 s   1.12
     median           18.2 s     16.1 s   1.13    CPU-seconds: orchestra 35.9, loop 18.8
 
-Where the time goes: each run's checkout (`git reset --hard` of 20,000 files into a --no-checkout
+After the changes of 2026-12-02 (second session: one launcher forks every supervisor of a spawn, so their
+modules are loaded once; the watch starts before the agent's work is committed, so each run walks its
+worktree with git status once, not twice; the spawn reads each port holder's record once, not once per
+new run), sandboxed, 3 repetitions after settling (load from processes stuck in D state, not CPU):
+
+    repetition     orchestra    loop     ratio
+    1 (orch first)   18.6 s     21.8 s   0.85
+    2 (loop first)   18.4 s     22.1 s   0.83
+    3 (orch first)   20.1 s     22.9 s   0.88
+    median           18.6 s     22.1 s   0.84    CPU-seconds: orchestra 35.9, loop 31.3
+
+    median run: queued 0.32 s, working 9.18 s, review 9.73 s, gates final 9.80 s after the spawn
+
+What the changes took away, measured on the way (py-spy of each supervisor, and of `orchestra spawn`): a
+supervisor spent 55 % of its own Python time loading modules (the secret scanner alone brings requests
+and urllib3: ~0.16 s), and the spawn 59 % of its time in the port registry's N² record loads. The figures
+before them are below.
+
+Where the time went before: each run's checkout (`git reset --hard` of 20,000 files into a --no-checkout
 worktree, exactly what `git worktree add` does) is nearly all of a run's time to review and almost all
 kernel time creating files (GIT_TRACE_PERFORMANCE of one run: the checkout 3.1 s; then `git status`
 0.06 s, staging 0.03 s, write-tree 0.02 s, a second status 0.08 s, every diff under 0.004 s). Orchestra
