@@ -44,7 +44,8 @@ disk, steal time up to 30 %), 2026-12-02, sandboxed, 3 repetitions after settlin
 After the changes of 2026-12-02 (second session: one launcher forks every supervisor of a spawn, so their
 modules are loaded once; the watch starts before the agent's work is committed, so each run walks its
 worktree with git status once, not twice; the spawn reads each port holder's record once, not once per
-new run), sandboxed, 3 repetitions after settling (load from processes stuck in D state, not CPU):
+new run), sandboxed, 3 repetitions after settling (a load average of 7 came from processes an earlier
+profiling session left stuck in D state, which used no CPU):
 
     repetition     orchestra    loop     ratio
     1 (orch first)   18.6 s     21.8 s   0.85
