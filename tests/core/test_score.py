@@ -15,7 +15,6 @@ from orchestra.core.score import (
     Agent,
     Check,
     ConfigError,
-    Score,
     Spec,
     load_score,
     parse_score,
