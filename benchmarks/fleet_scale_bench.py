@@ -91,6 +91,15 @@ hashlib (OpenSSL) is imported at the first hash:
 (21 launches earlier the same hour: 1.24x against 1.29x at the median.) The fastest launches are a lottery
 on such a machine; the median is the figure to read.
 
+Fifth look (2026-12-02, later; nothing on the first paint's path changed since the fourth; load 0.5-3.7; 25
+launches): bare 271 / 184 ms, 8 runs 360 / 243 ms (1.33x / 1.32x), 50 runs 355 / 253 ms (1.31x / 1.38x):
+MISSED. Where the difference from the bare app is (py-spy at 1 kHz, 12 launches, per launch): from App.run
+to the first frame 53 ms of samples against the bare app's 19: rendering the ten bordered panes' ~218 lines
+through Textual's styles cache +18 ms (the bare app renders ~40 lines), reading the records and the ten tails
++8 ms, composing and styling the widgets +5 ms; before App.run, orchestra's own modules ~33 ms, of which
+17 ms is the 18 dataclasses' generated methods (one exec each for __init__, __repr__, __eq__ and, frozen,
+__setattr__ and __delattr__), and ~15 ms of start work (themes, the score, one git call).
+
 Timed inside the process (50 runs): from `main()` to App.run about 45 ms (imports ~35 ms, 18 dataclasses
 of them ~14 ms), and Textual from App.run to the first frame ~60 ms against the bare app's ~30 ms (the ten
 panes: laying out, styling and rendering ~220 lines; an empty fleet paints as fast as the bare app).
