@@ -13,7 +13,6 @@ from orchestra.core.base.errors import ActionRefused, OrchestraError
 from orchestra.core.base.findings import Finding, findings_of
 from orchestra.core.fleet.journal import UPDATE_STATE, Journal
 from orchestra.core.git.repo import Repository
-from orchestra.core.git.runner import git
 from orchestra.core.runs.lifecycle import ACTIONS, allowed, create, refusal, replace_damaged, transition
 from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import DamagedRun, RunStore
@@ -91,9 +90,7 @@ class Fleet:
         base = self.repo.resolve(target)
         started: list[Run] = []
         live_ports: set[tuple[str, str]] = set()  # port holders found live: read once per spawn, not once per run
-        # Several runs' supervisors are forked by one launcher, which loads their modules once (while the runs
-        # are made); one run's starts on its own.
-        from orchestra.core.supervise.processes import SupervisorBatch
+        from orchestra.core.supervise.processes import SupervisorBatch  # forks several runs' supervisors at once
         self.store.make_private()  # the launcher's log lives there, and a first spawn comes before any run
         batch = SupervisorBatch(self.repo.state_dir, self.repo.root) if len(agents) > 1 else None
         try:
@@ -193,8 +190,7 @@ class Fleet:
                   spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
                   port=allocate_block(self.repo.state_dir, run_id, live_ports),
-                  review_config=self.review_settings(agent, spec),
-                  group=group or f"g{run_id.removeprefix('r')}")
+                  review_config=self.review_settings(agent, spec), group=group or f"g{run_id.removeprefix('r')}")
         create(self.store, run)
         if batch is None:
             return self.start(run_id)
@@ -233,8 +229,8 @@ class Fleet:
         message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted) and its agent "
                    f"was ended. Its commits are on branch {run.branch}; what it left uncommitted in its worktree "
                    "is committed as the agent when you reject or redirect the run.") if run.started else (
-            "orchestra's supervisor for this run is gone (killed, or the machine restarted) before its agent "
-            "started: nothing was done yet. Redirect it to start it again, or reject it.")
+            "orchestra's supervisor for this run is gone before its agent started: nothing was done yet. Redirect "
+            "it to start it again, or reject it.")
         try:
             moved = transition(self.store, run.id, "interrupted", message, expect=ACTIONS["stop"],
                                supervisor_pid=None, agent_pgid=None, agent_start=None)
@@ -343,10 +339,8 @@ class Fleet:
             return run
         stop_supervisor(run, current=lambda: self.store.load(run.id))
         run = self.store.load(run.id)
-        if not Path(run.worktree).is_dir() or run.started is None:
-            # Never started: no agent worked here, and the worktree may be empty or half checked out (its supervisor
-            # died first). Committing it would record every file as deleted; the next supervisor checks it out.
-            return run
+        if not Path(run.worktree).is_dir() or run.started is None:  # no agent worked here: its worktree may be
+            return run  # empty or half checked out, and committing that would delete every file
         tree = self.tree(run)
         interrupted = run.state == "interrupted"
         identity = agent_identity(run.agent) if interrupted else actor_identity(actor)
@@ -404,10 +398,3 @@ class Fleet:
 def agent_config(agent: Agent) -> dict[str, Any]:
     """The agent as the run keeps it: every setting but secrets (api_key_env is a variable's name)."""
     return dataclasses.asdict(agent)
-
-
-def orchestra_branches(repo: Repository, run_id: str) -> list[str]:
-    """The branches orchestra made for a run id (to piece together a damaged run)."""
-    out = git(repo.root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/orchestra/*/{run_id}-*",
-              f"refs/heads/orchestra/*/{run_id}/*")
-    return [line for line in out.splitlines() if line]
