@@ -55,6 +55,9 @@ profiling session left stuck in D state, which used no CPU):
 
     median run: queued 0.32 s, working 9.18 s, review 9.73 s, gates final 9.80 s after the spawn
 
+    again half an hour later, on a quiet machine (load 1.3): 18.5 / 18.5 s (1.00), 14.2 / 19.2 s (0.74),
+    14.5 / 16.8 s (0.86); median 14.5 / 18.5 s, 0.79; CPU-seconds: orchestra 27.9, loop 24.2
+
 What the changes took away, measured on the way (py-spy of each supervisor, and of `orchestra spawn`): a
 supervisor spent 55 % of its own Python time loading modules (the secret scanner alone brings requests
 and urllib3: ~0.16 s), and the spawn 59 % of its time in the port registry's N² record loads. The figures
