@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from orchestra.core.base.files import slot_held
+from orchestra.core.gates.commands import GateSlots
 from orchestra.core.git import runner, worktrees
 from orchestra.core.git.repo import Repository, open_repository
 from orchestra.core.git.snapshot import settle, snapshot, tip_of, working_tree_id
@@ -245,30 +250,63 @@ def test_the_lean_watcher_finds_what_changed_before_it_watched(tmp_path: Path) -
     assert changed_since(str(tmp_path), moment)
 
 
-def test_a_waiting_checkout_takes_whichever_slot_frees_first(tmp_path: Path) -> None:
-    slots = tmp_path / "checkout-slots"
+@contextmanager
+def gate_slot(lock_dir: Path, count: int) -> Iterator[None]:
+    slots = GateSlots(lock_dir, count)
+    slots.acquire()
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+@pytest.mark.parametrize("turn", [slot_held, gate_slot], ids=["checkout", "gate"])
+def test_a_waiter_takes_whichever_slot_frees_first(tmp_path: Path, turn: Callable,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    slots = tmp_path / "slots"
     slots.mkdir()
     held = []
     for slot in range(2):  # both slots busy, as when 16 runs start at once
         fd = os.open(slots / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_EX)
         held.append(fd)
-    got_turn, done = threading.Event(), threading.Event()
+    got_turn, done, tried_both = threading.Event(), threading.Event(), threading.Event()
+    refused: list[int] = []
+    real_flock = fcntl.flock
 
-    def checkout() -> None:
-        with worktrees.checkout_turn(slots, count=2):
+    def flock(fd: int, operation: int) -> None:  # notes when the waiter has found both slots taken
+        try:
+            real_flock(fd, operation)
+        except BlockingIOError:
+            if threading.current_thread() is waiter:
+                refused.append(fd)
+                if len(refused) >= 2:
+                    tried_both.set()
+            raise
+    monkeypatch.setattr(fcntl, "flock", flock)
+
+    def wait_for_a_slot() -> None:
+        with turn(slots, 2):
             got_turn.set()
             done.wait(10)
-    waiter = threading.Thread(target=checkout)
+    waiter = threading.Thread(target=wait_for_a_slot)
     waiter.start()
     try:
+        assert tried_both.wait(10), "the waiter never tried the slots"
         os.close(held.pop(1 - os.getpid() % 2))  # the slot a waiter bound in advance by its pid would not watch
-        assert got_turn.wait(10), "the waiting checkout never took the slot that was freed"
+        assert got_turn.wait(10), "the waiter never took the slot that was freed"
     finally:
         done.set()
-        waiter.join()
-        for fd in held:
+        for fd in held:  # first, so that a waiter stuck on the slot still held can end
             os.close(fd)
+        waiter.join()
+
+
+@pytest.mark.parametrize("turn", [slot_held, gate_slot], ids=["checkout", "gate"])
+def test_slot_locks_are_kept_in_a_private_directory(tmp_path: Path, turn: Callable) -> None:
+    with turn(tmp_path / "slots", 2):
+        pass
+    assert stat.S_IMODE((tmp_path / "slots").stat().st_mode) == 0o700
 
 
 def test_the_lean_watcher_loads_the_notifier_without_asyncio_or_anyio() -> None:

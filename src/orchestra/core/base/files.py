@@ -1,9 +1,10 @@
-"""Files that survive crashes and concurrent writers: advisory locks, atomic replaces, durable directories."""
+"""Files that survive crashes and concurrent writers: advisory locks, slots, atomic replaces, durable directories."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +16,42 @@ def file_lock(path: Path, shared: bool = False, blocking: bool = True) -> Iterat
 
     The lock belongs to the open file: a child process that inherits the descriptor keeps it held.
     Not blocking, BlockingIOError when someone else holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)  # private, like all orchestra keeps
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if blocking else fcntl.LOCK_NB))
         yield fd
+    finally:
+        os.close(fd)
+
+
+def take_slot(lock_dir: Path, count: int) -> int:
+    """Hold one of count slots (lock files in lock_dir, shared by every process) and return its descriptor;
+    closing it frees the slot. A semaphore across processes: checkouts and gates of every run share the cores.
+
+    Waiters queue for the first slot freed, whichever it is: a waiter bound to one slot in advance would leave
+    another idle while its own queue drains. Only the first waiter looks (in short naps); the others wait for
+    their turn on the queue's lock."""
+    with file_lock(lock_dir / "queue.lock"):
+        nap = 0.01
+        while True:
+            for slot in range(count):
+                fd = os.open(lock_dir / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    os.close(fd)
+            time.sleep(nap)
+            nap = min(nap * 2, 0.1)
+
+
+@contextmanager
+def slot_held(lock_dir: Path, count: int) -> Iterator[None]:
+    """Hold one of count slots for the block (see take_slot)."""
+    fd = take_slot(lock_dir, count)
+    try:
+        yield
     finally:
         os.close(fd)
 

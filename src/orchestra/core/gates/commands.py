@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import time
 from collections import deque
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from orchestra.core.base.files import owner_only
+from orchestra.core.base.files import owner_only, take_slot
 from orchestra.core.base.names import is_check_name
 from orchestra.core.base.procs import kill_group
 from orchestra.core.base.output import LineSplitter, clean_line
@@ -80,23 +79,8 @@ class GateSlots:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Block until one slot is held."""
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
-        fds = [os.open(self.lock_dir / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o600) for i in range(self.count)]
-        try:
-            for fd in fds:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    self._fd = fd
-                    return
-                except BlockingIOError:
-                    continue
-            self._fd = fds[os.getpid() % self.count]
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        finally:
-            for fd in fds:
-                if fd != self._fd:
-                    os.close(fd)
+        """Block until one slot is held (whichever frees first: see base.files.take_slot)."""
+        self._fd = take_slot(self.lock_dir, self.count)
 
     def release(self) -> None:
         if self._fd is not None:

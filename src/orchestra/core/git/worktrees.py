@@ -10,11 +10,7 @@ through it and keeps it for the conductor to look at.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,35 +128,6 @@ def create_worktree(repo: Repository, path: Path, branch: str, base: str) -> Run
 def populate_worktree(tree: RunTree) -> None:
     """Check out the files of a worktree created with --no-checkout."""
     tree.git("reset", "--quiet", "--hard", tree.branch_ref)
-
-
-@contextmanager
-def checkout_turn(lock_dir: Path, count: int) -> Iterator[None]:
-    """Hold one of count checkout slots (lock files shared by every process of the repository) for the block.
-
-    Waiters queue for the first slot freed, whichever it is: a waiter bound to one slot in advance would
-    leave the other idle while its own queue drains, and 16 runs' checkouts would end nearly one at a time."""
-    with file_lock(lock_dir / "queue.lock"):  # one waiter at a time looks; the others wait their turn here
-        fd = _free_slot(lock_dir, count)
-    try:
-        yield
-    finally:
-        os.close(fd)
-
-
-def _free_slot(lock_dir: Path, count: int) -> int:
-    """The descriptor of a slot lock now held; waits (in short naps: only the first waiter does) until one frees."""
-    nap = 0.01
-    while True:
-        for slot in range(count):
-            fd = os.open(lock_dir / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                os.close(fd)
-        time.sleep(nap)
-        nap = min(nap * 2, 0.1)
 
 
 def agent_identity(agent: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.core.base.faults import declare, fault_point
+from orchestra.core.base.files import slot_held
 from orchestra.core.git import worktrees
 from orchestra.core.git.diffs import candidate_fields
 from orchestra.core.git.snapshot import branch_tip, settle
@@ -187,7 +188,7 @@ class Supervisor:
 
     def checkout(self) -> None:
         """Populate the worktree's files, at most two checkouts at once (more only slows 2 cores down)."""
-        with worktrees.checkout_turn(self.store.state_dir / "checkout-slots", count=2):
+        with slot_held(self.store.state_dir / "checkout-slots", count=2):
             fault_point(CHECKOUT)
             worktrees.populate_worktree(self.tree)
 
