@@ -57,6 +57,15 @@ def _summary(count: int) -> str:
     return f"{count} possible secret{'s' if count != 1 else ''}"
 
 
+def load_scanner() -> None:
+    """Load the scanner's modules now (they are loaded at the first scan otherwise: ~0.15 s, requests and urllib3
+    with them), for processes that fork from this one (supervise.launch)."""
+    import detect_secrets.core.scan  # noqa: F401
+    import detect_secrets.settings  # noqa: F401
+    import detect_secrets.util.code_snippet  # noqa: F401
+    import detect_secrets.util.inject  # noqa: F401
+
+
 def scan_added(added: AddedLines) -> list[Finding]:
     """A P0 finding per (path, line, secret type) detect-secrets reports in the added lines."""
     from detect_secrets.settings import default_settings

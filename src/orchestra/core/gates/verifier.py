@@ -134,7 +134,7 @@ class Verifier:
             try:
                 self.notifier = Notifier(str(self.worktree))
             except Exception:  # noqa: BLE001 - e.g. the system's limit on watches: watch() tries again, and says so
-                self.notifier = None
+                return
 
     def save_gate(self, gate: Gate) -> None:
         self.store.update(self.run_id, lambda run: run.gates.__setitem__(gate.name, gate))

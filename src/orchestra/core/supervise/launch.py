@@ -40,11 +40,9 @@ def launcher_argv(state_dir: Path, mode: str) -> list[str]:
 def warm_up() -> None:
     """Load what every supervisor loads (and the secret scanner, which each loads at its first gate)."""
     import orchestra.core.supervise.supervisor  # noqa: F401
-    import detect_secrets.core.scan  # noqa: F401
-    import detect_secrets.settings  # noqa: F401
-    import detect_secrets.util.code_snippet  # noqa: F401
-    import detect_secrets.util.inject  # noqa: F401
     from orchestra.core.base.watch import notifier_class
+    from orchestra.core.gates.secret_scan import load_scanner
+    load_scanner()
     notifier_class()
 
 
@@ -66,7 +64,7 @@ def name_process(argv: list[str]) -> bool:
         return False
 
 
-def become_supervisor(state_dir: str, run_id: str, mode: str) -> None:
+def supervise_forked(state_dir: str, run_id: str, mode: str) -> None:
     """In a child just forked: detach, take the run's log as output, and run its supervisor (never returns)."""
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -101,7 +99,7 @@ def serve(state_dir: str, mode: str) -> None:
         pid = os.fork()
         if pid == 0:
             try:
-                become_supervisor(state_dir, run_id, mode)
+                supervise_forked(state_dir, run_id, mode)
             except BaseException:  # noqa: BLE001 - nothing of the launcher may run on in a child
                 traceback.print_exc()
             os._exit(1)

@@ -35,13 +35,9 @@ def start_supervisor(state_dir: Path, run_id: str, cwd: Path, mode: str = "run")
     with open(run_dir / "supervisor.log", "ab", opener=owner_only) as log:
         proc = subprocess.Popen(supervisor_argv(state_dir, run_id, mode), cwd=cwd, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=log, start_new_session=True, close_fds=True)
-    _reap_later(proc, run_id)
+    # Reap it when it ends so a long-lived UI collects no zombies; after the UI ends, init does.
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{run_id}").start()
     return proc.pid
-
-
-def _reap_later(proc: subprocess.Popen, name: str) -> None:
-    """Reap it when it ends so a long-lived UI collects no zombies; after the UI ends, init does."""
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-{name}").start()
 
 
 class SupervisorBatch:
@@ -56,8 +52,8 @@ class SupervisorBatch:
     def __init__(self, state_dir: Path, cwd: Path, mode: str = "run") -> None:
         from orchestra.core.supervise.launch import launcher_argv
         self.state_dir, self.cwd, self.mode = state_dir, cwd, mode
-        self.pids: dict[str, int] = {}  # runs started on their own
-        self.sent: list[str] = []
+        self.pids: dict[str, int] = {}  # each run's supervisor, once known
+        self.sent: list[str] = []  # the runs handed to the launcher
         try:
             with open(state_dir / "launch.log", "ab", opener=owner_only) as log:
                 self.proc: subprocess.Popen | None = subprocess.Popen(
@@ -67,16 +63,20 @@ class SupervisorBatch:
             self.proc = None
 
     def start(self, run_id: str) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(run_id + "\n")
-                self.proc.stdin.flush()
-                self.sent.append(run_id)
-                return
-            except (BrokenPipeError, OSError):
-                pass
-        self.pids[run_id] = start_supervisor(self.state_dir, run_id, self.cwd, self.mode)
+        if not self._handed(run_id):
+            self.pids[run_id] = start_supervisor(self.state_dir, run_id, self.cwd, self.mode)
+
+    def _handed(self, run_id: str) -> bool:
+        """Whether the launcher took the run (not once it has ended, or failed to start)."""
+        if self.proc is None or self.proc.poll() is not None or self.proc.stdin is None:
+            return False
+        try:
+            self.proc.stdin.write(run_id + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # a broken pipe: it ended meanwhile
+            return False
+        self.sent.append(run_id)
+        return True
 
     def finish(self) -> dict[str, int]:
         """Every run's supervisor pid, once the launcher has forked them all (it then exits)."""
