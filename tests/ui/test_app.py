@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,9 @@ from orchestra.ui.dialogs import ConfirmDialog, TextPrompt
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.help_screen import HelpScreen
 from orchestra.ui.review_screen import ReviewScreen
+from tests.core.helpers import wait_for
 from tests.ui.fleet_fixture import CLOCK, build_fleet
+from tests.ui.waiting import wait_for as wait_screen
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ def test_redirect_by_key_reruns_agent_with_instruction(repo: Path) -> None:
         'command = "echo \\"${ORCHESTRA_REDIRECT:-first}\\" >> notes.txt"\n\n'
         '[[specs]]\nid = "notes"\nintent = "write notes"\n')
     run = fleet.spawn("notes")[0]
-    wait_until(lambda: fleet.get(run.id).state == "review" and all(
+    wait_for(lambda: fleet.get(run.id).state == "review" and all(
         g.status == "passed" for g in fleet.get(run.id).gates.values()))
 
     async def drive() -> None:
@@ -190,20 +191,11 @@ def test_redirect_by_key_reruns_agent_with_instruction(repo: Path) -> None:
     asyncio.run(drive())
     entry = fleet.ledger.last()
     assert (entry["action"], entry["instruction"]) == ("redirect", "be brief")
-    wait_until(lambda: fleet.get(run.id).state == "review" and fleet.get(run.id).redirects == ["be brief"]
+    wait_for(lambda: fleet.get(run.id).state == "review" and fleet.get(run.id).redirects == ["be brief"]
                and git_out(fleet, "rev-list", "--count", f"{run.base}..{run.branch}").strip() == "2")
     shown = git_out(fleet, "show", f"{fleet.get(run.id).branch}:notes.txt")
     assert shown == "first\nbe brief\n"
     fleet.reject(run.id, "cleanup")
-
-
-def wait_until(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 async def test_empty_fleet_says_how_to_start(repo: Path) -> None:
@@ -260,7 +252,7 @@ def test_new_free_text_task_with_picked_agents(repo: Path) -> None:
     assert boxes[0].strip() and not boxes[1][1].strip(), f"ticked vs unticked boxes: {boxes!r}"
     runs = fleet.runs()
     assert [(r.agent, r.spec, r.task) for r in runs] == [("first", None, "say hi")]
-    wait_until(lambda: fleet.get(runs[0].id).state == "review")
+    wait_for(lambda: fleet.get(runs[0].id).state == "review")
     assert git_out(fleet, "show", f"{runs[0].branch}:task.txt") == "say hi\n"
     fleet.reject(runs[0].id, "cleanup")
 
@@ -281,7 +273,7 @@ async def test_keys_typed_right_after_a_dialog_closes_reach_the_fleet(fleet: Fle
         assert isinstance(app.screen, TextPrompt)
         burst(app, "enter", "l", "enter")  # submit, move to r3, open it
         await settle(app, pilot)
-        await pilot.pause(0.2)
+        await wait_screen(pilot, lambda: isinstance(app.screen, ReviewScreen), "r3's review to open")
         assert isinstance(app.screen, ReviewScreen) and app.screen.run.id == "r3"
         assert app.return_code is None  # still running: the second enter did not answer the prompt again
     entry = fleet.ledger.last()
@@ -297,10 +289,11 @@ async def test_a_burst_of_escapes_leaves_the_fleet_on_screen(fleet: Fleet) -> No
         await pilot.pause()
         assert isinstance(app.screen, ReviewScreen)
         burst(app, "escape", "escape", "escape")
-        await pilot.pause(0.3)
+        await wait_screen(pilot, lambda: isinstance(app.screen, FleetScreen), "the fleet after the escapes")
+        await pilot.pause()  # the escapes after the first are handled, by the fleet
         assert isinstance(app.screen, FleetScreen) and app.return_code is None
         burst(app, "l", "l", "enter")  # quick arrows move one pane each
-        await pilot.pause(0.3)
+        await wait_screen(pilot, lambda: isinstance(app.screen, ReviewScreen), "a review to open")
         assert isinstance(app.screen, ReviewScreen) and app.screen.run.id == "r4"  # r3 -> r4 (the last)
 
 
@@ -315,7 +308,7 @@ async def test_accepting_from_the_review_returns_to_the_fleet(fleet: Fleet) -> N
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("y")
         await settle(app, pilot)
-        await pilot.pause(0.2)
+        await wait_screen(pilot, lambda: isinstance(app.screen, FleetScreen), "the fleet after the accept")
         assert isinstance(app.screen, FleetScreen)
     assert fleet.ledger.last()["run"] == "r3"
 
