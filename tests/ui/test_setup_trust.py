@@ -8,7 +8,8 @@ from pathlib import Path
 from orchestra.core.fleet.trust import commands_to_allow
 from orchestra.ui.app import OrchestraApp
 from orchestra.ui.dialogs import ConfirmDialog, NewRunDialog
-from tests.ui.test_app import fleet_with_score, settle, wait_until
+from tests.core.helpers import wait_for
+from tests.ui.test_app import fleet_with_score, settle
 
 SCORE = """\
 [orchestra]
@@ -54,5 +55,5 @@ def test_setup_commands_are_asked_about_once_before_runs_start(repo: Path) -> No
     start_runs(fleet, "y")
     runs = fleet.runs()
     assert len(runs) == 1 and not commands_to_allow(repo, ["echo prepared > prepared.txt"])
-    wait_until(lambda: fleet.get(runs[0].id).state == "review")
+    wait_for(lambda: fleet.get(runs[0].id).state == "review")
     fleet.reject(runs[0].id, "cleanup")
