@@ -174,8 +174,7 @@ class Run:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known and k != "damaged"}
+        values = {k: v for k, v in data.items() if k in _STORED}
         values["gates"] = {name: Gate(**g) for name, g in (data.get("gates") or {}).items()}
         return cls(**values)
 
@@ -195,3 +194,6 @@ class Run:
             "damaged": self.damaged, "sandboxed": (self.sandbox or {}).get("sandboxed"), "sandbox": self.sandbox,
             "port": self.port, "group": self.group,
         }
+
+
+_STORED = frozenset(f.name for f in fields(Run)) - {"damaged"}  # a record's keys that Run.from_json reads

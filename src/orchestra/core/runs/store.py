@@ -98,7 +98,7 @@ class RunStore:
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))
             return Run.from_json(data)
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):  # no record file: no run (run_ids)
             raise RunNotFound(f"There is no run {run_id!r}. `orchestra runs` lists the runs.") from None
         except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:
             raise DamagedRun(self.pieced_together(run_id, error)) from None
@@ -143,15 +143,20 @@ class RunStore:
         return sorted(entry.name for entry in self.runs_dir.iterdir() if entry.name not in runs)
 
     def list(self) -> list[Run]:
-        """Every run, oldest first; a run whose record is damaged is listed as such."""
+        """Every run, oldest first; a run whose record is damaged is listed as such. A directory without a
+        record is no run (as in run_ids): each record is read once, its absence found by reading it."""
+        if not self.runs_dir.is_dir():
+            return []
         runs = []
-        for run_id in self.run_ids():
+        for name in os.listdir(self.runs_dir):
+            if not is_run_id(name):
+                continue
             try:
-                runs.append(self.load(run_id))
+                runs.append(self.load(name))
             except DamagedRun as damaged:
                 runs.append(damaged.run)
             except RunNotFound:
-                continue  # removed meanwhile
+                continue  # no record, or removed meanwhile
         return sorted(runs, key=lambda run: (run.created, run.id))
 
     def replace_damaged(self, run: Run) -> None:
