@@ -14,7 +14,7 @@ from orchestra.ui.app import OrchestraApp
 from orchestra.ui.dialogs import TextPrompt
 from orchestra.ui.diff_view import DiffView
 from orchestra.ui.findings_list import FindingsList
-from orchestra.ui.format import evidence_markup
+from orchestra.ui.format import evidence_text
 from orchestra.ui.review_screen import ReviewScreen
 from tests.ui.fleet_fixture import CLOCK, build_fleet, gate, git, write_run
 
@@ -257,9 +257,10 @@ async def test_a_selection_may_be_sent_without_an_instruction(fleet: Fleet, monk
     assert len(fleet.store.load("r5").feedback[-1]["findings"]) == 6
 
 
-def plain(markup: str) -> str:
+def plain(line) -> str:
+    """The text of a line: Content, or markup."""
     from textual.content import Content
-    return Content.from_markup(markup).plain
+    return line.plain if isinstance(line, Content) else Content.from_markup(line).plain
 
 
 async def test_the_evidence_line_on_a_pane_shows_each_part(fleet: Fleet) -> None:
@@ -281,11 +282,15 @@ def test_evidence_states_are_coloured_and_stale_says_so() -> None:
     items = [EvidenceItem("tests", "ok", "12 passed"), EvidenceItem("coverage", "bad", "71% < 80%"),
              EvidenceItem("boundary", "stale", "stale"), EvidenceItem("scans", "pending", "running"),
              EvidenceItem("review", "ok", "approved"), EvidenceItem("findings", "ok", "P2:1", counts=(("P2", 1),))]
-    markup = evidence_markup(items)
-    assert plain(markup) == "tests ✓ 12 · cov ✗ 71% < 80% · bounds stale · scans … · review ✓ approved · P2:1"
-    assert "[$text-success]✓ 12[/]" in markup and "[$text-error]✗ 71% < 80%[/]" in markup
-    assert "[$text-muted strike]bounds[/] [$text-warning]stale[/]" in markup
-    short = plain(evidence_markup(items, width=40))
+    line = evidence_text(items)
+    assert line.plain == "tests ✓ 12 · cov ✗ 71% < 80% · bounds stale · scans … · review ✓ approved · P2:1"
+
+    def style_of(text: str) -> list[str]:
+        start = line.plain.index(text)
+        return [span.style for span in line.spans if (span.start, span.end) == (start, start + len(text))]
+    assert style_of("✓ 12") == ["$text-success"] and style_of("✗ 71% < 80%") == ["$text-error"]
+    assert style_of("bounds") == ["$text-muted strike"] and style_of("stale") == ["$text-warning"]
+    short = plain(evidence_text(items, width=40))
     assert len(short) <= 40 and "stale" in short
 
 

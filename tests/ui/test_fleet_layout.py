@@ -172,3 +172,31 @@ def test_agent_output_in_a_pane_is_shown_as_written_never_as_markup() -> None:
     from orchestra.ui.run_pane import tail_lines
     lines = tail_lines([{"type": "output", "text": "[b]not bold[/b] \\[x]"}, {"type": "note", "text": "[i]n[/i]"}])
     assert [line.plain for line in lines] == ["[b]not bold[/b] \\[x]", "» [i]n[/i]"]
+
+
+async def test_a_pane_draws_output_muted_cut_to_its_width_and_selectable(fleet: Fleet) -> None:
+    """Output rows are drawn straight to the terminal line (not through Textual's text layout): they must
+    still be cut with an ellipsis, muted, wide characters counted as two cells, and carry the offsets a
+    mouse selection starts from."""
+    app = make_app(fleet)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        pane = app.screen.pane("r1")
+        width = pane.size.width
+        pane.add_events([{"type": "output", "text": "x" * (width + 20)}, {"type": "output", "text": "表" * width},
+                         {"type": "output", "text": "[b]short[/b]"}])
+        pane.repaint()
+        await pilot.pause()
+        rows = [row.plain for row in pane.rows()]
+        y = rows.index("x" * (width + 20))
+        pane.render_lines(Region(0, 0, pane.outer_size.width, pane.outer_size.height))  # as a frame does
+        long, wide, short = (pane.render_line(y + n) for n in range(3))
+        assert long.text == "x" * (width - 1) + "…" and long.cell_length == width
+        assert wide.cell_length <= width and wide.text.endswith("…")
+        assert short.text == "[b]short[/b]"
+        status = pane.render_line(0)
+        muted = long._segments[0].style.color
+        assert muted is not None and muted != pane.visual_style.rich_style.color  # not the pane's plain text
+        assert all(segment.style.meta["offset"][1] == y for segment in long._segments)
+        offsets = [segment.style.meta["offset"][0] for segment in status._segments][:2]
+        assert offsets == [0, len(status._segments[0].text)]

@@ -100,6 +100,6 @@ async def test_a_pane_s_evidence_line_keeps_the_test_counts(fleet: Fleet, width:
         await pilot.pause()
         pane = app.screen.query_one("#run-r3")
         room = pane.content_size.width
-        line = Content.from_markup(pane.evidence_line(room)).plain
+        line = pane.evidence_line(room).plain
         assert "40 failed" in line and "✗" in line.split("40 failed")[0]
         assert len(line) <= room, (room, line)

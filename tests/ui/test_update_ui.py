@@ -58,8 +58,8 @@ async def test_panes_and_the_review_header_say_how_far_behind_the_target_is(flee
     count_behind(fleet, "r3", 0)
     app = OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        assert "3 behind main" in pane(app, "r2").status_line()
-        assert "behind" not in pane(app, "r3").status_line()  # nothing when 0
+        assert "3 behind main" in pane(app, "r2").status_line().plain
+        assert "behind" not in pane(app, "r3").status_line().plain  # nothing when 0
         app.open_review("r2")
         await wait_for(pilot, lambda: "3 behind main" in review_title(app), "the review header to say it")
 
@@ -68,28 +68,29 @@ async def test_a_count_taken_against_another_base_is_not_shown(fleet: Fleet) -> 
     fleet.store.set("r2", behind={"commits": 3, "target": "0" * 40, "base": "1" * 40})
     app = OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
     async with app.run_test(size=(120, 36)):
-        assert "behind" not in pane(app, "r2").status_line()
+        assert "behind" not in pane(app, "r2").status_line().plain
 
 
 async def test_panes_follow_the_target_when_it_moves(fleet: Fleet) -> None:
     app = OrchestraApp(fleet, clock=lambda: CLOCK)
     async with app.run_test(size=(120, 36)) as pilot:
-        assert "behind" not in pane(app, "r2").status_line()
+        assert "behind" not in pane(app, "r2").status_line().plain
         # The watch on the target starts after a first count, at a moment the test cannot see: the target is
         # moved (as an accept of another run would) until a move is followed.
         for moves in range(1, 11):
             advance_main(fleet, 1)
             try:
-                await wait_for(pilot, lambda moves=moves: f"{moves} behind main" in pane(app, "r2").status_line(),
+                await wait_for(pilot, lambda moves=moves: f"{moves} behind main" in pane(app, "r2").status_line().plain,
                                f"the pane to say {moves} behind", timeout=2.0)
                 break
             except AssertionError:
                 continue
-        assert f"{moves} behind main" in pane(app, "r2").status_line()
+        assert f"{moves} behind main" in pane(app, "r2").status_line().plain
         # Seen once, maybe by the first count itself: the next move must come through the watch.
         advance_main(fleet, 1)
-        await wait_for(pilot, lambda: f"{moves + 1} behind main" in pane(app, "r2").status_line(), "the next move")
-        await wait_for(pilot, lambda: f"{moves + 1} behind main" in pane(app, "r3").status_line(), "every pane")
+        await wait_for(pilot, lambda: f"{moves + 1} behind main" in pane(app, "r2").status_line().plain,
+                       "the next move")
+        await wait_for(pilot, lambda: f"{moves + 1} behind main" in pane(app, "r3").status_line().plain, "every pane")
         await app.action_quit()
 
 

@@ -1,8 +1,11 @@
-"""The shape of the fleet's grid: how many columns, and how tall each pane is, for a number of runs."""
+"""The fleet's grid: its containers, and its shape (how many columns, how tall each pane is) for a number of
+runs."""
 
 from __future__ import annotations
 
 import math
+
+from textual.containers import Grid, Horizontal, VerticalScroll
 
 MIN_PANE_WIDTH = 38
 MIN_PANE_HEIGHT = 8
@@ -29,3 +32,18 @@ def grid_shape(count: int, width: int, height: int) -> tuple[int, int]:
     columns = min(range(1, max_columns + 1), key=cost)
     rows = math.ceil(count / columns)
     return columns, max(MIN_PANE_HEIGHT, height // rows)
+
+
+# The containers the panes sit in draw nothing of their own (no border, no text): marked blank, Textual fills
+# their rows with their background directly instead of styling each row. Three nested containers the height
+# of the terminal were a fifth of a 50-run fleet's first frame.
+class Body(Horizontal):
+    BLANK = True
+
+
+class FleetScroll(VerticalScroll):
+    BLANK = True
+
+
+class PaneGrid(Grid):
+    BLANK = True

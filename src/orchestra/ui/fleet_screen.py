@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal
 from textual.markup import escape
 from textual.reactive import Reactive
 from textual.screen import Screen
@@ -18,7 +18,7 @@ from textual.widgets import Static
 
 from orchestra.core.runs.run import Run
 from orchestra.ui.fleet_filter import FleetView, group_label, group_of, group_sizes
-from orchestra.ui.fleet_grid import grid_shape
+from orchestra.ui.fleet_grid import Body, FleetScroll, PaneGrid, grid_shape
 from orchestra.ui.key_bar import KeyBar
 from orchestra.ui.run_pane import TAIL_LINES, RunPane
 
@@ -105,9 +105,9 @@ class FleetScreen(Screen):
         if self.notice:
             with Horizontal(id="notice-bar"):
                 yield Static(self.notice_text(self.app.size.width), id="notice")
-        with Horizontal(id="body"):
-            with VerticalScroll(id="fleet", can_focus=False):
-                with Grid(id="grid") as grid:
+        with Body(id="body"):
+            with FleetScroll(id="fleet", can_focus=False):
+                with PaneGrid(id="grid") as grid:
                     # Shaped for the terminal before the first layout, so the first frame is the final one.
                     self.shape_grid(grid, len(shown), *self.fleet_area())
                     yield from shown

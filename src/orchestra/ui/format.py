@@ -1,8 +1,10 @@
-"""Short, theme-aware text for run states, times, diff stats and gate badges (Textual content markup)."""
+"""Short, theme-aware text for run states, times, diff stats and gate badges.
+
+Built as styled text (Textual `Content`) from the start, never as markup parsed back: a fleet draws these
+for every pane, and parsing markup was most of a pane's cost. Markup consumers take `.markup`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -33,31 +35,33 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def state_markup(run: Run) -> str:
+def state_text(run: Run) -> Content:
     glyph, style = STATE_STYLE.get(run.state, ("?", "$text-muted"))
     activity = run.activity or {}
     if run.state == "working" and activity.get("state") in ("stalled", "unknown"):  # "unknown": older records
         # Honest: a quiet agent may be thinking or stuck; its last words say what it was doing.
-        return f"[$warning]{glyph} stalled[/] [$text-muted]({escape(activity.get('reason', ''))})[/]"
-    return f"[{style}]{glyph} {run.state}[/]"
+        return Content.assemble((f"{glyph} stalled", "$warning"), " ",
+                                (f"({activity.get('reason', '')})", "$text-muted"))
+    return Content.styled(f"{glyph} {run.state}", style)
 
 
-def diffstat_markup(run: Run) -> str:
+def diffstat_text(run: Run) -> Content:
     if run.candidate is None and not run.files_changed:
-        return "[$text-muted]no changes yet[/]"
+        return Content.styled("no changes yet", "$text-muted")
     files = "file" if run.files_changed == 1 else "files"
-    return f"{run.files_changed} {files} [$success]+{run.lines_added}[/] [$error]−{run.lines_removed}[/]"
+    return Content.assemble(f"{run.files_changed} {files} ", (f"+{run.lines_added}", "$success"), " ",
+                            (f"−{run.lines_removed}", "$error"))
 
 
-def usage_markup(run: Run) -> str:
-    """Tokens and cost of an llm run ("" for other agents)."""
+def usage_text(run: Run) -> Content:
+    """Tokens and cost of an llm run (empty for other agents)."""
     usage = run.usage
     if not usage:
-        return ""
+        return Content()
     tokens = (usage.get("prompt_tokens") or 0) + (usage.get("completion_tokens") or 0)
     cost = usage.get("cost")
     price = f"${cost:.2f}" if cost is not None else "cost unknown"
-    return f"[$text-muted]{compact(tokens)} tok · {price} · {usage.get('turns') or 0} turns[/]"
+    return Content.styled(f"{compact(tokens)} tok · {price} · {usage.get('turns') or 0} turns", "$text-muted")
 
 
 def compact(number: int) -> str:
@@ -76,26 +80,26 @@ def gate_label(gate: Gate, tree: str | None) -> str:
     return gate.status
 
 
-def gate_markup(gate: Gate, tree: str | None, detailed: bool = False) -> str:
+def gate_text(gate: Gate, tree: str | None, detailed: bool = False) -> Content:
     """A gate badge: glyph, name and (when known) its counts; stale results are dimmed and marked."""
     stale = gate.is_stale(tree) and gate.status not in ("running", "pending")
     glyph, style = GATE_STYLE.get(gate.status, ("?", "$text-muted"))
     counts = ""
     if gate.kind == "command" and gate.status in ("passed", "failed") and (gate.passed is not None or detailed):
-        counts = f" {escape(gate.summary)}"
+        counts = f" {gate.summary}"
     elif gate.kind == "boundary" and gate.status == "failed":
         counts = f" {len(gate.failures)} out"
     if stale:
-        return f"[$text-muted strike]{glyph} {escape(gate.name)}{counts}[/] [$warning]stale[/]"
-    return f"[{style}]{glyph} {escape(gate.name)}{counts}[/]"
+        return Content.assemble((f"{glyph} {gate.name}{counts}", "$text-muted strike"), " ", ("stale", "$warning"))
+    return Content.styled(f"{glyph} {gate.name}{counts}", style)
 
 
-def gates_markup(run: Run) -> str:
+def gates_text(run: Run) -> Content:
     if not run.gates:
         if run.is_active:
-            return "[$text-muted]gates run when the agent finishes[/]"
-        return "[$text-muted]no gates[/]"
-    return "  ".join(gate_markup(gate, run.tree) for gate in run.gates.values())
+            return Content.styled("gates run when the agent finishes", "$text-muted")
+        return Content.styled("no gates", "$text-muted")
+    return Content("  ").join(gate_text(gate, run.tree) for gate in run.gates.values())
 
 
 def event_line(event: dict) -> str | None:
@@ -123,7 +127,7 @@ FINDING_COUNT_STYLE = {"P0": "b $text-error", "P1": "$text-error", "P2": "$text-
 _STATE_WORDS = {"ok", "failed", "stale", "running", "waiting"}
 
 
-READY = "[b $text-success]✔ ready[/]"
+READY = Content.styled("✔ ready", "b $text-success")
 
 
 class Detail(NamedTuple):
@@ -142,54 +146,59 @@ DETAILS = (Detail(True, False, False, False), Detail(False, False, False, False)
            Detail(False, False, True, False, brief_head=True), Detail(False, True, True, False, brief_head=True),
            Detail(False, True, True, True, brief_head=True),
            Detail(False, True, True, True, brief_head=True, bad_texts=False))
-_HEAD_EXPLANATION = re.compile(r":[^\[\]]*(?=\[/[^\]]*\]$)")
 
 
-def evidence_markup(items: Iterable[EvidenceItem], width: int | None = None, head: str = "") -> str:
+def evidence_text(items: Iterable[EvidenceItem], width: int | None = None, head: Content | None = None) -> Content:
     """The evidence line, e.g. "tests ✗ 40 failed · cov ✓ 84% · bounds ✓ · scans ✗ · review ✓ approved · P1:2"
     (after head, e.g. READY), shortened until it fits width; a stale part always says "stale"."""
     items = list(items)
-    markup = ""
+    line = Content()
     for detail in DETAILS:
-        shown = _HEAD_EXPLANATION.sub("", head, count=1) if detail.brief_head else head
-        heads = [shown] if shown else []
-        markup = (" " if detail.tight else " · ").join([*heads, *(evidence_part(item, detail) for item in items)])
-        if width is None or Content.from_markup(markup).cell_length <= width:
+        heads = [brief(head) if detail.brief_head else head] if head else []
+        line = Content(" " if detail.tight else " · ").join([*heads, *(evidence_part(item, detail) for item in items)])
+        if width is None or line.cell_length <= width:
             break
-    return markup
+    return line
 
 
-def evidence_part(item: EvidenceItem, detail: Detail = DETAILS[0]) -> str:
+def brief(head: Content) -> Content:
+    """The head without its explanation: "not ready: why in 2 Gates" → "not ready"."""
+    colon = head.plain.find(":")
+    return head if colon < 0 else head[:colon]
+
+
+def evidence_part(item: EvidenceItem, detail: Detail = DETAILS[0]) -> Content:
     """One part of the evidence line: label, state glyph in its colour, and what detail allows of its text."""
     if item.label == "findings":
         return findings_counts(item.counts, detail.compact)
     names = EVIDENCE_LABELS.get(item.label, (item.label, item.label))
-    label = escape(names[1] if detail.short else names[0])
+    label = names[1] if detail.short else names[0]
     gap = "" if detail.tight else " "
     glyph, style = EVIDENCE_STATE.get(item.state, ("?", "$text-muted"))
     counted = item.state in ("bad", "stale") and any(c.isdigit() for c in item.text)  # "40 failed", "71% < 80%"
     texts = detail.bad_texts if counted else detail.texts
-    text, same = _evidence_text(item, texts)
-    flag = "" if not same else ("[$text-warning]⚠[/]" if detail.tight else
-                                " [$text-warning]⚠same[/]" if detail.short else " [$text-warning]same provider[/]")
+    text, same = _item_words(item, texts)
+    flag = "" if not same else "⚠" if detail.tight else "⚠same" if detail.short else "same provider"
     if item.state == "stale":
-        shown = f" {escape(text)}" if text and texts else ""
-        return f"[$text-muted strike]{label}{shown}[/] [$text-warning]stale[/]"
+        shown = f" {text}" if text and texts else ""
+        return Content.assemble((f"{label}{shown}", "$text-muted strike"), " ", ("stale", "$text-warning"))
     if item.state == "pending":
-        return f"[$text-muted]{label}{gap}{glyph}[/]"
-    return f"{label}{gap}[{style}]{glyph}{' ' + escape(text) if text else ''}[/]{flag}"
+        return Content.styled(f"{label}{gap}{glyph}", "$text-muted")
+    part = Content.assemble(f"{label}{gap}", (f"{glyph}{' ' + text if text else ''}", style))
+    return Content.assemble(part, "" if detail.tight else " ", (flag, "$text-warning")) if flag else part
 
 
-def findings_counts(counts: Iterable[tuple[str, int]], compact: bool) -> str:
+def findings_counts(counts: Iterable[tuple[str, int]], compact: bool) -> Content:
     """"P1:2 P2:1" in the priorities' colours; compact: the two highest, then "+N" for the rest."""
     parts = list(counts)
     shown = parts[:2] if compact else parts
     rest = sum(n for _, n in parts[len(shown):])
-    return " ".join(f"[{FINDING_COUNT_STYLE.get(priority, '$text-muted')}]{priority}:{n}[/]"
-                    for priority, n in shown) + (f" [$text-muted]+{rest}[/]" if rest else "")
+    counted = Content(" ").join(Content.styled(f"{priority}:{n}", FINDING_COUNT_STYLE.get(priority, "$text-muted"))
+                                for priority, n in shown)
+    return Content.assemble(counted, " ", (f"+{rest}", "$text-muted")) if rest else counted
 
 
-def _evidence_text(item: EvidenceItem, texts: bool) -> tuple[str, bool]:
+def _item_words(item: EvidenceItem, texts: bool) -> tuple[str, bool]:
     """The part's text (numbers only unless texts), and whether it flags a reviewer of the author's provider."""
     text, same = item.text.strip(), item.same_provider
     if text in _STATE_WORDS or item.state == "pending":
@@ -205,11 +214,12 @@ def _evidence_text(item: EvidenceItem, texts: bool) -> tuple[str, bool]:
     return (text[:14] if texts else ""), same
 
 
-def behind_markup(run: Run) -> str:
-    """"  3 behind main" (muted, led by two spaces) when the target has moved on since the run's base; "" when it
-    has not, or when the count was taken against another base (it is counted again off the UI's thread)."""
+def behind_text(run: Run) -> Content:
+    """"  3 behind main" (muted, led by two spaces) when the target has moved on since the run's base; empty
+    when it has not, or when the count was taken against another base (it is counted again off the UI's
+    thread)."""
     behind = run.behind or {}
     commits = behind.get("commits")
     if not isinstance(commits, int) or commits <= 0 or behind.get("base") != (run.merge_base or run.base):
-        return ""
-    return f"  [$text-muted]{commits} behind {escape(run.target)}[/]"
+        return Content()
+    return Content.assemble("  ", (f"{commits} behind {run.target}", "$text-muted"))

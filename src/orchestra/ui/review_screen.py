@@ -9,6 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Input, Log, OptionList, Static, TabbedContent, TabPane
@@ -22,8 +23,7 @@ from orchestra.ui.diff_pane import DiffPane
 from orchestra.ui.diff_view import DiffView
 from orchestra.ui.findings import feedback_markup, is_comment
 from orchestra.ui.findings_list import FindingsList
-from orchestra.ui.format import diffstat_markup, duration, evidence_markup, state_markup, usage_markup
-from orchestra.ui.format import behind_markup
+from orchestra.ui.format import behind_text, diffstat_text, duration, evidence_text, state_text, usage_text
 from orchestra.ui.key_bar import KeyBar
 from orchestra.ui.gate_detail import GateDetail
 from orchestra.ui.review_text import gate_details, plain_lines, spec_details
@@ -33,8 +33,8 @@ __all__ = ["ReviewScreen", "gate_details", "plain_lines", "spec_details"]
 PARSED_KEPT = 8  # parsed diffs kept across review screens (a 20,000-line one is a few MB)
 _PARSED: dict[tuple[str, str, str | None], ParsedDiff] = {}
 
-READY_TO_ACCEPT = "[b $text-success]✔ ready: a accepts[/]"
-NOT_READY = "[$text-warning]not ready: why in 2 Gates[/]"
+READY_TO_ACCEPT = Content.styled("✔ ready: a accepts", "b $text-success")
+NOT_READY = Content.styled("not ready: why in 2 Gates", "$text-warning")
 # The keys the bar shows first when it cannot show them all (at 80 columns: these, up to ?).
 KEY_RANKING = ("run.accept", "run.reject", "run.redirect", "review.back", "diff.next_finding", "review.comment",
                "app.help", "review.select", "diff.search", "diff.split", "run.stop", "run.shell", "fleet.new")
@@ -130,11 +130,11 @@ class ReviewScreen(Screen):
         """Render the run's header, evidence, gates, spec and findings; reload the diff when the candidate
         changed."""
         self.run = run
-        self.query_one("#title", Static).update(
-            f"[b]{escape(run.id)}[/b] {escape(run.agent)} · {escape(run.spec or 'task')}  {state_markup(run)}  "
-            f"{duration(run.elapsed(time.time()))}  {diffstat_markup(run)}  "
-            + (f"{usage}  " if (usage := usage_markup(run)) else "")
-            + f"[$text-muted]{(run.candidate or '')[:10]} → {escape(run.target)}[/]" + behind_markup(run))
+        usage = usage_text(run)
+        self.query_one("#title", Static).update(Content.assemble(
+            (run.id, "b"), f" {run.agent} · {run.spec or 'task'}  ", state_text(run),
+            f"  {duration(run.elapsed(time.time()))}  ", diffstat_text(run), "  ", *((usage, "  ") if usage else ()),
+            (f"{(run.candidate or '')[:10]} → {run.target}", "$text-muted"), behind_text(run)))
         self.show_evidence()
         self.query_one("#gate-detail", GateDetail).show_run(run, self.app.fleet.store.run_dir(run.id))
         self.query_one("#spec-detail", Static).update(spec_details(run))
@@ -146,11 +146,11 @@ class ReviewScreen(Screen):
     def show_evidence(self) -> None:
         """The evidence line, after "ready" when a accepts at once."""
         run = self.run
-        head = "" if run.state != "review" else READY_TO_ACCEPT if readiness(run).ready else NOT_READY
+        head = None if run.state != "review" else READY_TO_ACCEPT if readiness(run).ready else NOT_READY
         if not run.gates:
-            text = "[$text-muted]no gate results yet[/]"
+            text = Content.styled("no gate results yet", "$text-muted")
         else:
-            text = evidence_markup(evidence(run), max(20, self.size.width - 2) if self.size.width else None, head)
+            text = evidence_text(evidence(run), max(20, self.size.width - 2) if self.size.width else None, head)
         self.query_one("#evidence", Static).update(text)
 
     def on_resize(self) -> None:

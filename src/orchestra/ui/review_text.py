@@ -13,7 +13,7 @@ from orchestra.core.base.names import is_check_name
 from orchestra.core.gates.commands import gate_log_path
 from orchestra.core.gates.failures import GateOutput
 from orchestra.core.runs.run import Gate, Run
-from orchestra.ui.format import compact, event_line, gate_label, gate_markup
+from orchestra.ui.format import compact, event_line, gate_label, gate_text
 
 _HIDDEN_DETAILS = {"explanation", "agent", "model", "provider", "same_provider"}
 
@@ -53,7 +53,7 @@ def gate_lines(run: Run, gate: Gate) -> list[str]:
     tree = f"tree {gate.tree[:10]}" if gate.tree else ""
     stale = " [$warning](stale: the worktree changed since)[/]" if label == "stale" else ""
     summary = f"  {escape(gate.summary)}" if gate.summary and gate.kind not in ("command", "boundary", "review") else ""
-    parts = [f"{gate_markup(gate, run.tree, detailed=True)}{summary}  [$text-muted]{tree}[/]{stale}"]
+    parts = [f"{gate_text(gate, run.tree, detailed=True).markup}{summary}  [$text-muted]{tree}[/]{stale}"]
     parts.extend(f"  [$warning]⚠ {escape(warning)}[/]" for warning in gate.warnings)
     if gate.kind == "review":
         parts.extend(review_lines(gate))

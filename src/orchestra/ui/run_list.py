@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from textual.content import Content
-from textual.markup import escape
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from orchestra.core.policy import evidence
 from orchestra.core.runs.run import Run
 from orchestra.ui.fleet_filter import group_label, group_of
-from orchestra.ui.format import evidence_markup, gates_markup, state_markup
+from orchestra.ui.format import evidence_text, gates_text, state_text
 
 EVIDENCE_WIDTH = 40  # the list's evidence is the pane's, shortened to this many columns
 
@@ -32,7 +31,9 @@ class RunList(OptionList):
         """List runs in order, a heading over each group of more than one; keep the highlighted run."""
         lines = [(run.id, run_line(run, now)) for run in runs]
         headings = {group_of(run): group_label(group_of(run), sizes.get(group_of(run), 1)) for run in runs}
-        key = (tuple(lines), tuple(sorted(headings.items())))
+        # Content compares by text alone: the key holds each line's styles too.
+        shown = tuple((run_id, line.plain, tuple(line.spans)) for run_id, line in lines)
+        key = (shown, tuple(sorted(headings.items())))
         if key == self.shown:
             return
         self.shown = key
@@ -42,10 +43,9 @@ class RunList(OptionList):
         for run, (_run_id, line) in zip(runs, lines):
             group = group_of(run)
             if headings[group] and group not in seen:
-                options.append(Option(Content.from_markup(f"[b $text-muted]{escape(headings[group])}[/]"),
-                                      disabled=True))
+                options.append(Option(Content.styled(headings[group], "b $text-muted"), disabled=True))
             seen.add(group)
-            options.append(Option(Content.from_markup(line), id=run.id))
+            options.append(Option(line, id=run.id))
         self.set_options(options)
         self.highlight_run(current or (runs[0].id if runs else None))
 
@@ -64,14 +64,14 @@ class RunList(OptionList):
             self.highlighted = first
 
 
-def run_line(run: Run, now: float) -> str:
-    """One run as a line of markup: id, agent, spec, state, evidence (or a rejected run's reason), age."""
-    shown = evidence_markup(evidence(run), EVIDENCE_WIDTH) if run.gates else gates_markup(run)
+def run_line(run: Run, now: float) -> Content:
+    """One run as a line: id, agent, spec, state, evidence (or a rejected run's reason), age."""
+    shown = evidence_text(evidence(run), EVIDENCE_WIDTH) if run.gates else gates_text(run)
     if run.state == "rejected":
         reason = (run.decision or {}).get("reason")
-        shown = f"[$text-muted]{escape(reason) if reason else 'no reason given'}[/]"
-    return (f"[b]{escape(run.id):<5}[/] {escape(run.agent):<10} {escape(run.spec or 'task'):<12} "
-            f"{state_markup(run)}  {shown}  [$text-muted]{age(now - run.created)}[/]")
+        shown = Content.styled(reason or "no reason given", "$text-muted")
+    return Content.assemble((f"{run.id:<5}", "b"), f" {run.agent:<10} {run.spec or 'task':<12} ", state_text(run),
+                            "  ", shown, "  ", (age(now - run.created), "$text-muted"))
 
 
 def age(seconds: float) -> str:

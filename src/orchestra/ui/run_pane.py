@@ -7,33 +7,54 @@ import math
 import textwrap
 from collections import deque
 
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
 from textual.content import Content
 from textual.events import Click
 from textual.markup import escape
 from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
+from textual.style import Style
 from textual.timer import Timer
 from textual.widget import Widget
 
 from orchestra.core.policy import evidence, readiness
 from orchestra.core.runs.run import Run
-from orchestra.ui.format import (READY, diffstat_markup, duration, event_line, evidence_markup, gates_markup,
-                                 state_markup, usage_markup)
-from orchestra.ui.format import behind_markup
+from orchestra.ui.format import (READY, behind_text, diffstat_text, duration, event_line, evidence_text, gates_text,
+                                 state_text, usage_text)
 
 TAIL_LINES = 200
 MESSAGE_LINES = 2  # a failed run's message gets at most this many lines in the pane
 # An unfocused pane shows new output at most this often: a streaming fleet would otherwise repaint every
 # pane several times a second, which is what an SSH link has to carry (benchmarks/terminal_bytes_bench.py).
 UNFOCUSED_INTERVAL = 1.0
+OUTPUT_STYLE = "$text-muted"
+
+
+class Output(str):
+    """A line of the agent's own output in a pane's tail: shown as written (never parsed as markup), muted.
+
+    It is drawn straight to one segment of the terminal line: the tails are most of what a fleet's first
+    frame draws, and Textual's general path for text (wrapping and styling spans) cost 0.2 ms a line."""
+
+    __slots__ = ()
+
+    @property
+    def plain(self) -> str:
+        return str(self)
+
+
+Row = Content | Output
 
 
 class RunPane(Widget, can_focus=True):
     """Shows one run; focus marks it as the run the keys act on.
 
-    The pane is a single widget that renders its lines itself (status, gates, a failed run's message,
-    then as much of the output tail as fits): a fleet of panes is cheap to lay out and style, which
-    keeps the first paint fast. It repaints only the rows whose text changed, and its tail scrolls by half
+    The pane is a single widget that draws its lines itself (status, gates, a failed run's message,
+    then as much of the output tail as fits), one row at a time (Textual's line API): a fleet of panes is
+    cheap to lay out, style and draw, which keeps the first paint fast. It repaints only the rows whose text
+    changed, and its tail scrolls by half
     its height at a time (as a terminal's jump scroll does), so a new line usually repaints one row, not all.
     """
 
@@ -70,13 +91,15 @@ class RunPane(Widget, can_focus=True):
         super().__init__(id=f"run-{run.id}", classes=f"-{run.state}")
         self.run = run
         # Parsed once when they arrive: a streaming fleet redraws panes many times a second.
-        self.tail: deque[Content] = deque(maxlen=TAIL_LINES)
+        self.tail: deque[Row] = deque(maxlen=TAIL_LINES)
         self.now = now
         self.appended = 0  # lines ever added to the tail: where the jump-scrolled view starts depends on it
         self.group_label = ""  # "group g3 · 4 runs", set by the fleet
         self.live = False  # shown as the fleet's current run (in the list view): repainted at once, like focus
-        self._evidence_line: tuple[int, str] | None = None  # (width, markup), made again when the run changes
+        self._evidence_line: tuple[int, Content] | None = None  # (width, line), made again when the run changes
         self._painted: list[tuple] | None = None  # each row's text and spans as last asked to repaint
+        self._frame: list[Row] = []  # the rows being drawn (render_lines), and the style of output among them
+        self._output_style = Style()
         self._pending: Timer | None = None
         self._held = False  # a repaint was asked for while another screen covered the fleet
         self._set_titles()
@@ -102,21 +125,21 @@ class RunPane(Widget, can_focus=True):
             self.group_label = label
             self._set_titles()
 
-    def status_line(self) -> str:
-        usage = usage_markup(self.run)
-        return (f"{state_markup(self.run)}  {duration(self.run.elapsed(self.now))}  {diffstat_markup(self.run)}"
-                + (f"  {usage}" if usage else "") + behind_markup(self.run))
+    def status_line(self) -> Content:
+        usage = usage_text(self.run)
+        return Content.assemble(state_text(self.run), f"  {duration(self.run.elapsed(self.now))}  ",
+                                diffstat_text(self.run), *(("  ", usage) if usage else ()), behind_text(self.run))
 
-    def evidence_line(self, width: int) -> str:
+    def evidence_line(self, width: int) -> Content:
         """The run's evidence (policy.evidence) fitted to the pane; "ready" when `a` accepts it at once."""
         if not self.run.gates:
-            return gates_markup(self.run)
+            return gates_text(self.run)
         if self._evidence_line is None or self._evidence_line[0] != width:
             ready = self.run.state == "review" and readiness(self.run).ready
-            self._evidence_line = (width, evidence_markup(evidence(self.run), width, READY if ready else ""))
+            self._evidence_line = (width, evidence_text(evidence(self.run), width, READY if ready else None))
         return self._evidence_line[1]
 
-    def message_lines(self, width: int) -> list[str]:
+    def message_lines(self, width: int) -> list[Content]:
         """What the conductor must not miss, wrapped to the pane: a failed run's message, a waiting agent's
         question, a kept worktree, or what the agent did to its branch."""
         run, width = self.run, max(10, width)
@@ -136,15 +159,14 @@ class RunPane(Widget, can_focus=True):
             return wrapped(f"⚠ not sandboxed: {run.sandbox.get('why_not') or 'the sandbox is off'}", width, "$warning")
         return []
 
-    def rows(self) -> list[Content]:
+    def rows(self) -> list[Row]:
         """The pane's content rows: the head, then the tail's view, padded to the pane's height."""
         width, height = self.size.width or 80, self.size.height or 20
-        head = [self.status_line(), self.evidence_line(width), *self.message_lines(width)]
-        lines = [Content.from_markup(line) for line in head][:height]
+        lines: list[Row] = [self.status_line(), self.evidence_line(width), *self.message_lines(width)][:height]
         lines.extend(self.tail_view(height - len(lines)))
-        return lines + [Content("")] * (height - len(lines))
+        return lines + [Output("")] * (height - len(lines))
 
-    def tail_view(self, room: int) -> list[Content]:
+    def tail_view(self, room: int) -> list[Row]:
         """The newest tail lines that fit in room rows. Once the tail is longer than room, the view moves by
         half of room at a time, so between moves a new line only fills the next empty row."""
         if room <= 0 or not self.tail:
@@ -155,7 +177,30 @@ class RunPane(Widget, can_focus=True):
         return list(itertools.islice(self.tail, skip, skip + room))
 
     def render(self) -> Content:
-        return Content("\n").join(self.rows())
+        """The rows as one text: what a mouse selection selects from (drawing goes row by row)."""
+        return Content("\n").join(as_content(row) for row in self.rows())
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = self.rows()  # once per frame; render_line draws the rows Textual asks for
+        self._output_style = self.visual_style + Style.parse(OUTPUT_STYLE)
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        if self.text_selection is not None:
+            return super().render_line(y)  # Textual's own path draws the selection
+        width = self.size.width
+        row = self._frame[y] if y < len(self._frame) else Output("")
+        # Each segment's style carries its offset: what a mouse selection starts from, as when Textual draws text.
+        if isinstance(row, Output):
+            text = row if cell_len(row) <= width else set_cell_size(row, max(0, width - 1)) + "…"
+            return Strip([Segment(text, self._output_style.rich_style_with_offset(0, y))] if text else [])
+        if row.cell_length > width:
+            row = row.truncate(width, ellipsis=True)
+        segments, x = [], 0
+        for text, style in row.render(self.visual_style, end=""):
+            segments.append(Segment(text, style.rich_style_with_offset(x, y)))
+            x += len(text)
+        return Strip(segments)
 
     def repaint(self) -> None:
         """Repaint the rows whose text or style changed since the last repaint (all of them the first time)."""
@@ -168,7 +213,7 @@ class RunPane(Widget, can_focus=True):
             # for each repaint. The fleet shows what changed when it is on top again (release()).
             self._held = True
             return
-        rows = [(row.plain, tuple(row.spans)) for row in self.rows()]
+        rows = [row_key(row) for row in self.rows()]
         painted, self._painted = self._painted, rows
         if painted is None or len(painted) != len(rows):
             self.refresh()
@@ -222,7 +267,7 @@ class RunPane(Widget, can_focus=True):
         if self._pending is None:
             self.repaint()
 
-    def extend_tail(self, lines: list[Content]) -> None:
+    def extend_tail(self, lines: list[Row]) -> None:
         self.tail.extend(lines)
         self.appended += len(lines)
 
@@ -250,21 +295,30 @@ class RunPane(Widget, can_focus=True):
             self.post_message(self.Opened(self.run.id))
 
 
-def tail_lines(events: list[dict]) -> list[Content]:
+def tail_lines(events: list[dict]) -> list[Row]:
     """The events shown in a pane's tail, as muted text."""
     return [line for line in map(tail_line, events) if line is not None]
 
 
-def tail_line(event: dict) -> Content | None:
-    """One event in a pane's tail. The agent's output (nearly every line) is styled as it is, not escaped
+def tail_line(event: dict) -> Row | None:
+    """One event in a pane's tail. The agent's output (nearly every line) is kept as it is, not escaped
     and parsed as markup again: parsing took 30 ms of a 50-run fleet's first paint."""
     if event.get("type") == "output":
-        return Content.styled(event.get("text", ""), "$text-muted")
+        return Output(event.get("text", ""))
     line = event_line(event)
-    return None if line is None else Content.from_markup(f"[$text-muted]{line}[/]")
+    return None if line is None else Content.from_markup(f"[{OUTPUT_STYLE}]{line}[/]")
 
 
-def wrapped(text: str, width: int, style: str) -> list[str]:
+def as_content(row: Row) -> Content:
+    return Content.styled(row, OUTPUT_STYLE) if isinstance(row, Output) else row
+
+
+def row_key(row: Row) -> tuple:
+    """What a row shows: its text and its styles."""
+    return (row, ()) if isinstance(row, Output) else (row.plain, tuple(row.spans))
+
+
+def wrapped(text: str, width: int, style: str) -> list[Content]:
     """text in at most MESSAGE_LINES lines of width, styled."""
     lines = textwrap.wrap(text, width, max_lines=MESSAGE_LINES, placeholder=" …")
-    return [f"[{style}]{escape(line)}[/]" for line in lines]
+    return [Content.styled(line, style) for line in lines]
