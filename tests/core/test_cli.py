@@ -258,3 +258,22 @@ def test_a_bare_command_line_means_what_the_parser_makes_of_it() -> None:
     """`orchestra` alone builds no parser (its first frame comes sooner): it must mean just the same."""
     from orchestra.cli import build_parser, no_arguments
     assert vars(no_arguments()) == vars(build_parser().parse_args([]))
+
+
+def test_opening_the_fleet_pauses_the_collector_until_the_app_resumes_it(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`orchestra` starts the UI with no garbage collection (what it loads lives as long as the app); only
+    opening the fleet does, and the app resumes collection once its first frame is up (tests/ui)."""
+    import gc
+
+    import orchestra.cli
+    (repo / "orchestra.toml").write_text(score_text({"coder": "true"}, [{"id": "work", "intent": "x"}]))
+    seen: list[bool] = []
+    monkeypatch.setattr(orchestra.cli, "open_ui", lambda *args, **kwargs: seen.append(gc.isenabled()) or 0)
+    monkeypatch.chdir(repo)
+    try:
+        assert main([]) == 0 and seen == [False]
+        gc.enable()
+        assert main(["runs"]) == 0 and gc.isenabled()  # a headless command keeps collecting
+    finally:
+        gc.enable()

@@ -237,3 +237,18 @@ async def test_help_lists_every_fleet_key_and_the_bar_shows_the_most_useful(flee
         assert {"fleet.archive", "fleet.filter", "fleet.sort", "fleet.list", "fleet.dismiss"} <= ids
         bar = str(app.screen.query_one(KeyBar).render())
         assert "/ Filter" in bar and "v List" in bar and "Sort" not in bar
+
+
+async def test_collection_paused_for_the_start_resumes_once_the_first_frame_is_up(fleet: Fleet) -> None:
+    """`orchestra` pauses the garbage collector while it starts (cli.main): the app must resume it, or a long
+    session would never collect cyclic garbage."""
+    import gc
+
+    from tests.ui.waiting import wait_for as wait_in_app
+    gc.disable()
+    try:
+        app = OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_in_app(pilot, gc.isenabled, "the collector resumed")
+    finally:
+        gc.enable()

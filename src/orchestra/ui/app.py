@@ -116,9 +116,10 @@ class OrchestraApp(RunActions, App[int]):
         collection (which walks every object: Textual's, the imported modules', the fleet's) ran more
         than once a second and took 100-300 ms, stalling keys. Objects alive after the first frame are
         collected once and frozen out of later collections, and the youngest generation is collected less
-        often (procs.CALM_GC)."""
+        often (procs.CALM_GC). Collections paused for the start-up (cli.main) resume here."""
         gc.collect()
         calm_collector(freeze=True)
+        gc.enable()
 
     def fleet_title(self, target: str) -> str:
         return f"{self.fleet.repo.root.name} → {target}"
