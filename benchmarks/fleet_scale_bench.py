@@ -103,6 +103,32 @@ __setattr__ and __delattr__), and ~15 ms of start work (themes, the score, one g
 Timed inside the process (50 runs): from `main()` to App.run about 45 ms (imports ~35 ms, 18 dataclasses
 of them ~14 ms), and Textual from App.run to the first frame ~60 ms against the bare app's ~30 ms (the ten
 panes: laying out, styling and rendering ~220 lines; an empty fleet paints as fast as the bare app).
+
+Sixth pass (2026-12-02, evening; quiet machine, load ~1; 25 launches each, interleaved; `--src` = 6e86207,
+before it), three runs of the benchmark:
+
+    first paint, 50 runs (40 decided)     median  x bare   fastest  x bare   (--src: median, fastest)
+    run 1                                 283 ms   1.20x    265 ms   1.21x   1.30x, 1.29x
+    run 2                                 329 ms   1.27x    279 ms   1.17x   1.30x, 1.27x
+    run 3                                 310 ms   1.19x    283 ms   1.22x   1.31x, 1.30x
+
+What changed, timed inside fresh processes (each one's phases scaled by its own time to import Textual,
+which takes the machine's speed of the moment out of the comparison; medians of 11):
+* no garbage collection before the first frame: a real start collected 20 times (14 ms) before it, now
+  1.6 ms; the CLI loads the core only after calming the collector;
+* the panes draw their rows themselves (Textual's line API: an output line is one segment, cut to the
+  width) and the containers they sit in are blank (Textual fills their rows instead of styling three
+  terminal-high containers row by row): the first frame rendered in 35 ms, now 21 (bare app: 5);
+* the run states, diff stats and the evidence line are built as styled text instead of markup parsed back
+  (fitting the evidence line to a pane parsed it up to seven times): a pane's rows cost 4.6 ms for ten
+  panes, now 1.9;
+* listing the runs reads each record once (no stat before the read).
+
+The medians still move by ±0.05x from one run of the benchmark to the next (the machine runs some processes
+at two thirds of the speed of others, at random); the fastest launches agree better. What remains above the
+bare app: orchestra's modules (~35 ms, half of it the dataclasses' generated methods, which Python 3.11
+compiles one by one), the score, the themes and one git call (~10 ms), reading the 50 records and ten tails
+(~8 ms), and drawing ten bordered panes where the bare app draws ten lines (~15 ms).
 """
 
 from __future__ import annotations
