@@ -127,3 +127,22 @@ def buggy_repo(root: Path) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "initial")
     return root
+
+
+def written_files(fleet) -> list[Path]:
+    """Every file orchestra wrote for the repository's runs: state, logs, ledger, and the runs' private homes."""
+    places = [fleet.repo.state_dir, fleet.repo.jails_dir]
+    return [path for place in places if place.exists() for path in place.rglob("*") if path.is_file()]
+
+
+def files_holding(files: list[Path], text: str) -> list[Path]:
+    """The files that hold text. One gone since it was listed (an atomic write's temporary file, renamed
+    meanwhile by a supervisor still running) is skipped: what it held is read under its final name."""
+    holding = []
+    for path in files:
+        try:
+            if text in path.read_text(errors="replace"):
+                holding.append(path)
+        except FileNotFoundError:
+            continue
+    return holding

@@ -32,6 +32,7 @@ from tests.conftest import git
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_anthropic import FakeAnthropic, status, text, tool_use
 from tests.integration.machine import BUGGY, CliMachine, FIXED, RefusingProxy, buggy_repo, surroundings
+from tests.integration.machine import files_holding, written_files
 
 KEY = "sk-ant-claude-test-5ecret-7e1a"
 KEY_ENV = "FAKE_ANTHROPIC_KEY"
@@ -90,12 +91,6 @@ def tool_results(request: dict) -> list[dict]:
 
 def outside_requests(machine: Machine) -> list[str]:
     return machine.proxy.requests
-
-
-def written_files(fleet) -> list[Path]:
-    """Every file orchestra wrote for the repository's runs: state, logs, ledger, and the runs' private homes."""
-    places = [fleet.repo.state_dir, fleet.repo.jails_dir]
-    return [path for place in places if place.exists() for path in place.rglob("*") if path.is_file()]
 
 
 # --------------------------------------------------------------------------- the preset, run directly
@@ -218,7 +213,7 @@ def test_a_claude_run_reaches_review_with_its_edit_and_a_redirect_continues_its_
     assert len(server.requests) == 4 and {h["x-api-key"] for h in server.headers} == {KEY}
 
     written = written_files(fleet)
-    assert written and not [p for p in written if KEY in p.read_text(errors="replace")]
+    assert written and not files_holding(written, KEY)
     assert not outside_requests(machine), f"Claude Code reached outside: {machine.proxy.requests}"
 
 
@@ -287,5 +282,5 @@ def test_claude_reviews_in_plan_mode_and_the_gate_gets_its_verdict(
     # No session is kept, so an author's --continue in the same worktree never resumes the review.
     assert not [p for p in fleet.repo.jails_dir.rglob("*.jsonl") if ".review" in str(p)]
     assert (Path(run.worktree) / "src" / "app.py").read_text() == "def answer(x):\n    return 42\n"
-    assert not [p for p in written_files(fleet) if KEY in p.read_text(errors="replace")]
+    assert not files_holding(written_files(fleet), KEY)
     assert not outside_requests(machine), f"Claude Code reached outside: {machine.proxy.requests}"

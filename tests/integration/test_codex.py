@@ -27,6 +27,7 @@ from orchestra.core.supervise.activity import ActivityWatch
 from tests.core.helpers import wait_for, wait_settled
 from tests.harness.fake_responses import FakeResponses, function_call, status, text
 from tests.integration.machine import BUGGY, CliMachine, FIXED, RefusingProxy, buggy_repo, surroundings
+from tests.integration.machine import files_holding, written_files
 
 KEY = "sk-codex-test-5ecret-c0d3"
 KEY_ENV = "FAKE_PROVIDER_KEY"
@@ -150,10 +151,6 @@ def fleet_score(url: str) -> str:
     )
 
 
-def written_files(fleet) -> list[Path]:
-    return [p for p in fleet.repo.state_dir.rglob("*") if p.is_file()]
-
-
 def test_a_codex_run_reaches_review_with_its_edit_and_a_redirect_continues_its_session(
         tmp_path: Path, machine: Machine, server: FakeResponses, make_fleet, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in machine.env().items():
@@ -180,7 +177,8 @@ def test_a_codex_run_reaches_review_with_its_edit_and_a_redirect_continues_its_s
     assert run.state == "review", run.message
     resumed = user_texts(server.requests[2])
     assert any(TASK in said for said in resumed) and "Fixed mean()." in resumed and resumed[-1] == REDIRECT, resumed  # the same session
-    assert written_files(fleet) and not [p for p in written_files(fleet) if KEY in p.read_text(errors="replace")]
+    written = written_files(fleet)
+    assert written and not files_holding(written, KEY)
     assert not machine.proxy.requests, f"Codex reached outside: {machine.proxy.requests}"
 
 
