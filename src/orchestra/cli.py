@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     reject = sub.add_parser("reject", help="discard a run (its branch is kept) with a reason")
     reject.add_argument("run")
     reject.add_argument("--reason", default="", help="why (recorded in the ledger)")
+    revert = sub.add_parser("revert", help="undo an accepted run's merge on its target with a revert commit "
+                            "(refused, nothing changed, on a conflict or uncommitted work in those files)")
+    revert.add_argument("run")
+    revert.add_argument("--reason", default="", help="why (recorded in the ledger and the commit)")
     redirect = sub.add_parser("redirect", help="send a run's agent a correction; it works again")
     redirect.add_argument("run")
     redirect.add_argument("--message", "-m", default="", help="the instruction for the agent (may be left out "
@@ -252,8 +256,15 @@ def run_remarks(run: Run) -> list[str]:
     remarks = [run.message] if run.damaged else []
     if run.kept:
         remarks.append(f"worktree kept: {run.kept['reason']} ({run.kept['path']})")
+    if run.reverted:
+        remarks.append(reverted_remark(run.reverted))
     remarks += [escape["what"] for escape in run.escapes]
     return remarks
+
+
+def reverted_remark(reverted: dict) -> str:
+    reason = f": {reverted['reason']}" if reverted.get("reason") else ""
+    return f"reverted by {reverted.get('actor')} ({str(reverted.get('commit'))[:10]}){reason}"
 
 
 def cmd_accept(fleet: Fleet, args: argparse.Namespace) -> int:
@@ -276,6 +287,16 @@ def cmd_reject(fleet: Fleet, args: argparse.Namespace) -> int:
         run = fleet.reject(args.run, args.reason)
     where = f"its work stays on branch {run.branch}" if run.branch else "it had no branch"
     print(f"Rejected {run.id}; {where}." + (f" {run.message}" if run.kept else ""))
+    return 0
+
+
+def cmd_revert(fleet: Fleet, args: argparse.Namespace) -> int:
+    with interrupts_deferred():
+        run = fleet.revert(args.run, args.reason)
+    reverted = run.reverted or {}
+    signed = "The ledger entry is signed." if reverted.get("signed") else "The ledger entry is not signed."
+    print(f"Reverted {run.id}: {str(reverted.get('commit'))[:10]} on {run.target} undoes its merge "
+          f"{(run.merge_commit or '?')[:10]}. {signed}")
     return 0
 
 
@@ -477,7 +498,7 @@ def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
 
 COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
             "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
-COMMANDS.update(update=cmd_update, push=cmd_push)
+COMMANDS.update(update=cmd_update, push=cmd_push, revert=cmd_revert)
 
 if __name__ == "__main__":
     sys.exit(main())

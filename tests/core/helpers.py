@@ -119,6 +119,16 @@ def wait_settled(fleet: Fleet, run_id: str, timeout: float = 30.0) -> Run:
                     if last else f"run {run_id} to settle")
 
 
+def fleet_in_review(make_fleet: Callable[[Path, str], Fleet], repo: Path) -> tuple[Fleet, str]:
+    """A fleet on repo whose one run is in review: agent coder appends a line to work.txt (the instruction,
+    when redirected), and the spec's gate checks the file is not empty."""
+    fleet = make_fleet(repo, score_text({"coder": 'echo "${ORCHESTRA_REDIRECT:-first pass}" >> work.txt'}, [
+        {"id": "work", "intent": "write work.txt", "verify": [{"name": "check", "command": "test -s work.txt"}]}]))
+    run = wait_settled(fleet, fleet.spawn("work")[0].id)
+    assert run.state == "review", run.message
+    return fleet, run.id
+
+
 def wait_state(fleet: Fleet, run_id: str, *states: str, timeout: float = 30.0) -> Run:
     """Poll a run until it is in one of states and return it."""
     last: list[Run] = []

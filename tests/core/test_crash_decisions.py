@@ -21,18 +21,9 @@ from orchestra.core.fleet.decisions import FAULT_POINTS, STEPS
 from orchestra.core.ledger import chain  # noqa: F401  (declares the ledger's fault points)
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import PYTHON, SRC, events, score_text, wait_settled, wait_state
+from tests.core.helpers import PYTHON, SRC, events, fleet_in_review, wait_settled, wait_state
 
 KILLED = -signal.SIGKILL
-AGENT = 'echo "${ORCHESTRA_REDIRECT:-first pass}" >> work.txt'
-
-
-def fleet_in_review(make_fleet: MakeFleet, repo: Path) -> tuple[Fleet, str]:
-    fleet = make_fleet(repo, score_text({"coder": AGENT}, [
-        {"id": "work", "intent": "write work.txt", "verify": [{"name": "check", "command": "test -s work.txt"}]}]))
-    run = wait_settled(fleet, fleet.spawn("work")[0].id)
-    assert run.state == "review", run.message
-    return fleet, run.id
 
 
 def orchestra(repo: Path, *args: str, fault: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,7 +64,7 @@ def assert_converged_accept(fleet: Fleet, repo: Path, run_id: str) -> bool:
 
 
 def test_every_declared_decision_point_is_tested_here() -> None:
-    assert set(POINTS["accept"] + POINTS["reject"] + POINTS["redirect"]) == FAULT_POINTS
+    assert set(POINTS["accept"] + POINTS["reject"] + POINTS["redirect"] + POINTS["revert"]) == FAULT_POINTS
 
 
 POINTS = {action: [f"{action}.{step}" for step in steps] for action, steps in STEPS.items()}
@@ -133,6 +124,54 @@ def test_reject_killed_at_each_step_is_completed_once(repo: Path, make_fleet: Ma
     assert retry.returncode == 1 and "already rejected" in retry.stderr
     assert len([e for e in fleet.ledger.entries() if e["action"] == "reject"]) == 1
     assert orchestra(repo, "ledger", "verify").returncode == 0
+
+
+def reverts_of(repo: Path, run_id: str) -> list[str]:
+    """Revert commits on main that undid run_id's merge."""
+    out = git(repo, "log", "--format=%H", "--grep=^Orchestra-Revert: ", f"--grep=^Orchestra-Run: {run_id}$",
+              "--all-match", "main")
+    return out.split()
+
+
+def assert_converged_revert(fleet: Fleet, repo: Path, run_id: str) -> bool:
+    """The invariant: reverted on main iff exactly one revert entry, and the run agrees. Returns whether."""
+    reverts = reverts_of(repo, run_id)
+    entries = [e for e in fleet.ledger.entries() if e["action"] == "revert" and e["run"] == run_id]
+    run = fleet.get(run_id)
+    assert len(reverts) <= 1 and len(entries) == len(reverts), (reverts, entries)
+    assert run.state == "accepted"
+    if reverts:
+        assert entries[0]["revert_commit"] == reverts[0] and run.reverted["commit"] == reverts[0]
+        assert run.reverted["id"] == entries[0]["decision"] and not (repo / "work.txt").exists()
+    else:
+        assert run.reverted is None and (repo / "work.txt").exists()
+    assert journal_is_empty(fleet)
+    assert orchestra(repo, "ledger", "verify").returncode == 0
+    return bool(reverts)
+
+
+@pytest.mark.parametrize("point", POINTS["revert"])
+def test_revert_killed_at_each_step_converges_and_never_reverts_twice(
+        repo: Path, make_fleet: MakeFleet, point: str) -> None:
+    fleet, run_id = fleet_in_review(make_fleet, repo)
+    fleet.accept(run_id)
+
+    killed = orchestra(repo, "revert", run_id, "--reason", "undo", fault=point)
+    assert killed.returncode == KILLED, killed.stderr
+
+    assert orchestra(repo, "runs").returncode == 0  # any command converges first
+    reverted = assert_converged_revert(fleet, repo, run_id)
+    assert reverted == (point != "revert.journalled")
+    if point == "revert.reverted":
+        assert fleet.ledger.entries()[-1].get("recovered") is True
+    if not reverted:
+        assert any("interrupted before it reached main" in e.get("text", "") for e in events(fleet, run_id, "note"))
+
+    retry = orchestra(repo, "revert", run_id)
+    assert (retry.returncode, "already reverted" in retry.stderr) == ((1, True) if reverted else (0, False)), retry
+    assert_converged_revert(fleet, repo, run_id)
+    assert len(reverts_of(repo, run_id)) == 1
+    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
 
 
 @pytest.mark.parametrize("point", POINTS["redirect"])

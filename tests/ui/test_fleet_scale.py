@@ -172,6 +172,21 @@ async def test_the_list_says_a_rejected_runs_reason(fleet: Fleet) -> None:
         assert "rejected" in line and "touches README" in line
 
 
+async def test_a_reverted_run_says_so_in_its_pane_and_in_the_list(fleet: Fleet) -> None:
+    fleet.store.set("r5", reverted={"id": "d9", "actor": "Ada <ada@example.test>", "time": "t", "commit": "c" * 40,
+                                    "reason": "broke the build", "ledger_hash": "h" * 64})
+    app = make_app(fleet)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("H")
+        pane = app.screen.pane("r5")
+        assert pane.status_line().plain.startswith("↺ reverted")
+        said = [line.plain for line in pane.message_lines(80)]
+        assert said == ["reverted by Ada <ada@example.test>: broke the build"]
+        await pilot.press("v")
+        assert "↺ reverted" in str(app.screen.query_one(RunList).get_option("r5").prompt)
+
+
 async def test_runs_started_together_are_shown_together_under_their_group(fleet: Fleet) -> None:
     add_run(fleet, "r11", "review", agent="fixer", group="g11")
     add_run(fleet, "r12", "working", agent="tester", group="g13")

@@ -36,6 +36,8 @@ def duration(seconds: float) -> str:
 
 
 def state_text(run: Run) -> Content:
+    if run.reverted:  # accepted, then undone on the target
+        return Content.styled("↺ reverted", "$warning")
     glyph, style = STATE_STYLE.get(run.state, ("?", "$text-muted"))
     activity = run.activity or {}
     if run.state == "working" and activity.get("state") in ("stalled", "unknown"):  # "unknown": older records

@@ -146,6 +146,9 @@ class RunPane(Widget, can_focus=True):
         if run.state == "rejected":
             reason = (run.decision or {}).get("reason")
             return wrapped(f"rejected: {reason}" if reason else "rejected without a reason", width, "$text-muted")
+        if run.reverted:
+            reason = f": {run.reverted['reason']}" if run.reverted.get("reason") else ""
+            return wrapped(f"reverted by {run.reverted.get('actor')}{reason}", width, "$warning")
         if run.state in ("failed", "waiting", "interrupted") and run.message:
             style = "$error" if run.state == "failed" else "$warning"
             return wrapped(run.message, width, style)

@@ -7,12 +7,14 @@ is only free once nothing of the decision is still running. Its steps, each a na
               → cleaned (worktree) → journal struck out
     reject:   journalled → recorded → closed → cleaned → journal struck out
     redirect: journalled → recorded → closed (working again) → started (supervisor) → journal struck out
+    revert:   journalled → reverted (the target holds the revert commit) → recorded → closed (the accepted
+              run marked reverted) → journal struck out
 
 A process killed at any step leaves its journal entry behind. The next orchestra command (or UI start)
 converges: an accept whose merge reached the target is completed — exactly one ledger entry, marked
 `recovered`, the run accepted — and one whose merge did not is rolled back (nothing was merged, the run
-stays in review); a reject or redirect, which changes nothing irreversible before its ledger entry, is
-always completed.
+stays in review); a revert likewise, by whether its commit reached the target; a reject or redirect,
+which changes nothing irreversible before its ledger entry, is always completed.
 
 An accept whose merge would change nothing on the target (its change is there already, from another run
 or by hand; or the run changed nothing) is refused before it is journalled: no commit, no ledger entry,
@@ -34,9 +36,9 @@ from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.base.findings import Finding
 from orchestra.core.base.files import file_lock
 from orchestra.core.git.actor import actor_identity
-from orchestra.core.git.merge import NothingToMerge, apply_merge, landed, plan_merge
+from orchestra.core.git.merge import NothingToMerge, apply_merge, landed, plan_merge, plan_revert
 from orchestra.core.git.runner import inherit_fds
-from orchestra.core.fleet.evidence import entry_fields, merge_message
+from orchestra.core.fleet.evidence import entry_fields, merge_message, revert_fields, revert_message
 from orchestra.core.fleet.journal import new_decision_id
 from orchestra.core.ledger import LedgerError
 from orchestra.core.policy import NotReady, readiness
@@ -49,9 +51,11 @@ if TYPE_CHECKING:
 
 STEPS = {"accept": ("journalled", "merged", "recorded", "closed", "cleaned"),
          "reject": ("journalled", "recorded", "closed", "cleaned"),
-         "redirect": ("journalled", "recorded", "closed", "started")}
+         "redirect": ("journalled", "recorded", "closed", "started"),
+         "revert": ("journalled", "reverted", "recorded", "closed")}
 FAULT_POINTS = frozenset(declare(f"{action}.{step}") for action, steps in STEPS.items() for step in steps)
-FINAL_STATE = {"accept": "accepted", "reject": "rejected", "redirect": "working"}
+FINAL_STATE = {"accept": "accepted", "reject": "rejected", "redirect": "working", "revert": "accepted"}
+MOVES_TARGET = frozenset({"accept", "revert"})  # decisions that move the target branch before their entry
 
 
 class Decisions:
@@ -127,6 +131,34 @@ class Decisions:
     def reject(self, run_id: str, actor: str, reason: str) -> Run:
         return self.record_and_complete("reject", run_id, actor, {"reason": reason})
 
+    def revert(self, run_id: str, actor: str, reason: str) -> Run:
+        """Undo an accepted run's merge on its target with a revert commit; its ledger entry names the accept
+        it undoes. Refused, with nothing changed, when later changes to the target conflict with it or the
+        user's checkout has uncommitted work in the files it touches."""
+        with self.deciding():
+            run = self.fleet.get(run_id)
+            if run.state != "accepted" or not run.merge_commit:
+                raise ActionRefused(refusal("revert", run))
+            if run.reverted:
+                raise ActionRefused(f"Run {run.id} was already reverted by {run.reverted.get('actor')} "
+                                    f"({str(run.reverted.get('commit'))[:10]}). Nothing was changed.")
+            self.check_recordable()
+            decision = new_decision_id()
+            plan = plan_revert(self.fleet.repo, run.target, run.merge_commit,
+                               revert_message(run, actor, decision, reason), actor_identity(actor))
+            record = self.fleet.journal.begin({
+                "id": decision, "action": "revert", "run": run.id, "target": run.target,
+                "target_before": plan.target_before, "merge_commit": plan.commit,
+                "fields": revert_fields(run, actor, decision, reason, plan.commit)})
+            fault_point("revert.journalled")
+            try:
+                apply_merge(self.fleet.repo, plan, action="revert")
+            except ActionRefused:
+                self.fleet.journal.finish(decision)
+                raise
+            fault_point("revert.reverted")
+            return self.complete(record)
+
     def redirect(self, run_id: str, actor: str, instruction: str, findings: Sequence[Finding] = (),
                  comments: Sequence[Finding] = ()) -> Run:
         """Send the agent back to work with an instruction and, as data, findings and line comments; its next
@@ -155,13 +187,17 @@ class Decisions:
         run = self.fleet.get(run_id)
         if not allowed(action, run):
             raise ActionRefused(refusal(action, run))
+        self.check_recordable()
+        return self.fleet.settle(run, for_accept=action == "accept", actor=actor)
+
+    def check_recordable(self) -> None:
+        """Refuse, before anything changes, a decision the ledger could not record."""
         try:
             self.fleet.ledger.check_appendable()
         except LedgerError as error:
             raise ActionRefused(f"The sign-off ledger cannot record this decision: {error}.\n"
                                 f"Nothing was changed. `orchestra ledger verify` shows what is wrong "
                                 f"with {self.fleet.ledger.path}.") from None
-        return self.fleet.settle(run, for_accept=action == "accept", actor=actor)
 
     def fields(self, action: str, run: Run, actor: str, decision: str, extra: dict[str, Any]) -> dict[str, Any]:
         patch = self.fleet.diff(run) if not run.damaged else ""
@@ -181,7 +217,7 @@ class Decisions:
             if not supervisor_alive(run):
                 run = self.fleet.start(run.id)
             fault_point("redirect.started")
-        else:
+        elif action != "revert":  # a reverted run's worktree went with its accept
             run = self.fleet.clean(run)
             fault_point(f"{action}.cleaned")
         self.fleet.journal.finish(decision)
@@ -190,6 +226,8 @@ class Decisions:
     def close(self, record: dict[str, Any], entry: dict[str, Any]) -> Run:
         """Move the run to the decision's state (once: a recovered decision finds it there already)."""
         action, run = record["action"], self.fleet.get(record["run"])
+        if action == "revert":
+            return self.close_revert(record, entry, run)
         if run.damaged:
             return self.fleet.close_damaged(run, entry)
         if (run.decision or {}).get("id") == record["id"]:
@@ -210,6 +248,16 @@ class Decisions:
             values["comments"] = [c for c in run.comments if Finding.from_json(c).id not in sent_ids]
         return transition(self.fleet.store, run.id, FINAL_STATE[action], message_for(entry), **values)
 
+    def close_revert(self, record: dict[str, Any], entry: dict[str, Any], run: Run) -> Run:
+        """Mark the accepted run reverted (once: a recovered revert finds it marked already)."""
+        if (run.reverted or {}).get("id") == record["id"]:
+            return run
+        reverted = {"id": record["id"], "actor": entry["actor"], "time": entry["time"], "reason": entry.get("reason"),
+                    "commit": record["merge_commit"], "ledger_hash": entry["hash"],
+                    "recovered": bool(entry.get("recovered")), "signed": bool(entry.get("sig"))}
+        return transition(self.fleet.store, run.id, "accepted", message_for(entry), expect=frozenset({"accepted"}),
+                          reverted=reverted)
+
     def _converge(self) -> None:
         try:
             self.fleet.ledger.recover()  # an append cut short by a crash: finished before anything reads it
@@ -217,8 +265,8 @@ class Decisions:
             pass  # a ledger that cannot be appended to refuses the next decision, with the reason
         for record in self.fleet.journal.pending():
             try:
-                if record.get("action") == "accept" and not landed(self.fleet.repo, record["target"],
-                                                                   record["merge_commit"]):
+                if record.get("action") in MOVES_TARGET and not landed(self.fleet.repo, record["target"],
+                                                                       record["merge_commit"]):
                     self.roll_back(record)
                 else:
                     self.complete(record, recovering=True)
@@ -226,19 +274,23 @@ class Decisions:
                 continue  # e.g. a ledger that cannot be appended to: it stays journalled; doctor shows it
 
     def roll_back(self, record: dict[str, Any]) -> None:
-        """An accept that never reached its target: nothing was merged; the run is reviewed again."""
+        """An accept (or revert) that never reached its target: nothing was merged (or reverted); an accepted
+        run is reviewed again."""
         self.fleet.journal.finish(record["id"])
         run = self.fleet.get(record["run"])
-        self.fleet.store.append_events(run.id, [{"type": "note", "text": (
-            f"an accept by {record['fields'].get('actor')} was interrupted before the merge: nothing was merged "
-            "and nothing recorded; accept again")}])
-        if run.state == "review" and not supervisor_alive(run) and Path(run.worktree).is_dir():
+        action, actor = record["action"], record["fields"].get("actor")
+        text = (f"an accept by {actor} was interrupted before the merge: nothing was merged and nothing recorded; "
+                "accept again") if action == "accept" else (
+                f"a revert by {actor} was interrupted before it reached {record['target']}: nothing was reverted "
+                "and nothing recorded; revert again")
+        self.fleet.store.append_events(run.id, [{"type": "note", "text": text}])
+        if action == "accept" and run.state == "review" and not supervisor_alive(run) and Path(run.worktree).is_dir():
             self.fleet.resume_watch(run)
 
 
 def message_for(entry: dict[str, Any]) -> str:
     """The run's message after a decision: who decided, and why."""
-    verb = {"accept": "accepted", "reject": "rejected", "redirect": "redirected"}[entry["action"]]
+    verb = {"accept": "accepted", "reject": "rejected", "redirect": "redirected", "revert": "reverted"}[entry["action"]]
     reason = f": {entry['reason']}" if entry.get("reason") else ""
     forced = " (forced: not every gate was green)" if entry.get("forced") else ""
     recovered = " (completed on recovery)" if entry.get("recovered") else ""

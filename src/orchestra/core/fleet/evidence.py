@@ -43,3 +43,22 @@ def merge_message(run: Run, actor: str, decision: str) -> str:
     subject = f"Accept orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
     return (f"{subject}\n\n{run.task}\n\nOrchestra-Run: {run.id}\nOrchestra-Spec: {run.spec or '-'}\n"
             f"Orchestra-Agent: {run.agent}\nOrchestra-Decision: {decision}\nAccepted-By: {actor}\n")
+
+
+def revert_fields(run: Run, actor: str, decision: str, reason: str, revert_commit: str) -> dict[str, Any]:
+    """The ledger entry of a revert: which accept it undoes (its entry's hash and decision, its merge), the
+    revert commit, who and why."""
+    accept = run.decision or {}
+    return {"action": "revert", "decision": decision, "run": run.id, "agent": run.agent, "actor": actor,
+            "spec": run.spec, "target": run.target, "reason": reason, "reverts": accept.get("ledger_hash"),
+            "reverts_decision": accept.get("id"), "reverted_merge": run.merge_commit, "revert_commit": revert_commit}
+
+
+def revert_message(run: Run, actor: str, decision: str, reason: str) -> str:
+    """The revert commit's message; its trailers name the run, this decision and the accept it undoes (no
+    Orchestra-Decision trailer: that marks an accept's merge, which `ledger verify` pairs with its entry)."""
+    subject = f"Revert orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
+    why = f"\n\n{reason}" if reason else ""
+    return (f"{subject}\n\nThis reverts merge {run.merge_commit}, which accepted the run.{why}\n\n"
+            f"Orchestra-Run: {run.id}\nOrchestra-Revert: {decision}\n"
+            f"Reverts-Decision: {(run.decision or {}).get('id', '-')}\nReverted-By: {actor}\n")

@@ -272,6 +272,11 @@ class Fleet:
         from orchestra.core.git.actor import current_actor
         return self.decisions.reject(run_id, actor or current_actor(self.repo.root), reason)
 
+    def revert(self, run_id: str, reason: str = "", actor: str | None = None) -> Run:
+        """Undo an accepted run's merge on its target with a revert commit, and record it next to the accept."""
+        from orchestra.core.git.actor import current_actor
+        return self.decisions.revert(run_id, actor or current_actor(self.repo.root), reason)
+
     def redirect(self, run_id: str, instruction: str, actor: str | None = None,
                  findings: Sequence[Finding] = (), comments: Sequence[Finding] | None = None) -> Run:
         """Send the agent a correction: it works again, on top of what it did so far. findings (selected, or

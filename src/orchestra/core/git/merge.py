@@ -7,6 +7,9 @@ a crash either left the target as it was or moved it to exactly the planned comm
 A merge that would change nothing on the target (the candidate is in its history already, or merging
 it leaves the target's tree as it is) is never made: an empty merge commit would claim a change that
 did not happen. plan_merge refuses it with NothingToMerge, saying why.
+
+A revert of an accept's merge is planned and applied the same way (plan_revert): the same checks on the
+user's checkout, the same move of the target, so it too is all or nothing.
 """
 
 from __future__ import annotations
@@ -65,7 +68,11 @@ def dirty_paths(checkout: Path) -> set[str]:
     return paths
 
 
-def merged_tree(repo: Repository, target_commit: str, candidate: str) -> str:
+CONFLICT_ADVICE = "Redirect the run to rebase onto the target, or resolve it by hand in its worktree."
+
+
+def merged_tree(repo: Repository, target_commit: str, candidate: str,
+                what: str = "The run's changes conflict with the target branch", advice: str = CONFLICT_ADVICE) -> str:
     """The tree of target merged with candidate; refuse, naming the files, when they conflict."""
     lines = git(repo.root, "merge-tree", "--write-tree", "--name-only", "--no-messages",
                 target_commit, candidate, check=False).splitlines()
@@ -74,9 +81,7 @@ def merged_tree(repo: Repository, target_commit: str, candidate: str) -> str:
     if len(lines) == 1 and len(lines[0]) in (40, 64):  # a clean merge prints its tree alone
         return lines[0]
     conflicted = sorted(set(line for line in lines[1:] if line))
-    raise ActionRefused(
-        "The run's changes conflict with the target branch in: " + ", ".join(conflicted) + ".\n"
-        "Nothing was changed. Redirect the run to rebase onto the target, or resolve it by hand in its worktree.")
+    raise ActionRefused(f"{what} in: {', '.join(conflicted)}.\nNothing was changed. {advice}")
 
 
 def changed_by_merge(repo: Repository, target_commit: str, tree: str) -> tuple[set[str], set[str]]:
@@ -104,23 +109,25 @@ def overwritten_untracked(checkout: Path, added: set[str]) -> list[str]:
     return sorted(hit)
 
 
-def check_checkout(checkout: Path, touched: set[str], added: set[str]) -> None:
-    """Refuse when the checkout is mid-operation, or the merge would touch work that is not committed."""
+def check_checkout(checkout: Path, touched: set[str], added: set[str], action: str = "accept") -> None:
+    """Refuse when the checkout is mid-operation, or the merge (or revert) would touch work that is not
+    committed."""
     gitdir = Path(git(checkout, "rev-parse", "--path-format=absolute", "--git-dir"))
-    for marker in ("MERGE_HEAD", "rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD"):
+    for marker in ("MERGE_HEAD", "rebase-merge", "rebase-apply", "CHERRY_PICK_HEAD", "REVERT_HEAD"):
         if (gitdir / marker).exists():
-            raise ActionRefused(f"{checkout} is in the middle of a merge, rebase or cherry-pick. "
-                                "Nothing was changed. Finish or abort it, then accept again.")
+            raise ActionRefused(f"{checkout} is in the middle of a merge, rebase, cherry-pick or revert. "
+                                f"Nothing was changed. Finish or abort it, then {action} again.")
+    change = "merge" if action == "accept" else action
     overlap = sorted(dirty_paths(checkout) & touched)
     if overlap:
         raise ActionRefused(
-            f"{checkout} has uncommitted changes in files this merge would change: {', '.join(overlap)}.\n"
-            f"Nothing was changed. Commit or stash them (`git stash`), then accept again.")
+            f"{checkout} has uncommitted changes in files this {change} would change: {', '.join(overlap)}.\n"
+            f"Nothing was changed. Commit or stash them (`git stash`), then {action} again.")
     clobbered = overwritten_untracked(checkout, added)
     if clobbered:
         raise ActionRefused(
-            f"{checkout} has files this merge would overwrite that git does not track there (ignored or "
-            f"untracked): {', '.join(clobbered)}.\nNothing was changed. Move them aside, then accept again.")
+            f"{checkout} has files this {change} would overwrite that git does not track there (ignored or "
+            f"untracked): {', '.join(clobbered)}.\nNothing was changed. Move them aside, then {action} again.")
 
 
 def plan_merge(repo: Repository, target: str, candidate: str, message: str,
@@ -141,12 +148,42 @@ def plan_merge(repo: Repository, target: str, candidate: str, message: str,
     return MergePlan(target=target, target_before=target_commit, commit=commit, checkout=checkout)
 
 
-def apply_merge(repo: Repository, plan: MergePlan) -> None:
-    """Move the target (and its checkout) from the planned tip to the merge commit, or refuse."""
+def plan_revert(repo: Repository, target: str, merge_commit: str, message: str,
+                identity: dict[str, str]) -> MergePlan:
+    """Check that undoing an accept's merge on target loses nothing, and write the revert commit (not yet on
+    target).
+
+    The revert is computed as a merge: a commit on top of the accept's merge that restores the tree from
+    before it is merged into the target. What the target gained since is kept; a later change to the same
+    lines conflicts, and the revert is refused naming the files, rather than undoing someone's work."""
+    target_commit, target_tree = git(repo.root, "rev-parse", f"refs/heads/{target}^{{commit}}",
+                                     f"refs/heads/{target}^{{tree}}").split()
+    if not git_ok(repo.root, "merge-base", "--is-ancestor", merge_commit, target_commit):
+        raise ActionRefused(f"{target} does not hold the merge {merge_commit[:10]} any more (it was reset or "
+                            "rewritten since): there is nothing of it to revert. Nothing was changed.")
+    undo = git(repo.root, "commit-tree", f"{merge_commit}^1^{{tree}}", "-p", merge_commit, "-m", "undo",
+               env=identity)
+    tree = merged_tree(repo, target_commit, undo, what="Undoing this merge conflicts with later changes to "
+                       f"{target}", advice=f"Revert it by hand (`git revert -m 1 {merge_commit[:10]}`) and resolve "
+                       "the conflict, or change the code forward.")
+    if tree == target_tree:
+        raise ActionRefused(f"Nothing to revert: {target} holds none of this merge's changes any more. "
+                            "Nothing was changed.")
+    touched, added = changed_by_merge(repo, target_commit, tree)
+    checkout = checkout_of(repo, target)
+    if checkout is not None:
+        check_checkout(checkout, touched, added, action="revert")
+    commit = git(repo.root, "commit-tree", tree, "-p", target_commit, "-m", message, env=identity)
+    return MergePlan(target=target, target_before=target_commit, commit=commit, checkout=checkout)
+
+
+def apply_merge(repo: Repository, plan: MergePlan, action: str = "accept") -> None:
+    """Move the target (and its checkout) from the planned tip to the merge (or revert) commit, or refuse."""
     ref = f"refs/heads/{plan.target}"
     if plan.checkout is None:
-        if not git_ok(repo.root, "update-ref", "-m", "orchestra: accept", ref, plan.commit, plan.target_before):
-            raise ActionRefused(f"{plan.target} moved while the merge was prepared. Nothing was changed; accept again.")
+        if not git_ok(repo.root, "update-ref", "-m", f"orchestra: {action}", ref, plan.commit, plan.target_before):
+            raise ActionRefused(f"{plan.target} moved while the {action} was prepared. Nothing was changed; "
+                                f"{action} again.")
         return
     done = git(plan.checkout, "merge", "--ff-only", "--quiet", "--no-verify", plan.commit, check=False)
     if git(plan.checkout, "rev-parse", "HEAD") != plan.commit:

@@ -70,6 +70,9 @@ def show_line(entry: dict) -> str:
 
 def _marks(entry: dict) -> list[str]:
     marks = []
+    if entry.get("action") == "revert":
+        merge, revert = str(entry.get("reverted_merge"))[:10], str(entry.get("revert_commit"))[:10]
+        marks.append(f"undoes merge {merge} with {revert}")
     if entry.get("forced"):
         unready = entry.get("unready") or []
         marks.append("FORCED" + (f": {', '.join(map(str, unready))}" if unready else ""))

@@ -108,6 +108,8 @@ def refusal(action: str, run: Run) -> str:
         return f"Run {run.id}'s record is damaged ({run.message}); it can only be rejected."
     if action in ("update", "publish"):
         return rest_refusal(action, run)
+    if action == "revert":
+        return f"Run {run.id} {_is(run.state)}: only an accepted run's merge can be reverted. Nothing was changed."
     if run.state in DECIDED:
         suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
         return f"Run {run.id} was already {run.state}.{suffix}"

@@ -123,6 +123,8 @@ class Run:
     # A worktree a decision did not remove because something in it would have been lost:
     # {"path", "reason", "paths"}.
     kept: dict[str, Any] | None = None
+    # An accepted run whose merge was undone on its target: who, when, why, the revert commit, its entry.
+    reverted: dict[str, Any] | None = None
     # What the agent did to HEAD or its branch, and the refs that keep its commits: [{"what", "ref"?, "commit"?}]
     escapes: list[dict[str, str]] = field(default_factory=list)
     damaged: bool = False  # the record on disk could not be read; this one was pieced together
@@ -192,7 +194,7 @@ class Run:
             "merge_commit": self.merge_commit, "usage": self.usage, "activity": self.activity,
             "merge_base": self.merge_base, "kept_worktree": self.kept, "escapes": self.escapes,
             "damaged": self.damaged, "sandboxed": (self.sandbox or {}).get("sandboxed"), "sandbox": self.sandbox,
-            "port": self.port, "group": self.group,
+            "port": self.port, "group": self.group, "reverted": self.reverted,
         }
 
 
