@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the repository, the fleet and the score load only for the c
 
     from orchestra.core.fleet import Fleet
     from orchestra.core.git.repo import Repository
+    from orchestra.core.ledger.chain import Ledger
     from orchestra.core.runs.run import Run
     from orchestra.core.score import Score
 
@@ -87,8 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     comment.add_argument("run")
     comment.add_argument("place", metavar="PATH:LINE", help="the file and line (in the candidate), e.g. src/a.py:12")
     comment.add_argument("text")
-    ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover")
-    ledger.add_argument("action", choices=("path", "show", "verify", "recover"))
+    ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
+    ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
+    ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",
+                        help="export: JSON lines, CSV, or an in-toto Statement v1 per decision")
+    ledger.add_argument("--output", type=Path, metavar="FILE", help="export: write FILE instead of stdout")
     ledger.add_argument("--json", action="store_true", help="show: the raw JSON lines; verify: the verdict as JSON")
     ledger.add_argument("--require-signed", action="store_true", help="with verify: fail on any unsigned entry")
     prune = sub.add_parser("prune", help="remove what decided runs left (worktrees, merged branches, logs); "
@@ -435,9 +439,32 @@ def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
             if text:
                 print(text, file=stream)
         return 0 if result.ok else 1
+    elif args.action == "export":
+        return ledger_export(repo, ledger, args.format, args.output)
     else:
         for entry in ledger.entries():
             print(canonical_json(entry) if args.json else report.show_line(entry))
+    return 0
+
+
+def ledger_export(repo: Repository, ledger: Ledger, fmt: str, output: Path | None) -> int:
+    """Export a ledger that verifies; refuse (exit 1, nothing written) one that does not."""
+    from orchestra.core.base.files import write_atomic
+    from orchestra.core.git.objects import trees_of
+    from orchestra.core.ledger.export import export
+    result = ledger.verify()
+    if not result.ok:
+        raise OrchestraError(f"The ledger fails verification, so it is not exported (an audit must not receive a "
+                             f"tampered record). `orchestra ledger verify` says what is wrong with {ledger.path}.")
+    entries = ledger.entries()
+    trees = trees_of(repo.root, [entry[key] for entry in entries for key in ("merge_commit", "revert_commit")
+                                 if isinstance(entry.get(key), str)])
+    text = "".join(export(entries, fmt, trees.get))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+        print(f"Exported {plural(len(entries), 'decision')} as {fmt} to {output}.", file=sys.stderr)
     return 0
 
 

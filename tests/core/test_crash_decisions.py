@@ -8,6 +8,7 @@ by the recovery says so.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,6 +57,7 @@ def assert_converged_accept(fleet: Fleet, repo: Path, run_id: str) -> bool:
         assert accepts[0]["merge_commit"] == merges[0] and run.state == "accepted" and run.merge_commit == merges[0]
         trailer = git(repo, "log", "-1", "--format=%(trailers:key=Orchestra-Decision,valueonly)", merges[0])
         assert trailer.strip() == accepts[0]["decision"] == run.decision["id"]
+        assert json.loads(git(repo, "notes", "--ref=orchestra", "show", merges[0])) == accepts[0]  # the sign-off
     else:
         assert run.state == "review" and run.decision is None
     assert journal_is_empty(fleet)

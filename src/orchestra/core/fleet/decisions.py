@@ -3,8 +3,9 @@
 Each decision runs under the repository's decide lock, which every git it starts inherits, so the lock
 is only free once nothing of the decision is still running. Its steps, each a named fault point:
 
-    accept:   journalled → merged (the target holds the merge) → recorded (ledger) → closed (run state)
-              → cleaned (worktree) → journal struck out
+    accept:   journalled → merged (the target holds the merge) → recorded (ledger) → noted (the entry as
+              the merge commit's git note, refs/notes/orchestra) → closed (run state) → cleaned (worktree)
+              → journal struck out
     reject:   journalled → recorded → closed → cleaned → journal struck out
     redirect: journalled → recorded → closed (working again) → started (supervisor) → journal struck out
     revert:   journalled → reverted (the target holds the revert commit) → recorded → closed (the accepted
@@ -36,7 +37,8 @@ from orchestra.core.base.faults import declare, fault_point
 from orchestra.core.base.findings import Finding
 from orchestra.core.base.files import file_lock
 from orchestra.core.git.actor import actor_identity
-from orchestra.core.git.merge import NothingToMerge, apply_merge, landed, plan_merge, plan_revert
+from orchestra.core.base.canonical import canonical_json
+from orchestra.core.git.merge import NothingToMerge, apply_merge, landed, note_commit, plan_merge, plan_revert
 from orchestra.core.git.runner import inherit_fds
 from orchestra.core.fleet.evidence import entry_fields, merge_message, revert_fields, revert_message
 from orchestra.core.fleet.journal import new_decision_id
@@ -49,7 +51,7 @@ from orchestra.core.supervise.processes import supervisor_alive
 if TYPE_CHECKING:
     from orchestra.core.fleet.fleet import Fleet
 
-STEPS = {"accept": ("journalled", "merged", "recorded", "closed", "cleaned"),
+STEPS = {"accept": ("journalled", "merged", "recorded", "noted", "closed", "cleaned"),
          "reject": ("journalled", "recorded", "closed", "cleaned"),
          "redirect": ("journalled", "recorded", "closed", "started"),
          "revert": ("journalled", "reverted", "recorded", "closed")}
@@ -211,6 +213,10 @@ class Decisions:
             fields = dict(record["fields"], recovered=True) if recovering else record["fields"]
             entry = self.fleet.ledger.append(fields)
         fault_point(f"{action}.recorded")
+        if action == "accept":  # the sign-off travels with the merge commit (a recovery writes it again)
+            note_commit(self.fleet.repo, record["merge_commit"], canonical_json(entry) + "\n",
+                        actor_identity(entry["actor"]))
+            fault_point("accept.noted")
         run = self.close(record, entry)
         fault_point(f"{action}.closed")
         if action == "redirect":

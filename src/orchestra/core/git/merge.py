@@ -190,6 +190,14 @@ def apply_merge(repo: Repository, plan: MergePlan, action: str = "accept") -> No
         raise ActionRefused(f"git refused to update {plan.checkout}: {done or 'unknown reason'}. Nothing was changed.")
 
 
+NOTES_REF = "refs/notes/orchestra"  # `git log --notes=orchestra` shows each accept's sign-off; pushing it is yours
+
+
+def note_commit(repo: Repository, commit: str, text: str, identity: dict[str, str]) -> None:
+    """Attach text to commit as its note under NOTES_REF, replacing any there (writing it again is harmless)."""
+    git(repo.root, "notes", f"--ref={NOTES_REF}", "add", "-f", "-F", "-", commit, input=text, env=identity)
+
+
 def landed(repo: Repository, target: str, commit: str) -> bool:
     """Whether the target branch holds commit (the merge of a decision happened)."""
     return git_ok(repo.root, "merge-base", "--is-ancestor", commit, f"refs/heads/{target}")

@@ -86,6 +86,20 @@ def commits_with_trailers(root: Path, grep: tuple[str, ...], keys: tuple[str, ..
     return found
 
 
+def trees_of(root: Path, commits: list[str]) -> dict[str, str]:
+    """Each commit's tree id, in one `git cat-file`; a commit git does not have is left out."""
+    wanted = sorted({commit for commit in commits if is_object_id(commit)})
+    if not wanted:
+        return {}
+    out = git(root, "cat-file", "--batch-check", input="".join(f"{commit}^{{tree}}\n" for commit in wanted))
+    trees = {}
+    for commit, line in zip(wanted, out.splitlines()):
+        found = line.split()
+        if len(found) == 3 and found[1] == "tree":
+            trees[commit] = found[0]
+    return trees
+
+
 def is_object_id(text: object) -> bool:
     """Whether text is a full object id (sha1 or sha256), lower-case hex."""
     return isinstance(text, str) and _OBJECT_ID.match(text) is not None
