@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     comment.add_argument("run")
     comment.add_argument("place", metavar="PATH:LINE", help="the file and line (in the candidate), e.g. src/a.py:12")
     comment.add_argument("text")
+    stats = sub.add_parser("stats", help="outcomes per agent and per spec, from the ledger: accept rate, rework, "
+                           "first-try accepts, escaped defects, the conductor's time, tokens and cost, agreement")
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
+    stats.add_argument("--since", type=since_date, metavar="DATE", help="only decisions from DATE on (YYYY-MM-DD "
+                       "or an ISO time; UTC unless it says otherwise)")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
     ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",
@@ -468,6 +473,34 @@ def ledger_export(repo: Repository, ledger: Ledger, fmt: str, output: Path | Non
     return 0
 
 
+def since_date(text: str) -> str:
+    """--since as the ledger writes times (UTC, to the second, ending in Z): they compare as text."""
+    import argparse
+    from datetime import datetime, timezone
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD, or an ISO time such as "
+                                         "2026-12-01T09:30)") from None
+    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_stats(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.stats import decode, fleet_stats, stats_lines
+    entries, unreadable = decode(fleet.ledger.lines())
+    stats = fleet_stats(entries, args.since)
+    stats["unreadable_lines"] = unreadable
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print("\n".join(stats_lines(stats)))
+    if unreadable:
+        print(f"({plural(unreadable, 'line')} of the ledger could not be read and were left out: "
+              "`orchestra ledger verify` says why.)")
+    return 0
+
+
 def days(text: str) -> float:
     """--older-than's value: a number of days, not negative."""
     import argparse
@@ -525,7 +558,7 @@ def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
 
 COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
             "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
-COMMANDS.update(update=cmd_update, push=cmd_push, revert=cmd_revert)
+COMMANDS.update(update=cmd_update, push=cmd_push, revert=cmd_revert, stats=cmd_stats)
 
 if __name__ == "__main__":
     sys.exit(main())

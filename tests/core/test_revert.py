@@ -108,3 +108,4 @@ def test_revert_from_the_command_line(repo: Path, make_fleet: MakeFleet, capsys:
     shown = capsys.readouterr().out.splitlines()
     assert "revert" in shown[-1] and f"undoes merge {run.merge_commit[:10]} with {head[:10]}" in shown[-1]
     assert "“not wanted after all”" in shown[-1]
+    assert "boundary✓ secrets✓ check✓" in shown[0]  # the gates as the accept saw them

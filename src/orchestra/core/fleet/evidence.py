@@ -26,6 +26,10 @@ def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
         "files": run.changed_paths,
         "gates": [{**gate.evidence(), "stale": gate.is_stale(run.tree)} for gate in run.gates.values()],
     }
+    if run.group:
+        fields["group"] = run.group  # runs started together: orchestra stats compares their candidates
+    if run.review_since is not None:
+        fields["review_since"] = run.review_since  # from here to the entry's time is the conductor's
     if run.escapes:
         fields["escapes"] = [escape["what"] for escape in run.escapes]
     if run.sandbox is not None:  # whether the agent was contained, as the evidence the conductor saw

@@ -270,8 +270,8 @@ class Ledger:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def entries(self) -> list[dict]:
-        """Return all entries in order ([] when the file does not exist); LedgerError on a bad line."""
+    def lines(self) -> list[bytes]:
+        """Every entry's line, unparsed ([] when the file does not exist); LedgerError on a cut-off last line."""
         self.check_path()
         with os_errors_as_ledger_errors(self.path), self.side.locked(exclusive=False):
             try:
@@ -281,8 +281,12 @@ class Ledger:
         lines, partial = split_lines(data)
         if partial:
             raise LedgerError(f"line {len(lines) + 1}: incomplete line (a write was interrupted)")
+        return lines
+
+    def entries(self) -> list[dict]:
+        """Return all entries in order ([] when the file does not exist); LedgerError on a bad line."""
         result = []
-        for number, raw in enumerate(lines, start=1):
+        for number, raw in enumerate(self.lines(), start=1):
             try:
                 result.append(parse_line(raw))
             except ValueError as exc:

@@ -59,13 +59,33 @@ def _caveats(result: Verification, signing: SigningConfig) -> list[str]:
     return caveats
 
 
+GATE_MARKS = {"passed": "✓", "failed": "✗", "error": "✗", "pending": "…", "running": "…"}
+
+
 def show_line(entry: dict) -> str:
-    """One entry on one line: time, action, run, agent, actor, candidate, why, and its marks."""
+    """One entry on one line: time, action, run, agent, actor, candidate, the gates as they stood (and the
+    review's verdict), why, and its marks."""
     why = entry.get("reason") or entry.get("instruction") or ""
     line = (f"{entry.get('time', '?')}  {entry.get('action', '?'):<8} {entry.get('run', '?'):<5} "
             f"{entry.get('agent', '')} by {entry.get('actor', '?')}  {str(entry.get('candidate', ''))[:10]}")
+    gates = gates_words(entry.get("gates"))
     marks = _marks(entry)
-    return line + (f"  “{why}”" if why else "") + (f"  [{'; '.join(marks)}]" if marks else "")
+    return (line + (f"  {gates}" if gates else "") + (f"  “{why}”" if why else "")
+            + (f"  [{'; '.join(marks)}]" if marks else ""))
+
+
+def gates_words(gates: object) -> str:
+    """"check✓ boundary✓ review✗ (changes requested)": each gate's mark as the decision saw it (~ stale)."""
+    if not isinstance(gates, list):
+        return ""
+    words = []
+    for gate in gates:
+        if not isinstance(gate, dict):
+            continue
+        mark = "~" if gate.get("stale") else GATE_MARKS.get(str(gate.get("status")), "?")
+        verdict = f" ({gate['verdict']})" if gate.get("kind") == "review" and gate.get("verdict") else ""
+        words.append(f"{gate.get('name')}{mark}{verdict}")
+    return " ".join(words)
 
 
 def _marks(entry: dict) -> list[str]:

@@ -9,6 +9,7 @@ which the keys, the command line and the fleet all ask, are read from the same t
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from orchestra.core.base.errors import ActionRefused
@@ -61,6 +62,8 @@ def transition(store: RunStore, run_id: str, new: str, message: str = "", *,
     def change(run: Run) -> None:
         if (expect is not None and run.state not in expect) or not can_move(run.state, new):
             raise TransitionRefused(f"Run {run.id} is {run.state}; it cannot become {new}.")
+        if new == "review" and run.state != "review":
+            run.review_since = time.time()
         run.state, run.message = new, message
         for key, value in values.items():
             setattr(run, key, value)

@@ -120,6 +120,7 @@ class Run:
     # calls go through it, never through the worktree's own .git file.
     gitdir: str | None = None
     merge_base: str | None = None  # what the candidate is measured (and reviewed, and hashed) against
+    review_since: float | None = None  # when the run last entered review (the conductor's time starts)
     # A worktree a decision did not remove because something in it would have been lost:
     # {"path", "reason", "paths"}.
     kept: dict[str, Any] | None = None
