@@ -11,10 +11,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from orchestra import __version__
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
+from orchestra.cli_ledger import cmd_ledger, cmd_stats
 from orchestra.core.base.words import plural
 
 if TYPE_CHECKING:  # the repository, the fleet and the score load only for the commands that use them
@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # the repository, the fleet and the score load only for the c
 
     from orchestra.core.fleet import Fleet
     from orchestra.core.git.repo import Repository
-    from orchestra.core.ledger.chain import Ledger
     from orchestra.core.runs.run import Run
     from orchestra.core.score import Score
 
@@ -36,97 +35,8 @@ orchestra needs a score: the agents it may run and the specs they work on.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import argparse
-    parser = argparse.ArgumentParser(
-        prog="orchestra", description="A terminal fleet commander for AI coding agents. "
-        "Without a command, opens the fleet for the repository you are in.")
-    parser.add_argument("--version", action="version", version=f"orchestra {__version__}")
-    parser.add_argument("-C", dest="directory", type=Path, default=Path("."), metavar="DIR",
-                        help="work on the repository at DIR (default: the current directory)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("init", help="write a commented starter orchestra.toml (never overwrites one)")
-    demo = sub.add_parser("demo", help="create a demo repository with scripted agents and open the fleet on it")
-    demo.add_argument("path", nargs="?", type=Path, help="where to create it (default: a fresh directory "
-                      "under ~/.local/share/orchestra/demos)")
-    demo.add_argument("--no-open", action="store_true", help="create it and start its runs, but do not open the UI")
-    spawn = sub.add_parser("spawn", help="start runs of a spec (one per agent) and print their ids")
-    spawn.add_argument("spec", nargs="?", help="the spec id (omit it with --task)")
-    spawn.add_argument("--agent", action="append", dest="agents", metavar="NAME", help="an agent to run (repeatable)")
-    spawn.add_argument("--task", help="a free-text task instead of a spec")
-    spawn.add_argument("--trust", action="store_true", help="allow the score's setup commands to run (asked the "
-                       "first time, and whenever they change; remembered outside the repository)")
-    runs = sub.add_parser("runs", help="list runs")
-    runs.add_argument("--json", action="store_true", help="print a JSON array")
-    accept = sub.add_parser("accept", help="merge a run into its target branch (refused, exit 3, unless it is ready)")
-    accept.add_argument("run")
-    accept.add_argument("--force", action="store_true",
-                        help="accept a run that is not ready (failing, pending or stale gates); the ledger records it")
-    for name, help_text in (("stop", "stop a working agent (its work is kept)"),
-                            ("diff", "print a run's diff against its base"),
-                            ("log", "print a run's whole output")):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("run")
-    reject = sub.add_parser("reject", help="discard a run (its branch is kept) with a reason")
-    reject.add_argument("run")
-    reject.add_argument("--reason", default="", help="why (recorded in the ledger)")
-    revert = sub.add_parser("revert", help="undo an accepted run's merge on its target with a revert commit "
-                            "(refused, nothing changed, on a conflict or uncommitted work in those files)")
-    revert.add_argument("run")
-    revert.add_argument("--reason", default="", help="why (recorded in the ledger and the commit)")
-    redirect = sub.add_parser("redirect", help="send a run's agent a correction; it works again")
-    redirect.add_argument("run")
-    redirect.add_argument("--message", "-m", default="", help="the instruction for the agent (may be left out "
-                          "with --with-findings or --finding)")
-    redirect.add_argument("--with-findings", action="store_true",
-                          help="send every open finding (review, SARIF, secrets) along, as `d` does with a selection")
-    redirect.add_argument("--finding", action="append", default=[], metavar="ID",
-                          help="send this finding along (its id from `orchestra review`; repeatable)")
-    review = sub.add_parser("review", help="print a run's evidence, review verdicts and findings")
-    review.add_argument("run")
-    review.add_argument("--json", action="store_true", help="print them as JSON")
-    comment = sub.add_parser("comment", help="add your comment on a line of a run's diff (sent with the next redirect)")
-    comment.add_argument("run")
-    comment.add_argument("place", metavar="PATH:LINE", help="the file and line (in the candidate), e.g. src/a.py:12")
-    comment.add_argument("text")
-    stats = sub.add_parser("stats", help="outcomes per agent and per spec, from the ledger: accept rate, rework, "
-                           "first-try accepts, escaped defects, the conductor's time, tokens and cost, agreement")
-    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
-    stats.add_argument("--since", type=since_date, metavar="DATE", help="only decisions from DATE on (YYYY-MM-DD "
-                       "or an ISO time; UTC unless it says otherwise)")
-    ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
-    ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
-    ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",
-                        help="export: JSON lines, CSV, or an in-toto Statement v1 per decision")
-    ledger.add_argument("--output", type=Path, metavar="FILE", help="export: write FILE instead of stdout")
-    ledger.add_argument("--json", action="store_true", help="show: the raw JSON lines; verify: the verdict as JSON")
-    ledger.add_argument("--require-signed", action="store_true", help="with verify: fail on any unsigned entry")
-    prune = sub.add_parser("prune", help="remove what decided runs left (worktrees, merged branches, logs); "
-                           "never unmerged or unsaved work")
-    prune.add_argument("--dry-run", action="store_true", help="only print what would be removed and kept")
-    prune.add_argument("--older-than", type=days, metavar="DAYS", help="only runs decided more than DAYS ago")
-    prune.add_argument("--rejected", action="store_true",
-                       help="also delete the branches (and kept commits) of rejected runs: their work is gone")
-    prune.add_argument("--json", action="store_true", help="print what was removed and kept as JSON")
-    update = sub.add_parser("update", help="bring a run up to date with its target branch (rebase or merge, as "
-                            "[orchestra] update says); a conflict changes nothing and redirects the agent")
-    update.add_argument("run")
-    update.add_argument("--no-redirect", action="store_true",
-                        help="on a conflict, leave it to you (a shell in the run's worktree) instead of the agent")
-    update.add_argument("--json", action="store_true", help="print what was done as JSON")
-    push = sub.add_parser("push", help="push a run's branch to a remote and open a pull request (with gh), or "
-                          "print the compare URL; recorded in the ledger")
-    push.add_argument("run")
-    push.add_argument("--remote", help="the remote (default: the target branch's upstream remote, else origin)")
-    push.add_argument("--json", action="store_true", help="print what was done as JSON")
-    doctor = sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
-                            "(works outside a repository too)")
-    doctor.add_argument("--all", "-v", action="store_true",
-                        help="also list each optional CLI, tool and key no agent here needs, with how to get it")
-    attach = sub.add_parser("attach", help="talk to a run's live interactive agent in this terminal "
-                            "(ctrl-] detaches; the agent goes on)")
-    attach.add_argument("run")
-    attach.add_argument("--detach-key", default="ctrl-]", metavar="KEY", help="the key that detaches (default ctrl-])")
-    return parser
+    from orchestra.cli_parser import build_parser as grammar
+    return grammar()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,91 +338,6 @@ def doctor_state(repo: Repository) -> list:
             *repository_findings(repo.state_dir, store.list(), store.strays(), len(Journal(repo.state_dir).pending()))]
 
 
-def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
-    from orchestra.core.base.canonical import canonical_json
-    from orchestra.core.ledger import open_ledger, report
-    ledger = open_ledger(repo)
-    ledger.check_path()
-    if args.action == "path":
-        print(ledger.path)
-    elif args.action == "recover":
-        print(ledger.recover() or "nothing to recover: no append was interrupted")
-    elif args.action == "verify":
-        result = ledger.verify(require_signed=args.require_signed)
-        verdict = report.verify_report(result, ledger.path, ledger.signing_config(), args.json)
-        for text, stream in ((verdict.out, sys.stdout), (verdict.err, sys.stderr)):
-            if text:
-                print(text, file=stream)
-        return 0 if result.ok else 1
-    elif args.action == "export":
-        return ledger_export(repo, ledger, args.format, args.output)
-    else:
-        for entry in ledger.entries():
-            print(canonical_json(entry) if args.json else report.show_line(entry))
-    return 0
-
-
-def ledger_export(repo: Repository, ledger: Ledger, fmt: str, output: Path | None) -> int:
-    """Export a ledger that verifies; refuse (exit 1, nothing written) one that does not."""
-    from orchestra.core.base.files import write_atomic
-    from orchestra.core.git.objects import trees_of
-    from orchestra.core.ledger.export import export
-    result = ledger.verify()
-    if not result.ok:
-        raise OrchestraError(f"The ledger fails verification, so it is not exported (an audit must not receive a "
-                             f"tampered record). `orchestra ledger verify` says what is wrong with {ledger.path}.")
-    entries = ledger.entries()
-    trees = trees_of(repo.root, [entry[key] for entry in entries for key in ("merge_commit", "revert_commit")
-                                 if isinstance(entry.get(key), str)])
-    text = "".join(export(entries, fmt, trees.get))
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomic(output, text)
-        print(f"Exported {plural(len(entries), 'decision')} as {fmt} to {output}.", file=sys.stderr)
-    return 0
-
-
-def since_date(text: str) -> str:
-    """--since as the ledger writes times (UTC, to the second, ending in Z): they compare as text."""
-    import argparse
-    from datetime import datetime, timezone
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD, or an ISO time such as "
-                                         "2026-12-01T09:30)") from None
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def cmd_stats(fleet: Fleet, args: argparse.Namespace) -> int:
-    from orchestra.core.fleet.stats import decode, fleet_stats, stats_lines
-    entries, unreadable = decode(fleet.ledger.lines())
-    stats = fleet_stats(entries, args.since)
-    stats["unreadable_lines"] = unreadable
-    if args.json:
-        print(json.dumps(stats, indent=2))
-        return 0
-    print("\n".join(stats_lines(stats)))
-    if unreadable:
-        print(f"({plural(unreadable, 'line')} of the ledger could not be read and were left out: "
-              "`orchestra ledger verify` says why.)")
-    return 0
-
-
-def days(text: str) -> float:
-    """--older-than's value: a number of days, not negative."""
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days, 0 or more")
-    return value
-
-
 def cmd_prune(fleet: Fleet, args: argparse.Namespace) -> int:
     from orchestra.core.fleet.prune import Pruner
     with interrupts_deferred():
@@ -557,8 +382,9 @@ def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
-            "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment, "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune}
-COMMANDS.update(update=cmd_update, push=cmd_push, revert=cmd_revert, stats=cmd_stats)
+            "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
+            "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
+            "push": cmd_push, "stats": cmd_stats}
 
 if __name__ == "__main__":
     sys.exit(main())

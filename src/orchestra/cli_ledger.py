@@ -1,0 +1,79 @@
+"""The commands that read the sign-off ledger: `orchestra ledger` (path, show, verify, recover, export) and
+`orchestra stats`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.words import plural
+
+if TYPE_CHECKING:
+    import argparse
+
+    from orchestra.core.fleet import Fleet
+    from orchestra.core.git.repo import Repository
+    from orchestra.core.ledger.chain import Ledger
+
+
+def cmd_ledger(repo: Repository, args: argparse.Namespace) -> int:
+    from orchestra.core.base.canonical import canonical_json
+    from orchestra.core.ledger import open_ledger, report
+    ledger = open_ledger(repo)
+    ledger.check_path()
+    if args.action == "path":
+        print(ledger.path)
+    elif args.action == "recover":
+        print(ledger.recover() or "nothing to recover: no append was interrupted")
+    elif args.action == "verify":
+        result = ledger.verify(require_signed=args.require_signed)
+        verdict = report.verify_report(result, ledger.path, ledger.signing_config(), args.json)
+        for text, stream in ((verdict.out, sys.stdout), (verdict.err, sys.stderr)):
+            if text:
+                print(text, file=stream)
+        return 0 if result.ok else 1
+    elif args.action == "export":
+        return ledger_export(repo, ledger, args.format, args.output)
+    else:
+        for entry in ledger.entries():
+            print(canonical_json(entry) if args.json else report.show_line(entry))
+    return 0
+
+
+def ledger_export(repo: Repository, ledger: Ledger, fmt: str, output: Path | None) -> int:
+    """Export a ledger that verifies; refuse (exit 1, nothing written) one that does not."""
+    from orchestra.core.base.files import write_atomic
+    from orchestra.core.git.objects import trees_of
+    from orchestra.core.ledger.export import export
+    result = ledger.verify()
+    if not result.ok:
+        raise OrchestraError(f"The ledger fails verification, so it is not exported (an audit must not receive a "
+                             f"tampered record). `orchestra ledger verify` says what is wrong with {ledger.path}.")
+    entries = ledger.entries()
+    trees = trees_of(repo.root, [entry[key] for entry in entries for key in ("merge_commit", "revert_commit")
+                                 if isinstance(entry.get(key), str)])
+    text = "".join(export(entries, fmt, trees.get))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+        print(f"Exported {plural(len(entries), 'decision')} as {fmt} to {output}.", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.stats import decode, fleet_stats, stats_lines
+    entries, unreadable = decode(fleet.ledger.lines())
+    stats = fleet_stats(entries, args.since)
+    stats["unreadable_lines"] = unreadable
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print("\n".join(stats_lines(stats)))
+    if unreadable:
+        print(f"({plural(unreadable, 'line')} of the ledger could not be read and were left out: "
+              "`orchestra ledger verify` says why.)")
+    return 0
