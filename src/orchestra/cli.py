@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
-from orchestra.cli_ledger import cmd_ledger, cmd_stats
+from orchestra.cli_ledger import cmd_autonomy, cmd_ledger, cmd_stats
 from orchestra.core.base.words import plural
 
 if TYPE_CHECKING:  # the repository, the fleet and the score load only for the commands that use them
@@ -384,7 +384,7 @@ def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
 COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
             "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
             "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
-            "push": cmd_push, "stats": cmd_stats}
+            "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy}
 
 if __name__ == "__main__":
     sys.exit(main())

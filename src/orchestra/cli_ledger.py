@@ -1,5 +1,5 @@
-"""The commands that read the sign-off ledger: `orchestra ledger` (path, show, verify, recover, export) and
-`orchestra stats`."""
+"""The commands that read the sign-off ledger: `orchestra ledger` (path, show, verify, recover, export),
+`orchestra stats` and `orchestra autonomy`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestra.core.base.errors import OrchestraError
+from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.words import plural
 
 if TYPE_CHECKING:
     import argparse
 
     from orchestra.core.fleet import Fleet
+    from orchestra.core.fleet.autonomy import Standing
     from orchestra.core.git.repo import Repository
     from orchestra.core.ledger.chain import Ledger
 
@@ -77,3 +78,44 @@ def cmd_stats(fleet: Fleet, args: argparse.Namespace) -> int:
         print(f"({plural(unreadable, 'line')} of the ledger could not be read and were left out: "
               "`orchestra ledger verify` says why.)")
     return 0
+
+
+NOT_YET_AUTO = ("orchestra does not accept runs by policy yet: a grant is recorded, shown and capped, and takes "
+                "effect when it does. Every run is still decided by a human.")
+
+
+def cmd_autonomy(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.autonomy import Autonomy
+    from orchestra.core.git.actor import current_actor
+    autonomy = Autonomy(fleet)
+    if args.action == "show":
+        standings = autonomy.standings()
+        if args.json:
+            print(json.dumps([standing.to_json() for standing in standings], indent=2))
+            return 0
+        for standing in standings:
+            print(standing_line(standing))
+        print(NOT_YET_AUTO if standings else "The score pairs no spec with an agent.")
+        return 0
+    if not (args.spec and args.agent):
+        raise BadUsage(f"`orchestra autonomy {args.action}` needs a spec and an agent: "
+                       f"orchestra autonomy {args.action} SPEC AGENT (`orchestra autonomy show` lists them).")
+    actor = current_actor(fleet.repo.root)
+    change = autonomy.grant if args.action == "grant" else autonomy.revoke
+    entry = change(args.spec, args.agent, actor, args.reason)
+    level = entry["level"]
+    done = {"grant": "granted", "revoke": "revoked"}[args.action]
+    print(f"{args.spec}/{args.agent} is now {level}, {done} by {actor} (ledger entry {entry['hash'][:12]}).")
+    if level == "auto":
+        print(NOT_YET_AUTO)
+    return 0
+
+
+def standing_line(standing: Standing) -> str:
+    """One spec and agent: its level, who granted it, the score's cap, the track record, a suggestion."""
+    granted = f"auto, granted by {standing.granted_by}" if standing.granted == "auto" else "manual"
+    capped = "; capped to manual by the score (max_autonomy)" if standing.level != standing.granted else ""
+    record = f"{plural(standing.streak, 'ready run')} accepted in a row"
+    suggestion = (f"; promotion suggested (after {standing.promote_after}): "
+                  f"orchestra autonomy grant {standing.spec} {standing.agent}") if standing.suggest_promotion else ""
+    return f"{standing.spec}/{standing.agent}: {granted}{capped}. {record}{suggestion}."

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print the figures as JSON")
     stats.add_argument("--since", type=since_date, metavar="DATE", help="only decisions from DATE on (YYYY-MM-DD "
                        "or an ISO time; UTC unless it says otherwise)")
+    autonomy = sub.add_parser("autonomy", help="graduated autonomy per spec and agent: show the levels and track "
+                              "records, grant or revoke auto (recorded in the ledger under your name)")
+    autonomy.add_argument("action", choices=("show", "grant", "revoke"))
+    autonomy.add_argument("spec", nargs="?", help="grant, revoke: the spec")
+    autonomy.add_argument("agent", nargs="?", help="grant, revoke: the agent")
+    autonomy.add_argument("--reason", default="", help="grant, revoke: why (recorded in the ledger)")
+    autonomy.add_argument("--json", action="store_true", help="show: print JSON")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
     ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",

@@ -66,7 +66,7 @@ def show_line(entry: dict) -> str:
     """One entry on one line: time, action, run, agent, actor, candidate, the gates as they stood (and the
     review's verdict), why, and its marks."""
     why = entry.get("reason") or entry.get("instruction") or ""
-    line = (f"{entry.get('time', '?')}  {entry.get('action', '?'):<8} {entry.get('run', '?'):<5} "
+    line = (f"{entry.get('time', '?')}  {entry.get('action', '?'):<8} {entry.get('run') or '-':<5} "
             f"{entry.get('agent', '')} by {entry.get('actor', '?')}  {str(entry.get('candidate', ''))[:10]}")
     gates = gates_words(entry.get("gates"))
     marks = _marks(entry)
@@ -90,6 +90,8 @@ def gates_words(gates: object) -> str:
 
 def _marks(entry: dict) -> list[str]:
     marks = []
+    if entry.get("action") in ("grant", "revoke"):
+        marks.append(f"autonomy of {entry.get('spec')}/{entry.get('agent')}: {entry.get('level')}")
     if entry.get("action") == "revert":
         merge, revert = str(entry.get("reverted_merge"))[:10], str(entry.get("revert_commit"))[:10]
         marks.append(f"undoes merge {merge} with {revert}")

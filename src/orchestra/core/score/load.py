@@ -15,7 +15,7 @@ from orchestra.core.score.locate import NUMBER, STRING, STRINGS, ConfigError, Co
 from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
 from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
                                         Check, ReviewPolicy, Score, Spec)
-from orchestra.core.score.model import UPDATE_MODES
+from orchestra.core.score.model import PROMOTE_AFTER, UPDATE_MODES
 from orchestra.core.base.findings import PRIORITIES
 from orchestra.core.base.providers import agent_vendor
 from orchestra.core.score.parts import agent, commands, globs, non_empty, spec
@@ -58,7 +58,7 @@ def parse_score(text: str, path: Path) -> Score:
     return score
 
 
-_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "agents", "specs")
+_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "autonomy", "agents", "specs")
 
 
 def _table(p: Problems, data: dict, key: str, fields: dict[str, ValueType]) -> dict[str, Any]:
@@ -110,6 +110,10 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
     seen_specs: dict[str, int] = {}
     specs = [spec(p, i, raw, seen, seen_specs) for i, raw in _tables(p, data, "specs")]
     review = _review_policy(p, data, seen)
+    autonomy = _table(p, data, "autonomy", {"promote_after": NUMBER})
+    promote_after = autonomy.get("promote_after", PROMOTE_AFTER)
+    if promote_after != int(promote_after) or not 1 <= promote_after <= 100:
+        p.add(("autonomy", "promote_after"), f"must be a whole number from 1 to 100, got {promote_after}")
     _reviewers(p, [a for a in agents if a], [s for s in specs if s], review, data)
     return Score(
         path=path, target=orchestra.get("target"), theme=ui.get("theme"),
@@ -118,6 +122,7 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         disposable=tuple(orchestra.get("disposable", DEFAULT_DISPOSABLE)),
         sandbox=orchestra.get("sandbox", "auto"), sandbox_read=tuple(sandbox.get("read", ())),
         setup=tuple(orchestra.get("setup", ())), review=review, update=orchestra.get("update", "rebase"),
+        promote_after=int(promote_after) if promote_after == int(promote_after) else PROMOTE_AFTER,
     )
 
 

@@ -21,6 +21,10 @@ ROLES = ("code", "tests", "docs", "security", "infra", "review", "plan")
 INDEPENDENCE = ("provider", "model", "none")
 BETTER = ("lower", "higher")
 NETWORK = ("on", "off")
+# Graduated autonomy: "manual", a human decides every run; "auto", a ready run is accepted by policy. Granted by
+# a named human (orchestra autonomy grant), never by a file: a spec's max_autonomy can only lower the ceiling.
+AUTONOMY = ("manual", "auto")
+PROMOTE_AFTER = 5  # [autonomy] promote_after: ready runs accepted in a row before promotion is suggested
 # Ignored files that may be deleted with a run's worktree: dependency and build caches, aider's history.
 DEFAULT_DISPOSABLE = (
     "node_modules/", ".venv/", "venv/", "__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/",
@@ -110,6 +114,7 @@ class Spec:
     env: tuple[str, ...] = ()    # variables of the user's environment its agents and gates may see
     setup: tuple[str, ...] = ()  # commands run in a new worktree before the agent (after [orchestra] setup)
     review: tuple[str, ...] = ()  # reviewer agents (role "review"); () : [review] agents, if any
+    max_autonomy: str = "auto"  # the most autonomy a grant can give this spec's runs ("manual": none)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of all fields, checks as dicts and tuples as lists."""
@@ -120,6 +125,8 @@ class Spec:
         }
         if self.review:
             data["review"] = list(self.review)
+        if self.max_autonomy != "auto":  # only when set: the hashes of specs from before stay
+            data["max_autonomy"] = self.max_autonomy
         return data
 
     def content_hash(self) -> str:
@@ -159,6 +166,7 @@ class Score:
     setup: tuple[str, ...] = ()          # [orchestra] setup: commands for every new worktree
     update: str = "rebase"               # [orchestra] update: rebase | merge (see UPDATE_MODES)
     review: ReviewPolicy = ReviewPolicy()
+    promote_after: int = PROMOTE_AFTER    # [autonomy] promote_after
 
     def agent(self, name: str) -> Agent:
         """The agent called name; KeyError if there is none."""

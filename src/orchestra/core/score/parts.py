@@ -7,7 +7,8 @@ from typing import Any
 from orchestra.core.base.globs import repository_glob_problem
 from orchestra.core.score.locate import ARRAY, BOOL, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
 from orchestra.core.score.locate import type_name
-from orchestra.core.score.model import BETTER, ENV_NAME, KINDS, NAME, NETWORK, PRESETS, ROLES, Agent, Check, Spec
+from orchestra.core.score.model import AUTONOMY, BETTER, ENV_NAME, KINDS, NAME, NETWORK, PRESETS, ROLES, Agent, Check
+from orchestra.core.score.model import Spec
 from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
 
 AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
@@ -15,7 +16,8 @@ AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STR
                  "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
                  "request_timeout": NUMBER, "network": STRING, "env": STRINGS, "session": STRING}
 SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
-               "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS, "review": STRINGS}
+               "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS, "review": STRINGS,
+               "max_autonomy": STRING}
 CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER, "sarif": STRING,
                 "coverage": STRING, "min_coverage": NUMBER, "min_changed_coverage": NUMBER,
                 "max_coverage_drop": NUMBER, "benchmark": BOOL, "tolerance": NUMBER, "better": STRING,
@@ -176,11 +178,15 @@ def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
     checks = verify_checks(p, v.get("verify", []), (*at, "verify"))
     env_names(p, v, at)
     commands(p, v, at, "setup")
+    if "max_autonomy" in v and v["max_autonomy"] not in AUTONOMY:
+        p.add((*at, "max_autonomy"), f"invalid max_autonomy {v['max_autonomy']!r}: expected one of "
+              f"{', '.join(AUTONOMY)} (it can only lower what a human grants)", closest(v["max_autonomy"], AUTONOMY))
     if "id" not in v or "intent" not in v:
         return None
     return Spec(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())),
                 deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())),
-                env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())), review=tuple(v.get("review", ())))
+                env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())), review=tuple(v.get("review", ())),
+                max_autonomy=v.get("max_autonomy", "auto"))
 
 
 def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:

@@ -1,0 +1,160 @@
+"""Graduated autonomy per spec and agent (issue 12): granted by a named human, read from the ledger.
+
+A level is "manual" (a human decides every run; the default) or "auto" (a ready run may be accepted by
+policy). It is granted and revoked only by `orchestra autonomy grant|revoke`, each a ledger entry naming
+who: the ledger is the one record of autonomy, so a grant is tamper-evident like every decision, and
+nothing in the repository's files can give autonomy. A committed score can only cap it: a spec's
+`max_autonomy = "manual"` keeps its runs manual whatever was granted.
+
+orchestra suggests a promotion from the track record (the latest `promote_after` runs of the pair accepted
+by a human, ready, never redirected or reverted, with no reject between), and never promotes by itself.
+
+Not yet here: accepting a ready run by policy, and demoting on a boundary, secret or P0 finding, a gate
+failing after an automatic merge, or a revert of one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from orchestra.core.base.errors import ActionRefused
+from orchestra.core.fleet.journal import new_decision_id
+
+if TYPE_CHECKING:
+    from orchestra.core.fleet.fleet import Fleet
+
+CHANGES = ("grant", "revoke")  # ledger actions that set a pair's level
+
+
+class AutonomyFields(msgspec.Struct, gc=False):
+    """What autonomy reads of a ledger entry."""
+
+    action: Any = None
+    run: Any = None
+    spec: Any = None
+    agent: Any = None
+    level: Any = None
+    actor: Any = None
+    time: Any = None
+    forced: Any = None
+    hash: Any = None
+
+
+_DECODER = msgspec.json.Decoder(AutonomyFields)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One spec and agent: what was granted, by whom, the score's cap, and the track record."""
+
+    spec: str
+    agent: str
+    granted: str          # "manual" or "auto", as last granted or revoked
+    granted_by: str | None
+    cap: str              # the spec's max_autonomy
+    streak: int           # the latest runs in a row accepted by a human, ready, not redirected or reverted
+    promote_after: int
+
+    @property
+    def level(self) -> str:
+        """The autonomy that applies: what was granted, under the score's cap."""
+        return "auto" if self.granted == "auto" and self.cap == "auto" else "manual"
+
+    @property
+    def suggest_promotion(self) -> bool:
+        return self.level == "manual" and self.cap == "auto" and self.streak >= self.promote_after
+
+    def to_json(self) -> dict[str, Any]:
+        return {"spec": self.spec, "agent": self.agent, "level": self.level, "granted": self.granted,
+                "granted_by": self.granted_by, "cap": self.cap, "streak": self.streak,
+                "promote_after": self.promote_after, "suggest_promotion": self.suggest_promotion}
+
+
+class Autonomy:
+    """The fleet's autonomy levels: granted and revoked through the ledger, capped by the score."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    def standings(self) -> list[Standing]:
+        """Every spec and agent the score pairs, in its order."""
+        score = self.fleet.score
+        if score is None:
+            return []
+        grants, streaks = self._read()
+        found = []
+        for spec in score.specs:
+            for agent in score.agents_for(spec):
+                granted = grants.get((spec.id, agent.name), {})
+                found.append(Standing(spec.id, agent.name, granted.get("level", "manual"), granted.get("actor"),
+                                      spec.max_autonomy, streaks.get((spec.id, agent.name), 0),
+                                      score.promote_after))
+        return found
+
+    def standing(self, spec: str, agent: str) -> Standing:
+        """One pair's standing; ActionRefused, naming the score's pairs, for a pair it does not have."""
+        for found in self.standings():
+            if (found.spec, found.agent) == (spec, agent):
+                return found
+        pairs = ", ".join(f"{s.spec}/{s.agent}" for s in self.standings()) or "none"
+        raise ActionRefused(f"The score has no spec {spec!r} run by agent {agent!r} (its pairs: {pairs}). "
+                            "Nothing was changed.")
+
+    def grant(self, spec: str, agent: str, actor: str, reason: str = "") -> dict[str, Any]:
+        """Give the pair "auto", recorded as a ledger entry naming actor; refused where the score caps it."""
+        standing = self.standing(spec, agent)
+        if standing.cap != "auto":
+            raise ActionRefused(f"The score caps spec {spec!r} at {standing.cap!r} (max_autonomy): a committed file "
+                                "can lower autonomy, never raise it, and this cap stands until the score changes. "
+                                "Nothing was changed.")
+        if standing.granted == "auto":
+            raise ActionRefused(f"{spec}/{agent} already has autonomy auto, granted by {standing.granted_by}. "
+                                "Nothing was changed.")
+        return self._record("grant", standing, "auto", actor, reason)
+
+    def revoke(self, spec: str, agent: str, actor: str, reason: str = "") -> dict[str, Any]:
+        """Back to "manual", recorded as a ledger entry naming actor."""
+        standing = self.standing(spec, agent)
+        if standing.granted != "auto":
+            raise ActionRefused(f"{spec}/{agent} has no autonomy to revoke (it is manual). Nothing was changed.")
+        return self._record("revoke", standing, "manual", actor, reason)
+
+    def _record(self, action: str, standing: Standing, level: str, actor: str, reason: str) -> dict[str, Any]:
+        return self.fleet.ledger.append({"action": action, "decision": new_decision_id(), "spec": standing.spec,
+                                         "agent": standing.agent, "level": level, "actor": actor, "reason": reason,
+                                         "streak": standing.streak})
+
+    def _read(self) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], int]]:
+        """From the ledger: each pair's last grant or revoke, and each pair's track record."""
+        entries = [_DECODER.decode(line) for line in self.fleet.ledger.lines()]
+        grants = {(e.spec, e.agent): {"level": e.level, "actor": e.actor} for e in entries if e.action in CHANGES}
+        return grants, streaks(entries)
+
+
+def streaks(entries: Iterable[AutonomyFields]) -> dict[tuple[str, str], int]:
+    """Per spec and agent: the latest runs in a row accepted by a human, ready, never redirected or reverted
+    (a reject, a forced accept or such a run ends the streak)."""
+    outcomes: dict[tuple[str, str], list[tuple[str, str, bool]]] = defaultdict(list)
+    redirected, reverted = set(), set()
+    for entry in entries:
+        if entry.action in ("accept", "reject") and isinstance(entry.run, str):
+            outcomes[(str(entry.spec or "task"), str(entry.agent))].append(
+                (entry.action, entry.run, bool(entry.forced)))
+        elif entry.action == "redirect":
+            redirected.add(entry.run)
+        elif entry.action == "revert":
+            reverted.add(entry.run)
+    found = {}
+    for pair, decided in outcomes.items():
+        streak = 0
+        for action, run, forced in reversed(decided):
+            if action == "reject" or forced or run in redirected or run in reverted:
+                break
+            streak += 1
+        found[pair] = streak
+    return found
