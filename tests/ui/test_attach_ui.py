@@ -24,7 +24,6 @@ import pytest
 from orchestra.core.fleet import Fleet
 from orchestra.core.supervise import sessions
 from orchestra.ui.app import OrchestraApp
-from tests.core.conftest import make_fleet  # noqa: F401 -- the fixture: runs decided at teardown
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import score_text, wait_output, wait_state
 from tests.core.test_attach import Attacher, interactive_fleet, live

@@ -14,6 +14,7 @@ from orchestra.ui.dialogs import TextPrompt
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.run_list import RunList
 from orchestra.ui.run_pane import RunPane
+from tests.core.conftest import MakeFleet
 from tests.core.helpers import wait_for, wait_settled
 from tests.ui.fleet_fixture import CLOCK, build_fleet
 
@@ -267,3 +268,23 @@ async def test_collection_paused_for_the_start_resumes_once_the_first_frame_is_u
             await wait_in_app(pilot, gc.isenabled, "the collector resumed")
     finally:
         gc.enable()
+
+
+async def test_z_reverts_an_accepted_run_after_asking_why(repo: Path, make_fleet: MakeFleet) -> None:
+    """The revert key, on an accepted run shown with H: the same use-case as `orchestra revert`."""
+    from tests.core.helpers import fleet_in_review
+    from tests.ui.waiting import wait_for as wait_in_app
+    real, run_id = fleet_in_review(make_fleet, repo)
+    real.accept(run_id)
+    app = OrchestraApp(real, clock=lambda: CLOCK, watch=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("H")
+        await wait_in_app(pilot, lambda: app.screen.pane(run_id) is not None, "the accepted run's pane")
+        app.screen.pane(run_id).focus()
+        await pilot.press("z")
+        await wait_in_app(pilot, lambda: isinstance(app.screen, TextPrompt), "the reason prompt")
+        await pilot.press(*"flaky in production", "enter")
+        await wait_in_app(pilot, lambda: real.get(run_id).reverted is not None, "the revert")
+    assert real.get(run_id).reverted["reason"] == "flaky in production"
+    assert [entry["action"] for entry in real.ledger.entries()] == ["accept", "revert"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from orchestra.ui.app import OrchestraApp
 from tests.conftest import git
-from tests.core.conftest import MakeFleet, make_fleet  # noqa: F401 -- the fixture, for this module
+from tests.core.conftest import MakeFleet
 from tests.core.helpers import wait_settled
 from tests.core.test_decisions import ACTOR, fix_fleet
 from tests.ui.waiting import wait_for

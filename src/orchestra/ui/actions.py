@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for
     from orchestra.core.fleet.update import UpdateResult
     from orchestra.ui.dialogs import NewRunRequest
 
-RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach", "update", "publish"})
+RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach", "update", "publish", "revert"})
 
 
 class RunActions:
@@ -39,6 +39,9 @@ class RunActions:
         Binding("r", "reject", "Reject", id="run.reject", tooltip="Discard the run with a reason; its branch is kept"),
         Binding("R", "reject(True)", "Reject now", id="run.reject_now", show=False,
                 tooltip="Reject without asking for a reason"),
+        Binding("z", "revert", "Revert", id="run.revert", show=False,
+                tooltip="Undo an accepted run's merge on its target with a revert commit (asks why; H shows "
+                        "accepted runs)"),
         Binding("d", "redirect", "Redirect", id="run.redirect",
                 tooltip="Send the agent an instruction; it works again on top of what it did"),
         Binding("s", "stop", "Stop", id="run.stop", tooltip="Stop the working agent; its work so far is kept"),
@@ -120,6 +123,17 @@ class RunActions:
         self.push_screen(TextPrompt(f"Reject {run.id} ({run.agent})", "Why? (optional; recorded in the ledger). "
                                     "The worktree is removed, the branch is kept.", "reason"),
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
+
+    def action_revert(self, run_id: str | None = None) -> None:
+        run = self.target_run(run_id)
+        if not allowed("revert", run):
+            return
+        from orchestra.ui.dialogs import TextPrompt
+        detail = (f"Undo its merge {(run.merge_commit or '')[:10]} on {run.target} with a revert commit. Why? "
+                  "(optional; recorded in the ledger and the commit)")
+        self.push_screen(TextPrompt(f"Revert {run.id} ({run.agent})", detail, "reason"),
+                         lambda reason: reason is not None and self.carry_out("revert", self.fleet.revert, run.id,
+                                                                              reason))
 
     def action_redirect(self, run_id: str | None = None) -> None:
         """Ask for the instruction; the findings selected on the review screen and every unsent comment of
@@ -259,8 +273,10 @@ class RunActions:
             return
         run: Run = result
         messages = {"accept": f"Accepted {run.id}: merged into {run.target}", "reject": f"Rejected {run.id}",
-                    "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}"}
-        unsigned = what != "stop" and not (run.decision or {}).get("signed")
+                    "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}",
+                    "revert": f"Reverted {run.id} on {run.target}"}
+        record = run.reverted if what == "revert" else run.decision
+        unsigned = what != "stop" and not (record or {}).get("signed")
         self.notify(messages[what] + (f" — {run.message}" if "kept" in run.message else "")
                     + (" (ledger entry not signed)" if unsigned else ""))
         if what == "redirect" and callable(getattr(origin, "selection_sent", None)):
@@ -284,7 +300,8 @@ class RunActions:
                 ("shell", "Shell in", f"Open a shell in {name}'s worktree"),
                 ("attach", "Talk to", f"Talk to {name}'s live interactive agent (ctrl-] comes back)"),
                 ("update", "Update", f"Bring {name} up to date with its target branch"),
-                ("publish", "Push", f"Push {name}'s branch and open a pull request")):
+                ("publish", "Push", f"Push {name}'s branch and open a pull request"),
+                ("revert", "Revert", f"Undo {name}'s merge on its target with a revert commit")):
             if allowed(action, run):
                 yield SystemCommand(f"{title} {name}", help_text,
                                     functools.partial(getattr(self, f"action_{action}"), run_id=run.id))

@@ -139,15 +139,14 @@ class Decisions:
         user's checkout has uncommitted work in the files it touches."""
         with self.deciding():
             run = self.fleet.get(run_id)
-            if run.state != "accepted" or not run.merge_commit:
+            if not allowed("revert", run):
                 raise ActionRefused(refusal("revert", run))
-            if run.reverted:
-                raise ActionRefused(f"Run {run.id} was already reverted by {run.reverted.get('actor')} "
-                                    f"({str(run.reverted.get('commit'))[:10]}). Nothing was changed.")
             self.check_recordable()
             decision = new_decision_id()
             plan = plan_revert(self.fleet.repo, run.target, run.merge_commit,
                                revert_message(run, actor, decision, reason), actor_identity(actor))
+            # The journal's merge_commit is the commit this decision puts on the target (here the revert):
+            # converging checks whether it landed, as for an accept.
             record = self.fleet.journal.begin({
                 "id": decision, "action": "revert", "run": run.id, "target": run.target,
                 "target_before": plan.target_before, "merge_commit": plan.commit,

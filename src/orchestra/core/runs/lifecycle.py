@@ -102,6 +102,8 @@ def allowed(action: str, run: Run | None) -> bool:
         return run.state not in DECIDED or run.kept is not None
     if action == "attach":
         return run.state in SESSION_STATES and run.agent_config.get("session") == "interactive"
+    if action == "revert":  # undoing an accept's merge, once: a reverted run stays accepted, marked reverted
+        return run.state == "accepted" and bool(run.merge_commit) and not run.reverted
     return run.state in ACTIONS.get(action, frozenset())
 
 
@@ -111,6 +113,9 @@ def refusal(action: str, run: Run) -> str:
         return f"Run {run.id}'s record is damaged ({run.message}); it can only be rejected."
     if action in ("update", "publish"):
         return rest_refusal(action, run)
+    if action == "revert" and run.reverted:
+        return (f"Run {run.id} was already reverted by {run.reverted.get('actor')} "
+                f"({str(run.reverted.get('commit'))[:10]}). Nothing was changed.")
     if action == "revert":
         return f"Run {run.id} {_is(run.state)}: only an accepted run's merge can be reverted. Nothing was changed."
     if run.state in DECIDED:
