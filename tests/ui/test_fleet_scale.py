@@ -15,8 +15,9 @@ from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.run_list import RunList
 from orchestra.ui.run_pane import RunPane
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import wait_for, wait_settled
+from tests.core.helpers import fleet_in_review, wait_for, wait_settled
 from tests.ui.fleet_fixture import CLOCK, build_fleet
+from tests.ui.waiting import wait_for as wait_in_app
 
 DECIDED = {"r5": ("accepted", None), "r6": ("accepted", None), "r7": ("rejected", "touches README"),
            "r8": ("rejected", None), "r9": ("accepted", None), "r10": ("rejected", "duplicate of r2")}
@@ -260,7 +261,6 @@ async def test_collection_paused_for_the_start_resumes_once_the_first_frame_is_u
     session would never collect cyclic garbage."""
     import gc
 
-    from tests.ui.waiting import wait_for as wait_in_app
     gc.disable()
     try:
         app = OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
@@ -270,13 +270,16 @@ async def test_collection_paused_for_the_start_resumes_once_the_first_frame_is_u
         gc.enable()
 
 
-async def test_z_reverts_an_accepted_run_after_asking_why(repo: Path, make_fleet: MakeFleet) -> None:
-    """The revert key, on an accepted run shown with H: the same use-case as `orchestra revert`."""
-    from tests.core.helpers import fleet_in_review
-    from tests.ui.waiting import wait_for as wait_in_app
+def accepted_for_real(make_fleet: MakeFleet, repo: Path) -> tuple[Fleet, str, OrchestraApp]:
+    """A real fleet with one run spawned, gated and accepted (a merge on main, a ledger entry), and its app."""
     real, run_id = fleet_in_review(make_fleet, repo)
     real.accept(run_id)
-    app = OrchestraApp(real, clock=lambda: CLOCK, watch=False)
+    return real, run_id, OrchestraApp(real, clock=lambda: CLOCK, watch=False)
+
+
+async def test_z_reverts_an_accepted_run_after_asking_why(repo: Path, make_fleet: MakeFleet) -> None:
+    """The revert key, on an accepted run shown with H: the same use-case as `orchestra revert`."""
+    real, run_id, app = accepted_for_real(make_fleet, repo)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         await pilot.press("H")
@@ -288,3 +291,18 @@ async def test_z_reverts_an_accepted_run_after_asking_why(repo: Path, make_fleet
         await wait_in_app(pilot, lambda: real.get(run_id).reverted is not None, "the revert")
     assert real.get(run_id).reverted["reason"] == "flaky in production"
     assert [entry["action"] for entry in real.ledger.entries()] == ["accept", "revert"]
+
+
+async def test_the_stats_view_counts_the_ledger_off_the_ui_thread(repo: Path, make_fleet: MakeFleet) -> None:
+    from orchestra.ui.stats_screen import StatsScreen
+    _real, _run_id, app = accepted_for_real(make_fleet, repo)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.action_stats()  # the palette's "Stats"
+        await wait_in_app(pilot, lambda: isinstance(app.screen, StatsScreen) and app.screen.query("#table"),
+                          "the stats view")
+        table = app.screen.query_one("#table")
+        await wait_in_app(pilot, lambda: str(table.render()).startswith("1 decision."), "the figures")
+        assert "coder" in str(table.render()) and "100%" in str(table.render())
+        await pilot.press("escape")
+        await wait_in_app(pilot, lambda: not isinstance(app.screen, StatsScreen), "closed")

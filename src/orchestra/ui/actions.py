@@ -124,6 +124,10 @@ class RunActions:
                                     "The worktree is removed, the branch is kept.", "reason"),
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
 
+    def action_stats(self) -> None:
+        from orchestra.ui.stats_screen import StatsScreen  # loaded when asked for, not at start
+        self.push_screen(StatsScreen(self.fleet))
+
     def action_revert(self, run_id: str | None = None) -> None:
         run = self.target_run(run_id)
         if not allowed("revert", run):
@@ -307,6 +311,8 @@ class RunActions:
                                     functools.partial(getattr(self, f"action_{action}"), run_id=run.id))
         if run is not None and screen.__class__.__name__ != "ReviewScreen":
             yield SystemCommand(f"Review {name}", "Open its diff, gates and output", lambda: self.open_review(run.id))
+        yield SystemCommand("Stats", "Outcomes per agent and per spec, from the ledger: accept rate, rework, "
+                            "escaped defects, the conductor's time, cost", self.action_stats)
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
 
     # -- the target moves on, publishing ------------------------------------------------------------

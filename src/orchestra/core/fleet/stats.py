@@ -28,6 +28,8 @@ from typing import Any
 
 import msgspec
 
+from orchestra.core.base.words import plural
+
 
 class StatFields(msgspec.Struct, gc=False):
     """The fields of a ledger entry that the stats read (None: absent)."""
@@ -175,7 +177,7 @@ COLUMNS = (("runs", "runs"), ("accepted", "acc"), ("accept_rate", "acc %"), ("re
 def stats_lines(stats: dict[str, Any]) -> list[str]:
     """The stats as the command line prints them: a table per agent, one per spec, then agreement."""
     since = f" since {stats['since']}" if stats["since"] else ""
-    lines = [f"{stats['decisions']} decisions{since}."]
+    lines = [f"{plural(stats['decisions'], 'decision')}{since}."]
     if not stats["decisions"]:
         return lines
     for title, table in (("agent", stats["by_agent"]), ("spec", stats["by_spec"])):
@@ -187,8 +189,8 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
         lines += ["", "agreement (groups whose candidates matched, where two or more were decided):"]
         lines += [f"  {spec}: {found['agreed']} of {found['groups']} ({found['rate']:.0%})"
                   for spec, found in stats["agreement"].items()]
-    lines += ["", "rework: redirects per accepted run · 1st try: accepted without a redirect or force · escaped: "
-              "reverted after accept · conductor: median time from review to decision"]
+    lines += ["", "rework: redirects per accepted run · 1st try: accepted without a redirect or force",
+              "escaped: reverted after accept · conductor: median time from review to decision"]
     return lines
 
 
