@@ -66,8 +66,9 @@ def ledger_export(repo: Repository, ledger: Ledger, fmt: str, output: Path | Non
 
 
 def cmd_stats(fleet: Fleet, args: argparse.Namespace) -> int:
-    from orchestra.core.fleet.stats import decode, fleet_stats, stats_lines
-    entries, unreadable = decode(fleet.ledger.lines())
+    from orchestra.core.fleet.stats import fleet_stats, stats_lines
+    from orchestra.core.ledger.fields import decode_decisions
+    entries, unreadable = decode_decisions(fleet.ledger.lines())
     stats = fleet_stats(entries, args.since)
     stats["unreadable_lines"] = unreadable
     if args.json:

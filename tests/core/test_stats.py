@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.cli import main
-from orchestra.core.fleet.stats import StatFields, fleet_stats
+from orchestra.core.fleet.stats import fleet_stats
+from orchestra.core.ledger.fields import DecisionFields
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import fleet_in_review, wait_settled
 
@@ -16,8 +17,8 @@ T = "2026-12-01T12:00:00Z"
 T_EPOCH = 1796126400.0  # T as seconds
 
 
-def entry(action: str, run: str, agent: str = "coder", spec: str = "work", **more) -> StatFields:
-    return StatFields(action=action, run=run, agent=agent, spec=spec, time=more.pop("time", T), **more)
+def entry(action: str, run: str, agent: str = "coder", spec: str = "work", **more) -> DecisionFields:
+    return DecisionFields(action=action, run=run, agent=agent, spec=spec, time=more.pop("time", T), **more)
 
 
 def test_each_figure_is_counted_as_documented() -> None:

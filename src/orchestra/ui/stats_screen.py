@@ -11,7 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from orchestra.core.fleet.fleet import Fleet
-from orchestra.core.fleet.stats import decode, fleet_stats, stats_lines
+from orchestra.core.fleet.stats import fleet_stats, stats_lines
+from orchestra.core.ledger.fields import decode_decisions
 from orchestra.ui.key_bar import KeyBar
 
 
@@ -46,7 +47,7 @@ class StatsScreen(ModalScreen[None]):
     def read(self) -> None:
         """Read and count the ledger off the UI's thread: a large one takes a second."""
         try:
-            entries, unreadable = decode(self.fleet.ledger.lines())
+            entries, unreadable = decode_decisions(self.fleet.ledger.lines())
             lines = stats_lines(fleet_stats(entries))
             if unreadable:
                 lines.append(f"{unreadable} lines of the ledger could not be read and were left out: "

@@ -20,32 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from orchestra.core.base.errors import ActionRefused
 from orchestra.core.fleet.journal import new_decision_id
+from orchestra.core.ledger.fields import DecisionFields, decode_decisions
 
 if TYPE_CHECKING:
     from orchestra.core.fleet.fleet import Fleet
 
 CHANGES = ("grant", "revoke")  # ledger actions that set a pair's level
-
-
-class AutonomyFields(msgspec.Struct, gc=False):
-    """What autonomy reads of a ledger entry."""
-
-    action: Any = None
-    run: Any = None
-    spec: Any = None
-    agent: Any = None
-    level: Any = None
-    actor: Any = None
-    time: Any = None
-    forced: Any = None
-    hash: Any = None
-
-
-_DECODER = msgspec.json.Decoder(AutonomyFields)
 
 
 @dataclass(frozen=True)
@@ -131,12 +113,12 @@ class Autonomy:
 
     def _read(self) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], int]]:
         """From the ledger: each pair's last grant or revoke, and each pair's track record."""
-        entries = [_DECODER.decode(line) for line in self.fleet.ledger.lines()]
+        entries, _unreadable = decode_decisions(self.fleet.ledger.lines())  # ledger verify reports those
         grants = {(e.spec, e.agent): {"level": e.level, "actor": e.actor} for e in entries if e.action in CHANGES}
         return grants, streaks(entries)
 
 
-def streaks(entries: Iterable[AutonomyFields]) -> dict[tuple[str, str], int]:
+def streaks(entries: Iterable[DecisionFields]) -> dict[tuple[str, str], int]:
     """Per spec and agent: the latest runs in a row accepted by a human, ready, never redirected or reverted
     (a reject, a forced accept or such a run ends the streak)."""
     outcomes: dict[tuple[str, str], list[tuple[str, str, bool]]] = defaultdict(list)

@@ -1,8 +1,8 @@
 """What the decisions say about the fleet's agents and specs: outcomes, not lines of code (`orchestra stats`).
 
 Read from the ledger alone, so every decision ever recorded counts (runs pruned since included), and only
-the fields used are decoded from each line (msgspec). Over the decisions since a date, per agent and per
-spec:
+the fields used are decoded from each line (ledger.fields.decode_decisions). Over the decisions since a
+date, per agent and per spec:
 
     runs          runs with a decision
     accepted      runs accepted (and rejected: runs rejected); accept rate: accepted / (accepted + rejected)
@@ -21,43 +21,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
 from orchestra.core.base.words import plural
-
-
-class StatFields(msgspec.Struct, gc=False):
-    """The fields of a ledger entry that the stats read (None: absent)."""
-
-    action: Any = None
-    run: Any = None
-    agent: Any = None
-    spec: Any = None
-    time: Any = None
-    forced: Any = None
-    usage: Any = None
-    tree: Any = None
-    group: Any = None
-    review_since: Any = None
-
-
-_DECODER = msgspec.json.Decoder(StatFields)
-
-
-def decode(lines: Iterable[bytes]) -> tuple[list[StatFields], int]:
-    """The stat fields of each line, and how many lines could not be read (left out)."""
-    found, bad = [], 0
-    for line in lines:
-        try:
-            found.append(_DECODER.decode(line))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            bad += 1
-    return found, bad
+from orchestra.core.ledger.fields import DecisionFields
 
 
 @dataclass
@@ -73,7 +42,7 @@ class Tally:
     waits: list[float] = field(default_factory=list)
     usage: dict[str, dict] = field(default_factory=dict)  # accepted run -> its accept's usage
 
-    def add(self, entry: StatFields, wait: float | None) -> None:
+    def add(self, entry: DecisionFields, wait: float | None) -> None:
         """Count one decision (wait: seconds from review to it, if known)."""
         run, action = entry.run, entry.action
         self.runs.add(run)
@@ -118,7 +87,7 @@ def ratio(part: int | float, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def review_wait(entry: StatFields) -> float | None:
+def review_wait(entry: DecisionFields) -> float | None:
     """Seconds from the run entering review to this accept or reject, when the entry says when that was."""
     if entry.action not in ("accept", "reject") or not isinstance(entry.review_since, (int, float)):
         return None
@@ -133,7 +102,7 @@ def parse_time(text: Any) -> float | None:
         return None
 
 
-def fleet_stats(entries: list[StatFields], since: str | None = None) -> dict[str, Any]:
+def fleet_stats(entries: list[DecisionFields], since: str | None = None) -> dict[str, Any]:
     """Per agent, per spec and the specs' agreement, over the entries from since (an ISO time, UTC) on."""
     by_agent: dict[str, Tally] = defaultdict(Tally)
     by_spec: dict[str, Tally] = defaultdict(Tally)
