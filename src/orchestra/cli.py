@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
-from orchestra.cli_ledger import cmd_autonomy, cmd_ledger, cmd_stats
+from orchestra.cli_ledger import cmd_autonomy, cmd_ledger, cmd_policy, cmd_stats
 from orchestra.core.base.words import plural
 
 if TYPE_CHECKING:  # the repository, the fleet and the score load only for the commands that use them
@@ -177,6 +177,12 @@ def run_remarks(run: Run) -> list[str]:
         remarks.append(f"worktree kept: {run.kept['reason']} ({run.kept['path']})")
     if run.reverted:
         remarks.append(reverted_remark(run.reverted))
+    if run.state == "accepted" and (run.decision or {}).get("granted_by"):
+        remarks.append(f"accepted by policy: autonomy granted by {run.decision['granted_by']}")
+    from orchestra.core.fleet.approvals import approvals_line
+    approvals = approvals_line(run)
+    if approvals:
+        remarks.append(approvals)
     remarks += [escape["what"] for escape in run.escapes]
     return remarks
 
@@ -189,6 +195,11 @@ def reverted_remark(reverted: dict) -> str:
 def cmd_accept(fleet: Fleet, args: argparse.Namespace) -> int:
     with interrupts_deferred():
         run = fleet.accept(args.run, force=args.force)
+    if run.state == "review":  # an approval rule wants more people: this accept was recorded as an approval
+        from orchestra.core.fleet.approvals import approvals_line
+        print(f"Approved {run.id}: {approvals_line(run)}. It merges when the approval rules are met. "
+              f"{signed_note(run)}")
+        return 0
     print(f"Accepted {run.id}: merged into {run.target} as {run.merge_commit[:10] if run.merge_commit else '?'}. "
           f"{run.message}. {signed_note(run)}")
     return 0
@@ -384,7 +395,7 @@ def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
 COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
             "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
             "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
-            "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy}
+            "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy, "policy": cmd_policy}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestra.core.base.signals import interrupts_deferred
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.words import plural
 
@@ -81,8 +82,9 @@ def cmd_stats(fleet: Fleet, args: argparse.Namespace) -> int:
     return 0
 
 
-NOT_YET_AUTO = ("orchestra does not accept runs by policy yet: a grant is recorded, shown and capped, and takes "
-                "effect when it does. Every run is still decided by a human.")
+AUTO_MEANS = ("A pair at auto has its ready runs accepted by policy when their gates next settle: every gate "
+              "green and fresh, an independent review approved, no P0/P1 finding, no approval rule over its files. "
+              "A boundary violation, a secret, a P0 finding or a revert of an automatic accept demotes it at once.")
 
 
 def cmd_autonomy(fleet: Fleet, args: argparse.Namespace) -> int:
@@ -96,7 +98,7 @@ def cmd_autonomy(fleet: Fleet, args: argparse.Namespace) -> int:
             return 0
         for standing in standings:
             print(standing_line(standing))
-        print(NOT_YET_AUTO if standings else "The score pairs no spec with an agent.")
+        print(AUTO_MEANS if standings else "The score pairs no spec with an agent.")
         return 0
     if not (args.spec and args.agent):
         raise BadUsage(f"`orchestra autonomy {args.action}` needs a spec and an agent: "
@@ -108,7 +110,16 @@ def cmd_autonomy(fleet: Fleet, args: argparse.Namespace) -> int:
     done = {"grant": "granted", "revoke": "revoked"}[args.action]
     print(f"{args.spec}/{args.agent} is now {level}, {done} by {actor} (ledger entry {entry['hash'][:12]}).")
     if level == "auto":
-        print(NOT_YET_AUTO)
+        print(AUTO_MEANS)
+    return 0
+
+
+def cmd_policy(fleet: Fleet, args: argparse.Namespace) -> int:
+    """What the autonomy policy does with one run (a supervisor's request, or a human's)."""
+    from orchestra.core.fleet.autopilot import apply_policy
+    with interrupts_deferred():
+        outcome = apply_policy(fleet, args.run)
+    print(f"{args.run}: {outcome.text}")
     return 0
 
 

@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     autonomy.add_argument("agent", nargs="?", help="grant, revoke: the agent")
     autonomy.add_argument("--reason", default="", help="grant, revoke: why (recorded in the ledger)")
     autonomy.add_argument("--json", action="store_true", help="show: print JSON")
+    policy = sub.add_parser("policy", help="apply the autonomy policy to a run now: accept it if its spec and agent "
+                            "are auto and it is ready, demote them if it crossed a line (its supervisor asks this "
+                            "when its gates settle)")
+    policy.add_argument("run")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
     ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",

@@ -16,6 +16,10 @@ from orchestra.core.base.findings import DEFAULT_BLOCK_ON, Finding, blocks, by_p
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run
 
 
+BLOCKING = ("P0", "P1")  # findings that keep a run from an automatic accept
+DEMOTING = ("P0",)       # findings that demote its pair
+
+
 class NotReady(ActionRefused):
     """Accepting was refused by policy: the run's evidence is not complete and green."""
 
@@ -192,3 +196,43 @@ def _source_of(gate: Gate) -> str:
     if gate.kind == "secrets":
         return "secrets"
     return f"sarif:{gate.name}"
+
+
+# -- the autonomy policy's questions (fleet.autopilot): an accept without a human, a demotion ------------------
+
+def demotion_cause(run: Run) -> tuple[str, str] | None:
+    """(cause, reason) when the run's current tree shows a boundary violation, a secret or a P0 finding."""
+    for gate in run.gates.values():
+        if gate.is_stale(run.tree) or gate.status != "failed":
+            continue
+        if gate.kind == "boundary":
+            shown = ", ".join(gate.failures[:5]) or gate.summary
+            return "boundary", f"run {run.id} changed files outside its boundary ({shown})"
+        if gate.kind == "secrets":
+            return "secret", f"run {run.id}'s change holds a secret ({gate.summary or 'secret scan failed'})"
+    for finding in open_findings(run):
+        if finding.source != "comment" and finding.priority in DEMOTING:
+            where = f" at {finding.path}:{finding.line_start}" if finding.path else ""
+            return "P0 finding", f"run {run.id} has a {finding.priority} finding{where}: {finding.title}"
+    return None
+
+
+def auto_blockers(run: Run, approvals_needed: int = 0) -> list[str]:
+    """Why the policy may not accept the run on its own ([] when it may)."""
+    reasons = list(readiness(run).reasons)
+    approved = [gate for gate in run.gates.values() if gate.kind == "review" and gate.status == "passed"
+                and not gate.is_stale(run.tree) and not gate.details.get("same_provider")]
+    if not approved:
+        reasons.append("no independent review approved it (an accept by policy needs one: add a reviewer of "
+                       "another provider in [review])")
+    found = [f for f in open_findings(run) if f.source != "comment" and f.priority in BLOCKING]
+    if found:
+        reasons.append(f"{len(found)} finding(s) at {'/'.join(BLOCKING)}: {found[0].title}")
+    if run.comments:
+        reasons.append("the conductor's comments are waiting to be sent")
+    if run.escapes:
+        reasons.append(f"the agent tried to leave its worktree: {run.escapes[0].get('what')}")
+    if approvals_needed:
+        reasons.append(f"an approval rule needs {approvals_needed} human approval(s): a policy's accept never "
+                       "counts as one")
+    return reasons

@@ -39,6 +39,8 @@ def state_text(run: Run) -> Content:
     if run.reverted:  # accepted, then undone on the target
         return Content.styled("↺ reverted", "$warning")
     glyph, style = STATE_STYLE.get(run.state, ("?", "$text-muted"))
+    if run.state == "accepted" and (run.decision or {}).get("granted_by"):  # by policy, not by a human
+        return Content.styled(f"{glyph} accepted (auto)", style)
     activity = run.activity or {}
     if run.state == "working" and activity.get("state") in ("stalled", "unknown"):  # "unknown": older records
         # Honest: a quiet agent may be thinking or stuck; its last words say what it was doing.

@@ -21,6 +21,7 @@ from textual.widget import Widget
 
 from orchestra.core.policy import evidence, readiness
 from orchestra.core.runs.run import Run
+from orchestra.core.fleet.approvals import approvals_line
 from orchestra.ui.format import (READY, behind_text, diffstat_text, duration, event_line, evidence_text, gates_text,
                                  state_text, usage_text)
 
@@ -149,6 +150,12 @@ class RunPane(Widget, can_focus=True):
         if run.reverted:
             reason = f": {run.reverted['reason']}" if run.reverted.get("reason") else ""
             return wrapped(f"reverted by {run.reverted.get('actor')}{reason}", width, "$warning")
+        granted_by = (run.decision or {}).get("granted_by")
+        if run.state == "accepted" and granted_by:
+            return wrapped(f"accepted by policy: autonomy granted by {granted_by}", width, "$accent")
+        approvals = approvals_line(run)
+        if approvals:
+            return wrapped(approvals, width, "$accent")
         if run.state in ("failed", "waiting", "interrupted") and run.message:
             style = "$error" if run.state == "failed" else "$warning"
             return wrapped(run.message, width, style)

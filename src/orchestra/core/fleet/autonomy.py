@@ -7,10 +7,15 @@ nothing in the repository's files can give autonomy. A committed score can only 
 `max_autonomy = "manual"` keeps its runs manual whatever was granted.
 
 orchestra suggests a promotion from the track record (the latest `promote_after` runs of the pair accepted
-by a human, ready, never redirected or reverted, with no reject between), and never promotes by itself.
+by a human, ready, never redirected or reverted, with no reject between, since the pair was last demoted),
+and never promotes by itself.
 
-Not yet here: accepting a ready run by policy, and demoting on a boundary, secret or P0 finding, a gate
-failing after an automatic merge, or a revert of one.
+It demotes by itself (`demote`): a revoke entry whose actor is the policy, naming the cause and the run.
+The policy that accepts ready runs of "auto" pairs, and what demotes them, is fleet.autopilot.
+
+Each grant, revoke and demotion also rewrites `autonomy.json` in the state directory: the pairs granted
+"auto", for a run's supervisor to ask cheaply whether asking the policy is worth a process. It is a hint,
+never the authority: the policy reads the ledger (and the score's cap) before it accepts anything.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestra.core.base.errors import ActionRefused
+from orchestra.core.runs.hint import write_hint
 from orchestra.core.fleet.journal import new_decision_id
-from orchestra.core.ledger.fields import DecisionFields, decode_decisions
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the ledger's readers (msgspec) load when a standing is read, not for a supervisor's hint
     from orchestra.core.fleet.fleet import Fleet
+    from orchestra.core.ledger.fields import DecisionFields
 
 CHANGES = ("grant", "revoke")  # ledger actions that set a pair's level
+POLICY_ACTOR = "policy"  # the actor of an accept or a demotion made by policy, not by a human
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class Standing:
     agent: str
     granted: str          # "manual" or "auto", as last granted or revoked
     granted_by: str | None
+    grant_hash: str | None  # the ledger entry of the grant (or revoke) that set granted
     cap: str              # the spec's max_autonomy
     streak: int           # the latest runs in a row accepted by a human, ready, not redirected or reverted
     promote_after: int
@@ -53,7 +61,7 @@ class Standing:
 
     def to_json(self) -> dict[str, Any]:
         return {"spec": self.spec, "agent": self.agent, "level": self.level, "granted": self.granted,
-                "granted_by": self.granted_by, "cap": self.cap, "streak": self.streak,
+                "granted_by": self.granted_by, "grant_hash": self.grant_hash, "cap": self.cap, "streak": self.streak,
                 "promote_after": self.promote_after, "suggest_promotion": self.suggest_promotion}
 
 
@@ -74,8 +82,9 @@ class Autonomy:
             for agent in score.agents_for(spec):
                 granted = grants.get((spec.id, agent.name), {})
                 found.append(Standing(spec.id, agent.name, granted.get("level", "manual"), granted.get("actor"),
-                                      spec.max_autonomy, streaks.get((spec.id, agent.name), 0),
+                                      granted.get("hash"), spec.max_autonomy, streaks.get((spec.id, agent.name), 0),
                                       score.promote_after))
+        write_hint(self.fleet.repo.state_dir, grants)
         return found
 
     def standing(self, spec: str, agent: str) -> Standing:
@@ -106,25 +115,51 @@ class Autonomy:
             raise ActionRefused(f"{spec}/{agent} has no autonomy to revoke (it is manual). Nothing was changed.")
         return self._record("revoke", standing, "manual", actor, reason)
 
+    def demote(self, spec: str, agent: str, cause: str, reason: str, run: str | None = None,
+               decision: str | None = None) -> dict[str, Any] | None:
+        """Back to "manual" by policy, at once: a revoke entry whose actor is the policy, with the cause (e.g.
+        "boundary", "secret", "P0 finding", "gate failed after merge", "revert") and the run behind it.
+        None when the pair is not "auto" (nothing to demote). decision: the id to record it under (a revert's
+        demotion, completed on recovery, must not be written twice)."""
+        grants, found = self._read()
+        granted = grants.get((spec, agent), {})
+        if granted.get("level") != "auto":
+            return None
+        entry = self.fleet.ledger.append({
+            "action": "revoke", "decision": decision or new_decision_id(), "spec": spec, "agent": agent,
+            "level": "manual", "actor": POLICY_ACTOR, "demoted": True, "cause": cause, "reason": reason, "run": run,
+            "granted_by": granted.get("actor"), "grant": granted.get("hash"), "streak": found.get((spec, agent), 0)})
+        grants[(spec, agent)] = {"level": "manual", "actor": POLICY_ACTOR, "hash": entry["hash"]}
+        write_hint(self.fleet.repo.state_dir, grants)
+        return entry
+
     def _record(self, action: str, standing: Standing, level: str, actor: str, reason: str) -> dict[str, Any]:
-        return self.fleet.ledger.append({"action": action, "decision": new_decision_id(), "spec": standing.spec,
-                                         "agent": standing.agent, "level": level, "actor": actor, "reason": reason,
-                                         "streak": standing.streak})
+        entry = self.fleet.ledger.append({"action": action, "decision": new_decision_id(), "spec": standing.spec,
+                                          "agent": standing.agent, "level": level, "actor": actor,
+                                          "reason": reason, "streak": standing.streak})
+        grants, _found = self._read()
+        write_hint(self.fleet.repo.state_dir, grants)
+        return entry
 
     def _read(self) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], int]]:
         """From the ledger: each pair's last grant or revoke, and each pair's track record."""
+        from orchestra.core.ledger.fields import decode_decisions
         entries, _unreadable = decode_decisions(self.fleet.ledger.lines())  # ledger verify reports those
-        grants = {(e.spec, e.agent): {"level": e.level, "actor": e.actor} for e in entries if e.action in CHANGES}
+        grants = {(e.spec, e.agent): {"level": e.level, "actor": e.actor, "hash": e.hash}
+                  for e in entries if e.action in CHANGES}
         return grants, streaks(entries)
 
 
 def streaks(entries: Iterable[DecisionFields]) -> dict[tuple[str, str], int]:
     """Per spec and agent: the latest runs in a row accepted by a human, ready, never redirected or reverted
-    (a reject, a forced accept or such a run ends the streak)."""
+    (a reject, a forced accept or such a run ends the streak), since the pair was last demoted. Accepts by
+    policy are not a human's: they neither count nor end it."""
     outcomes: dict[tuple[str, str], list[tuple[str, str, bool]]] = defaultdict(list)
     redirected, reverted = set(), set()
     for entry in entries:
-        if entry.action in ("accept", "reject") and isinstance(entry.run, str):
+        if entry.action == "revoke" and entry.demoted:
+            outcomes[(str(entry.spec), str(entry.agent))].clear()  # earned again from here
+        elif entry.action in ("accept", "reject") and isinstance(entry.run, str) and entry.actor != POLICY_ACTOR:
             outcomes[(str(entry.spec or "task"), str(entry.agent))].append(
                 (entry.action, entry.run, bool(entry.forced)))
         elif entry.action == "redirect":

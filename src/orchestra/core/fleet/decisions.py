@@ -8,8 +8,9 @@ is only free once nothing of the decision is still running. Its steps, each a na
               → journal struck out
     reject:   journalled → recorded → closed → cleaned → journal struck out
     redirect: journalled → recorded → closed (working again) → started (supervisor) → journal struck out
-    revert:   journalled → reverted (the target holds the revert commit) → recorded → closed (the accepted
-              run marked reverted) → journal struck out
+    revert:   journalled → reverted (the target holds the revert commit) → recorded → demoted (a revert
+              of an accept by policy demotes its spec and agent to manual) → closed (the accepted run
+              marked reverted) → journal struck out
 
 A process killed at any step leaves its journal entry behind. The next orchestra command (or UI start)
 converges: an accept whose merge reached the target is completed — exactly one ledger entry, marked
@@ -26,6 +27,7 @@ verify` checks them against git); a run that is already on the target is closed 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 STEPS = {"accept": ("journalled", "merged", "recorded", "noted", "closed", "cleaned"),
          "reject": ("journalled", "recorded", "closed", "cleaned"),
          "redirect": ("journalled", "recorded", "closed", "started"),
-         "revert": ("journalled", "reverted", "recorded", "closed")}
+         "revert": ("journalled", "reverted", "recorded", "demoted", "closed")}
 FAULT_POINTS = frozenset(declare(f"{action}.{step}") for action, steps in STEPS.items() for step in steps)
 FINAL_STATE = {"accept": "accepted", "reject": "rejected", "redirect": "working", "revert": "accepted"}
 MOVES_TARGET = frozenset({"accept", "revert"})  # decisions that move the target branch before their entry
@@ -89,21 +91,32 @@ class Decisions:
             pass
 
     # -- the decisions ------------------------------------------------------------------------
-    def accept(self, run_id: str, actor: str, expected_candidate: str | None, force: bool) -> Run:
+    def accept(self, run_id: str, actor: str, expected_candidate: str | None, force: bool,
+               by_policy: bool = False) -> Run:
+        """Merge the run into its target. by_policy: an accept without a human (fleet.autopilot), made only
+        when, under the lock, the ledger grants the run's pair "auto" and the run is ready for it; its entry's
+        actor is the policy and names the human who granted it."""
         with self.deciding():
             run = self.open("accept", run_id, actor)
             if expected_candidate and run.candidate != expected_candidate:
                 self.fleet.resume_watch(run)
                 raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. "
                                     "Nothing was changed.")
+            extra: dict[str, Any] = self.policy_fields(run) if by_policy else {}
             ready = readiness(run)
             if not ready.ready and not force:
                 self.fleet.resume_watch(run)
                 raise NotReady(run, ready)
+            waiting, approvers = self.approvals(run, actor, by_policy)
+            if waiting is not None:
+                return waiting
+            if approvers:
+                extra["approvals"] = approvers
             decision = new_decision_id()
             candidate = run.candidate or self.fleet.branch_tip(run)
             try:
-                plan = plan_merge(self.fleet.repo, run.target, candidate, merge_message(run, actor, decision),
+                plan = plan_merge(self.fleet.repo, run.target, candidate,
+                                  merge_message(run, actor, decision, extra.get("granted_by"), approvers),
                                   actor_identity(actor))
             except NothingToMerge as nothing:
                 self.fleet.resume_watch(run)
@@ -113,7 +126,7 @@ class Decisions:
             except ActionRefused:
                 self.fleet.resume_watch(run)
                 raise
-            extra: dict[str, Any] = {"merge_commit": plan.commit}
+            extra["merge_commit"] = plan.commit
             if not ready.ready:
                 extra.update(forced=True, unready=[gate["reason"] for gate in ready.unready])
             record = self.fleet.journal.begin({
@@ -129,6 +142,51 @@ class Decisions:
                 raise
             fault_point("accept.merged")
             return self.complete(record)
+
+    def policy_fields(self, run: Run) -> dict[str, Any]:
+        """An accept by policy's own fields (the grant it acts on); refused, with the run watched again, when
+        the ledger no longer grants its pair "auto" or the run is not ready for an automatic accept."""
+        from orchestra.core.fleet.approvals import approvals_needed
+        from orchestra.core.fleet.autopilot import auto_blockers, standing_of
+        standing = standing_of(self.fleet, run)
+        why = ("its spec and agent have no autonomy" if standing is None or standing.level != "auto"
+               else "; ".join(auto_blockers(run, approvals_needed(self.fleet, run))))
+        if why:
+            self.fleet.resume_watch(run)
+            raise ActionRefused(f"Run {run.id} was not accepted by policy: {why}. Nothing was changed.")
+        assert standing is not None
+        return {"autonomy": "auto", "granted_by": standing.granted_by, "grant": standing.grant_hash}
+
+    def approvals(self, run: Run, actor: str, by_policy: bool) -> tuple[Run | None, list[str]]:
+        """Under [[approvals]]: record actor's accept as an approval and return the run (still in review) while
+        the rules want more; (None, the approvers) when the accept may merge (no rule: nobody; or this approval
+        completes them)."""
+        from orchestra.core.fleet.approvals import check_approver, status
+        found = status(self.fleet, run)
+        if not found.applied or by_policy:  # by policy: auto_blockers held it already
+            return None, []
+        try:
+            check_approver(found, run, actor)
+        except ActionRefused:
+            self.fleet.resume_watch(run)
+            raise
+        approval = {"actor": actor, "candidate": run.candidate, "time": 0.0}
+        after = dataclasses.replace(found, approvals=(*found.approvals, approval))
+        if after.satisfied:
+            return None, [str(a["actor"]) for a in after.approvals]
+        decision = new_decision_id()
+        entry = self.fleet.ledger.append(self.fields("approve", run, actor, decision, {
+            "approvals": [str(a["actor"]) for a in after.approvals], "needed": after.needed,
+            "counted": after.counted, "rules": after.to_json()["rules"]}))
+        approval.update(time=entry["time"], ledger_hash=entry["hash"], decision=decision, needed=after.needed,
+                        counted=after.counted)
+        run = self.fleet.store.update(run.id, lambda r: r.approvals.append(approval))
+        alone = (" (whoever started or last redirected a run cannot be its only approver)"
+                 if found.excluded and not after.counted else "")
+        self.fleet.store.append_events(run.id, [{"type": "note", "text": (
+            f"approved by {actor}: {after.line()}; it merges when the approval rules are met{alone}")}])
+        self.fleet.resume_watch(run)
+        return run, []
 
     def reject(self, run_id: str, actor: str, reason: str) -> Run:
         return self.record_and_complete("reject", run_id, actor, {"reason": reason})
@@ -216,6 +274,9 @@ class Decisions:
             note_commit(self.fleet.repo, record["merge_commit"], canonical_json(entry) + "\n",
                         actor_identity(entry["actor"]))
             fault_point("accept.noted")
+        if action == "revert":
+            self.demote_reverted(record)
+            fault_point("revert.demoted")
         run = self.close(record, entry)
         fault_point(f"{action}.closed")
         if action == "redirect":
@@ -227,6 +288,18 @@ class Decisions:
             fault_point(f"{action}.cleaned")
         self.fleet.journal.finish(decision)
         return run
+
+    def demote_reverted(self, record: dict[str, Any]) -> None:
+        """A revert of an accept by policy takes the autonomy away from its spec and agent (once: a recovered
+        revert finds the pair demoted already)."""
+        from orchestra.core.fleet.autonomy import POLICY_ACTOR, Autonomy
+        run = self.fleet.get(record["run"])
+        accepted = run.decision or {}
+        if accepted.get("actor") != POLICY_ACTOR or not run.spec:
+            return
+        reverter = record["fields"].get("actor")
+        Autonomy(self.fleet).demote(run.spec, run.agent, "revert", (
+            f"{reverter} reverted run {run.id}, which the policy had accepted"), run=run.id)
 
     def close(self, record: dict[str, Any], entry: dict[str, Any]) -> Run:
         """Move the run to the decision's state (once: a recovered decision finds it there already)."""
@@ -240,6 +313,10 @@ class Decisions:
         decision = {"id": record["id"], "action": action, "actor": entry["actor"], "time": entry["time"],
                     "reason": entry.get("reason"), "ledger_hash": entry["hash"], "forced": bool(entry.get("forced")),
                     "recovered": bool(entry.get("recovered")), "signed": bool(entry.get("sig"))}
+        if entry.get("granted_by"):  # an accept by policy: who granted the autonomy it acted on
+            decision["granted_by"] = entry["granted_by"]
+        if entry.get("approvals"):
+            decision["approvals"] = entry["approvals"]
         values: dict[str, Any] = {"decision": decision, "supervisor_pid": None}
         if action == "accept":
             values["merge_commit"] = record["merge_commit"]
@@ -299,4 +376,7 @@ def message_for(entry: dict[str, Any]) -> str:
     reason = f": {entry['reason']}" if entry.get("reason") else ""
     forced = " (forced: not every gate was green)" if entry.get("forced") else ""
     recovered = " (completed on recovery)" if entry.get("recovered") else ""
-    return f"{verb} by {entry['actor']}{reason}{forced}{recovered}"
+    granted = f" (autonomy granted by {entry['granted_by']})" if entry.get("granted_by") else ""
+    approved = (f" (approvals: {', '.join(str(a).partition(' <')[0] for a in entry['approvals'])})"
+                if entry.get("approvals") else "")
+    return f"{verb} by {entry['actor']}{granted}{approved}{reason}{forced}{recovered}"

@@ -42,11 +42,15 @@ def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
     return fields
 
 
-def merge_message(run: Run, actor: str, decision: str) -> str:
-    """The accept's merge commit message; its trailers name the run and the decision."""
+def merge_message(run: Run, actor: str, decision: str, granted_by: str | None = None,
+                  approvers: tuple[str, ...] | list[str] = ()) -> str:
+    """The accept's merge commit message; its trailers name the run and the decision, an accept by policy
+    the human who granted the autonomy (Orchestra-Autonomy), and approval rules' approvers (Approved-By)."""
     subject = f"Accept orchestra run {run.id}: {run.spec or 'task'} by {run.agent}"
+    autonomy = f"Orchestra-Autonomy: auto, granted by {granted_by}\n" if granted_by else ""
+    approved = "".join(f"Approved-By: {who}\n" for who in approvers)
     return (f"{subject}\n\n{run.task}\n\nOrchestra-Run: {run.id}\nOrchestra-Spec: {run.spec or '-'}\n"
-            f"Orchestra-Agent: {run.agent}\nOrchestra-Decision: {decision}\nAccepted-By: {actor}\n")
+            f"Orchestra-Agent: {run.agent}\nOrchestra-Decision: {decision}\nAccepted-By: {actor}\n{autonomy}{approved}")
 
 
 def revert_fields(run: Run, actor: str, decision: str, reason: str, revert_commit: str) -> dict[str, Any]:

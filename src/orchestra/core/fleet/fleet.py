@@ -88,6 +88,8 @@ class Fleet:
         require_trust(self.repo.root, setup_commands(self.score, spec), trust)
         target = self.target_branch()
         base = self.repo.resolve(target)
+        from orchestra.core.git.actor import current_actor
+        starter = current_actor(self.repo.root)  # approval rules: who started a run cannot approve it alone
         started: list[Run] = []
         live_ports: set[tuple[str, str]] = set()  # port holders found live: read once per spawn, not once per run
         from orchestra.core.supervise.processes import SupervisorBatch  # forks several runs' supervisors at once
@@ -97,7 +99,7 @@ class Fleet:
             for agent in agents:  # one group per spawn: named after its first run, so the UI can show them together
                 group = started[0].group if started else None
                 started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base,
-                                               group, live_ports, batch))
+                                               group, live_ports, batch, starter))
         finally:
             if batch is not None:
                 pids = batch.finish()
@@ -172,7 +174,7 @@ class Fleet:
 
     def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str,
                    group: str | None = None, live_ports: set[tuple[str, str]] | None = None,
-                   batch: SupervisorBatch | None = None) -> Run:
+                   batch: SupervisorBatch | None = None, starter: str | None = None) -> Run:
         from orchestra.core.fleet.trust import setup_commands
         from orchestra.core.git import worktrees
         from orchestra.core.supervise.ports import allocate_block
@@ -190,7 +192,8 @@ class Fleet:
                   spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
                   port=allocate_block(self.repo.state_dir, run_id, live_ports),
-                  review_config=self.review_settings(agent, spec), group=group or f"g{run_id.removeprefix('r')}")
+                  review_config=self.review_settings(agent, spec), group=group or f"g{run_id.removeprefix('r')}",
+                  started_by=starter)
         create(self.store, run)
         if batch is None:
             return self.start(run_id)

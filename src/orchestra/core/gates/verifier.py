@@ -108,8 +108,9 @@ class Verifier:
 
     def __init__(self, store: RunStore, run_id: str, tree: RunTree, stop_event: asyncio.Event,
                  launch: Launch = plain_launch, review: Review | None = None,
-                 run_elsewhere: RunElsewhere | None = None) -> None:
+                 run_elsewhere: RunElsewhere | None = None, on_gate: Callable[[Gate], None] | None = None) -> None:
         self.store, self.run_id, self.tree, self.worktree = store, run_id, tree, tree.path
+        self.on_gate = on_gate  # told of each gate saved (the supervisor's autonomy policy)
         self.launch = launch  # how a check starts: in the run's jail
         self.review = review  # how a reviewer reviews the run's tree (None: reviews are not run here)
         self.run_elsewhere = run_elsewhere  # how a check runs on another tree (benchmarks, proving tests)
@@ -140,6 +141,8 @@ class Verifier:
         self.store.update(self.run_id, lambda run: run.gates.__setitem__(gate.name, gate))
         self.store.append_events(self.run_id, [{"type": "gate", "name": gate.name, "status": gate.status,
                                                 "summary": gate.summary, "tree": gate.tree}])
+        if self.on_gate is not None:
+            self.on_gate(gate)
 
     async def verify_and_watch(self) -> None:
         """Verify, and again on every change, until the worktree goes or a stop is asked for.

@@ -86,6 +86,9 @@ class DecisionFields(msgspec.Struct, gc=False):
     group: Any = None
     review_since: Any = None
     level: Any = None  # grant, revoke: the autonomy level set
+    hash: Any = None
+    demoted: Any = None  # a revoke by policy
+    granted_by: Any = None  # an accept by policy: who granted the autonomy it acted on
 
 
 _DECISION_DECODER = msgspec.json.Decoder(DecisionFields)

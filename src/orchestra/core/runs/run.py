@@ -141,6 +141,12 @@ class Run:
     behind: dict[str, Any] | None = None
     # The runs started together by one spawn share a group (the id of its first run); None for older records.
     group: str | None = None
+    # Who started the run (the actor at spawn; None for older records): approval rules do not let them be
+    # its only approver.
+    started_by: str | None = None
+    # Human accepts recorded as approvals under [[approvals]]: [{"actor", "candidate", "time", "ledger_hash"}];
+    # only those of the current candidate count (fleet.approvals).
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_active(self) -> bool:
@@ -196,6 +202,8 @@ class Run:
             "merge_base": self.merge_base, "kept_worktree": self.kept, "escapes": self.escapes,
             "damaged": self.damaged, "sandboxed": (self.sandbox or {}).get("sandboxed"), "sandbox": self.sandbox,
             "port": self.port, "group": self.group, "reverted": self.reverted,
+            # Who decided (an accept by policy: actor "policy" and granted_by), and approvals under approval rules.
+            "decision": self.decision, "started_by": self.started_by, "approvals": self.approvals,
         }
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orchestra.core.score.locate import NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex, Problems
+from orchestra.core.score.locate import BOOL, NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex, Problems
 from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
 from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
-                                        Check, ReviewPolicy, Score, Spec)
+                                        ApprovalRule, Check, ReviewPolicy, Score, Spec)
 from orchestra.core.score.model import PROMOTE_AFTER, UPDATE_MODES
 from orchestra.core.base.findings import PRIORITIES
 from orchestra.core.base.providers import agent_vendor
@@ -58,7 +58,7 @@ def parse_score(text: str, path: Path) -> Score:
     return score
 
 
-_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "autonomy", "agents", "specs")
+_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "autonomy", "approvals", "agents", "specs")
 
 
 def _table(p: Problems, data: dict, key: str, fields: dict[str, ValueType]) -> dict[str, Any]:
@@ -115,6 +115,7 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
     if promote_after != int(promote_after) or not 1 <= promote_after <= 100:
         p.add(("autonomy", "promote_after"), f"must be a whole number from 1 to 100, got {promote_after}")
     _reviewers(p, [a for a in agents if a], [s for s in specs if s], review, data)
+    approvals = [_approval_rule(p, i, raw) for i, raw in _tables(p, data, "approvals")]
     return Score(
         path=path, target=orchestra.get("target"), theme=ui.get("theme"),
         agents=tuple(a for a in agents if a), specs=tuple(s for s in specs if s),
@@ -123,7 +124,31 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         sandbox=orchestra.get("sandbox", "auto"), sandbox_read=tuple(sandbox.get("read", ())),
         setup=tuple(orchestra.get("setup", ())), review=review, update=orchestra.get("update", "rebase"),
         promote_after=int(promote_after) if promote_after == int(promote_after) else PROMOTE_AFTER,
+        approvals=tuple(rule for rule in approvals if rule),
     )
+
+
+def _approval_rule(p: Problems, i: int, raw: dict) -> ApprovalRule | None:
+    """One [[approvals]] table: paths (required globs), require (1 to 20), approvers, codeowners."""
+    at = ("approvals", i)
+    rule = p.fields(raw, at, {"paths": STRINGS, "require": NUMBER, "approvers": STRINGS, "codeowners": BOOL},
+                    required=("paths",))
+    globs(p, rule, at, "paths")
+    if "paths" in rule and not rule["paths"]:
+        p.add((*at, "paths"), "is empty: name the files this rule covers (e.g. [\"migrations/**\"])")
+    require = rule.get("require", 1)
+    if require != int(require) or not 1 <= require <= 20:
+        p.add((*at, "require"), f"must be a whole number from 1 to 20 (distinct human approvals), got {require}")
+        return None
+    if rule.get("approvers") and rule.get("codeowners"):
+        p.add((*at, "codeowners"), "set approvers or codeowners = true, not both")
+    for j, who in enumerate(rule.get("approvers", ())):
+        if not who.strip():
+            p.add((*at, "approvers", j), "is empty: name a person (\"Ada Lovelace\" or \"ada@example.com\")")
+    if not rule.get("paths"):
+        return None
+    return ApprovalRule(paths=tuple(rule["paths"]), require=int(require), approvers=tuple(rule.get("approvers", ())),
+                        codeowners=bool(rule.get("codeowners", False)))
 
 
 def _review_policy(p: Problems, data: dict, agents: dict[str, int]) -> ReviewPolicy:

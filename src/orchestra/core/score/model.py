@@ -135,6 +135,18 @@ class Spec:
 
 
 @dataclass(frozen=True)
+class ApprovalRule:
+    """[[approvals]]: a run that changes a file matching paths merges only once `require` distinct humans
+    accepted the same candidate; approvers (names or emails), or the repository's CODEOWNERS for the files
+    it matched, say who may; nobody named: anyone. An accept by policy never counts."""
+
+    paths: tuple[str, ...]
+    require: int = 1
+    approvers: tuple[str, ...] = ()
+    codeowners: bool = False
+
+
+@dataclass(frozen=True)
 class ReviewPolicy:
     """[review]: who reviews every spec that names no reviewers, what blocks, how independent they must be.
 
@@ -167,6 +179,7 @@ class Score:
     update: str = "rebase"               # [orchestra] update: rebase | merge (see UPDATE_MODES)
     review: ReviewPolicy = ReviewPolicy()
     promote_after: int = PROMOTE_AFTER    # [autonomy] promote_after
+    approvals: tuple[ApprovalRule, ...] = ()  # [[approvals]]
 
     def agent(self, name: str) -> Agent:
         """The agent called name; KeyError if there is none."""

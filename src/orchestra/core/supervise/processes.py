@@ -40,6 +40,21 @@ def start_supervisor(state_dir: Path, run_id: str, cwd: Path, mode: str = "run")
     return proc.pid
 
 
+def policy_argv(root: Path | str, run_id: str) -> list[str]:
+    """The autonomy policy's command line for a run (fleet.autopilot): how its supervisor asks it."""
+    return [sys.executable, "-m", "orchestra.cli", "-C", str(root), "policy", run_id]
+
+
+def start_policy(state_dir: Path, run_id: str, root: Path) -> int:
+    """Ask the autonomy policy about a run, in a process of its own session: an accept by policy stops the
+    run's supervisor (which asks), so it cannot run inside it. Its output goes to the run's policy.log."""
+    with open(state_dir / "runs" / run_id / "policy.log", "ab", opener=owner_only) as log:
+        proc = subprocess.Popen(policy_argv(root, run_id), cwd=root, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True, close_fds=True)
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-policy-{run_id}").start()
+    return proc.pid
+
+
 class SupervisorBatch:
     """Supervisors for many new runs, forked by one launcher that loads their modules once (see
     supervise.launch): started first, it loads them while the runs are made; `start` hands it each run.

@@ -45,6 +45,8 @@ from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.imports import ImportCheckedVerifier
 from orchestra.core.supervise.lean_watch import become_lean, may_become_lean
+from orchestra.core.supervise.processes import start_policy
+from orchestra.core.runs.hint import hinted_auto
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
 from orchestra.core.supervise.setup import set_up_worktree
 from orchestra.core.supervise.sessions import SessionWatch, controlling_terminal, is_interactive, open_terminal
@@ -69,7 +71,35 @@ class Supervisor:
         self.result: dict[str, Any] = {}  # the agent's final record, when it sends one (llm agents)
         self.verifier: ImportCheckedVerifier  # made in main, once the jail is known
         self.activity_written = 0.0
-        self.reaper = Reaper(spare=spare_llm_host)
+        self.reaper = Reaper(spare=self.spared)
+        self.policy_pids: set[int] = set()  # the autonomy policy's processes this supervisor started
+        self.policy_asked: set[tuple[str, str]] = set()  # (tree, why): asked once each
+
+    def spared(self, pids: list[int]) -> set[int]:
+        """What ending this supervisor's descendants leaves running: the llm host, and the autonomy policy's
+        process (which stops this supervisor to accept its run)."""
+        return spare_llm_host(pids) | (self.policy_pids & set(pids))
+
+    def policy_check(self, gate: Gate) -> None:
+        """Ask the autonomy policy about the run (fleet.autopilot decides) when its pair may be "auto" and a
+        gate settled that may matter: one that failed or found something (it may demote the pair at once), or
+        the last on the run's tree (it may accept the run). Once per tree and reason."""
+        if gate.status in ("pending", "running"):
+            return
+        run = self.store.load(self.run_id)
+        if gate.tree != run.tree or run.tree is None or not hinted_auto(self.store.state_dir, run.spec, run.agent):
+            return
+        if all(name in run.gates and run.gates[name].tree == run.tree
+               and run.gates[name].status not in ("pending", "running") for name in run.expected_gates()):
+            why = "settled"
+        elif gate.status != "passed" or gate.findings:
+            why = gate.name
+        else:
+            return
+        if (run.tree, why) in self.policy_asked:
+            return
+        self.policy_asked.add((run.tree, why))
+        self.policy_pids.add(start_policy(self.store.state_dir, self.run_id, repository_of(self.store.state_dir).root))
 
     def launch_check(self, command: str) -> tuple[list[str], dict[str, str]]:
         """How a gate's command starts: in the run's jail, with a gate's environment."""
@@ -115,7 +145,8 @@ class Supervisor:
             self.events.note(f"not sandboxed: {self.jail.reason}")
         self.verifier = verifier = ImportCheckedVerifier(self.store, self.run_id, self.tree, self.stop_event,
                                                          self.launch_check, review=self.review,
-                                                         run_elsewhere=self.run_elsewhere)
+                                                         run_elsewhere=self.run_elsewhere,
+                                                         on_gate=self.policy_check)
         verifier.may_go_lean = True  # once its gates are final, a lean watcher waits for the next change
         try:
             if mode == "run":
