@@ -154,3 +154,60 @@ def test_a_human_revert_of_a_human_accept_demotes_nothing(repo: Path, make_fleet
     Autonomy(fleet).grant("fix", "author", ACTOR)
     fleet.revert(run.id, reason="undo")
     assert level(fleet) == "auto" and not [e for e in decided(fleet, "revoke") if e.get("demoted")]
+
+
+def move_target(repo: Path, name: str, text: str) -> None:
+    (repo / name).write_text(text)
+    subprocess.run(["git", "add", name], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", f"meanwhile: {name}"], cwd=repo, check=True)
+
+
+def accepted_on_a_moved_target(make_fleet: MakeFleet, repo: Path, name: str) -> tuple[Fleet, str]:
+    """A ready run, the target moved on meanwhile (with name), then the pair granted and the policy asked."""
+    fleet = autonomous(make_fleet, repo, grant=False, verify="test ! -e broken.txt")
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id)
+    move_target(repo, name, "x\n")
+    Autonomy(fleet).grant("fix", "author", ACTOR)
+    assert apply_policy(fleet, run.id).done == "accepted"
+    return fleet, run.id
+
+
+def test_a_check_failing_on_the_target_after_an_automatic_merge_demotes(repo: Path, make_fleet: MakeFleet) -> None:
+    fleet, run_id = accepted_on_a_moved_target(make_fleet, repo, "broken.txt")
+    wait_for(lambda: level(fleet) == "manual", timeout=60)
+    entry = demotion(fleet)
+    assert entry["cause"] == "gate failed after merge" and entry["run"] == run_id
+    run = fleet.get(run_id)
+    assert run.target_check["done"] and run.target_check["merge_commit"] == run.merge_commit
+    assert [gate["status"] for gate in run.target_check["gates"]] == ["failed"]
+    wait_for(lambda: not Path(run.worktree).exists())  # verified, then cleaned
+    assert (repo / "src" / "app.py").exists()  # the merge stays: undoing it is a human's revert
+
+
+def test_checks_passing_on_the_target_keep_the_autonomy(repo: Path, make_fleet: MakeFleet) -> None:
+    fleet, run_id = accepted_on_a_moved_target(make_fleet, repo, "harmless.txt")
+    wait_for(lambda: (fleet.get(run_id).target_check or {}).get("done"), timeout=60)
+    wait_for(lambda: not Path(fleet.get(run_id).worktree).exists())
+    assert level(fleet) == "auto" and [g["status"] for g in fleet.get(run_id).target_check["gates"]] == ["passed"]
+
+
+def test_an_automatic_merge_of_the_tree_its_gates_saw_is_not_verified_again(repo: Path,
+                                                                             make_fleet: MakeFleet) -> None:
+    fleet = autonomous(make_fleet, repo)
+    run = wait_state(fleet, fleet.spawn("fix")[0].id, "accepted", timeout=60)
+    wait_for(lambda: not Path(run.worktree).exists())  # removed right after the accept, as a human's
+    assert fleet.get(run.id).target_check is None
+
+
+def test_an_accept_by_policy_killed_after_its_merge_is_completed_in_the_policys_name(
+        repo: Path, make_fleet: MakeFleet) -> None:
+    from tests.core.test_crash_decisions import KILLED, assert_converged_accept, orchestra
+    fleet = autonomous(make_fleet, repo, grant=False)
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id)
+    Autonomy(fleet).grant("fix", "author", ACTOR)  # after its gates settled: nothing asks the policy but us
+    assert orchestra(repo, "policy", run.id, fault="accept.merged").returncode == KILLED
+    assert orchestra(repo, "runs").returncode == 0  # converges
+    assert assert_converged_accept(fleet, repo, run.id)
+    entry = decided(fleet, "accept")[0]
+    assert (entry["actor"], entry["granted_by"], entry["recovered"]) == (POLICY_ACTOR, ACTOR, True)
+    assert fleet.get(run.id).decision["granted_by"] == ACTOR

@@ -19,6 +19,7 @@ demotions are where their cause happens: a revert of an automatic accept (decisi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestra.core.base.errors import ActionRefused
@@ -51,6 +52,8 @@ def standing_of(fleet: Fleet, run: Run) -> Standing | None:
 def apply_policy(fleet: Fleet, run_id: str) -> Outcome:
     """Demote or accept the run as the policy says (the supervisor's `orchestra policy RUN`)."""
     run = fleet.get(run_id)
+    if run.state == "accepted" and (run.target_check or {}).get("done"):
+        return after_target_check(fleet, run)
     if run.state != "review":
         return Outcome("manual", f"run {run.id} is {run.state}: the policy acts on runs in review only", run)
     standing = standing_of(fleet, run)
@@ -73,3 +76,22 @@ def apply_policy(fleet: Fleet, run_id: str) -> Outcome:
         return Outcome("held", text, run)
     accepted = fleet.decisions.accept(run.id, POLICY_ACTOR, run.candidate, force=False, by_policy=True)
     return Outcome("accepted", f"accepted by policy (autonomy granted by {standing.granted_by})", accepted)
+
+
+def after_target_check(fleet: Fleet, run: Run) -> Outcome:
+    """An accept by policy was verified on its target: demote the pair if a check failed there (the merged
+    change is not undone: reverting is a human's decision, `orchestra revert`), then remove the worktree."""
+    check = run.target_check or {}
+    failed = [gate for gate in check.get("gates", []) if gate.get("status") != "passed"]
+    outcome = Outcome("verified", f"run {run.id}'s merge passed its checks on {run.target}", run)
+    if failed and run.spec:
+        names = ", ".join(str(gate.get("name")) for gate in failed)
+        reason = (f"{names} failed on {run.target} after the merge by policy of run {run.id} "
+                  f"({str(check.get('merge_commit'))[:10]})")
+        entry = Autonomy(fleet).demote(run.spec, run.agent, "gate failed after merge", reason, run=run.id)
+        text = f"autonomy of {run.spec}/{run.agent} demoted to manual by policy: {reason}" if entry else reason
+        fleet.store.append_events(run.id, [{"type": "note", "text": text}])
+        outcome = Outcome("demoted", text, run)
+    if Path(run.worktree).is_dir():
+        fleet.clean(run)
+    return outcome

@@ -284,10 +284,21 @@ class Decisions:
                 run = self.fleet.start(run.id)
             fault_point("redirect.started")
         elif action != "revert":  # a reverted run's worktree went with its accept
-            run = self.fleet.clean(run)
+            # An accept by policy whose merge holds a tree no gate saw is verified on the target first (the
+            # supervisor's "target" mode); its worktree goes after that (fleet.autopilot).
+            run = self.fleet.start(run.id, mode="target") if self.verify_on_target(record, run) else self.fleet.clean(run)
             fault_point(f"{action}.cleaned")
         self.fleet.journal.finish(decision)
         return run
+
+    def verify_on_target(self, record: dict[str, Any], run: Run) -> bool:
+        """Whether an accept by policy merged a tree other than the one its gates passed on."""
+        if record["action"] != "accept" or record["fields"].get("autonomy") != "auto" or run.target_check:
+            return False
+        if not Path(run.worktree).is_dir() or not (run.spec_config or {}).get("verify"):
+            return False
+        from orchestra.core.git.diffs import tree_of
+        return tree_of(self.fleet.repo.root, record["merge_commit"]) != run.tree
 
     def demote_reverted(self, record: dict[str, Any]) -> None:
         """A revert of an accept by policy takes the autonomy away from its spec and agent (once: a recovered

@@ -147,6 +147,10 @@ class Run:
     # Human accepts recorded as approvals under [[approvals]]: [{"actor", "candidate", "time", "ledger_hash"}];
     # only those of the current candidate count (fleet.approvals).
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    # An accept by policy whose merge made a tree its gates never saw (the target had moved on): the spec's
+    # verify checks run on the merge commit (the supervisor's "target" mode), each as Gate.evidence();
+    # one that fails demotes the pair (fleet.autopilot). {"merge_commit", "tree", "gates": [...], "done"}.
+    target_check: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -204,6 +208,7 @@ class Run:
             "port": self.port, "group": self.group, "reverted": self.reverted,
             # Who decided (an accept by policy: actor "policy" and granted_by), and approvals under approval rules.
             "decision": self.decision, "started_by": self.started_by, "approvals": self.approvals,
+            "target_check": self.target_check,
         }
 
 

@@ -101,6 +101,39 @@ class Supervisor:
         self.policy_asked.add((run.tree, why))
         self.policy_pids.add(start_policy(self.store.state_dir, self.run_id, repository_of(self.store.state_dir).root))
 
+    async def verify_target(self) -> None:
+        """An accept by policy merged a tree its gates never saw: run the spec's verify checks on the merge
+        commit, in the run's worktree (checked out there, detached) and jail, recording each on the run; then
+        ask the policy, which demotes the pair if one failed and removes the worktree."""
+        run = self.store.load(self.run_id)
+        merge = run.merge_commit
+        if run.state != "accepted" or not merge:
+            return
+        await asyncio.to_thread(self.tree.git, "checkout", "--quiet", "--force", "--detach", merge)
+        tree = await asyncio.to_thread(self.tree.git, "rev-parse", f"{merge}^{{tree}}")
+        check: dict[str, Any] = {"merge_commit": merge, "tree": tree, "gates": [], "done": False}
+        self.update(target_check=check)
+        try:
+            for spec_check in (run.spec_config or {}).get("verify", []):
+                if self.stop_event.is_set():
+                    return
+                started = time.time()
+                try:
+                    gate = await self.verifier.run_one(spec_check, tree)
+                except Exception as error:  # noqa: BLE001 - recorded as the check's error, like a gate's
+                    from orchestra.core.gates.verifier import error_gate
+                    gate = error_gate(str(spec_check.get("name")), "command", tree, started, error)
+                check["gates"].append({**gate.evidence(), "finished": gate.finished})
+                self.update(target_check=check)
+        finally:  # back on the run's branch, as the accept left it: its removal finds nothing of its own
+            await asyncio.to_thread(self.tree.git, "checkout", "--quiet", "--force", run.branch)
+        check["done"] = True
+        self.update(target_check=check)
+        failed = [gate["name"] for gate in check["gates"] if gate["status"] != "passed"]
+        self.events.note(f"after the merge by policy, on {run.target} ({merge[:10]}): " + (
+            f"{', '.join(failed)} failed" if failed else f"{len(check['gates'])} verify check(s) passed"))
+        self.policy_pids.add(start_policy(self.store.state_dir, self.run_id, repository_of(self.store.state_dir).root))
+
     def launch_check(self, command: str) -> tuple[list[str], dict[str, str]]:
         """How a gate's command starts: in the run's jail, with a gate's environment."""
         return command_in(self.jail, ["/bin/sh", "-c", command]), gate_environment(self.jail, self.run)
@@ -149,9 +182,11 @@ class Supervisor:
                                                          on_gate=self.policy_check)
         verifier.may_go_lean = True  # once its gates are final, a lean watcher waits for the next change
         try:
+            if mode == "target":
+                await self.verify_target()
             if mode == "run":
                 await self.run_agent()
-            if self.run.state == "review" and not self.stop_event.is_set():
+            if mode != "target" and self.run.state == "review" and not self.stop_event.is_set():
                 await verifier.verify_and_watch()
         except TransitionRefused as refused:
             self.events.note(f"supervisor ends: {refused}")  # decided meanwhile: nothing more to do
@@ -405,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestra-supervisor")
     parser.add_argument("state_dir", type=Path)
     parser.add_argument("run_id")
-    parser.add_argument("--mode", choices=("run", "watch"), default="run")
+    parser.add_argument("--mode", choices=("run", "watch", "target"), default="run")
     args = parser.parse_args(argv)
     # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
     yield_cpu(FLEET_NICENESS)  # its own session (processes.start_supervisor): the session's autogroup too
