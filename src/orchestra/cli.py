@@ -345,7 +345,8 @@ def doctor_state(repo: Repository) -> list:
     except LedgerError:
         signing = None
     score_mode = load_score(repo.score_path).sandbox if repo.score_path.exists() else "auto"
-    return [*trust_findings(signing, probe(), score_mode),
+    from orchestra.core.runs.hint import hinted_pairs
+    return [*trust_findings(signing, probe(), score_mode, hinted_pairs(repo.state_dir)),
             *repository_findings(repo.state_dir, store.list(), store.strays(), len(Journal(repo.state_dir).pending()))]
 
 

@@ -237,6 +237,16 @@ def test_doctor_says_what_a_machine_without_a_sandbox_means_for_the_score(mode: 
     assert expected in finding.detail and finding.needed == (mode == "required")
 
 
+def test_doctor_names_the_pairs_at_auto_and_flags_them_without_a_sandbox() -> None:
+    from orchestra.core.jail import SandboxStatus
+    from orchestra.core.onboarding.doctor import trust_findings
+    assert [f.subject for f in trust_findings(None, SandboxStatus(True, ""))] == ["ledger signing", "agent sandbox"]
+    sandboxed = trust_findings(None, SandboxStatus(True, ""), "auto", (("fix", "coder"),))[-1]
+    assert (sandboxed.subject, sandboxed.ok) == ("autonomy", True) and "fix/coder at auto" in sandboxed.detail
+    bare = trust_findings(None, SandboxStatus(False, "bubblewrap is not installed"), "auto", (("fix", "coder"),))[-1]
+    assert (bare.subject, bare.ok) == ("autonomy", False) and "can write the ledger that grants it" in bare.detail
+
+
 # --- versions of the installed CLIs --------------------------------------------------------------
 
 CLAUDE_SCRIPT = "#!/usr/bin/env node\n"  # how npm installs a node CLI: run by the node on PATH

@@ -329,8 +329,10 @@ SIGN_HOW = ("to sign: git config gpg.format ssh; git config user.signingkey ~/.s
             "key file); git config gpg.ssh.allowedSignersFile ~/.config/git/allowed_signers")
 
 
-def trust_findings(signing: SigningConfig | None, sandbox: SandboxStatus, mode: str = "auto") -> list[Finding]:
-    """What the guarantees in this repository rest on, said plainly: ledger signing, and the agents' reach."""
+def trust_findings(signing: SigningConfig | None, sandbox: SandboxStatus, mode: str = "auto",
+                   auto_pairs: tuple[tuple[str, str], ...] = ()) -> list[Finding]:
+    """What the guarantees in this repository rest on, said plainly: ledger signing, the agents' reach, and
+    which specs and agents have their ready runs merged without a human."""
     findings = []
     if signing is None or not signing.enabled:
         findings.append(Finding("ledger signing", False, "not configured: ledger entries are not signed, so "
@@ -344,6 +346,15 @@ def trust_findings(signing: SigningConfig | None, sandbox: SandboxStatus, mode: 
         findings.append(Finding("ledger signing", True, f"entries are signed as {signing.principal} with "
                                 f"{signing.signing_key}; verify checks them against {signing.allowed_signers}"))
     findings.append(_sandbox_finding(sandbox, mode))
+    if auto_pairs:
+        pairs = ", ".join(f"{spec}/{agent}" for spec, agent in auto_pairs)
+        if sandbox.works and mode != "off":
+            findings.append(Finding("autonomy", True, f"{pairs} at auto: their ready runs are merged by policy, "
+                                    "each entry naming who granted it (`orchestra autonomy show`)"))
+        else:
+            findings.append(Finding("autonomy", False, f"{pairs} at auto while agents run unsandboxed: an agent "
+                                    "can write the ledger that grants it, and merge by itself", "orchestra autonomy "
+                                    "revoke SPEC AGENT, or make the sandbox work"))
     return findings
 
 

@@ -31,12 +31,17 @@ def write_hint(state_dir: Path, grants: dict[tuple[str, str], dict[str, Any]]) -
     write_atomic(path, text, mode=0o600)
 
 
-def hinted_auto(state_dir: Path, spec: str | None, agent: str) -> bool:
-    """Whether the hint file says the pair was granted "auto" (False when it cannot be read)."""
-    if not spec:
-        return False
+def hinted_pairs(state_dir: Path) -> tuple[tuple[str, str], ...]:
+    """The pairs the hint file says were granted "auto" (none when it cannot be read)."""
     try:
         pairs = json.loads((state_dir / HINT_FILE).read_text(encoding="utf-8")).get("auto", [])
     except (OSError, ValueError, AttributeError):
-        return False
-    return isinstance(pairs, list) and [spec, agent] in pairs
+        return ()
+    if not isinstance(pairs, list):
+        return ()
+    return tuple((str(pair[0]), str(pair[1])) for pair in pairs if isinstance(pair, list) and len(pair) == 2)
+
+
+def hinted_auto(state_dir: Path, spec: str | None, agent: str) -> bool:
+    """Whether the hint file says the pair was granted "auto" (False when it cannot be read)."""
+    return bool(spec) and (str(spec), agent) in hinted_pairs(state_dir)
