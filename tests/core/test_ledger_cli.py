@@ -90,6 +90,22 @@ def test_show_marks_forced_recovered_and_signed_entries(repo: Path, tmp_path: Pa
     assert out.splitlines() == ledger.path.read_text().splitlines()
 
 
+def test_show_marks_autonomy_demotions_and_approvals(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger = ledger_of(repo)
+    ledger.append({**reject_fields("r1"), "action": "accept", "actor": "policy", "autonomy": "auto",
+                   "granted_by": "Ada <ada@x>"})
+    ledger.append({"action": "revoke", "decision": "d-2", "spec": "fix", "agent": "coder", "level": "manual",
+                   "actor": "policy", "demoted": True, "cause": "secret", "reason": "a key in src/k.py"})
+    ledger.append({**reject_fields("r3"), "action": "approve", "actor": "Bob <bob@x>", "counted": ["Bob <bob@x>"],
+                   "needed": 2})
+    ledger.append({**reject_fields("r3"), "action": "accept", "approvals": ["Bob <bob@x>", "Ada <ada@x>"]})
+    code, out, _ = run_cli(capsys, repo, "show")
+    lines = out.splitlines()
+    assert code == 0 and "[AUTO: accepted by policy, autonomy granted by Ada <ada@x>]" in lines[0]
+    assert "DEMOTED by policy (secret)" in lines[1] and "“a key in src/k.py”" in lines[1]
+    assert "[approval 1 of 2]" in lines[2] and "[approved by Bob <bob@x>, Ada <ada@x>]" in lines[3]
+
+
 def test_recover_from_the_command_line(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     append_in_process(repo, "r0", decision_id(0))
     assert append_in_process(repo, "r1", decision_id(1), fault="ledger.after-line") == -9

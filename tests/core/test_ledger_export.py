@@ -127,3 +127,16 @@ def test_export_to_a_file(repo: Path, decided: Fleet, tmp_path: Path, capsys: py
     assert main(["-C", str(repo), "ledger", "export", "--format", "in-toto", "--output", str(out)]) == 0
     assert "Exported 3 decisions as in-toto to" in capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 3
+
+
+def test_an_accept_by_policy_and_a_demotion_say_so_in_the_export() -> None:
+    from orchestra.core.ledger.export import csv_lines, predicate
+    auto = {"action": "accept", "actor": "policy", "autonomy": "auto", "granted_by": "Ada <ada@x>", "grant": "h1",
+            "approvals": []}
+    assert predicate(auto)["autonomy"] == {"level": "auto", "granted_by": "Ada <ada@x>", "grant": "h1"}
+    demoted = {"action": "revoke", "actor": "policy", "demoted": True, "cause": "secret", "granted_by": "Ada <ada@x>"}
+    assert predicate(demoted)["demoted"] == {"cause": "secret", "granted_by": "Ada <ada@x>"}
+    assert predicate({"action": "reject"})["autonomy"] is None
+    rows = "".join(csv_lines([{**auto, "approvals": ["Bob <b@x>", "Cy <c@x>"]}])).splitlines()
+    header = rows[0].split(",")
+    assert "granted_by" in header and "Ada <ada@x>" in rows[1] and "Bob <b@x> ; Cy <c@x>" in rows[1]

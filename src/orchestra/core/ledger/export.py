@@ -20,8 +20,9 @@ from orchestra.core.base.canonical import canonical_json
 FORMATS = ("jsonl", "csv", "in-toto")
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://orchestra.invalid/decision/v1"  # orchestra's own predicate: no registry serves it
-CSV_COLUMNS = ("seq", "time", "action", "run", "agent", "spec", "actor", "decision", "candidate", "tree",
-               "merge_commit", "revert_commit", "gates", "verdict", "forced", "recovered", "signed", "reason", "hash")
+CSV_COLUMNS = ("seq", "time", "action", "run", "agent", "spec", "actor", "granted_by", "approvals", "decision",
+               "candidate", "tree", "merge_commit", "revert_commit", "gates", "verdict", "forced", "recovered",
+               "signed", "reason", "hash")
 # Why a decision was taken, in the field its action records it under.
 WHY = ("reason", "instruction")
 
@@ -73,6 +74,10 @@ def predicate(entry: dict[str, Any]) -> dict[str, Any]:
         "why": next((entry[key] for key in WHY if entry.get(key)), None),
         "forced": bool(entry.get("forced")), "unready": entry.get("unready") or [],
         "recovered": bool(entry.get("recovered")),
+        # An accept by policy: the grant it acted on and who gave it; a demotion: why.
+        "autonomy": {"level": entry.get("autonomy"), "granted_by": entry.get("granted_by"), "grant": entry.get("grant")}
+        if entry.get("autonomy") else None,
+        "demoted": {"cause": entry.get("cause"), "granted_by": entry.get("granted_by")} if entry.get("demoted") else None,
         "reverts": {"entry": entry.get("reverts"), "decision": entry.get("reverts_decision"),
                     "merge": entry.get("reverted_merge")} if entry.get("action") == "revert" else None,
         "ledger": {"seq": entry.get("seq"), "hash": entry.get("hash"), "prev": entry.get("prev")},
@@ -96,7 +101,7 @@ def csv_lines(entries: Iterable[dict[str, Any]]) -> Iterator[str]:
                "gates": " ".join(f"{gate.get('name')}:{gate.get('status')}" for gate in gates),
                "verdict": verdict(gates), "reason": next((entry[key] for key in WHY if entry.get(key)), None),
                "forced": bool(entry.get("forced")), "recovered": bool(entry.get("recovered")),
-               "signed": bool(entry.get("sig"))}
+               "signed": bool(entry.get("sig")), "approvals": " ; ".join(map(str, entry.get("approvals") or []))}
         writer.writerow(["" if row[column] is None else row[column] for column in CSV_COLUMNS])
         yield out.getvalue()
         out.seek(0)

@@ -92,6 +92,14 @@ def _marks(entry: dict) -> list[str]:
     marks = []
     if entry.get("action") in ("grant", "revoke"):
         marks.append(f"autonomy of {entry.get('spec')}/{entry.get('agent')}: {entry.get('level')}")
+    if entry.get("demoted"):
+        marks.append(f"DEMOTED by policy ({entry.get('cause')})")
+    if entry.get("autonomy") == "auto":
+        marks.append(f"AUTO: accepted by policy, autonomy granted by {entry.get('granted_by')}")
+    if entry.get("action") == "approve":
+        marks.append(f"approval {len(entry.get('counted') or [])} of {entry.get('needed')}")
+    if entry.get("action") == "accept" and entry.get("approvals"):
+        marks.append(f"approved by {', '.join(map(str, entry['approvals']))}")
     if entry.get("action") == "revert":
         merge, revert = str(entry.get("reverted_merge"))[:10], str(entry.get("revert_commit"))[:10]
         marks.append(f"undoes merge {merge} with {revert}")
