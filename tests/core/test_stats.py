@@ -21,6 +21,13 @@ def entry(action: str, run: str, agent: str = "coder", spec: str = "work", **mor
     return DecisionFields(action=action, run=run, agent=agent, spec=spec, time=more.pop("time", T), **more)
 
 
+def test_accepts_by_policy_are_counted_apart_and_take_none_of_the_conductors_time() -> None:
+    entries = [entry("accept", "r1", review_since=T_EPOCH - 60),
+               entry("accept", "r2", actor="policy", granted_by="Ada <a@x>", review_since=T_EPOCH - 600)]
+    coder = fleet_stats(entries)["by_agent"]["coder"]
+    assert (coder["accepted"], coder["auto_accepted"], coder["conductor_seconds"]) == (2, 1, 60.0)
+
+
 def test_each_figure_is_counted_as_documented() -> None:
     entries = [
         entry("redirect", "r1"),

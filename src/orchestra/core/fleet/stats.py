@@ -38,6 +38,7 @@ class Tally:
     rejected: set[str] = field(default_factory=set)
     reverted: set[str] = field(default_factory=set)
     forced: set[str] = field(default_factory=set)
+    auto: set[str] = field(default_factory=set)  # accepted by policy
     redirects: Counter = field(default_factory=Counter)
     waits: list[float] = field(default_factory=list)
     usage: dict[str, dict] = field(default_factory=dict)  # accepted run -> its accept's usage
@@ -48,6 +49,8 @@ class Tally:
         self.runs.add(run)
         if action == "accept":
             self.accepted.add(run)
+            if entry.granted_by is not None:
+                self.auto.add(run)
             self.rejected.discard(run)
             if entry.forced:
                 self.forced.add(run)
@@ -67,7 +70,8 @@ class Tally:
         tokens = [(u.get("prompt_tokens") or 0) + (u.get("completion_tokens") or 0) for u in self.usage.values()]
         costs = [u["cost"] for u in self.usage.values() if isinstance(u.get("cost"), (int, float))]
         return {
-            "runs": len(self.runs), "accepted": accepted, "rejected": len(self.rejected),
+            "runs": len(self.runs), "accepted": accepted, "auto_accepted": len(self.auto & self.accepted),
+            "rejected": len(self.rejected),
             "accept_rate": ratio(accepted, decided),
             "redirects": sum(self.redirects.values()),
             "rework": ratio(sum(self.redirects[run] for run in self.accepted), accepted),
@@ -90,6 +94,8 @@ def ratio(part: int | float, whole: int) -> float | None:
 def review_wait(entry: DecisionFields) -> float | None:
     """Seconds from the run entering review to this accept or reject, when the entry says when that was."""
     if entry.action not in ("accept", "reject") or not isinstance(entry.review_since, (int, float)):
+        return None
+    if entry.actor == "policy":  # an accept by policy took none of the conductor's time
         return None
     decided = parse_time(entry.time)
     return None if decided is None else max(0.0, decided - entry.review_since)
@@ -138,7 +144,7 @@ def agreement(trees: dict[tuple[str, str], dict[str, str]]) -> dict[str, dict[st
     return dict(sorted(found.items()))
 
 
-COLUMNS = (("runs", "runs"), ("accepted", "acc"), ("accept_rate", "acc %"), ("rework", "rework"),
+COLUMNS = (("runs", "runs"), ("accepted", "acc"), ("auto_accepted", "auto"), ("accept_rate", "acc %"), ("rework", "rework"),
            ("first_try", "1st try"), ("escaped", "escaped"), ("conductor_seconds", "conductor"),
            ("tokens_per_accept", "tok/acc"), ("cost_per_accept", "$/acc"))
 
@@ -159,7 +165,8 @@ def stats_lines(stats: dict[str, Any]) -> list[str]:
         lines += [f"  {spec}: {found['agreed']} of {found['groups']} ({found['rate']:.0%})"
                   for spec, found in stats["agreement"].items()]
     lines += ["", "rework: redirects per accepted run · 1st try: accepted without a redirect or force",
-              "escaped: reverted after accept · conductor: median time from review to decision"]
+              "escaped: reverted after accept · conductor: median time from review to a human's decision",
+              "auto: accepted by policy (orchestra autonomy)"]
     return lines
 
 
