@@ -128,6 +128,11 @@ class RunActions:
         from orchestra.ui.stats_screen import StatsScreen  # loaded when asked for, not at start
         self.push_screen(StatsScreen(self.fleet))
 
+    def action_history(self) -> None:
+        from orchestra.ui.history_screen import HistoryScreen  # loaded when asked for, not at start
+        if not isinstance(self.screen, HistoryScreen):  # from the palette over the history: it is open already
+            self.push_screen(HistoryScreen(self.fleet))
+
     def action_revert(self, run_id: str | None = None) -> None:
         run = self.target_run(run_id)
         if not allowed("revert", run):
@@ -313,6 +318,8 @@ class RunActions:
             yield SystemCommand(f"Review {name}", "Open its diff, gates and output", lambda: self.open_review(run.id))
         yield SystemCommand("Stats", "Outcomes per agent and per spec, from the ledger: accept rate, rework, "
                             "escaped defects, the conductor's time, cost", self.action_stats)
+        yield SystemCommand("History", "Every decision in the ledger, newest first, filterable: its evidence, "
+                            "and a revert of an accepted run", self.action_history)
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
 
     # -- the target moves on, publishing ------------------------------------------------------------
