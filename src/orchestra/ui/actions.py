@@ -128,6 +128,11 @@ class RunActions:
         from orchestra.ui.stats_screen import StatsScreen  # loaded when asked for, not at start
         self.push_screen(StatsScreen(self.fleet))
 
+    def action_autonomy(self) -> None:
+        from orchestra.ui.autonomy_screen import AutonomyScreen  # loaded when asked for, not at start
+        if not isinstance(self.screen, AutonomyScreen):
+            self.push_screen(AutonomyScreen(self.fleet))
+
     def action_history(self) -> None:
         from orchestra.ui.history_screen import HistoryScreen  # loaded when asked for, not at start
         if not isinstance(self.screen, HistoryScreen):  # from the palette over the history: it is open already
@@ -320,6 +325,8 @@ class RunActions:
                             "escaped defects, the conductor's time, cost", self.action_stats)
         yield SystemCommand("History", "Every decision in the ledger, newest first, filterable: its evidence, "
                             "and a revert of an accepted run", self.action_history)
+        yield SystemCommand("Autonomy", "Per spec and agent: the level, who granted it, the track record and "
+                            "suggested promotions; grant or revoke (recorded under your name)", self.action_autonomy)
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
 
     # -- the target moves on, publishing ------------------------------------------------------------

@@ -44,6 +44,8 @@ class OrchestraApp(RunActions, App[int]):
     BINDINGS = [
         *RunActions.RUN_BINDINGS,
         Binding("n", "new_run", "New", id="fleet.new", tooltip="Start runs: pick a spec or type a task, pick agents"),
+        Binding("G", "autonomy", "Autonomy", id="app.autonomy", show=False,
+                tooltip="Autonomy per spec and agent: levels, track records, suggested promotions; grant or revoke"),
         Binding("y", "history", "History", id="app.history", show=False,
                 tooltip="Every decision in the ledger, newest first: filter, open one's evidence, revert an accept"),
         Binding("question_mark,f1", "help", "Keys", id="app.help", tooltip="List every key"),
@@ -200,11 +202,12 @@ class OrchestraApp(RunActions, App[int]):
         from orchestra.ui.dialogs import AgentPicker, ConfirmDialog, NewRunDialog, TextPrompt
         from orchestra.ui.help_screen import HelpScreen
         from orchestra.ui.diff_view import DiffView
+        from orchestra.ui.autonomy_screen import AutonomyScreen
         from orchestra.ui.history_detail import HistoryDetail
         from orchestra.ui.history_screen import HistoryScreen
         from orchestra.ui.review_screen import ReviewScreen
         classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView,
-                   AgentPicker, HistoryScreen, HistoryDetail)
+                   AgentPicker, HistoryScreen, HistoryDetail, AutonomyScreen)
         return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id]
 
     def empty_message(self) -> str:
