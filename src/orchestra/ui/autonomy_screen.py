@@ -18,7 +18,7 @@ from orchestra.core.fleet.autonomy import Autonomy, Standing
 from orchestra.core.fleet.fleet import Fleet
 from orchestra.ui.key_bar import KeyBar
 
-HEADINGS = ("spec", "agent", "level", "granted by", "cap", "record")
+HEADINGS = ("spec", "agent", "level", "set by", "cap", "record")  # set by: who last granted or revoked
 EXPLAINED = ("auto: a ready run (gates green, an independent review approved, no P0/P1 finding, no approval "
              "rule) is accepted by policy, in the name of who granted it. A boundary violation, a secret, a P0 "
              "finding, a check failing after an automatic merge or a revert of one demotes the pair at once.")
@@ -52,7 +52,7 @@ class AutonomyScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Autonomy: per spec and agent, granted by a named human, capped by the score", classes="title")
+            yield Label("Autonomy: granted by a named human, capped by the score", classes="title")
             yield Static(EXPLAINED, id="explained", markup=False)
             yield DataTable(id="pairs", cursor_type="row", zebra_stripes=True)
             yield Static("Reading the ledger…", id="suggested", markup=False)
@@ -136,4 +136,5 @@ def cells(standing: Standing) -> tuple[str, ...]:
     """A pair's row: spec, agent, the level that applies, who granted it, the score's cap, the record."""
     level = standing.level + (" (capped)" if standing.level != standing.granted else "")
     record = f"{standing.streak} in a row" + (" · promote?" if standing.suggest_promotion else "")
-    return (standing.spec, standing.agent, level, standing.granted_by or "-", standing.cap, record)
+    granted_by = (standing.granted_by or "-").partition(" <")[0]  # the name: the ledger keeps the email
+    return (standing.spec, standing.agent, level, granted_by, standing.cap, record)
