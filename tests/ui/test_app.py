@@ -374,3 +374,21 @@ async def test_a_damaged_run_is_shown_and_can_be_rejected_by_key(fleet: Fleet) -
         await pilot.press("R")
         await settle(app, pilot)
     assert fleet.ledger.last()["run"] == "r3" and fleet.store.load("r3").state == "rejected"
+
+
+async def test_accept_under_an_approval_rule_is_an_approval_shown_on_the_pane(fleet: Fleet) -> None:
+    import dataclasses
+    from orchestra.core.score.model import ApprovalRule
+    ruled = Fleet(fleet.repo, dataclasses.replace(fleet.score, approvals=(ApprovalRule(paths=("calc/**",), require=2),)))
+    app = make_app(ruled)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await focus_run(app, pilot, "r2")
+        await pilot.press(app.keymap.get("run.accept", "a"))
+        await settle(app, pilot)
+        assert any(n.message.startswith("Approved r2: 1 of 2 approvals: Test Conductor") for n in app._notifications)
+        from orchestra.core.runs.feed import RunUpdate
+        app.apply_updates({"r2": RunUpdate(ruled.store.load("r2"), [])})  # as the fleet's watch would
+        pane = app.screen.query_one("#run-r2")
+        await wait_screen(pilot, lambda: "1 of 2 approvals: Test Conductor" in pane.render().plain,
+                          "the approvals on the pane")
+    assert ruled.ledger.last()["action"] == "approve" and ruled.store.load("r2").state == "review"

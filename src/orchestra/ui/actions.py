@@ -286,6 +286,11 @@ class RunActions:
             self.notify(f"Started {', '.join(run.id for run in result)}")
             return
         run: Run = result
+        if what == "accept" and run.state == "review":  # an approval rule wants more people: an approval
+            from orchestra.core.fleet.approvals import approvals_line
+            self.notify(f"Approved {run.id}: {approvals_line(run)}. It merges when the approval rules are met.",
+                        markup=False)
+            return
         messages = {"accept": f"Accepted {run.id}: merged into {run.target}", "reject": f"Rejected {run.id}",
                     "redirect": f"Redirected {run.id}", "stop": f"Stopped {run.id}",
                     "revert": f"Reverted {run.id} on {run.target}"}
