@@ -127,7 +127,8 @@ def standing_line(standing: Standing) -> str:
     """One spec and agent: its level, who granted it, the score's cap, the track record, a suggestion."""
     granted = f"auto, granted by {standing.granted_by}" if standing.granted == "auto" else "manual"
     capped = "; capped to manual by the score (max_autonomy)" if standing.level != standing.granted else ""
-    record = f"{plural(standing.streak, 'ready run')} accepted in a row"
+    shown = ", ".join(standing.streak_runs[-8:]) + (" …" if len(standing.streak_runs) > 8 else "")
+    record = f"{plural(standing.streak, 'ready run')} accepted in a row" + (f" ({shown})" if shown else "")
     suggestion = (f"; promotion suggested (after {standing.promote_after}): "
                   f"orchestra autonomy grant {standing.spec} {standing.agent}") if standing.suggest_promotion else ""
     return f"{standing.spec}/{standing.agent}: {granted}{capped}. {record}{suggestion}."

@@ -68,14 +68,21 @@ def test_a_bad_max_autonomy_is_a_clear_score_problem(repo: Path, make_fleet: Mak
         fleet_with(make_fleet, repo, max_autonomy="always")
 
 
-def test_promotion_is_suggested_from_the_track_record_and_never_given(repo: Path, make_fleet: MakeFleet) -> None:
+def test_promotion_is_suggested_from_the_track_record_and_never_given(repo: Path, make_fleet: MakeFleet,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     fleet = fleet_with(make_fleet, repo, agents=["coder"],
                        verify=[{"name": "check", "command": "test -s work.txt"}])
+    accepted = []
     for expected in (1, 2):
         run = wait_settled(fleet, fleet.spawn("work")[0].id)
         fleet.accept(run.id)
+        accepted.append(run.id)
         assert standing(fleet).streak == expected
     assert standing(fleet).suggest_promotion and standing(fleet).level == "manual"  # suggested, not given
+    assert standing(fleet).streak_runs == tuple(accepted)  # the evidence: which runs
+    capsys.readouterr()
+    assert main(["-C", str(fleet.repo.root), "autonomy", "show"]) == 0
+    assert f"2 ready runs accepted in a row ({', '.join(accepted)}); promotion suggested" in capsys.readouterr().out
     fleet.revert(run.id)  # the latest accepted change was reverted: the record says so
     assert standing(fleet).streak == 0 and not standing(fleet).suggest_promotion
 

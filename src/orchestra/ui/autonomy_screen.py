@@ -83,7 +83,7 @@ class AutonomyScreen(ModalScreen[None]):
             table.move_cursor(row=min(row, len(standings) - 1), animate=False)
         suggested = [s for s in standings if s.suggest_promotion]
         text = problem or ("; ".join(f"promotion suggested for {s.spec}/{s.agent}: {s.streak} ready runs accepted "
-                                     "in a row (g grants it)" for s in suggested)
+                                     f"in a row ({', '.join(s.streak_runs[-8:])}; g grants it)" for s in suggested)
                            if suggested else "No promotion suggested." if standings
                            else "The score pairs no spec with an agent.")
         self.query_one("#suggested", Static).update(text)

@@ -49,6 +49,7 @@ class Standing:
     cap: str              # the spec's max_autonomy
     streak: int           # the latest runs in a row accepted by a human, ready, not redirected or reverted
     promote_after: int
+    streak_runs: tuple[str, ...] = ()  # those runs, oldest first
 
     @property
     def level(self) -> str:
@@ -62,7 +63,8 @@ class Standing:
     def to_json(self) -> dict[str, Any]:
         return {"spec": self.spec, "agent": self.agent, "level": self.level, "granted": self.granted,
                 "granted_by": self.granted_by, "grant_hash": self.grant_hash, "cap": self.cap, "streak": self.streak,
-                "promote_after": self.promote_after, "suggest_promotion": self.suggest_promotion}
+                "promote_after": self.promote_after, "suggest_promotion": self.suggest_promotion,
+                "streak_runs": list(self.streak_runs)}
 
 
 class Autonomy:
@@ -81,9 +83,10 @@ class Autonomy:
         for spec in score.specs:
             for agent in score.agents_for(spec):
                 granted = grants.get((spec.id, agent.name), {})
+                record = streaks.get((spec.id, agent.name), ())
                 found.append(Standing(spec.id, agent.name, granted.get("level", "manual"), granted.get("actor"),
-                                      granted.get("hash"), spec.max_autonomy, streaks.get((spec.id, agent.name), 0),
-                                      score.promote_after))
+                                      granted.get("hash"), spec.max_autonomy, len(record), score.promote_after,
+                                      record))
         write_hint(self.fleet.repo.state_dir, grants)
         return found
 
@@ -128,7 +131,7 @@ class Autonomy:
         entry = self.fleet.ledger.append({
             "action": "revoke", "decision": decision or new_decision_id(), "spec": spec, "agent": agent,
             "level": "manual", "actor": POLICY_ACTOR, "demoted": True, "cause": cause, "reason": reason, "run": run,
-            "granted_by": granted.get("actor"), "grant": granted.get("hash"), "streak": found.get((spec, agent), 0)})
+            "granted_by": granted.get("actor"), "grant": granted.get("hash"), "streak": len(found.get((spec, agent), ()))})
         grants[(spec, agent)] = {"level": "manual", "actor": POLICY_ACTOR, "hash": entry["hash"]}
         write_hint(self.fleet.repo.state_dir, grants)
         return entry
@@ -141,7 +144,7 @@ class Autonomy:
         write_hint(self.fleet.repo.state_dir, grants)
         return entry
 
-    def _read(self) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], int]]:
+    def _read(self) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str], tuple[str, ...]]]:
         """From the ledger: each pair's last grant or revoke, and each pair's track record."""
         from orchestra.core.ledger.fields import decode_decisions
         entries, _unreadable = decode_decisions(self.fleet.ledger.lines())  # ledger verify reports those
@@ -150,10 +153,11 @@ class Autonomy:
         return grants, streaks(entries)
 
 
-def streaks(entries: Iterable[DecisionFields]) -> dict[tuple[str, str], int]:
+def streaks(entries: Iterable[DecisionFields]) -> dict[tuple[str, str], tuple[str, ...]]:
     """Per spec and agent: the latest runs in a row accepted by a human, ready, never redirected or reverted
     (a reject, a forced accept or such a run ends the streak), since the pair was last demoted. Accepts by
-    policy are not a human's: they neither count nor end it."""
+    policy are not a human's: they neither count nor end it. Each pair's runs of the streak, oldest first: the
+    evidence behind a suggested promotion."""
     outcomes: dict[tuple[str, str], list[tuple[str, str, bool]]] = defaultdict(list)
     redirected, reverted = set(), set()
     for entry in entries:
@@ -168,10 +172,10 @@ def streaks(entries: Iterable[DecisionFields]) -> dict[tuple[str, str], int]:
             reverted.add(entry.run)
     found = {}
     for pair, decided in outcomes.items():
-        streak = 0
+        streak: list[str] = []
         for action, run, forced in reversed(decided):
             if action == "reject" or forced or run in redirected or run in reverted:
                 break
-            streak += 1
-        found[pair] = streak
+            streak.append(run)
+        found[pair] = tuple(reversed(streak))
     return found
