@@ -22,7 +22,8 @@ STARTER = "Test Conductor <conductor@example.test>"  # tests/conftest.py's git i
 ADA, BOB = "Ada Lovelace <ada@example.test>", "Bob Builder <bob@example.test>"
 
 
-def ruled(make_fleet: MakeFleet, repo: Path, rule: str, command: str = "mkdir -p db && echo v2 > db/schema.sql") -> Fleet:
+def ruled(make_fleet: MakeFleet, repo: Path, rule: str,
+          command: str = "mkdir -p db && echo v2 > db/schema.sql") -> Fleet:
     text = score_text({"coder": command}, [{"id": "work", "intent": "change the schema"}])
     return make_fleet(repo, text + "\n[[approvals]]\n" + rule)
 

@@ -92,7 +92,8 @@ def test_autonomy_from_the_command_line(repo: Path, make_fleet: MakeFleet, capsy
     capsys.readouterr()
     assert main(["-C", str(repo), "autonomy", "grant", "work", "coder", "--reason", "trusted"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"work/coder is now auto, granted by {ACTOR}") and "accepted by policy when their gates next settle" in out
+    assert out.startswith(f"work/coder is now auto, granted by {ACTOR}")
+    assert "accepted by policy when their gates next settle" in out
     assert main(["-C", str(repo), "autonomy", "show", "--json"]) == 0
     shown = {(s["spec"], s["agent"]): s for s in json.loads(capsys.readouterr().out)}
     assert shown[("work", "coder")]["level"] == "auto" and shown[("work", "tester")]["level"] == "manual"

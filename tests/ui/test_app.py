@@ -379,7 +379,8 @@ async def test_a_damaged_run_is_shown_and_can_be_rejected_by_key(fleet: Fleet) -
 async def test_accept_under_an_approval_rule_is_an_approval_shown_on_the_pane(fleet: Fleet) -> None:
     import dataclasses
     from orchestra.core.score.model import ApprovalRule
-    ruled = Fleet(fleet.repo, dataclasses.replace(fleet.score, approvals=(ApprovalRule(paths=("calc/**",), require=2),)))
+    rule = ApprovalRule(paths=("calc/**",), require=2)
+    ruled = Fleet(fleet.repo, dataclasses.replace(fleet.score, approvals=(rule,)))
     app = make_app(ruled)
     async with app.run_test(size=(120, 36)) as pilot:
         await focus_run(app, pilot, "r2")

@@ -206,8 +206,8 @@ class OrchestraApp(RunActions, App[int]):
         from orchestra.ui.history_detail import HistoryDetail
         from orchestra.ui.history_screen import HistoryScreen
         from orchestra.ui.review_screen import ReviewScreen
-        classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog, DiffView,
-                   AgentPicker, HistoryScreen, HistoryDetail, AutonomyScreen)
+        classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog,
+                   DiffView, AgentPicker, HistoryScreen, HistoryDetail, AutonomyScreen)
         return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id]
 
     def empty_message(self) -> str:

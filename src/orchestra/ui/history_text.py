@@ -37,9 +37,9 @@ def entry_title(row: HistoryRow) -> Content:
 def entry_detail(row: HistoryRow) -> Content:
     """Everything the entry records, in sections."""
     entry = row.entry
-    lines = [*identity_lines(entry), *outcome_lines(row), *gate_lines(entry), *review_lines(entry), *findings_lines(entry),
-             *redirect_lines(entry), *revert_lines(entry), *approval_lines(entry), *ledger_lines(entry),
-             *other_lines(entry)]
+    lines = [*identity_lines(entry), *outcome_lines(row), *gate_lines(entry), *review_lines(entry),
+             *findings_lines(entry), *redirect_lines(entry), *revert_lines(entry), *approval_lines(entry),
+             *ledger_lines(entry), *other_lines(entry)]
     return Content("\n").join(lines)
 
 

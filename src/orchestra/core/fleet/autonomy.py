@@ -131,7 +131,8 @@ class Autonomy:
         entry = self.fleet.ledger.append({
             "action": "revoke", "decision": decision or new_decision_id(), "spec": spec, "agent": agent,
             "level": "manual", "actor": POLICY_ACTOR, "demoted": True, "cause": cause, "reason": reason, "run": run,
-            "granted_by": granted.get("actor"), "grant": granted.get("hash"), "streak": len(found.get((spec, agent), ()))})
+            "granted_by": granted.get("actor"), "grant": granted.get("hash"),
+            "streak": len(found.get((spec, agent), ()))})
         grants[(spec, agent)] = {"level": "manual", "actor": POLICY_ACTOR, "hash": entry["hash"]}
         write_hint(self.fleet.repo.state_dir, grants)
         return entry

@@ -286,7 +286,8 @@ class Decisions:
         elif action != "revert":  # a reverted run's worktree went with its accept
             # An accept by policy whose merge holds a tree no gate saw is verified on the target first (the
             # supervisor's "target" mode); its worktree goes after that (fleet.autopilot).
-            run = self.fleet.start(run.id, mode="target") if self.verify_on_target(record, run) else self.fleet.clean(run)
+            on_target = self.verify_on_target(record, run)
+            run = self.fleet.start(run.id, mode="target") if on_target else self.fleet.clean(run)
             fault_point(f"{action}.cleaned")
         self.fleet.journal.finish(decision)
         return run

@@ -144,7 +144,8 @@ def agreement(trees: dict[tuple[str, str], dict[str, str]]) -> dict[str, dict[st
     return dict(sorted(found.items()))
 
 
-COLUMNS = (("runs", "runs"), ("accepted", "acc"), ("auto_accepted", "auto"), ("accept_rate", "acc %"), ("rework", "rework"),
+COLUMNS = (("runs", "runs"), ("accepted", "acc"), ("auto_accepted", "auto"), ("accept_rate", "acc %"),
+           ("rework", "rework"),
            ("first_try", "1st try"), ("escaped", "escaped"), ("conductor_seconds", "conductor"),
            ("tokens_per_accept", "tok/acc"), ("cost_per_accept", "$/acc"))
 

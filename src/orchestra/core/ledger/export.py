@@ -77,7 +77,8 @@ def predicate(entry: dict[str, Any]) -> dict[str, Any]:
         # An accept by policy: the grant it acted on and who gave it; a demotion: why.
         "autonomy": {"level": entry.get("autonomy"), "granted_by": entry.get("granted_by"), "grant": entry.get("grant")}
         if entry.get("autonomy") else None,
-        "demoted": {"cause": entry.get("cause"), "granted_by": entry.get("granted_by")} if entry.get("demoted") else None,
+        "demoted": {"cause": entry.get("cause"), "granted_by": entry.get("granted_by")}
+        if entry.get("demoted") else None,
         "reverts": {"entry": entry.get("reverts"), "decision": entry.get("reverts_decision"),
                     "merge": entry.get("reverted_merge")} if entry.get("action") == "revert" else None,
         "ledger": {"seq": entry.get("seq"), "hash": entry.get("hash"), "prev": entry.get("prev")},

@@ -11,7 +11,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orchestra.core.score.locate import BOOL, NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex, Problems
+from orchestra.core.score.locate import (BOOL, NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex,
+                                         Problems)
 from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
 from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
                                         ApprovalRule, Check, ReviewPolicy, Score, Spec)
