@@ -119,6 +119,8 @@ def test_a_boundary_violation_demotes_at_once(repo: Path, make_fleet: MakeFleet)
     assert entry["cause"] == "boundary" and "outside.txt" in entry["reason"] and entry["run"] == run.id
     demotion(fleet)
     assert fleet.get(run.id).state == "review" and decided(fleet, "accept") == []  # left for a human
+    assert apply_policy(fleet, run.id).done == "manual"  # asked again (another gate): demoted once
+    demotion(fleet)
 
 
 def test_a_secret_demotes_at_once(repo: Path, make_fleet: MakeFleet) -> None:

@@ -61,9 +61,11 @@ def apply_policy(fleet: Fleet, run_id: str) -> Outcome:
         return Outcome("manual", f"run {run.id}'s spec and agent have no autonomy: a human decides", run)
     cause = demotion_cause(run)
     if cause is not None:
-        entry = Autonomy(fleet).demote(standing.spec, standing.agent, cause[0], cause[1], run=run.id)
-        text = (f"autonomy of {standing.spec}/{standing.agent} demoted to manual by policy: {cause[1]}"
-                if entry else "already manual")
+        with fleet.decisions.deciding():  # one demotion, however many of the run's gates asked at once
+            entry = Autonomy(fleet).demote(standing.spec, standing.agent, cause[0], cause[1], run=run.id)
+        if entry is None:
+            return Outcome("manual", f"{standing.spec}/{standing.agent} was demoted already", run)
+        text = f"autonomy of {standing.spec}/{standing.agent} demoted to manual by policy: {cause[1]}"
         fleet.store.append_events(run.id, [{"type": "note", "text": text}])
         return Outcome("demoted", text, run)
     from orchestra.core.fleet.approvals import approvals_needed
@@ -88,7 +90,8 @@ def after_target_check(fleet: Fleet, run: Run) -> Outcome:
         names = ", ".join(str(gate.get("name")) for gate in failed)
         reason = (f"{names} failed on {run.target} after the merge by policy of run {run.id} "
                   f"({str(check.get('merge_commit'))[:10]})")
-        entry = Autonomy(fleet).demote(run.spec, run.agent, "gate failed after merge", reason, run=run.id)
+        with fleet.decisions.deciding():
+            entry = Autonomy(fleet).demote(run.spec, run.agent, "gate failed after merge", reason, run=run.id)
         text = f"autonomy of {run.spec}/{run.agent} demoted to manual by policy: {reason}" if entry else reason
         fleet.store.append_events(run.id, [{"type": "note", "text": text}])
         outcome = Outcome("demoted", text, run)
