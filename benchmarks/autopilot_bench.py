@@ -13,13 +13,17 @@ entry was written (the ledger file's modification time, in nanoseconds, once the
 comes before the entry, so this is the end of both). It prints each latency and the median, p90 and max,
 and exits 0 (read the table).
 
-What the time is made of: the supervisor starts the policy's process (`orchestra policy RUN`, a Python
-start and orchestra's imports), which reads the ledger and the score, stops the supervisor (it waits for
-it to exit), commits nothing, plans and makes the merge, and appends the entry.
+What the time is made of: the supervisor asks the policy's process (`orchestra policy RUN`), which reads
+the ledger and the score, stops the supervisor (and waits for it to exit), commits nothing, plans and makes
+the merge, and appends the entry. The process is started warm, when the run's last gate starts
+(supervise.asking): Python, orchestra's imports, the score and the ledger are loaded while that gate runs.
 
-Figures on the development container (2 cores), 2026-12-03, 15 runs:
+Figures on the development container (2 cores, whose speed varies from one process to the next), 2026-12-03,
+15 runs each, compiled bytecode (`python -m compileall src` first where PYTHONDONTWRITEBYTECODE is set):
 
-    last gate green -> merge and ledger entry    see the note of the stop that added it
+    last gate green -> merge and ledger entry        median   p90     max     target
+    process started when asked (first version)       373-564  400-671 405-908 <= 500 ms
+    process started warm                             298-345  398-478 576-582 <= 500 ms
 """
 
 from __future__ import annotations

@@ -116,7 +116,11 @@ def cmd_autonomy(fleet: Fleet, args: argparse.Namespace) -> int:
 
 def cmd_policy(fleet: Fleet, args: argparse.Namespace) -> int:
     """What the autonomy policy does with one run (a supervisor's request, or a human's)."""
-    from orchestra.core.fleet.autopilot import apply_policy
+    from orchestra.core.fleet.autopilot import apply_policy, warm_up
+    if args.wait:
+        warm_up(fleet, args.run)
+        if sys.stdin.readline().strip() != "go":
+            return 0
     with interrupts_deferred():
         outcome = apply_policy(fleet, args.run)
     print(f"{args.run}: {outcome.text}")

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "are auto and it is ready, demote them if it crossed a line (its supervisor asks this "
                             "when its gates settle)")
     policy.add_argument("run")
+    policy.add_argument("--wait", action="store_true", help="load what it needs, then act when \"go\" comes on "
+                        "stdin (how a supervisor asks; anything else, or the end of the input, does nothing)")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
     ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",

@@ -213,3 +213,20 @@ def test_an_accept_by_policy_killed_after_its_merge_is_completed_in_the_policys_
     entry = decided(fleet, "accept")[0]
     assert (entry["actor"], entry["granted_by"], entry["recovered"]) == (POLICY_ACTOR, ACTOR, True)
     assert fleet.get(run.id).decision["granted_by"] == ACTOR
+
+
+def test_a_warm_policy_process_acts_only_on_go(repo: Path, make_fleet: MakeFleet) -> None:
+    import os
+    import sys
+    fleet = autonomous(make_fleet, repo, grant=False)
+    run = wait_settled(fleet, fleet.spawn("fix")[0].id)
+    Autonomy(fleet).grant("fix", "author", ACTOR)  # after its gates settled: nothing asks the policy but us
+    argv = [sys.executable, "-m", "orchestra.cli", "-C", str(repo), "policy", run.id, "--wait"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    for said in ("", "stop\n"):  # the end of its input, or anything but go: it does nothing
+        done = subprocess.run(argv, input=said, capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0 and done.stdout == "", done
+        assert fleet.get(run.id).state == "review" and decided(fleet, "accept") == []
+    done = subprocess.run(argv, input="go\n", capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and "accepted by policy" in done.stdout, done
+    assert fleet.get(run.id).state == "accepted"

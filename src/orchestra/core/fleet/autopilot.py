@@ -49,6 +49,18 @@ def standing_of(fleet: Fleet, run: Run) -> Standing | None:
         return None
 
 
+def warm_up(fleet: Fleet, run_id: str) -> None:
+    """Load what applying the policy to the run will need (a warm policy process, supervise.asking): the
+    ledger's readers, the decisions and the merge; errors are left for the real question to meet."""
+    try:
+        standing_of(fleet, fleet.get(run_id))
+        fleet.decisions  # noqa: B018  (the decision modules: merge, journal, processes)
+        from orchestra.core.fleet import approvals  # noqa: F401
+        from orchestra.core.git import merge  # noqa: F401
+    except Exception:  # noqa: BLE001 -- asked for real, the same error is reported then
+        pass
+
+
 def apply_policy(fleet: Fleet, run_id: str) -> Outcome:
     """Demote or accept the run as the policy says (the supervisor's `orchestra policy RUN`)."""
     run = fleet.get(run_id)

@@ -40,19 +40,21 @@ def start_supervisor(state_dir: Path, run_id: str, cwd: Path, mode: str = "run")
     return proc.pid
 
 
-def policy_argv(root: Path | str, run_id: str) -> list[str]:
+def policy_argv(root: Path | str, run_id: str, wait: bool = False) -> list[str]:
     """The autonomy policy's command line for a run (fleet.autopilot): how its supervisor asks it."""
-    return [sys.executable, "-m", "orchestra.cli", "-C", str(root), "policy", run_id]
+    return [sys.executable, "-m", "orchestra.cli", "-C", str(root), "policy", run_id, *(["--wait"] if wait else [])]
 
 
-def start_policy(state_dir: Path, run_id: str, root: Path) -> int:
+def start_policy(state_dir: Path, run_id: str, root: Path, wait: bool = False) -> subprocess.Popen:
     """Ask the autonomy policy about a run, in a process of its own session: an accept by policy stops the
-    run's supervisor (which asks), so it cannot run inside it. Its output goes to the run's policy.log."""
+    run's supervisor (which asks), so it cannot run inside it. Its output goes to the run's policy.log.
+    wait: it loads what it needs, then waits for "go" on its stdin (supervise.asking)."""
     with open(state_dir / "runs" / run_id / "policy.log", "ab", opener=owner_only) as log:
-        proc = subprocess.Popen(policy_argv(root, run_id), cwd=root, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(policy_argv(root, run_id, wait), cwd=root,
+                                stdin=subprocess.PIPE if wait else subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-policy-{run_id}").start()
-    return proc.pid
+    return proc
 
 
 class SupervisorBatch:

@@ -45,7 +45,7 @@ from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.imports import ImportCheckedVerifier
 from orchestra.core.supervise.lean_watch import become_lean, may_become_lean
-from orchestra.core.supervise.processes import start_policy
+from orchestra.core.supervise.asking import PolicyAsker
 from orchestra.core.runs.hint import hinted_auto
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
 from orchestra.core.supervise.setup import set_up_worktree
@@ -72,25 +72,30 @@ class Supervisor:
         self.verifier: ImportCheckedVerifier  # made in main, once the jail is known
         self.activity_written = 0.0
         self.reaper = Reaper(spare=self.spared)
-        self.policy_pids: set[int] = set()  # the autonomy policy's processes this supervisor started
+        self.policy = PolicyAsker(store.state_dir, run_id, repository_of(store.state_dir).root)
         self.policy_asked: set[tuple[str, str]] = set()  # (tree, why): asked once each
 
     def spared(self, pids: list[int]) -> set[int]:
         """What ending this supervisor's descendants leaves running: the llm host, and the autonomy policy's
         process (which stops this supervisor to accept its run)."""
-        return spare_llm_host(pids) | (self.policy_pids & set(pids))
+        return spare_llm_host(pids) | (self.policy.pids & set(pids))
 
     def policy_check(self, gate: Gate) -> None:
         """Ask the autonomy policy about the run (fleet.autopilot decides) when its pair may be "auto" and a
         gate settled that may matter: one that failed or found something (it may demote the pair at once), or
-        the last on the run's tree (it may accept the run). Once per tree and reason."""
-        if gate.status in ("pending", "running"):
-            return
+        the last on the run's tree (it may accept the run). Once per tree and reason. The last gate starting
+        warms a process up for the question (supervise.asking)."""
         run = self.store.load(self.run_id)
         if gate.tree != run.tree or run.tree is None or not hinted_auto(self.store.state_dir, run.spec, run.agent):
             return
-        if all(name in run.gates and run.gates[name].tree == run.tree
-               and run.gates[name].status not in ("pending", "running") for name in run.expected_gates()):
+        others_final = all(name in run.gates and run.gates[name].tree == run.tree
+                           and run.gates[name].status not in ("pending", "running")
+                           for name in run.expected_gates() if name != gate.name)
+        if gate.status in ("pending", "running"):
+            if others_final:
+                self.policy.warm_up(run.tree)
+            return
+        if others_final:
             why = "settled"
         elif gate.status != "passed" or gate.findings:
             why = gate.name
@@ -99,7 +104,7 @@ class Supervisor:
         if (run.tree, why) in self.policy_asked:
             return
         self.policy_asked.add((run.tree, why))
-        self.policy_pids.add(start_policy(self.store.state_dir, self.run_id, repository_of(self.store.state_dir).root))
+        self.policy.ask(run.tree)
 
     async def verify_target(self) -> None:
         """An accept by policy merged a tree its gates never saw: run the spec's verify checks on the merge
@@ -132,7 +137,7 @@ class Supervisor:
         failed = [gate["name"] for gate in check["gates"] if gate["status"] != "passed"]
         self.events.note(f"after the merge by policy, on {run.target} ({merge[:10]}): " + (
             f"{', '.join(failed)} failed" if failed else f"{len(check['gates'])} verify check(s) passed"))
-        self.policy_pids.add(start_policy(self.store.state_dir, self.run_id, repository_of(self.store.state_dir).root))
+        self.policy.ask(tree)
 
     def launch_check(self, command: str) -> tuple[list[str], dict[str, str]]:
         """How a gate's command starts: in the run's jail, with a gate's environment."""
@@ -191,6 +196,7 @@ class Supervisor:
         except TransitionRefused as refused:
             self.events.note(f"supervisor ends: {refused}")  # decided meanwhile: nothing more to do
         finally:
+            self.policy.release()  # a warm policy process not asked: it ends, having done nothing
             self.events.flush()
             await asyncio.to_thread(self.reaper.end_all)  # what gates or the agent left, before we are gone
             self.update(supervisor_pid=os.getpid() if verifier.lean else None, agent_pgid=None, agent_start=None)
