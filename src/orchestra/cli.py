@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
+from orchestra.cli_compare import cmd_compare
 from orchestra.cli_ledger import cmd_autonomy, cmd_ledger, cmd_policy, cmd_stats
 from orchestra.core.base.words import plural
 
@@ -147,7 +148,7 @@ def open_ui(repo: Repository, score: Score, demo: bool = False) -> int:
 
 
 def cmd_spawn(fleet: Fleet, args: argparse.Namespace) -> int:
-    for run in fleet.spawn(args.spec, args.agents, args.task, trust=args.trust):
+    for run in fleet.spawn(args.spec, args.agents, args.task, trust=args.trust, count=args.count):
         print(run.id)
     return 0
 
@@ -396,7 +397,8 @@ def cmd_push(fleet: Fleet, args: argparse.Namespace) -> int:
 COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept": cmd_accept, "reject": cmd_reject,
             "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
             "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
-            "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy, "policy": cmd_policy}
+            "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy, "policy": cmd_policy,
+            "compare": cmd_compare}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,8 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("spec", nargs="?", help="the spec id (omit it with --task)")
     spawn.add_argument("--agent", action="append", dest="agents", metavar="NAME", help="an agent to run (repeatable)")
     spawn.add_argument("--task", help="a free-text task instead of a spec")
+    spawn.add_argument("--n", type=int, dest="count", metavar="N", help="best-of-N: start N runs, the agents "
+                       "taken in turn (N of one agent with one --agent); `orchestra compare` ranks them")
     spawn.add_argument("--trust", action="store_true", help="allow the score's setup commands to run (asked the "
                        "first time, and whenever they change; remembered outside the repository)")
+    compare = sub.add_parser("compare", help="a group's candidates side by side, ranked on evidence; --choose "
+                             "accepts one and rejects the others")
+    compare.add_argument("group", help="the group (e.g. g3) or any of its runs")
+    compare.add_argument("--json", action="store_true", help="print JSON")
+    compare.add_argument("--choose", metavar="RUN", help="accept this candidate and reject the group's others "
+                         "(\"another candidate chosen: RUN\"), as one group decision")
+    compare.add_argument("--force", action="store_true", help="with --choose: accept it even if it is not ready "
+                         "(the ledger records it)")
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--json", action="store_true", help="print a JSON array")
     accept = sub.add_parser("accept", help="merge a run into its target branch (refused, exit 3, unless it is ready)")

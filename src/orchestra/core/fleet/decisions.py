@@ -92,17 +92,18 @@ class Decisions:
 
     # -- the decisions ------------------------------------------------------------------------
     def accept(self, run_id: str, actor: str, expected_candidate: str | None, force: bool,
-               by_policy: bool = False) -> Run:
+               by_policy: bool = False, extra_fields: dict[str, Any] | None = None) -> Run:
         """Merge the run into its target. by_policy: an accept without a human (fleet.autopilot), made only
         when, under the lock, the ledger grants the run's pair "auto" and the run is ready for it; its entry's
-        actor is the policy and names the human who granted it."""
+        actor is the policy and names the human who granted it. extra_fields: more for its entry (a group
+        decision's link, fleet.compare)."""
         with self.deciding():
             run = self.open("accept", run_id, actor)
             if expected_candidate and run.candidate != expected_candidate:
                 self.fleet.resume_watch(run)
                 raise ActionRefused(f"Run {run.id} changed since you looked at it: review it again. "
                                     "Nothing was changed.")
-            extra: dict[str, Any] = self.policy_fields(run) if by_policy else {}
+            extra: dict[str, Any] = {**(self.policy_fields(run) if by_policy else {}), **(extra_fields or {})}
             ready = readiness(run)
             if not ready.ready and not force:
                 self.fleet.resume_watch(run)
@@ -188,8 +189,8 @@ class Decisions:
         self.fleet.resume_watch(run)
         return run, []
 
-    def reject(self, run_id: str, actor: str, reason: str) -> Run:
-        return self.record_and_complete("reject", run_id, actor, {"reason": reason})
+    def reject(self, run_id: str, actor: str, reason: str, extra_fields: dict[str, Any] | None = None) -> Run:
+        return self.record_and_complete("reject", run_id, actor, {"reason": reason, **(extra_fields or {})})
 
     def revert(self, run_id: str, actor: str, reason: str) -> Run:
         """Undo an accepted run's merge on its target with a revert commit; its ledger entry names the accept
@@ -329,6 +330,8 @@ class Decisions:
             decision["granted_by"] = entry["granted_by"]
         if entry.get("approvals"):
             decision["approvals"] = entry["approvals"]
+        if entry.get("group_decision"):  # best-of-N: chosen over the group's other candidates (fleet.compare)
+            decision["group_decision"] = entry["group_decision"]
         values: dict[str, Any] = {"decision": decision, "supervisor_pid": None}
         if action == "accept":
             values["merge_commit"] = record["merge_commit"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestra.core.base.errors import ActionRefused, OrchestraError
+from orchestra.core.base.errors import ActionRefused, BadUsage, OrchestraError
 from orchestra.core.base.findings import Finding, findings_of
 from orchestra.core.fleet.journal import UPDATE_STATE, Journal
 from orchestra.core.git.repo import Repository
@@ -78,12 +78,15 @@ class Fleet:
 
     # -- spawning ---------------------------------------------------------------------------
     def spawn(self, spec_id: str | None, agent_names: list[str] | None = None,
-              task: str | None = None, trust: bool = False) -> list[Run]:
-        """Start one run per agent on a spec (or a free-text task), each in a fresh worktree.
+              task: str | None = None, trust: bool = False, count: int | None = None) -> list[Run]:
+        """Start one run per agent on a spec (or a free-text task), each in a fresh worktree; count: that many
+        runs, the agents taken in turn (best-of-N: `orchestra spawn SPEC --n 3`), compared as one group.
 
         Setup commands not yet allowed here are refused (UntrustedSetup) unless trust, which records it."""
         from orchestra.core.fleet.trust import require_trust, setup_commands
         spec, agents = self._plan(spec_id, agent_names, task)
+        if count is not None:
+            agents = candidates_of(agents, count)
         self.check_sandbox()
         require_trust(self.repo.root, setup_commands(self.score, spec), trust)
         target = self.target_branch()
@@ -406,3 +409,13 @@ class Fleet:
 def agent_config(agent: Agent) -> dict[str, Any]:
     """The agent as the run keeps it: every setting but secrets (api_key_env is a variable's name)."""
     return dataclasses.asdict(agent)
+
+
+MAX_CANDIDATES = 16  # best-of-N: more runs of one spec than this is a typo, not a plan
+
+
+def candidates_of(agents: list[Agent], count: int) -> list[Agent]:
+    """count runs' agents: the agents in turn (N of one agent when only one is named)."""
+    if not 1 <= count <= MAX_CANDIDATES:
+        raise BadUsage(f"--n must be between 1 and {MAX_CANDIDATES}, not {count}. Nothing was started.")
+    return [agents[i % len(agents)] for i in range(count)]
