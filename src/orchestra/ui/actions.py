@@ -133,6 +133,20 @@ class RunActions:
         if not isinstance(self.screen, AutonomyScreen):
             self.push_screen(AutonomyScreen(self.fleet))
 
+    def action_compare(self, run_id: str | None = None) -> None:
+        """The focused run's (or run_id's) group side by side (best-of-N): its candidates ranked on evidence."""
+        run = self.runs.get(run_id) if run_id else self.current_run()
+        if run is None:
+            self.notify("Focus a run of a group first (best-of-N: `n`, then more than one run).", severity="warning")
+            return
+        group = run.group or run.id
+        if sum(1 for other in self.runs.values() if (other.group or other.id) == group) < 2:
+            self.notify(f"{run.id} was started alone: there is nothing to compare it with. Start several runs of a "
+                        "spec at once (`n`, with a number of runs) to compare them.", severity="warning")
+            return
+        from orchestra.ui.compare_screen import CompareScreen  # loaded when asked for, not at start
+        self.push_screen(CompareScreen(self.fleet, list(self.runs.values()), group))
+
     def action_history(self) -> None:
         from orchestra.ui.history_screen import HistoryScreen  # loaded when asked for, not at start
         if not isinstance(self.screen, HistoryScreen):  # from the palette over the history: it is open already
@@ -249,7 +263,7 @@ class RunActions:
         from orchestra.core.fleet.trust import setup_to_allow
         commands = setup_to_allow(self.fleet.repo.root, self.fleet.score, request.spec)
         spawn = lambda trust: self.carry_out("spawn", self.fleet.spawn, request.spec,
-                                             list(request.agents), request.task, trust)
+                                             list(request.agents), request.task, trust, request.count)
         if not commands:
             spawn(False)
             return
@@ -332,6 +346,9 @@ class RunActions:
                             "and a revert of an accepted run", self.action_history)
         yield SystemCommand("Autonomy", "Per spec and agent: the level, who granted it, the track record and "
                             "suggested promotions; grant or revoke (recorded under your name)", self.action_autonomy)
+        if run is not None:
+            yield SystemCommand("Compare", f"{name}'s group side by side, ranked on evidence; choose one",
+                                functools.partial(self.action_compare, run_id=run.id))
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
 
     # -- the target moves on, publishing ------------------------------------------------------------

@@ -46,6 +46,8 @@ class OrchestraApp(RunActions, App[int]):
         Binding("n", "new_run", "New", id="fleet.new", tooltip="Start runs: pick a spec or type a task, pick agents"),
         Binding("G", "autonomy", "Autonomy", id="app.autonomy", show=False,
                 tooltip="Autonomy per spec and agent: levels, track records, suggested promotions; grant or revoke"),
+        Binding("b", "compare", "Compare", id="app.compare", show=False,
+                tooltip="The focused run's group (best-of-N) side by side, ranked on evidence; choose one"),
         Binding("y", "history", "History", id="app.history", show=False,
                 tooltip="Every decision in the ledger, newest first: filter, open one's evidence, revert an accept"),
         Binding("question_mark,f1", "help", "Keys", id="app.help", tooltip="List every key"),
@@ -203,11 +205,12 @@ class OrchestraApp(RunActions, App[int]):
         from orchestra.ui.help_screen import HelpScreen
         from orchestra.ui.diff_view import DiffView
         from orchestra.ui.autonomy_screen import AutonomyScreen
+        from orchestra.ui.compare_screen import CompareScreen
         from orchestra.ui.history_detail import HistoryDetail
         from orchestra.ui.history_screen import HistoryScreen
         from orchestra.ui.review_screen import ReviewScreen
         classes = (OrchestraApp, FleetScreen, ReviewScreen, HelpScreen, ConfirmDialog, TextPrompt, NewRunDialog,
-                   DiffView, AgentPicker, HistoryScreen, HistoryDetail, AutonomyScreen)
+                   DiffView, AgentPicker, HistoryScreen, HistoryDetail, AutonomyScreen, CompareScreen)
         return [b for cls in classes for b in cls.BINDINGS if isinstance(b, Binding) and b.id]
 
     def empty_message(self) -> str:
@@ -260,6 +263,8 @@ class OrchestraApp(RunActions, App[int]):
             if update.run is not None:
                 self.screen.show_run(update.run)
             self.screen.add_events(update.events)
+        if getattr(self.screen, "FOLLOWS_RUNS", False):  # a view computed from the runs (the comparison)
+            self.screen.runs_changed(changed)
         self.update_ticker()
         if states_changed:
             self.refresh_bindings()  # which keys apply depends on the focused run's state only

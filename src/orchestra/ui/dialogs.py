@@ -19,6 +19,7 @@ from textual.strip import Strip
 from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
+from orchestra.core.fleet.fleet import MAX_CANDIDATES
 from orchestra.core.score import Score
 from orchestra.ui.key_bar import KeyBar
 
@@ -169,6 +170,7 @@ class NewRunRequest:
     spec: str | None
     task: str | None
     agents: tuple[str, ...]
+    count: int | None = None  # best-of-N: that many runs, the agents in turn; None: one per agent
 
 
 class NewRunDialog(Dialog[NewRunRequest | None]):
@@ -180,6 +182,8 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
     NewRunDialog OptionList { height: auto; max-height: 8; }
     NewRunDialog SelectionList { height: auto; }
     NewRunDialog .buttons { margin-top: 0; }
+    NewRunDialog #count { width: 10; }
+    NewRunDialog #count-label { color: $text-muted; padding: 1 1 0 0; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing starts", priority=True),
@@ -204,6 +208,11 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
             yield AgentPicker(*[(f"{escape(a.name)} ({a.kind}{', ' + a.role if a.role else ''})",
                                         a.name, True) for a in self.score.agents], id="agents")
             with Horizontal(classes="buttons"):
+                count = Input(placeholder="runs", id="count", type="integer", max_length=2)
+                count.tooltip = ("How many runs: blank, one per ticked agent; N, N runs with the ticked agents in "
+                                 "turn (best-of-N: compare them with b)")
+                yield Label("best of", id="count-label")
+                yield count
                 yield Button("Cancel", id="cancel")
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
         yield KeyBar(palette=False)
@@ -279,7 +288,13 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
         if not agents:
             self.notify("Pick at least one agent (space toggles).", severity="warning")
             return
-        self.close(NewRunRequest(spec=spec, task=None if spec else task, agents=agents))
+        typed = self.query_one("#count", Input).value.strip()
+        count = int(typed) if typed.lstrip("-").isdigit() else None
+        if typed and not (count is not None and 1 <= count <= MAX_CANDIDATES):
+            self.notify(f"The number of runs is 1 to {MAX_CANDIDATES}, or blank for one per agent.",
+                        severity="warning")
+            return
+        self.close(NewRunRequest(spec=spec, task=None if spec else task, agents=agents, count=count))
 
     def action_cancel(self) -> None:
         self.close(None)

@@ -116,9 +116,8 @@ def group_of(run: Run) -> str:
     return run.group or run.id
 
 
-def members(fleet: Fleet, name: str) -> tuple[str, list[Run]]:
-    """The group called name (a group id, or the id of any of its runs) and its runs, oldest first."""
-    runs = fleet.runs()
+def members(runs: list[Run], name: str) -> tuple[str, list[Run]]:
+    """The group called name (a group id, or the id of any of its runs) and its runs of runs, oldest first."""
     by_id = {run.id: run for run in runs}
     group = group_of(by_id[name]) if name in by_id else name
     found = sorted((run for run in runs if group_of(run) == group), key=lambda run: run.created)
@@ -131,11 +130,15 @@ def members(fleet: Fleet, name: str) -> tuple[str, list[Run]]:
 
 def compare(fleet: Fleet, name: str, now: float) -> Comparison:
     """The group's candidates, ranked on evidence."""
-    group, runs = members(fleet, name)
-    unranked = [_candidate(run, runs, now) for run in runs]
-    ranked = sorted(unranked, key=rank_key)
+    return compare_runs(fleet.runs(), name, now)
+
+
+def compare_runs(runs: list[Run], name: str, now: float) -> Comparison:
+    """The candidates of the group called name among runs, ranked on evidence."""
+    group, found = members(runs, name)
+    ranked = sorted((_candidate(run, found, now) for run in found), key=rank_key)
     candidates = tuple(Candidate(**{**c.__dict__, "rank": i}) for i, c in enumerate(ranked, 1))
-    return Comparison(group, runs[0].spec, candidates)
+    return Comparison(group, found[0].spec, candidates)
 
 
 def rank_key(candidate: Candidate) -> tuple:
@@ -177,7 +180,7 @@ class Choice:
 
 def choose(fleet: Fleet, name: str, run_id: str, actor: str, force: bool = False) -> Choice:
     """Accept run_id of the group and reject its other undecided candidates, linked as one group decision."""
-    group, runs = members(fleet, name)
+    group, runs = members(fleet.runs(), name)
     chosen = next((run for run in runs if run.id == run_id), None)
     if chosen is None:
         raise ActionRefused(f"Run {run_id} is not a candidate of group {group} "
