@@ -22,10 +22,11 @@ class RemoteTools:
         self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.last_id = 0
 
-    async def open(self, worktree: str, allow: tuple[str, ...], deny: tuple[str, ...], read_only: bool = False) -> None:
-        """Point the runner's toolbox at the worktree, with the spec's boundaries for writing (read_only: no
-        writing and no commands at all, for a reviewer)."""
-        await self.ask("open", worktree=worktree, allow=list(allow), deny=list(deny), read_only=read_only)
+    async def open(self, worktree: str, allow: tuple[str, ...], deny: tuple[str, ...], read_only: bool = False,
+                   role: str | None = None) -> None:
+        """Point the runner's toolbox at the worktree, with the spec's boundaries (and the role's) for writing
+        (read_only: no writing and no commands at all, for a reviewer or a security agent)."""
+        await self.ask("open", worktree=worktree, allow=list(allow), deny=list(deny), read_only=read_only, role=role)
 
     async def instructions(self) -> str:
         """The repository's own instructions for agents (AGENTS.md, …), as the runner reads them."""

@@ -5,7 +5,8 @@ host's socket, as a line starting with CALL_PREFIX) → the client's tool runner
 which works inside the run's jail; the response comes back the same way (a line on the runner's
 stdout, then a line on the socket). One response per request, JSON objects, one a line:
 
-    {"v": 1, "id": 1, "op": "open", "worktree": "...", "allow": [...], "deny": [...]}   the runner's toolbox
+    {"v": 1, "id": 1, "op": "open", "worktree": "...", "allow": [...], "deny": [...], "read_only": false,
+     "role": "tests"}                                          the runner's toolbox
     {"v": 1, "id": 2, "op": "instructions"}                    the repository's instructions for agents
     {"v": 1, "id": 3, "op": "tool", "name": "read_file", "arguments": {...}}   one tool call of the model
     {"v": 1, "id": 3, "ok": true, "result": "..."}   or   {"v": 1, "id": 3, "ok": false, "error": "..."}

@@ -44,8 +44,10 @@ class ToolRunner:
     def perform(self, message: dict[str, Any]) -> str:
         op = message.get("op")
         if op == "open":
+            role = message.get("role")
             self.toolbox = Toolbox(Path(message["worktree"]), tuple(message.get("allow") or ()),
-                                   tuple(message.get("deny") or ()), read_only=bool(message.get("read_only")))
+                                   tuple(message.get("deny") or ()), read_only=bool(message.get("read_only")),
+                                   role=role if isinstance(role, str) else None)
             return "open"
         if self.toolbox is None:
             raise ToolError("the tool runner was not opened on a worktree")

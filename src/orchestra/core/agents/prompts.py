@@ -1,4 +1,4 @@
-"""What agents are told: the task with the spec's boundaries and checks, and where a redirect starts."""
+"""What agents are told: the task with their role, the spec's boundaries and checks, and where a redirect starts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestra.core.base.findings import Finding
 from orchestra.core.runs.run import Run
+from orchestra.core.score.roles import role_lines
 
 
 def boundary_lines(spec_config: dict[str, Any] | None) -> list[str]:
@@ -26,10 +27,16 @@ def boundary_lines(spec_config: dict[str, Any] | None) -> list[str]:
 
 def cli_prompt(run: Run) -> str:
     """The whole task for a coding-agent CLI, which reads its repository's own instructions itself."""
-    parts = [f"Task{f' (spec {run.spec})' if run.spec else ''}: {run.task}", *boundary_lines(run.spec_config),
+    parts = [f"Task{f' (spec {run.spec})' if run.spec else ''}: {run.task}", *role_lines(run.agent_config),
+             *boundary_lines(run.spec_config),
              "Work in the current directory (a git worktree of the repository); a human reviews the result. "
              "Do not ask questions: decide, and say what you assumed."]
     return "\n\n".join(parts)
+
+
+def task_with_role(run: Run) -> str:
+    """The task as a plain command reads it (ORCHESTRA_TASK): the task, then what its role tells it."""
+    return "\n\n".join([run.task, *role_lines(run.agent_config)])
 
 
 def work_summary(run: Run, last_output: list[str]) -> str:

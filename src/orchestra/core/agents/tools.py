@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestra.core.base.globs import matches_any
 from orchestra.core.base.procs import yielding
+from orchestra.core.score.roles import role_of, role_violation
 
 MAX_LIST = 400          # entries list_files returns
 MAX_READ_LINES = 800    # lines read_file returns at once
@@ -40,7 +41,8 @@ class Toolbox:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     command_timeout: float = 120.0
-    read_only: bool = False  # a reviewer's: it reads and searches, never writes or runs a command
+    read_only: bool = False  # a reviewer's or a security agent's: it reads and searches, never writes or runs a command
+    role: str | None = None  # the agent's role, whose paths limit writes too (see score.roles)
 
     def __post_init__(self) -> None:
         self.root = Path(os.path.realpath(self.worktree))
@@ -76,6 +78,9 @@ class Toolbox:
                             "change only files there")
         if self.deny and matches_any(self.deny, relative):
             raise ToolError(f"{raw}: inside the spec's denied paths ({', '.join(self.deny)}); leave it alone")
+        role = role_of({"role": self.role})
+        if role.allow is not None and not matches_any(role.allow, relative):
+            raise ToolError(f"{role_violation(role, raw)}; leave it alone (your role says why)")
 
     # -- reading -------------------------------------------------------------------------------
     def list_files(self, path: str = ".", pattern: str | None = None) -> str:
@@ -201,7 +206,7 @@ class Toolbox:
         if method is None:
             raise ToolError(f"unknown tool {name!r}; the tools are: {', '.join(_TOOLS)}")
         if self.read_only and name not in READ_TOOLS:
-            raise ToolError(f"{name} is not allowed: a reviewer only reads (its tools: {', '.join(READ_TOOLS)})")
+            raise ToolError(f"{name} is not allowed: this agent only reads (its tools: {', '.join(READ_TOOLS)})")
         try:
             return getattr(self, method)(**arguments)
         except TypeError as error:

@@ -122,6 +122,17 @@ def _hunks(chunk: str, room: int) -> list[str]:
     return pieces
 
 
+PRIORITY_GUIDE = ("Priorities: P0 = must not merge (breaks things, security hole, data loss); P1 = should be fixed "
+                  "before merging; P2 = worth fixing, not blocking; P3 = a nit or a question.")
+
+
+def answer_format() -> list[str]:
+    """How findings are answered: one JSON object meeting REVIEW_SCHEMA (a reviewer's, a security agent's)."""
+    return ["Answer with ONE JSON object and nothing else (no prose, no code fence), meeting this JSON schema:",
+            json.dumps(REVIEW_SCHEMA, separators=(",", ":")),
+            'If you find nothing worth reporting, answer {"findings": [], "explanation": "…why it looks right…"}.']
+
+
 def system_prompt(reviewer: str, instructions: str) -> str:
     lines = [
         f"You are {reviewer}, a code reviewer. Another AI agent wrote the change below; a human conductor "
@@ -129,13 +140,10 @@ def system_prompt(reviewer: str, instructions: str) -> str:
         "Review the change against its spec: is the intent achieved, correctly and completely, within its "
         "boundaries? Look for bugs, security problems, data loss, missing or wrong tests, and anything the "
         "conductor must know. Do not report style nits unless they hide a problem.",
-        "Priorities: P0 = must not merge (breaks things, security hole, data loss); P1 = should be fixed "
-        "before merging; P2 = worth fixing, not blocking; P3 = a nit or a question.",
+        PRIORITY_GUIDE,
         "Each finding names the path and the line range in the NEW version of the file (the + side of the "
         "diff) and may suggest replacement text for exactly those lines. Confidence is 0..1.",
-        "Answer with ONE JSON object and nothing else (no prose, no code fence), meeting this JSON schema:",
-        json.dumps(REVIEW_SCHEMA, separators=(",", ":")),
-        'If you find nothing worth reporting, answer {"findings": [], "explanation": "…why it looks right…"}.',
+        *answer_format(),
     ]
     if instructions.strip():
         lines.append("\nThe repository's own instructions for agents (the target branch's), which the change "
@@ -176,6 +184,12 @@ _FENCE = re.compile(r"^```(?:json)?\s*\n(.*?)\n```\s*$", re.DOTALL)
 
 def parse_answer(text: str, part: Part, source: str) -> tuple[list[Finding], str]:
     """The findings and explanation in a reviewer's answer; MalformedReview saying what is wrong."""
+    return parse_findings(text, source, part.paths)
+
+
+def parse_findings(text: str, source: str, paths: Sequence[str] | None = None) -> tuple[list[Finding], str]:
+    """The findings and explanation in an answer meeting REVIEW_SCHEMA, each at one of paths (None: at any
+    path inside the repository); MalformedReview saying what is wrong."""
     from jsonschema import Draft202012Validator
 
     data = _json_object(text)
@@ -189,9 +203,11 @@ def parse_answer(text: str, part: Part, source: str) -> tuple[list[Finding], str
         if item["line_end"] < item["line_start"]:
             raise MalformedReview(f"findings/{n}: line_end {item['line_end']} is before line_start {item['line_start']}")
         path = item["path"].removeprefix("b/").removeprefix("./")
-        if path not in part.paths:
+        if paths is not None and path not in paths:
             raise MalformedReview(f"findings/{n}: {path!r} is not a file of this change (its files: "
-                                  f"{', '.join(part.paths[:20])})")
+                                  f"{', '.join(paths[:20])})")
+        if path.startswith("/") or ".." in path.split("/"):
+            raise MalformedReview(f"findings/{n}: {path!r} is not a path relative to the repository root")
         findings.append(Finding(title=" ".join(item["title"].split())[:200], priority=item["priority"],
                                 source=source, body=item["body"].strip(), path=path, line_start=item["line_start"],
                                 line_end=item["line_end"], confidence=float(item["confidence"]),
@@ -231,6 +247,22 @@ def _json_object(text: str) -> dict[str, Any]:
 def retry_message(reason: str) -> str:
     return (f"Your answer could not be used: {reason}. Answer again with ONE JSON object meeting the schema, "
             "and nothing else.")
+
+
+def findings_gate(name: str, tree: str, agent: str, found: list[Finding], explanation: str,
+                  block_on: str = DEFAULT_BLOCK_ON) -> Gate:
+    """The gate of an agent whose role is to report findings, not to change code (a security agent): its
+    findings, failed when one is at or above block_on."""
+    now = time.time()
+    gate = Gate(name=name, kind="findings", tree=tree, started=now, finished=now,
+                findings=[f.to_json() for f in found],
+                details={"agent": agent, "explanation": explanation[:MAX_EXPLANATION]})
+    blocking = [f for f in found if PRIORITIES.index(f.priority) <= PRIORITIES.index(block_on)]
+    gate.status = "failed" if blocking else "passed"
+    tally = ", ".join(f"{n} {p}" for p, n in counts(found).items() if n)
+    gate.summary = f"{len(found)} finding(s)" + (f" ({tally})" if tally else "")
+    gate.failures = [f"{f.priority} {f.place}: {f.title}" for f in blocking][:20]
+    return gate
 
 
 def review_gate(name: str, tree: str, reviewer: Mapping[str, Any], outcome: ReviewOutcome,

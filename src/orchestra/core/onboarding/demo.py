@@ -326,7 +326,7 @@ role = "code"
 name = "tester"       # adds tests, leaves the bug: the pytest gate names the failing test
 kind = "shell"
 command = "{python} -B agents/tester.py"
-role = "tests"
+role = "code"         # redirected, it fixes the bug too; role = "tests" would fail its boundary then
 
 [[agents]]
 name = "flaky"        # crashes as if its model API were down: the run fails

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from orchestra.core.agents.presets import KEY_NAMES
+from orchestra.core.agents.prompts import task_with_role
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.worktrees import admin_dir_of, agent_identity
 from orchestra.core.jail import Jail, jail_environment, jail_for
@@ -49,7 +50,14 @@ def agent_environment(jail: Jail, run: Run, redirect: str | None) -> dict[str, s
     if config.get("kind") == "cli" and config.get("api_key_env"):
         declared.append(config["api_key_env"])
     # The user's git identity is not in the jail (their home is hidden): commits an agent makes are its own.
-    return jail_environment(jail, os.environ, declared, {**agent_identity(run.agent), **run_variables(run, redirect)})
+    told = {**agent_identity(run.agent), **run_variables(run, redirect), **role_variables(run)}
+    return jail_environment(jail, os.environ, declared, told)
+
+
+def role_variables(run: Run) -> dict[str, str]:
+    """What an agent with a role is told of it: its name (ORCHESTRA_ROLE), and its task with the role's text."""
+    role = run.agent_config.get("role")
+    return {"ORCHESTRA_ROLE": role, "ORCHESTRA_TASK": task_with_role(run)} if isinstance(role, str) else {}
 
 
 def gate_environment(jail: Jail, run: Run) -> dict[str, str]:
