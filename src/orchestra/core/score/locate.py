@@ -13,7 +13,7 @@ import re
 import tomllib
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,18 @@ BOOL: ValueType = ("boolean (true or false)", lambda v: isinstance(v, bool))
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong with a score file; `key` is dotted like `agents[1].comand`."""
+    """One thing wrong with a score file; `key` is dotted like `agents[1].comand`; `file` is the file it is in
+    (orchestra.toml or one of specs/*.toml), None until a ConfigError fills it in."""
 
     line: int | None
     key: str | None
     message: str
     suggestion: str | None = None
+    file: Path | None = None
 
     def format(self, path: Path | str) -> str:
-        """Render as `path:line: key: message (did you mean 'x'?)`, leaving out unknown parts."""
+        """Render as `file:line: key: message (did you mean 'x'?)`, leaving out unknown parts (path: no file)."""
+        path = self.file if self.file is not None else path
         where = f"{path}:{self.line}" if self.line is not None else f"{path}"
         key = f"{self.key}: " if self.key else ""
         hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
@@ -54,10 +57,11 @@ class ConfigProblem:
 
 
 class ConfigError(OrchestraError):
-    """Every problem found in one score file; path/line/key/message/suggestion describe the first.
+    """Every problem found in the score's files; path/line/key/message/suggestion describe the first.
 
     Build it either from one message (`ConfigError(path, "no such file")`) or from a list of
-    `ConfigProblem`s (`ConfigError(path, problems=[...])`); str() lists them one per line.
+    `ConfigProblem`s (`ConfigError(path, problems=[...])`); str() lists them one per line, each naming
+    its own file (a problem without one is in path), so one error can report orchestra.toml and specs/*.toml.
     """
 
     def __init__(
@@ -70,11 +74,11 @@ class ConfigError(OrchestraError):
         suggestion: str | None = None,
         problems: Sequence[ConfigProblem] = (),
     ) -> None:
-        self.path = path
-        self.problems = tuple(problems) or (ConfigProblem(line, key, message, suggestion),)
+        found = tuple(problems) or (ConfigProblem(line, key, message, suggestion),)
+        self.problems = tuple(p if p.file is not None else replace(p, file=path) for p in found)
         first = self.problems[0]
-        self.line, self.key, self.message, self.suggestion = (
-            first.line, first.key, first.message, first.suggestion)
+        self.path, self.line, self.key, self.message, self.suggestion = (
+            first.file, first.line, first.key, first.message, first.suggestion)
         super().__init__("\n".join(problem.format(path) for problem in self.problems))
 
     exit_status = 2
@@ -171,17 +175,21 @@ class Problems:
             self.add((*at, i), f"expected string, got {type_name(items[i])}")
         return not bad
 
-    def raise_if_any(self) -> None:
-        """Raise one ConfigError listing every recorded problem, sorted by line."""
+    def collected(self) -> list[ConfigProblem]:
+        """Every recorded problem, located in this file and sorted by line."""
         if not self.found:
-            return
+            return []
         index = self.index or LineIndex(self.text)
         problems = [
-            ConfigProblem(index.find(at), format_key(at) or None, message, suggestion)
+            ConfigProblem(index.find(at), format_key(at) or None, message, suggestion, self.path)
             for at, message, suggestion in self.found
         ]
-        problems.sort(key=lambda p: (p.line is None, p.line or 0))
-        raise ConfigError(self.path, problems=problems)
+        return sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+
+    def raise_if_any(self) -> None:
+        """Raise one ConfigError listing every recorded problem, sorted by line."""
+        if self.found:
+            raise ConfigError(self.path, problems=self.collected())
 
 
 class _Stop(Exception):
