@@ -15,6 +15,7 @@ from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
 from orchestra.cli_compare import cmd_compare
+from orchestra.cli_workflow import cmd_plan
 from orchestra.cli_ledger import cmd_autonomy, cmd_ledger, cmd_policy, cmd_stats
 from orchestra.core.base.words import plural
 
@@ -76,6 +77,9 @@ def dispatch(args: argparse.Namespace | SimpleNamespace) -> int:
         return cmd_doctor(args.directory, args.all)
     if args.command == "init":
         return cmd_init(open_repository(args.directory, require_commits=False))
+    if args.command == "spec":
+        from orchestra.cli_spec import cmd_spec
+        return cmd_spec(open_repository(args.directory, require_commits=False), args)
     repo = open_repository(args.directory)
     if args.command == "ledger":
         return cmd_ledger(repo, args)
@@ -196,6 +200,10 @@ def reverted_remark(reverted: dict) -> str:
 def cmd_accept(fleet: Fleet, args: argparse.Namespace) -> int:
     with interrupts_deferred():
         run = fleet.accept(args.run, force=args.force)
+    if (run.decision or {}).get("action") == "advance":  # a workflow's stage approved: the next one starts
+        from orchestra.core.runs.workflow import label
+        print(f"Approved {run.id}: {run.message}; now {label(run)}. {signed_note(run)}")
+        return 0
     if run.state == "review":  # an approval rule wants more people: this accept was recorded as an approval
         from orchestra.core.fleet.approvals import approvals_line
         print(f"Approved {run.id}: {approvals_line(run)}. It merges when the approval rules are met. "
@@ -398,7 +406,7 @@ COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept"
             "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
             "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
             "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy, "policy": cmd_policy,
-            "compare": cmd_compare}
+            "compare": cmd_compare, "plan": cmd_plan}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "(\"another candidate chosen: RUN\"), as one group decision")
     compare.add_argument("--force", action="store_true", help="with --choose: accept it even if it is not ready "
                          "(the ledger records it)")
+    plan = sub.add_parser("plan", help="print the plan a workflow's plan stage wrote; --edit changes it before "
+                          "you approve it (`orchestra accept RUN`)")
+    plan.add_argument("run")
+    plan.add_argument("--edit", action="store_true", help="open it in $VISUAL or $EDITOR (only while it waits for "
+                      "your approval)")
     runs = sub.add_parser("runs", help="list runs")
     runs.add_argument("--json", action="store_true", help="print a JSON array")
     accept = sub.add_parser("accept", help="merge a run into its target branch (refused, exit 3, unless it is ready)")
@@ -92,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("run")
     policy.add_argument("--wait", action="store_true", help="load what it needs, then act when \"go\" comes on "
                         "stdin (how a supervisor asks; anything else, or the end of the input, does nothing)")
+    spec = sub.add_parser("spec", help="specs in files of their own: `spec new ID --template KIND` writes "
+                          "specs/ID.toml from a template (never overwrites one)")
+    spec.add_argument("action", choices=("new",))
+    spec.add_argument("spec_id", metavar="ID", help="the new spec's id (lower-case letters, digits, '-', '_')")
+    spec.add_argument("--template", required=True, metavar="KIND",
+                      help="what kind of work: bugfix, feature, refactor, docs or security")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
     ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",

@@ -66,7 +66,8 @@ def assert_converged_accept(fleet: Fleet, repo: Path, run_id: str) -> bool:
 
 
 def test_every_declared_decision_point_is_tested_here() -> None:
-    assert set(POINTS["accept"] + POINTS["reject"] + POINTS["redirect"] + POINTS["revert"]) == FAULT_POINTS
+    assert set(POINTS["accept"] + POINTS["reject"] + POINTS["redirect"] + POINTS["revert"]
+               + POINTS["advance"]) == FAULT_POINTS
 
 
 POINTS = {action: [f"{action}.{step}" for step in steps] for action, steps in STEPS.items()}
@@ -188,6 +189,26 @@ def test_redirect_killed_at_each_step_is_completed_once(repo: Path, make_fleet: 
     run = wait_settled(fleet, run_id)
     assert run.state == "review" and run.redirects == ["second pass"], run.message
     assert git(repo, "show", f"{run.candidate}:work.txt") == "first pass\nsecond pass"
+    assert orchestra(repo, "ledger", "verify").returncode == 0
+
+
+@pytest.mark.parametrize("point", POINTS["advance"])
+def test_a_plan_approval_killed_at_each_step_is_completed_once(repo: Path, make_fleet: MakeFleet, point: str) -> None:
+    """`orchestra accept` on a run whose workflow waits for its plan's approval, killed at each step: the next
+    command completes it, one advance entry with the plan's hash, and the next stage runs."""
+    from tests.core.test_workflows import at_stage, full_fleet
+    fleet = full_fleet(make_fleet, repo)
+    run_id = fleet.spawn("answer")[0].id
+    at_stage(fleet, run_id, "plan", "approval")
+
+    assert orchestra(repo, "accept", run_id, fault=point).returncode == KILLED
+    assert orchestra(repo, "runs").returncode == 0
+
+    advances = [e for e in fleet.ledger.entries() if e["action"] == "advance"]
+    assert len(advances) == 1 and advances[0]["stage"] == "plan" and journal_is_empty(fleet)
+    run = wait_settled(fleet, run_id, timeout=60)
+    assert run.state == "review" and run.workflow["status"] == "done", run.message
+    assert run.workflow["plan"]["ledger_hash"] == advances[0]["hash"]
     assert orchestra(repo, "ledger", "verify").returncode == 0
 
 

@@ -46,8 +46,15 @@ class Readiness:
 
 
 def readiness(run: Run) -> Readiness:
-    """Whether every expected gate passed on the run's current tree, and the reasons when not."""
+    """Whether every expected gate passed on the run's current tree (and its workflow, if any, finished), and
+    the reasons when not."""
+    from orchestra.core.runs.workflow import unfinished
     reasons, unready = [], []
+    why = unfinished(run)
+    if why:
+        reasons.append(why)
+        unready.append({"name": "workflow", "status": (run.workflow or {}).get("status"), "stale": False,
+                        "reason": why})
     for name in run.expected_gates():
         gate = run.gates.get(name)
         reason = gate_reason(run, name, gate)
@@ -190,9 +197,11 @@ def feedback_status(run: Run) -> FeedbackStatus | None:
 
 
 def _source_of(gate: Gate) -> str:
-    """The source its findings carry: review:<agent>, sarif:<check>, secrets."""
+    """The source its findings carry: review:<agent>, sarif:<check>, secrets, <role>:<agent> (a security agent's)."""
     if gate.kind == "review":
         return f"review:{gate.name.removeprefix('review-')}"
+    if gate.kind == "findings":
+        return gate.name.replace("-", ":", 1)
     if gate.kind == "secrets":
         return "secrets"
     return f"sarif:{gate.name}"

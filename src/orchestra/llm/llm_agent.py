@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.core.agents.prompts import boundary_lines
-from orchestra.core.agents.tools import TOOL_SPECS, ToolError
+from orchestra.core.agents.tools import READ_TOOL_SPECS, TOOL_SPECS, ToolError
 from orchestra.core.agents.wire import RECORD_PREFIX, Redactor
 from orchestra.core.base.redact import Redactor as BaseRedactor
 from orchestra.core.base.files import write_atomic
+from orchestra.core.gates.review import PRIORITY_GUIDE, MalformedReview, answer_format, parse_findings, retry_message
 from orchestra.core.runs.run import Run
 from orchestra.core.runs.store import RunStore
+from orchestra.core.score.roles import role_lines, role_of
 from orchestra.llm.remote_tools import RemoteTools
 
 CONVERSATION_FILE = "conversation.json"
@@ -76,6 +78,10 @@ class LlmAgent:
 
     @property
     def conversation_path(self) -> Path:
+        """Where the conversation is kept: one per run, or one per stage of a workflow (each stage its agent's)."""
+        flow = self.job.run.workflow
+        if flow:
+            return self.job.run_dir / f"conversation-stage{flow.get('at', 0) + 1}.json"
         return self.job.run_dir / CONVERSATION_FILE
 
     async def start_messages(self) -> list[dict[str, Any]]:
@@ -105,25 +111,39 @@ class LlmAgent:
     async def work(self) -> int:
         from orchestra.llm.model import ModelUnavailable, parse_arguments
         spec = self.job.run.spec_config or {}
+        reports = role_of(self.job.settings).reports_findings  # it reads and reports: read-only tools
         try:
-            await self.tools.open(self.job.run.worktree, tuple(spec.get("allow") or ()), tuple(spec.get("deny") or ()))
+            await self.tools.open(self.job.run.worktree, tuple(spec.get("allow") or ()), tuple(spec.get("deny") or ()),
+                                  read_only=reports, role=self.job.settings.get("role"))
             messages = await self.start_messages()
         except ToolError as error:
             return self.finish(EXIT_FAILED, f"the run's tools could not be started: {error}")
         self.save(messages)
         spent = Budget(self.job.settings, self.usage)
+        malformed = 0
         while True:
             if (reason := spent.exhausted(self.usage)) is not None:
                 return self.finish(EXIT_BUDGET, f"stopped at its budget: {reason}; redirect to continue")
             try:
-                reply = await self.model.reply(messages, TOOL_SPECS)
+                reply = await self.model.reply(messages, READ_TOOL_SPECS if reports else TOOL_SPECS)
             except ModelUnavailable as error:
                 return self.finish(EXIT_FAILED, str(error))
             self.count(reply)
             messages.append(reply.message())
             self.save(messages)
-            if not reply.tool_calls:
+            if not reply.tool_calls and not reports:
                 return self.finish(EXIT_DONE, "")
+            if not reply.tool_calls:
+                try:
+                    return self.report_findings(reply.content)
+                except MalformedReview as error:
+                    malformed += 1
+                    if malformed > FINDINGS_RETRIES:
+                        return self.finish(EXIT_FAILED, f"its findings could not be read after {malformed} answers: "
+                                                        f"{error}")
+                    self.report.line(f"» malformed findings ({error}); asking again")
+                    messages.append({"role": "user", "content": retry_message(str(error))})
+                    continue
             for call in reply.tool_calls:
                 messages.append(await self.run_tool(call, parse_arguments))
                 self.save(messages)
@@ -153,8 +173,14 @@ class LlmAgent:
             self.report.line(f"  … {len(lines) - LOGGED_RESULT_LINES} more lines")
         return {"role": "tool", "tool_call_id": call["id"] or name, "content": result}
 
-    def finish(self, code: int, message: str) -> int:
-        self.report.record(result=message, code=code)
+    def report_findings(self, answer: str | None) -> int:
+        """Finish with the findings of a final answer (a security agent's); MalformedReview when it has none."""
+        source = f"{role_of(self.job.settings).name}:{self.job.run.agent}"
+        found, explanation = parse_findings(answer or "", source)
+        return self.finish(EXIT_DONE, "", findings=[f.to_json() for f in found], explanation=explanation)
+
+    def finish(self, code: int, message: str, **reported: Any) -> int:
+        self.report.record(result=message, code=code, **reported)
         if message:
             self.report.line(f"» {message}")
         return code
@@ -192,12 +218,23 @@ def describe_call(arguments: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+WORK_LINES = ("Use the tools to explore, change and verify the code. Paths are relative to the repository root.",
+              "When you are done, reply with a short summary of what you changed and why, without calling a tool.")
+# An agent whose role reports findings reads, and answers with findings in the reviewer's schema.
+FINDINGS_LINES = ("Use the tools to read and search the code; you cannot change files or run commands. Paths are "
+                  "relative to the repository root.", PRIORITY_GUIDE,
+                  "Each finding names the path and the line range in the current version of the file, and may "
+                  "suggest replacement text for exactly those lines. Confidence is 0..1.",
+                  "When you are done, reply without calling a tool.", *answer_format())
+FINDINGS_RETRIES = 2  # malformed final answers put back to the model before the run fails
+
+
 def system_prompt(run: Run, instructions: str) -> str:
     lines = [
         f"You are {run.agent}, a coding agent working in a git worktree of a repository (your working "
         "directory); the run is reviewed by a human conductor before anything is merged.",
-        "Use the tools to explore, change and verify the code. Paths are relative to the repository root.",
-        "When you are done, reply with a short summary of what you changed and why, without calling a tool.",
+        *role_lines(run.agent_config),
+        *(FINDINGS_LINES if role_of(run.agent_config).reports_findings else WORK_LINES),
     ]
     lines.extend(boundary_lines(run.spec_config))
     if instructions:
@@ -213,7 +250,11 @@ def job_for(store: RunStore, request: dict[str, Any]) -> Job:
     """The job a client asked for: its run, with the key and redirect the client brought."""
     run_id = request["run_id"]
     secrets = request.get("secrets") if isinstance(request.get("secrets"), dict) else {}
-    return Job(run=store.load(run_id), run_dir=store.run_dir(run_id), api_key=request.get("api_key") or None,
+    run = store.load(run_id)
+    if run.workflow and not request.get("review"):  # a workflow's stage: its agent, its role, its task
+        from orchestra.core.runs.workflow import read_plan, staged
+        run = staged(run, read_plan(store.run_dir(run_id)))
+    return Job(run=run, run_dir=store.run_dir(run_id), api_key=request.get("api_key") or None,
                secrets={str(name): str(value) for name, value in secrets.items()},
                redirect=request.get("redirect") or None, retry_base=float(request.get("retry_base") or 1.0))
 

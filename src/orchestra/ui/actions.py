@@ -20,12 +20,28 @@ from orchestra.core.policy import readiness
 from orchestra.core.runs.feed import RunUpdate
 from orchestra.core.runs.lifecycle import allowed
 from orchestra.core.runs.run import Run
+from orchestra.core.runs.workflow import awaiting_approval, current, read_plan
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
     from orchestra.core.fleet.update import UpdateResult
     from orchestra.ui.dialogs import NewRunRequest
 
-RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach", "update", "publish", "revert"})
+RUN_ACTIONS = frozenset({"accept", "reject", "redirect", "stop", "shell", "attach", "update", "publish", "revert",
+                         "plan"})
+
+
+def approval_question(run: Run, plan: str | None) -> tuple[str, str]:
+    """The question before approving a workflow's stage: what starts next, and the plan's first lines."""
+    from orchestra.core.runs.workflow import position
+    stage = current(run) or {}
+    number, count = position(run)
+    following = (run.workflow or {}).get("stages", [])[number] if number < count else None
+    after = (f"Stage {number + 1}/{count} ({following['name']}, by {following['agent']}) starts"
+             + (" with this plan." if plan else ".") if following else "The review comes next.")
+    lines = (plan or "").strip().splitlines()
+    shown = "\n".join(lines[:12]) + (f"\n… ({len(lines) - 12} more lines: e edits it)" if len(lines) > 12 else "")
+    what = "the plan" if plan else f"stage {stage.get('name')}"
+    return f"Approve {what} of {run.id}?", (f"{shown}\n\n" if shown else "") + after + " The ledger records it."
 
 
 class RunActions:
@@ -39,6 +55,8 @@ class RunActions:
         Binding("r", "reject", "Reject", id="run.reject", tooltip="Discard the run with a reason; its branch is kept"),
         Binding("R", "reject(True)", "Reject now", id="run.reject_now", show=False,
                 tooltip="Reject without asking for a reason"),
+        Binding("e", "plan", "Edit plan", id="run.plan", show=False,
+                tooltip="Edit the plan a workflow waits to have approved ($VISUAL or $EDITOR); a approves it"),
         Binding("z", "revert", "Revert", id="run.revert", show=False,
                 tooltip="Undo an accepted run's merge on its target with a revert commit (asks why; H shows "
                         "accepted runs)"),
@@ -101,11 +119,20 @@ class RunActions:
             return
         # The same question `orchestra accept` asks; here an unready run is asked about, and a confirmed
         # (or `A`) accept of it is recorded in the ledger as forced, with what was not ready.
+        from orchestra.ui.dialogs import ConfirmDialog
+        if awaiting_approval(run):  # a workflow's stage waits for approval: accept approves it, nothing merges
+            if force:
+                self.carry_out("accept", self.fleet.accept, run.id, run.candidate, None, False)
+                return
+            title, detail = approval_question(run, read_plan(self.fleet.store.run_dir(run.id)))
+            self.push_screen(ConfirmDialog(title, detail, "Approve"),
+                             lambda yes: yes and self.carry_out("accept", self.fleet.accept, run.id, run.candidate,
+                                                                None, False))
+            return
         ready = readiness(run)
         if force or ready.ready:
             self.carry_out("accept", self.fleet.accept, run.id, run.candidate, None, not ready.ready)
             return
-        from orchestra.ui.dialogs import ConfirmDialog
         detail = ("\n".join(f"• {reason}" for reason in ready.reasons)
                   + f"\n\nMerge {run.branch} into {run.target} anyway? The ledger records it as forced.")
         self.push_screen(ConfirmDialog(f"Accept {run.id} ({run.agent})?", detail, "Accept"),
@@ -120,8 +147,10 @@ class RunActions:
             self.carry_out("reject", self.fleet.reject, run.id, "")
             return
         from orchestra.ui.dialogs import TextPrompt
-        self.push_screen(TextPrompt(f"Reject {run.id} ({run.agent})", "Why? (optional; recorded in the ledger). "
-                                    "The worktree is removed, the branch is kept.", "reason"),
+        retry = awaiting_approval(run) and (current(run) or {}).get("on_reject", "retry") == "retry"
+        detail = (f"Why? The {(current(run) or {}).get('name')} stage does its work again with your reason."
+                  if retry else "Why? (optional; recorded in the ledger). The worktree is removed, the branch is kept.")
+        self.push_screen(TextPrompt(f"Reject {run.id} ({run.agent})", detail, "reason"),
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
 
     def action_stats(self) -> None:
@@ -234,6 +263,29 @@ class RunActions:
         except SuspendNotSupported:
             self.notify(f"This terminal cannot hand over to a shell; run: cd {worktree}", severity="warning")
 
+    def action_plan(self, run_id: str | None = None) -> None:
+        """Suspend the UI and edit the plan a workflow waits to have approved, in $VISUAL or $EDITOR."""
+        run = self.target_run(run_id)
+        if not allowed("plan", run):
+            return
+        from orchestra.core.runs.workflow import plan_path
+        path = plan_path(self.fleet.store.run_dir(run.id))
+        argv = [*(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi").split(), str(path)]
+        before = path.read_bytes() if path.is_file() else b""
+        try:
+            with self.suspend():
+                try:
+                    subprocess.call(argv)
+                except OSError as error:
+                    print(f"orchestra: could not start {argv[0]}: {error.strerror or error}")
+                    input("press enter to return to the fleet ")
+        except SuspendNotSupported:
+            self.notify(f"This terminal cannot hand over to an editor; edit {path}", severity="warning")
+            return
+        edited = path.is_file() and path.read_bytes() != before
+        self.notify(f"{run.id}'s plan " + ("was edited: a approves it as it is now" if edited else "is unchanged"),
+                    markup=False)
+
     def action_attach(self, run_id: str | None = None) -> None:
         """Suspend the UI and relay the terminal to the run's interactive session until the detach key."""
         run = self.target_run(run_id)
@@ -300,6 +352,10 @@ class RunActions:
             self.notify(f"Started {', '.join(run.id for run in result)}")
             return
         run: Run = result
+        if what == "accept" and (run.decision or {}).get("action") == "advance":  # a workflow's stage approved
+            from orchestra.core.runs.workflow import label
+            self.notify(f"Approved {run.id}: {run.message}; now {label(run)}", markup=False)
+            return
         if what == "accept" and run.state == "review":  # an approval rule wants more people: an approval
             from orchestra.core.fleet.approvals import approvals_line
             self.notify(f"Approved {run.id}: {approvals_line(run)}. It merges when the approval rules are met.",

@@ -21,6 +21,7 @@ from textual.widget import Widget
 
 from orchestra.core.policy import evidence, readiness
 from orchestra.core.runs.run import Run
+from orchestra.core.runs.workflow import label, paused
 from orchestra.core.fleet.approvals import approvals_line
 from orchestra.ui.format import (READY, behind_text, diffstat_text, duration, event_line, evidence_text, gates_text,
                                  state_text, usage_text)
@@ -156,6 +157,10 @@ class RunPane(Widget, can_focus=True):
         approvals = approvals_line(run)
         if approvals:
             return wrapped(approvals, width, "$accent")
+        if paused(run):  # a workflow waiting for an approval, or stopped at a stage: what now, in its words
+            return wrapped(run.message, width, "$accent" if run.workflow.get("status") == "approval" else "$warning")
+        if run.workflow and run.state == "working":  # "2/4 tests: tester working"
+            return wrapped(f"{label(run)} working", width, "$text-muted")
         if run.state in ("failed", "waiting", "interrupted") and run.message:
             style = "$error" if run.state == "failed" else "$warning"
             return wrapped(run.message, width, style)

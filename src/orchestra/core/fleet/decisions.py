@@ -48,6 +48,7 @@ from orchestra.core.ledger import LedgerError
 from orchestra.core.policy import NotReady, readiness
 from orchestra.core.runs.lifecycle import allowed, refusal, transition
 from orchestra.core.runs.run import Run
+from orchestra.core.runs.workflow import awaiting_approval, current
 from orchestra.core.supervise.processes import supervisor_alive
 
 if TYPE_CHECKING:
@@ -56,9 +57,11 @@ if TYPE_CHECKING:
 STEPS = {"accept": ("journalled", "merged", "recorded", "noted", "closed", "cleaned"),
          "reject": ("journalled", "recorded", "closed", "cleaned"),
          "redirect": ("journalled", "recorded", "closed", "started"),
+         "advance": ("journalled", "recorded", "closed", "started"),
          "revert": ("journalled", "reverted", "recorded", "demoted", "closed")}
 FAULT_POINTS = frozenset(declare(f"{action}.{step}") for action, steps in STEPS.items() for step in steps)
-FINAL_STATE = {"accept": "accepted", "reject": "rejected", "redirect": "working", "revert": "accepted"}
+FINAL_STATE = {"accept": "accepted", "reject": "rejected", "redirect": "working", "revert": "accepted",
+               "advance": "working"}
 MOVES_TARGET = frozenset({"accept", "revert"})  # decisions that move the target branch before their entry
 
 
@@ -96,7 +99,10 @@ class Decisions:
         """Merge the run into its target. by_policy: an accept without a human (fleet.autopilot), made only
         when, under the lock, the ledger grants the run's pair "auto" and the run is ready for it; its entry's
         actor is the policy and names the human who granted it. extra_fields: more for its entry (a group
-        decision's link, fleet.compare)."""
+        decision's link, fleet.compare). A run whose workflow waits for the approval of a stage is approved
+        instead (advance): the next stage starts."""
+        if not by_policy and awaiting_approval(self.fleet.get(run_id)):
+            return self.advance(run_id, actor)
         with self.deciding():
             run = self.open("accept", run_id, actor)
             if expected_candidate and run.candidate != expected_candidate:
@@ -190,7 +196,22 @@ class Decisions:
         return run, []
 
     def reject(self, run_id: str, actor: str, reason: str, extra_fields: dict[str, Any] | None = None) -> Run:
+        """Close the run, its work kept on its branch. A workflow's stage waiting for approval whose on_reject is
+        "retry" is sent back instead: the reason goes to that stage as a redirect."""
+        run = self.fleet.get(run_id)
+        if awaiting_approval(run) and (current(run) or {}).get("on_reject", "retry") == "retry":
+            from orchestra.core.fleet.workflow import rejected_stage_instruction
+            return self.record_and_complete("redirect", run_id, actor, {
+                "instruction": rejected_stage_instruction(run, reason), "reason": reason,
+                "rejected_stage": (current(run) or {}).get("name")})
         return self.record_and_complete("reject", run_id, actor, {"reason": reason, **(extra_fields or {})})
+
+    def advance(self, run_id: str, actor: str) -> Run:
+        """Approve the stage the run's workflow waits at (a plan: its sha256 is recorded); the next one starts."""
+        from orchestra.core.fleet.workflow import approval_fields
+        run = self.fleet.get(run_id)
+        return self.record_and_complete("advance", run_id, actor,
+                                        approval_fields(run, self.fleet.store.run_dir(run.id)))
 
     def revert(self, run_id: str, actor: str, reason: str) -> Run:
         """Undo an accepted run's merge on its target with a revert commit; its ledger entry names the accept
@@ -247,6 +268,8 @@ class Decisions:
         run = self.fleet.get(run_id)
         if not allowed(action, run):
             raise ActionRefused(refusal(action, run))
+        if action == "advance" and not awaiting_approval(run):
+            raise ActionRefused(f"Run {run.id}'s workflow waits for no approval now. Nothing was changed.")
         self.check_recordable()
         return self.fleet.settle(run, for_accept=action == "accept", actor=actor)
 
@@ -280,10 +303,10 @@ class Decisions:
             fault_point("revert.demoted")
         run = self.close(record, entry)
         fault_point(f"{action}.closed")
-        if action == "redirect":
+        if action in ("redirect", "advance"):
             if not supervisor_alive(run):
                 run = self.fleet.start(run.id)
-            fault_point("redirect.started")
+            fault_point(f"{action}.started")
         elif action != "revert":  # a reverted run's worktree went with its accept
             # An accept by policy whose merge holds a tree no gate saw is verified on the target first (the
             # supervisor's "target" mode); its worktree goes after that (fleet.autopilot).
@@ -335,6 +358,9 @@ class Decisions:
         values: dict[str, Any] = {"decision": decision, "supervisor_pid": None}
         if action == "accept":
             values["merge_commit"] = record["merge_commit"]
+        if action == "advance":
+            from orchestra.core.fleet.workflow import advanced
+            values["workflow"] = advanced(run, entry)
         if action == "redirect":
             values["redirects"] = [*run.redirects, entry["instruction"]]
             sent = entry.get("comments") or []
@@ -387,6 +413,9 @@ class Decisions:
 
 def message_for(entry: dict[str, Any]) -> str:
     """The run's message after a decision: who decided, and why."""
+    if entry["action"] == "advance":
+        what = "the plan" if entry.get("plan_sha256") else f"stage {entry.get('stage')}"
+        return f"{what} approved by {entry['actor']}; the next stage starts"
     verb = {"accept": "accepted", "reject": "rejected", "redirect": "redirected", "revert": "reverted"}[entry["action"]]
     reason = f": {entry['reason']}" if entry.get("reason") else ""
     forced = " (forced: not every gate was green)" if entry.get("forced") else ""

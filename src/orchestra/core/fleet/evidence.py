@@ -26,6 +26,9 @@ def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
         "files": run.changed_paths,
         "gates": [{**gate.evidence(), "stale": gate.is_stale(run.tree)} for gate in run.gates.values()],
     }
+    if (run.spec_config or {}).get("source"):  # a spec file: the exact version of it the run was held to
+        fields["spec_file"] = run.spec_config["source"]
+        fields["spec_file_sha256"] = run.spec_config.get("source_sha256")
     if run.group:
         fields["group"] = run.group  # runs started together: orchestra stats compares their candidates
     if run.review_since is not None:
@@ -34,6 +37,12 @@ def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
         fields["escapes"] = [escape["what"] for escape in run.escapes]
     if run.sandbox is not None:  # whether the agent was contained, as the evidence the conductor saw
         fields["sandbox"] = run.sandbox
+    if run.workflow:  # the stages that made the candidate, and the plan they followed
+        flow = run.workflow
+        fields["workflow"] = {"name": flow.get("name"), "at": flow.get("at", 0) + 1,
+                              "stages": [{"name": s.get("name"), "agent": s.get("agent"), "role": s.get("role")}
+                                         for s in flow.get("stages") or []],
+                              "plan_sha256": (flow.get("plan") or {}).get("sha256")}
     if run.damaged:
         fields["damaged"] = True
     if run.usage:  # llm agents: what the work cost (cost None: the price map does not know the model)

@@ -181,6 +181,7 @@ class Fleet:
         from orchestra.core.fleet.trust import setup_commands
         from orchestra.core.git import worktrees
         from orchestra.core.supervise.ports import allocate_block
+        from orchestra.core.fleet.workflow import workflow_for
         scope = spec.id if spec else "task"
         # A directory of its own per run (refs/heads/orchestra/<scope>/<run>/): the run's jail may write
         # its own branch and no other.
@@ -196,7 +197,7 @@ class Fleet:
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
                   port=allocate_block(self.repo.state_dir, run_id, live_ports),
                   review_config=self.review_settings(agent, spec), group=group or f"g{run_id.removeprefix('r')}",
-                  started_by=starter)
+                  started_by=starter, workflow=workflow_for(self.score, spec, agent) if self.score else None)
         create(self.store, run)
         if batch is None:
             return self.start(run_id)

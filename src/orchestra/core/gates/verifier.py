@@ -21,6 +21,7 @@ from orchestra.core.gates.secret_scan import scan_gate
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
+from orchestra.core.score.roles import INFRA_SYNTAX_GATE, role_check_names, role_of
 
 WATCH_DEBOUNCE_MS = 300
 # How a reviewer reviews: (the run, the reviewer's agent config, the tree) → its gate (see gates.review).
@@ -77,11 +78,11 @@ def _remove_report(worktree: Path, relative: str) -> None:
 
 def boundary_gate(run: Run, tree: str, paths: list[str] | None = None,
                   links: list[tuple[str, str]] | None = None) -> Gate:
-    """The boundary gate for the paths a run touched (default: its changed paths) against its spec;
-    links are (path, target) of symlinks it added that lead outside the repository, and fail it too."""
+    """The boundary gate for the paths a run touched (default: its changed paths) against its spec and its
+    agent's role; links are (path, target) of symlinks it added that lead outside the repository, and fail it too."""
     spec = run.spec_config or {}
     paths = run.changed_paths if paths is None else paths
-    result = check_boundary(paths, spec.get("allow", ()), spec.get("deny", ()))
+    result = check_boundary(paths, spec.get("allow", ()), spec.get("deny", ()), role_of(run.agent_config))
     gate = Gate(name="boundary", kind="boundary", tree=tree, started=time.time(), finished=time.time())
     gate.failures = result.violations() + [
         f"{path} -> {_printable(target)} (symlink leads outside the repository)" for path, target in links or ()]
@@ -113,6 +114,7 @@ class Verifier:
         self.on_gate = on_gate  # told of each gate saved (the supervisor's autonomy policy)
         self.launch = launch  # how a check starts: in the run's jail
         self.review = review  # how a reviewer reviews the run's tree (None: reviews are not run here)
+        self.reviewing = True  # False while a workflow's stage is checked: the review comes after the last stage
         self.run_elsewhere = run_elsewhere  # how a check runs on another tree (benchmarks, proving tests)
         self.stop_event = stop_event
         self.absorbing = False  # the watcher is committing an edit: a stop waits for it
@@ -207,8 +209,18 @@ class Verifier:
             except Exception as error:
                 gate = error_gate(name, "command", tree, started, error)
             self.save_gate(gate)
+        for name in role_check_names(run.agent_config, run.spec_config, run.changed_paths):
+            if self.dirty.is_set() or self.stop_event.is_set():
+                return
+            started = time.time()
+            self.save_gate(Gate(name=name, status="running", tree=tree, started=started))
+            try:
+                gate = await self.role_gate(run, name, tree)
+            except Exception as error:
+                gate = error_gate(name, "command", tree, started, error)
+            self.save_gate(gate)
         for reviewer in run.reviewers():
-            if self.dirty.is_set() or self.stop_event.is_set() or self.review is None:
+            if self.dirty.is_set() or self.stop_event.is_set() or self.review is None or not self.reviewing:
                 return
             name, started = review_gate_name(reviewer["name"]), time.time()
             self.save_gate(Gate(name=name, kind="review", status="running", tree=tree, started=started))
@@ -223,6 +235,20 @@ class Verifier:
         return CheckContext(run=run, check=check, tree=tree, worktree=self.worktree, git_dir=self.git_dir,
                             since=run.merge_base or run.base, run_elsewhere=self.run_elsewhere,
                             cache_dir=self.store.run_dir(self.run_id) / "gates")
+
+    async def role_gate(self, run: Run, name: str, tree: str) -> Gate:
+        """One gate the agent's role adds (an infra agent's validations, see gates.infra)."""
+        from orchestra.core.gates import infra
+        if name == INFRA_SYNTAX_GATE:
+            return await asyncio.to_thread(infra.syntax_gate, name, self.git_dir, tree, run.changed_paths)
+        missing = infra.terraform_missing(self.launch("true")[1].get("PATH"), name, tree)
+        if missing is not None:
+            return missing
+        dirs = infra.terraform_dirs(run.changed_paths, self.worktree)
+        if not dirs:
+            return infra.nothing_left(name, tree, "no directory with changed .tf files is left")
+        check = {"name": name, "command": infra.terraform_command(dirs), "timeout": infra.TERRAFORM_TIMEOUT}
+        return await self.run_one(check, tree)
 
     def bounds(self, run: Run, tree: str) -> Gate:
         """The boundary gate of tree (blocking: runs git)."""

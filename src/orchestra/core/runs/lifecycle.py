@@ -32,6 +32,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # action -> the states it can be taken in.
 ACTIONS: dict[str, frozenset[str]] = {
     "accept": frozenset({"review"}),
+    # Approving a workflow's stage that waits for it (runs.workflow): the next stage starts.
+    "advance": frozenset({"review"}),
     "reject": frozenset({"queued", "working", "waiting", "review", "failed", "stopped", "interrupted"}),
     "redirect": frozenset({"working", "waiting", "review", "failed", "stopped", "interrupted"}),
     "stop": frozenset({"queued", "working", "waiting"}),
@@ -104,6 +106,9 @@ def allowed(action: str, run: Run | None) -> bool:
         return run.state in SESSION_STATES and run.agent_config.get("session") == "interactive"
     if action == "revert":  # undoing an accept's merge, once: a reverted run stays accepted, marked reverted
         return run.state == "accepted" and bool(run.merge_commit) and not run.reverted
+    if action == "plan":  # editing a workflow's plan: while it waits for the conductor's approval
+        from orchestra.core.runs.workflow import awaiting_approval, current
+        return awaiting_approval(run) and (current(run) or {}).get("role") == "plan"
     return run.state in ACTIONS.get(action, frozenset())
 
 
@@ -118,6 +123,8 @@ def refusal(action: str, run: Run) -> str:
                 f"({str(run.reverted.get('commit'))[:10]}). Nothing was changed.")
     if action == "revert":
         return f"Run {run.id} {_is(run.state)}: only an accepted run's merge can be reverted. Nothing was changed."
+    if action == "plan":
+        return f"Run {run.id} has no plan waiting for your approval: a plan is edited before it is approved."
     if run.state in DECIDED:
         suffix = " Its worktree is gone; its branch is kept." if action == "shell" else ""
         return f"Run {run.id} was already {run.state}.{suffix}"
@@ -141,7 +148,7 @@ def refusal(action: str, run: Run) -> str:
 _BEING = {"queued": "is queued", "working": "is working", "waiting": "is waiting for input", "review": "is in review",
           "failed": "has failed", "stopped": "was stopped", "interrupted": "was interrupted",
           "accepted": "was accepted", "rejected": "was rejected"}
-_DONE = {"accept": "accepted", "reject": "rejected", "redirect": "redirected", "stop": "stopped",
+_DONE = {"advance": "approved", "accept": "accepted", "reject": "rejected", "redirect": "redirected", "stop": "stopped",
          "shell": "opened in a shell", "attach": "attached to"}
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from orchestra.core.base.findings import counts, digest, findings_of
+from orchestra.core.score.roles import role_check_names
 
 # "interrupted": its supervisor vanished (killed, or the machine restarted) while the agent worked.
 STATES = ("queued", "working", "waiting", "review", "accepted", "rejected", "failed", "stopped", "interrupted")
@@ -29,7 +30,8 @@ class Gate:
     """One verification result, bound to the tree it ran on."""
 
     name: str
-    # "command", "boundary", "secrets", "review", "sarif", "coverage", "benchmark", "prove" (gates.evidence)
+    # "command", "boundary", "secrets", "review", "sarif", "coverage", "benchmark", "prove" (gates.evidence), "findings"
+    # (a security agent's answer, see score.roles)
     kind: str = "command"
     status: str = "pending"        # pending | running | passed | failed | error
     tree: str | None = None
@@ -151,6 +153,9 @@ class Run:
     # verify checks run on the merge commit (the supervisor's "target" mode), each as Gate.evidence();
     # one that fails demotes the pair (fleet.autopilot). {"merge_commit", "tree", "gates": [...], "done"}.
     target_check: dict[str, Any] | None = None
+    # The spec's workflow, its stages, where the run is and a log of them (runs.workflow); None: one stage, the
+    # run's own agent (the quick flow).
+    workflow: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -163,9 +168,10 @@ class Run:
 
     def expected_gates(self) -> list[str]:
         """The gates a run in review should have: the boundary, the secret scan, each verify command of its
-        spec, then each reviewer's verdict."""
+        spec, the gates its agent's role adds for what it changed, then each reviewer's verdict."""
         checks = [check.get("name") for check in (self.spec_config or {}).get("verify", []) if isinstance(check, dict)]
         return ["boundary", SECRETS_GATE, *(name for name in checks if isinstance(name, str)),
+                *role_check_names(self.agent_config, self.spec_config, self.changed_paths),
                 *(review_gate_name(agent.get("name", "")) for agent in self.reviewers())]
 
     def reviewers(self) -> list[dict[str, Any]]:
@@ -193,6 +199,7 @@ class Run:
 
     def summary_json(self) -> dict[str, Any]:
         """The public shape printed by `orchestra runs --json`."""
+        from orchestra.core.runs.workflow import summary as workflow_summary
         return {
             "id": self.id, "agent": self.agent, "spec": self.spec, "task": self.task,
             "state": self.state, "branch": self.branch, "worktree": self.worktree,
@@ -208,7 +215,7 @@ class Run:
             "port": self.port, "group": self.group, "reverted": self.reverted,
             # Who decided (an accept by policy: actor "policy" and granted_by), and approvals under approval rules.
             "decision": self.decision, "started_by": self.started_by, "approvals": self.approvals,
-            "target_check": self.target_check,
+            "target_check": self.target_check, "workflow": workflow_summary(self),
         }
 
 

@@ -1,26 +1,30 @@
-"""The score: the parsed, validated `orchestra.toml` at a repository root, as frozen dataclasses.
+"""The score: the parsed, validated `orchestra.toml` at a repository root and the spec files next to it
+(`specs/*.toml`), as frozen dataclasses.
 
-Validation collects every problem (unknown keys, wrong types, bad references, ...) before raising
-a single ConfigError, so a user fixes a broken file in one pass; no partial Score is ever returned.
+Validation collects every problem of every file (unknown keys, wrong types, bad references, ...) before
+raising a single ConfigError, so a user fixes broken files in one pass; no partial Score is ever returned.
 """
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from orchestra.core.score.locate import (BOOL, NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, LineIndex,
-                                         Problems)
-from orchestra.core.score.locate import ValueType, closest, nesting_error, syntax_error, type_name
+from orchestra.core.score.document import decode, parse_toml, read_bytes
+from orchestra.core.score.locate import BOOL, NUMBER, STRING, STRINGS, ConfigError, ConfigProblem, KeyPath, Problems
+from orchestra.core.score.locate import ValueType, closest, type_name
 from orchestra.core.score.model import (DEFAULT_DISPOSABLE, INDEPENDENCE, KINDS, PRESETS, SANDBOX_MODES, Agent,
                                         ApprovalRule, Check, ReviewPolicy, Score, Spec)
 from orchestra.core.score.model import PROMOTE_AFTER, UPDATE_MODES
 from orchestra.core.base.findings import PRIORITIES
 from orchestra.core.base.providers import agent_vendor
 from orchestra.core.score.parts import agent, commands, globs, non_empty, spec
+from orchestra.core.score.spec_files import SpecDocument, SpecFile, read_problems, read_spec_files
+from orchestra.core.score.spec_files import validate_spec_files
 from orchestra.core.score.starter import STARTER_TOML
+from orchestra.core.score.workflows import BUILT_IN, spec_workflow, workflows
 
 __all__ = [
     "DEFAULT_DISPOSABLE", "KINDS", "PRESETS", "STARTER_TOML", "Agent", "Check", "ConfigError",
@@ -28,38 +32,35 @@ __all__ = [
 ]
 
 def load_score(path: Path) -> Score:
-    """Read and validate the score at path; ConfigError for a missing/unreadable file too."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # tolerate a BOM
-    except FileNotFoundError:
-        raise ConfigError(path, "file not found (`orchestra init` writes a starter)") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "is a directory, not a file") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(path, f"not valid UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise ConfigError(path, f"cannot read file: {err.strerror or err}") from None
-    return parse_score(text, path)
+    """Read and validate the score at path and the spec files next to it (specs/*.toml); ConfigError for a
+    missing/unreadable file too."""
+    data = read_bytes(path, "file not found (`orchestra init` writes a starter)")
+    return parse_score(decode(path, data), path, read_spec_files(path))
 
 
-def parse_score(text: str, path: Path) -> Score:
-    """Parse and validate score text; path is only used for messages and Score.path."""
-    index = LineIndex(text)
-    if index.too_deep:  # refused before tomllib, whose parser recurses
-        raise nesting_error(path, index)
+def parse_score(text: str, path: Path, spec_files: Sequence[SpecFile] = ()) -> Score:
+    """Parse and validate score text and the spec files read for it; path is only used for messages and
+    Score.path. Every problem of every file is raised together, the score's first, then each file's."""
+    unread = read_problems(list(spec_files))
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise syntax_error(path, text, err) from None
-    except RecursionError:  # nesting the line index could not read
-        raise nesting_error(path, None) from None
+        data, index = parse_toml(text, path)
+    except ConfigError as error:
+        raise ConfigError(path, problems=[*error.problems, *unread]) from None
     problems = Problems(path, text, index)
-    score = _build(problems, data, path)
-    problems.raise_if_any()
+    score, documents = _build(problems, data, path, list(spec_files))
+    found = [*problems.collected(), *unread, *(p for d in documents for p in d.problems.collected())]
+    if found:
+        raise ConfigError(path, problems=sorted(found, key=lambda p: _file_order(p, path, spec_files)))
     return score
 
 
-_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "autonomy", "approvals", "agents", "specs")
+def _file_order(problem: ConfigProblem, path: Path, spec_files: Sequence[SpecFile]) -> int:
+    """Where problem's file comes in the report: the score first, then the spec files in their order."""
+    files = [Path(path), *(file.path for file in spec_files)]
+    return files.index(problem.file) if problem.file in files else len(files)
+
+
+_TOP = ("orchestra", "ui", "keymap", "sandbox", "review", "autonomy", "approvals", "workflows", "agents", "specs")
 
 
 def _table(p: Problems, data: dict, key: str, fields: dict[str, ValueType]) -> dict[str, Any]:
@@ -83,8 +84,8 @@ def _tables(p: Problems, data: dict, key: str) -> list[tuple[int, dict]]:
     return [(i, item) for i, item in enumerate(raw) if isinstance(item, dict)]
 
 
-def _build(p: Problems, data: dict, path: Path) -> Score:
-    """Validate parsed TOML into a Score; meaningful only when p stays empty."""
+def _build(p: Problems, data: dict, path: Path, spec_files: list[SpecFile]) -> tuple[Score, list[SpecDocument]]:
+    """Validate parsed TOML and the spec files into a Score; meaningful only when no problem was found."""
     for key, value in data.items():
         if key not in _TOP:
             what = "table" if isinstance(value, dict | list) else "key"
@@ -110,13 +111,23 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
     agents = [agent(p, i, raw, seen) for i, raw in _tables(p, data, "agents")]
     seen_specs: dict[str, int] = {}
     specs = [spec(p, i, raw, seen, seen_specs) for i, raw in _tables(p, data, "specs")]
+    documents = validate_spec_files(spec_files, seen, _inline_places(p, data))
+    for document in documents:
+        for at in _paths_with_nul(document.raw):
+            document.problems.add(at, "contains a NUL character (\\u0000)")
     review = _review_policy(p, data, seen)
     autonomy = _table(p, data, "autonomy", {"promote_after": NUMBER})
     promote_after = autonomy.get("promote_after", PROMOTE_AFTER)
     if promote_after != int(promote_after) or not 1 <= promote_after <= 100:
         p.add(("autonomy", "promote_after"), f"must be a whole number from 1 to 100, got {promote_after}")
-    _reviewers(p, [a for a in agents if a], [s for s in specs if s], review, data)
+    _reviewers(p, [a for a in agents if a], [s for s in specs if s], review, data, documents)
     approvals = [_approval_rule(p, i, raw) for i, raw in _tables(p, data, "approvals")]
+    flows = workflows(p, data.get("workflows"), set(seen))
+    for i, raw in _tables_quiet(data, "specs"):
+        spec_workflow(p, ("specs", i), raw.get("workflow"), flows)
+    for document in documents:
+        spec_workflow(document.problems, (), document.raw.get("workflow"), flows)
+    specs += [document.spec for document in documents]
     return Score(
         path=path, target=orchestra.get("target"), theme=ui.get("theme"),
         agents=tuple(a for a in agents if a), specs=tuple(s for s in specs if s),
@@ -126,7 +137,18 @@ def _build(p: Problems, data: dict, path: Path) -> Score:
         setup=tuple(orchestra.get("setup", ())), review=review, update=orchestra.get("update", "rebase"),
         promote_after=int(promote_after) if promote_after == int(promote_after) else PROMOTE_AFTER,
         approvals=tuple(rule for rule in approvals if rule),
-    )
+        workflows=MappingProxyType({name: flow for name, flow in flows.items() if name not in BUILT_IN}),
+    ), documents
+
+
+def _inline_places(p: Problems, data: dict) -> dict[str, str]:
+    """Where each of orchestra.toml's [[specs]] ids is defined (`orchestra.toml:12`), for duplicates in files."""
+    places: dict[str, str] = {}
+    for i, raw in _tables_quiet(data, "specs"):
+        if isinstance(raw.get("id"), str):
+            line = p.index.find(("specs", i, "id")) if p.index else None
+            places.setdefault(raw["id"], f"{Path(p.path).name}:{line}" if line else f"{Path(p.path).name} specs[{i}]")
+    return places
 
 
 def _approval_rule(p: Problems, i: int, raw: dict) -> ApprovalRule | None:
@@ -173,32 +195,45 @@ def _review_policy(p: Problems, data: dict, agents: dict[str, int]) -> ReviewPol
     return ReviewPolicy(agents=tuple(raw.get("agents", ())), **values)
 
 
-def _reviewers(p: Problems, agents: list[Agent], specs: list[Spec], review: ReviewPolicy, data: dict) -> None:
+def _reviewers(p: Problems, agents: list[Agent], specs: list[Spec], review: ReviewPolicy, data: dict,
+               documents: list[SpecDocument]) -> None:
     """Reviewers have role "review" and are independent of the authors they review, as [review] asks."""
     by_name = {a.name: a for a in agents}
-    raw_specs = [(i, raw) for i, raw in _tables_quiet(data, "specs")]
-    named: list[tuple[tuple, str]] = [(("review", "agents", j), name) for j, name in enumerate(review.agents)]
-    for i, raw in raw_specs:
-        named += [(("specs", i, "review", j), name) for j, name in enumerate(raw.get("review") or ())
-                  if isinstance(name, str)]
-    for at, name in named:
-        if name in by_name and by_name[name].role != "review":
-            p.add(at, f"agent {name!r} reviews but has no role = \"review\" (a reviewer only reads; give it the role)")
-    for i, raw in raw_specs:
-        spec_ = next((s for s in specs if s.id == raw.get("id")), None)
-        if spec_ is None:
-            continue
-        authors = [by_name[n] for n in spec_.agents if n in by_name] if spec_.agents else \
-            [a for a in agents if a.role != "review"]
-        reviewers = [by_name[n] for n in (spec_.review or review.agents) if n in by_name]
-        at = ("specs", i, "review") if spec_.review else ("review", "agents")
-        for author in authors:
-            if author.role == "review":
-                p.add(("specs", i, "agents"), f"agent {author.name!r} has role \"review\": it reviews, it does not write")
-            for reviewer in reviewers:
-                problem = independence_problem(author, reviewer, review.independence)
-                if problem:
-                    p.add(at, f"spec {spec_.id!r}: {problem}")
+    for j, name in enumerate(review.agents):
+        _reviewer_role(p, ("review", "agents", j), by_name, name)
+    tables = [(p, ("specs", i), raw, next((s for s in specs if s.id == raw.get("id")), None))
+              for i, raw in _tables_quiet(data, "specs")]
+    tables += [(document.problems, (), document.raw, document.spec) for document in documents]
+    for where, at, raw, spec_ in tables:
+        for j, name in enumerate(raw.get("review") or ()):
+            if isinstance(name, str):
+                _reviewer_role(where, (*at, "review", j), by_name, name)
+        if spec_ is not None:
+            _independence(p, where, at, spec_, agents, by_name, review)
+
+
+def _reviewer_role(p: Problems, at: KeyPath, by_name: dict[str, Agent], name: str) -> None:
+    """Report a reviewer named at `at` that is an agent without role "review"."""
+    if name in by_name and by_name[name].role != "review":
+        p.add(at, f"agent {name!r} reviews but has no role = \"review\" (a reviewer only reads; give it the role)")
+
+
+def _independence(score: Problems, where: Problems, at: KeyPath, spec_: Spec, agents: list[Agent],
+                  by_name: dict[str, Agent], review: ReviewPolicy) -> None:
+    """The spec's authors write and its reviewers are independent of them; a problem with [review] agents
+    is reported in the score, one with the spec's own reviewers where the spec is (where, at)."""
+    authors = [by_name[n] for n in spec_.agents if n in by_name] if spec_.agents else \
+        [a for a in agents if a.role != "review"]
+    reviewers = [by_name[n] for n in (spec_.review or review.agents) if n in by_name]
+    target, key = (where, (*at, "review")) if spec_.review else (score, ("review", "agents"))
+    label = f"spec {spec_.id!r}" + (f" ({spec_.source})" if spec_.source and not spec_.review else "")
+    for author in authors:
+        if author.role == "review":
+            where.add((*at, "agents"), f"agent {author.name!r} has role \"review\": it reviews, it does not write")
+        for reviewer in reviewers:
+            problem = independence_problem(author, reviewer, review.independence)
+            if problem:
+                target.add(key, f"{label}: {problem}")
 
 
 def independence_problem(author: Agent, reviewer: Agent, independence: str) -> str | None:

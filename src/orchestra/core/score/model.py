@@ -115,9 +115,17 @@ class Spec:
     setup: tuple[str, ...] = ()  # commands run in a new worktree before the agent (after [orchestra] setup)
     review: tuple[str, ...] = ()  # reviewer agents (role "review"); () : [review] agents, if any
     max_autonomy: str = "auto"  # the most autonomy a grant can give this spec's runs ("manual": none)
+    workflow: str | None = None  # its workflow's name (score.workflows); None: the quick flow
+    # A spec of its own file: that file relative to the score's directory ("specs/fix-mean.toml") and the
+    # sha256 of its bytes when it was read. None for a spec of orchestra.toml's [[specs]].
+    source: str | None = None
+    source_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of all fields, checks as dicts and tuples as lists."""
+        """Plain JSON-able dict of all fields, checks as dicts and tuples as lists.
+
+        A file's spec carries its file and the file's sha256, so its hash names that exact version of the
+        file, comments (its stable paths, its rollback plan) included."""
         data = {
             "id": self.id, "intent": self.intent, "allow": list(self.allow),
             "deny": list(self.deny), "verify": [check.to_dict() for check in self.verify],
@@ -127,6 +135,10 @@ class Spec:
             data["review"] = list(self.review)
         if self.max_autonomy != "auto":  # only when set: the hashes of specs from before stay
             data["max_autonomy"] = self.max_autonomy
+        if self.workflow is not None:
+            data["workflow"] = self.workflow
+        if self.source is not None:
+            data["source"], data["source_sha256"] = self.source, self.source_sha256
         return data
 
     def content_hash(self) -> str:
@@ -180,6 +192,8 @@ class Score:
     review: ReviewPolicy = ReviewPolicy()
     promote_after: int = PROMOTE_AFTER    # [autonomy] promote_after
     approvals: tuple[ApprovalRule, ...] = ()  # [[approvals]]
+    # [[workflows]] by name, the built-in ones (quick, full) included (score.workflows.Workflow)
+    workflows: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def agent(self, name: str) -> Agent:
         """The agent called name; KeyError if there is none."""
@@ -194,6 +208,14 @@ class Score:
             if spec.id == spec_id:
                 return spec
         raise KeyError(spec_id)
+
+    def workflow(self, name: str) -> Any:
+        """The workflow called name (score.workflows.Workflow): the score's own, or a built-in one."""
+        from orchestra.core.score.workflows import BUILT_IN
+        found = self.workflows.get(name) or BUILT_IN.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
 
     def agents_for(self, spec: Spec) -> tuple[Agent, ...]:
         """The agents spec names, in its order, or every agent but the reviewers when it names none."""

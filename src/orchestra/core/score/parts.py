@@ -17,7 +17,7 @@ AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STR
                  "request_timeout": NUMBER, "network": STRING, "env": STRINGS, "session": STRING}
 SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
                "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS, "review": STRINGS,
-               "max_autonomy": STRING}
+               "max_autonomy": STRING, "workflow": STRING}
 CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER, "sarif": STRING,
                 "coverage": STRING, "min_coverage": NUMBER, "min_changed_coverage": NUMBER,
                 "max_coverage_drop": NUMBER, "benchmark": BOOL, "tolerance": NUMBER, "better": STRING,
@@ -64,14 +64,17 @@ def non_empty(p: Problems, values: dict, at: KeyPath, key: str) -> None:
         p.add((*at, key), "must not be empty")
 
 
-def identifier(p: Problems, at: KeyPath, value: str, what: str, seen: dict[str, int]) -> None:
-    """Check an agent name / spec id: length and pattern (it goes into branch names), uniqueness."""
+def identifier(p: Problems, at: KeyPath, value: str, what: str, seen: dict[str, int] | None) -> None:
+    """Check an agent name / spec id: length and pattern (it goes into branch names), uniqueness among seen
+    (None: checked by the caller, as for spec files)."""
     long = too_long(what, value)
     if long:
         p.add(at, long)
     elif not NAME.fullmatch(value):
         p.add(at, f"invalid {what} {value!r}: use lower-case letters, digits, '-' and '_', "
                   "starting with a letter or digit")
+    if seen is None:
+        return
     if value in seen:
         p.add(at, f"duplicate {what} {value!r} (first defined at {at[0]}[{seen[value]}])")
     else:
@@ -162,8 +165,13 @@ def positive(p: Problems, v: dict[str, Any], at: KeyPath, key: str) -> None:
 def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
           seen: dict[str, int]) -> Spec | None:
     """Validate specs[i] against the known agent names."""
-    at: KeyPath = ("specs", i)
-    v = p.fields(raw, at, SPEC_FIELDS, ("id", "intent"))
+    return spec_table(p, ("specs", i), raw, agents, seen)
+
+
+def spec_table(p: Problems, at: KeyPath, raw: dict, agents: dict[str, int], seen: dict[str, int] | None,
+               required: tuple[str, ...] = ("id", "intent")) -> Spec | None:
+    """Validate one spec's table at `at` (() for a spec file's top level) against the known agent names."""
+    v = p.fields(raw, at, SPEC_FIELDS, required)
     if "id" in v:
         identifier(p, (*at, "id"), v["id"], "spec id", seen)
     non_empty(p, v, at, "intent")
@@ -186,7 +194,7 @@ def spec(p: Problems, i: int, raw: dict, agents: dict[str, int],
     return Spec(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())),
                 deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())),
                 env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())), review=tuple(v.get("review", ())),
-                max_autonomy=v.get("max_autonomy", "auto"))
+                max_autonomy=v.get("max_autonomy", "auto"), workflow=v.get("workflow"))
 
 
 def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:

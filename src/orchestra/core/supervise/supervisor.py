@@ -43,10 +43,13 @@ from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
 from orchestra.core.runs.store import RunStore
+from orchestra.core.base.findings import DEFAULT_BLOCK_ON, findings_of
+from orchestra.core.score.roles import role_of
 from orchestra.core.supervise.imports import ImportCheckedVerifier
 from orchestra.core.supervise.lean_watch import become_lean, may_become_lean
 from orchestra.core.supervise.asking import PolicyAsker
 from orchestra.core.runs.hint import hinted_auto
+from orchestra.core.runs.workflow import paused
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
 from orchestra.core.supervise.setup import set_up_worktree
 from orchestra.core.supervise.sessions import SessionWatch, controlling_terminal, is_interactive, open_terminal
@@ -191,7 +194,8 @@ class Supervisor:
                 await self.verify_target()
             if mode == "run":
                 await self.run_agent()
-            if mode != "target" and self.run.state == "review" and not self.stop_event.is_set():
+            if (mode != "target" and self.run.state == "review" and not self.stop_event.is_set()
+                    and not paused(self.run)):  # a workflow waiting between stages is not watched
                 await verifier.verify_and_watch()
         except TransitionRefused as refused:
             self.events.note(f"supervisor ends: {refused}")  # decided meanwhile: nothing more to do
@@ -221,6 +225,10 @@ class Supervisor:
                 return
             if not await set_up_worktree(self):  # included files, setup commands; failed or stopped if not
                 return
+        if self.run.workflow:  # the spec's stages, each its own agent's turn (supervise.stages)
+            from orchestra.core.supervise.stages import run_stages
+            await run_stages(self)
+            return
         redirect = self.run.redirects[-1] if self.run.redirects else None
         self.set_state("working", "", started=self.run.started or time.time(), finished=None, exit_code=None)
         if redirect:
@@ -235,13 +243,15 @@ class Supervisor:
             fault_point(CHECKOUT)
             worktrees.populate_worktree(self.tree)
 
-    async def start_agent(self, redirect: str | None) -> Outcome:
-        config = self.run.agent_config
-        env = agent_environment(self.jail, self.run, redirect)
+    async def start_agent(self, redirect: str | None, run: Run | None = None) -> Outcome:
+        """The agent's turn; run: the run as a workflow stage's agent sees it (default: the run)."""
+        run = run or self.run
+        config = run.agent_config
+        env = agent_environment(self.jail, run, redirect)
         self.result = {}
         interactive = is_interactive(config)
         try:
-            command = self.agent_command(config, redirect, env)
+            command = self.agent_command(config, redirect, env, run)
             if shutil.which(command[0], path=env.get("PATH")) is None:
                 raise FileNotFoundError(2, "No such file or directory", command[0])  # said before the sandbox hides it
             if interactive:
@@ -291,7 +301,8 @@ class Supervisor:
             if watch is not None and self.run.activity:
                 self.update(activity=None)
 
-    def agent_command(self, config: dict[str, Any], redirect: str | None, env: dict[str, str]) -> list[str]:
+    def agent_command(self, config: dict[str, Any], redirect: str | None, env: dict[str, str],
+                      run: Run) -> list[str]:
         if config["kind"] == "llm":
             # The client hands the run to the llm host, which has litellm loaded (once for every run).
             return [sys.executable, "-m", "orchestra.llm.llm_client", str(self.store.state_dir), self.run_id]
@@ -299,8 +310,8 @@ class Supervisor:
             last_output = [e["text"] for e in self.store.read_events_tail(self.run_id, 64 * 1024)[0]
                            if e.get("type") == "output"]
             invoke = interactive_invocation if is_interactive(config) else cli_invocation
-            invocation = invoke(config, cli_prompt(self.run), os.environ, redirect=redirect,
-                                summary=work_summary(self.run, last_output))
+            invocation = invoke(config, cli_prompt(run), os.environ, redirect=redirect,
+                                summary=work_summary(run, last_output))
             env.update(invocation.env)
             for relative, text in home_files(config).items():
                 place = self.jail.home / relative
@@ -362,8 +373,11 @@ class Supervisor:
             if watch is not None and ticks % 10 == 0:
                 self.check_activity(watch)
 
-    def record_outcome(self, outcome: Outcome) -> None:
-        """Commit what the agent left, measure it, and move the run to review, failed or stopped."""
+    def record_outcome(self, outcome: Outcome, author: str | None = None, final: bool = True,
+                       prefix: str = "") -> dict[str, Any] | None:
+        """Commit what the agent left, measure it, and move the run to review, failed or stopped. A workflow's
+        stage that is not its last (final False) returns what it measured instead of going to review; author
+        is the stage's agent, and prefix ("2/4 tests: ") starts what a failure says."""
         if self.events.dropped_bytes:
             self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
                              f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
@@ -373,28 +387,36 @@ class Supervisor:
             # every file) for edits made between the commit and its start.
             self.verifier.start_watching()
         try:
-            values = self.commit_work(outcome)
+            values = self.commit_work(outcome, author)
         except WorktreeCorrupted as error:
             # Nothing is committed through a worktree that no longer belongs to this run.
-            self.set_state("failed", f"{error}; orchestra committed nothing from it", **finished)
-            return
+            self.set_state("failed", f"{prefix}{error}; orchestra committed nothing from it", **finished)
+            return None
         values.update(finished)
         if outcome.timed_out:
             limit = self.run.agent_config.get("timeout") or 3600
-            self.set_state("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
+            self.set_state("failed", f"{prefix}stopped after working longer than its timeout ({limit:g}s)", **values)
         elif outcome.stopped:
-            self.set_state("stopped", "stopped by the conductor", **values)
+            self.set_state("stopped", f"{prefix}stopped by the conductor", **values)
         elif outcome.exit_code == 0 and (failure := self.failure_after_0()) is not None:
             # A CLI that exits 0 after an authentication error, a refused permission or a model error failed.
-            self.set_state("failed", failure, **values)
+            self.set_state("failed", prefix + failure, **values)
+        elif outcome.exit_code == 0 and not final:
+            return values
         elif outcome.exit_code == 0:
-            # Gates are pending from the moment the run is in review, so nobody accepts unverified work unasked.
-            self.set_state("review", "", gates=pending_gates(self.run, values["tree"]), **values)
+            self.enter_review(values)
         else:
             said = self.reported_failure()
             reason = self.result.get("result") or (f"{said} (it exited with status {outcome.exit_code})" if said else
                                                    f"the agent exited with status {outcome.exit_code}")
-            self.set_state("failed", reason, **values)
+            self.set_state("failed", prefix + reason, **values)
+        return None
+
+    def enter_review(self, values: dict[str, Any], **more: Any) -> None:
+        """The agent's work is done: the run goes to review, its gates pending from that moment, so nobody
+        accepts unverified work unasked."""
+        gates = {**pending_gates(self.run, values["tree"]), **reported_gates(self.run, self.result, values["tree"])}
+        self.set_state("review", "", gates=gates, **values, **more)
 
     def reported_failure(self) -> str | None:
         """What a cli agent's last output says went wrong though it exited 0 (its preset's failure lines)."""
@@ -410,12 +432,14 @@ class Supervisor:
         title = PRESET_TABLE[self.run.agent_config["preset"]].title if said else ""
         return f"{title} reported a failure though it exited 0: {said}" if said else None
 
-    def commit_work(self, outcome: Outcome) -> dict[str, Any]:
-        """Keep what the agent did to HEAD, commit what it left as the agent, and measure the candidate."""
+    def commit_work(self, outcome: Outcome, author: str | None = None) -> dict[str, Any]:
+        """Keep what the agent did to HEAD, commit what it left as the agent (author: a workflow stage's), and
+        measure the candidate."""
         stopped = " (stopped)" if outcome.stopped or outcome.timed_out else ""
         what = "work in progress" if stopped else "work"
-        message = f"{self.run.agent}: {what} on run {self.run.id}{stopped}\n\nTask: {self.run.task}\n"
-        settled = settle(self.tree, self.run.id, self.run.base, agent_identity(self.run.agent), message)
+        author = author or self.run.agent
+        message = f"{author}: {what} on run {self.run.id}{stopped}\n\nTask: {self.run.task}\n"
+        settled = settle(self.tree, self.run.id, self.run.base, agent_identity(author), message)
         for escape in settled.escapes:
             self.events.note(escape["what"])
         if settled.commit:
@@ -440,6 +464,19 @@ def pending_gates(run: Run, tree: str) -> dict[str, Gate]:
              **{review_gate_name(agent["name"]): "review" for agent in run.reviewers()}}
     return {name: Gate(name=name, kind=kinds.get(name, "command"), status="pending", tree=tree)
             for name in run.expected_gates()}
+
+
+def reported_gates(run: Run, result: dict[str, Any], tree: str) -> dict[str, Gate]:
+    """The gate of the findings an agent whose role reports them answered with (a security agent's), by name;
+    {} for any other agent. It is evidence, not a gate to wait for: the agent is not asked again on a new tree."""
+    from orchestra.core.gates.review import findings_gate
+    role = role_of(run.agent_config)
+    if not role.reports_findings or not isinstance(result.get("findings"), list):
+        return {}
+    block_on = (run.review_config or {}).get("block_on") or DEFAULT_BLOCK_ON
+    gate = findings_gate(f"{role.name}-{run.agent}", tree, run.agent, findings_of(result["findings"]),
+                         str(result.get("explanation") or ""), block_on)
+    return {gate.name: gate}
 
 
 def main(argv: list[str] | None = None) -> int:
