@@ -26,6 +26,7 @@ from orchestra.ui.findings_list import FindingsList
 from orchestra.ui.format import behind_text, diffstat_text, duration, evidence_text, state_text, usage_text
 from orchestra.ui.key_bar import KeyBar
 from orchestra.ui.gate_detail import GateDetail
+from orchestra.core.runs.workflow import read_plan
 from orchestra.ui.review_text import gate_details, plain_lines, spec_details
 
 __all__ = ["ReviewScreen", "gate_details", "plain_lines", "spec_details"]
@@ -137,7 +138,8 @@ class ReviewScreen(Screen):
             (f"{(run.candidate or '')[:10]} → {run.target}", "$text-muted"), behind_text(run)))
         self.show_evidence()
         self.query_one("#gate-detail", GateDetail).show_run(run, self.app.fleet.store.run_dir(run.id))
-        self.query_one("#spec-detail", Static).update(spec_details(run))
+        plan = read_plan(self.app.fleet.store.run_dir(run.id)) if run.workflow else None  # small, local
+        self.query_one("#spec-detail", Static).update(spec_details(run, plan))
         self.show_findings(open_findings(run))
         if run.candidate != self.shown_candidate:
             self.shown_candidate = run.candidate

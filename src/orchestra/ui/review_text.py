@@ -12,6 +12,7 @@ from orchestra.core.base.findings import counts, findings_of
 from orchestra.core.base.names import is_check_name
 from orchestra.core.gates.commands import gate_log_path
 from orchestra.core.gates.failures import GateOutput
+from orchestra.core.runs.workflow import awaiting_approval, label
 from orchestra.core.runs.run import Gate, Run
 from orchestra.ui.format import compact, event_line, gate_label, gate_text
 
@@ -197,8 +198,9 @@ def git_warnings(run: Run) -> list[str]:
     return [*lines, ""] if lines else []
 
 
-def spec_details(run: Run) -> str:
-    """The task and, for a spec, its boundaries and verification commands; then any redirects."""
+def spec_details(run: Run, plan: str | None = None) -> str:
+    """The task and, for a spec, its boundaries and verification commands; its workflow's stages and plan; then
+    any redirects."""
     lines = [f"[b]{'Spec ' + escape(run.spec) if run.spec else 'Free-text task'}[/b]", "", escape(run.task), ""]
     spec = run.spec_config or {}
     if spec:
@@ -206,7 +208,33 @@ def spec_details(run: Run) -> str:
         lines.append(f"[b]deny[/b]   {escape(', '.join(spec.get('deny') or ['(nothing)']))}")
         lines.append("[b]verify[/b]")
         lines.extend(f"  {escape(c['name'])}: {escape(c['command'])}" for c in spec.get("verify", []))
+    lines += workflow_lines(run, plan)
     if run.redirects:
         lines += ["", "[b]Redirects[/b]"] + [f"  {n}. {escape(text)}" for n, text in enumerate(run.redirects, 1)]
     lines += ["", f"[$text-muted]branch {escape(run.branch)} · base {run.base[:10]} · worktree {escape(run.worktree)}[/]"]
     return "\n".join(lines)
+
+
+def workflow_lines(run: Run, plan: str | None) -> list[str]:
+    """The run's workflow: each stage with its agent and how it went, then the plan (markup)."""
+    flow = run.workflow
+    if not flow:
+        return []
+    outcomes: dict[str, str] = {}
+    for entry in flow.get("log") or []:
+        outcomes[str(entry.get("stage"))] = (f"approved by {entry['approved_by']}" if entry.get("approved_by")
+                                             else str(entry.get("outcome", "")))
+    lines = ["", f"[b]Workflow {escape(str(flow.get('name')))}[/b]  {escape(label(run))} · {flow.get('status')}"]
+    for number, stage in enumerate(flow.get("stages") or [], 1):
+        here = "▸" if number == flow.get("at", 0) + 1 else " "
+        role = f" ({stage['role']})" if stage.get("role") else ""
+        done = outcomes.get(stage["name"], "")
+        lines.append(f" {here}{number}. {escape(stage['name'])}: {escape(stage['agent'])}{escape(role)}"
+                     + (f"  [$text-muted]{escape(done)}[/]" if done else ""))
+    if plan is not None:
+        approved = flow.get("plan") or {}
+        state = (f"approved by {approved.get('approved_by')}" if approved else
+                 "waits for your approval: a approves it, e edits it, d asks for another" if awaiting_approval(run)
+                 else "not approved")
+        lines += ["", f"[b]Plan[/b]  [$text-muted]{escape(state)}[/]", escape(plan.rstrip())]
+    return lines
