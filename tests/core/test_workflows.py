@@ -90,6 +90,13 @@ def test_the_full_workflow_plans_then_implements_tests_and_documents(repo: Path,
     assert entry["workflow"]["plan_sha256"] == approval["plan_sha256"]
     assert [s["agent"] for s in entry["workflow"]["stages"]] == ["planner", "coder", "tester", "writer"]
     assert (repo / "docs" / "app.md").exists() and not (repo / "PLAN.md").exists()
+    shown = cli("ledger", "show", cwd=repo).stdout.splitlines()
+    assert f"approved stage 1 plan of full, plan {approval['plan_sha256'][:12]}" in shown[0]
+    assert "workflow full: plan:planner → implement:coder → tests:tester → docs:writer" in shown[1]
+    exported = [json.loads(line) for line in cli("ledger", "export", "--format", "in-toto", cwd=repo).stdout.splitlines()]
+    assert exported[0]["predicate"]["stage"] == {"name": "plan", "index": 1, "plan_sha256": approval["plan_sha256"],
+                                                 "plan_edited": False}
+    assert exported[1]["predicate"]["workflow"]["plan_sha256"] == approval["plan_sha256"]
 
 
 def test_an_edited_plan_is_what_the_implementer_gets_and_the_ledger_says_so(repo: Path, make_fleet: MakeFleet) -> None:

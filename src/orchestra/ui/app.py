@@ -288,7 +288,9 @@ class OrchestraApp(RunActions, App[int]):
         """Tell the conductor when a run needs them."""
         from orchestra.ui.notifier import notifier_for  # bell, desktop notification, the user's notify command
         notifier_for(self).run_changed(run)
-        if run.state == "review":
+        if run.state == "review" and run.workflow and run.workflow.get("status") in ("approval", "stopped"):
+            self.notify(f"{run.id}: {run.message}", timeout=INFO_TIMEOUT, markup=False)  # what the workflow waits for
+        elif run.state == "review":
             self.notify(f"{run.id} {run.agent} is ready for review", timeout=INFO_TIMEOUT)
         elif run.state == "failed":
             self.notify(f"{run.id} {run.agent} failed: {run.message}", severity="error", timeout=ALERT_TIMEOUT)

@@ -173,6 +173,12 @@ class NewRunRequest:
     count: int | None = None  # best-of-N: that many runs, the agents in turn; None: one per agent
 
 
+def spec_label(spec) -> str:
+    """A spec in the new-runs list: its id, its workflow when it has one, its intent (markup escaped)."""
+    flow = f" [{escape(spec.workflow)} workflow]" if spec.workflow and spec.workflow != "quick" else ""
+    return f"{escape(spec.id)}{flow} — {escape(spec.intent)}"
+
+
 class NewRunDialog(Dialog[NewRunRequest | None]):
     """Pick a spec (or type a task) and the agents to run it."""
 
@@ -202,7 +208,7 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
             yield Label("New runs", classes="title")
             yield Static("Pick a spec (enter), or type a free-text task. Then pick agents (space) and "
                          "press ctrl+s or the Start button.", classes="detail")
-            yield OptionList(*[Option(f"{escape(s.id)} — {escape(s.intent)}", id=s.id) for s in self.score.specs],
+            yield OptionList(*[Option(spec_label(s), id=s.id) for s in self.score.specs],
                              Option("free-text task…", id=""), id="specs")
             yield Input(placeholder="task for the agents (only for a free-text task)", id="task")
             yield AgentPicker(*[(f"{escape(a.name)} ({a.kind}{', ' + a.role if a.role else ''})",

@@ -14,6 +14,7 @@ from textual.markup import escape
 from orchestra.core.policy import EvidenceItem
 from orchestra.core.runs.lifecycle import event_text
 from orchestra.core.runs.run import Gate, Run
+from orchestra.core.runs.workflow import current, paused
 
 STATE_STYLE = {
     "queued": ("◌", "$text-muted"), "working": ("●", "$accent"), "waiting": ("◐", "$warning"),
@@ -41,6 +42,11 @@ def state_text(run: Run) -> Content:
     glyph, style = STATE_STYLE.get(run.state, ("?", "$text-muted"))
     if run.state == "accepted" and (run.decision or {}).get("granted_by"):  # by policy, not by a human
         return Content.styled(f"{glyph} accepted (auto)", style)
+    if run.state == "review" and paused(run):  # a workflow between stages: what it waits for, not a merge
+        stage = (current(run) or {}).get("name", "stage")
+        if run.workflow.get("status") == "approval":
+            return Content.styled(f"{glyph} approve {stage}", "$accent")
+        return Content.styled(f"✗ stopped at {stage}", "$warning")
     activity = run.activity or {}
     if run.state == "working" and activity.get("state") in ("stalled", "unknown"):  # "unknown": older records
         # Honest: a quiet agent may be thinking or stuck; its last words say what it was doing.

@@ -81,6 +81,12 @@ def predicate(entry: dict[str, Any]) -> dict[str, Any]:
         if entry.get("demoted") else None,
         "reverts": {"entry": entry.get("reverts"), "decision": entry.get("reverts_decision"),
                     "merge": entry.get("reverted_merge")} if entry.get("action") == "revert" else None,
+        # A workflow's run: its stages and the plan they followed; an approved stage; a best-of-N group decision.
+        "workflow": entry.get("workflow") if isinstance(entry.get("workflow"), dict) else None,
+        "stage": {"name": entry.get("stage"), "index": entry.get("stage_index"),
+                  "plan_sha256": entry.get("plan_sha256"), "plan_edited": entry.get("plan_edited")}
+        if entry.get("action") == "advance" else None,
+        "group_decision": entry.get("group_decision"),
         "ledger": {"seq": entry.get("seq"), "hash": entry.get("hash"), "prev": entry.get("prev")},
         "signature": {"sig": entry.get("sig"), "signer": entry.get("signer")} if entry.get("sig") else None,
     }

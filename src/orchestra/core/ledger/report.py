@@ -100,6 +100,20 @@ def _marks(entry: dict) -> list[str]:
         marks.append(f"approval {len(entry.get('counted') or [])} of {entry.get('needed')}")
     if entry.get("action") == "accept" and entry.get("approvals"):
         marks.append(f"approved by {', '.join(map(str, entry['approvals']))}")
+    if entry.get("action") == "advance":  # a workflow's stage approved
+        plan = f", plan {str(entry['plan_sha256'])[:12]}" + (" (edited)" if entry.get("plan_edited") else "") \
+            if entry.get("plan_sha256") else ""
+        marks.append(f"approved stage {entry.get('stage_index')} {entry.get('stage')} of {entry.get('workflow')}{plan}")
+    elif isinstance(entry.get("workflow"), dict) and entry.get("action") == "accept":
+        flow = entry["workflow"]
+        stages = " → ".join(f"{s.get('name')}:{s.get('agent')}" for s in flow.get("stages") or [])
+        plan = f", plan {str(flow['plan_sha256'])[:12]}" if flow.get("plan_sha256") else ""
+        marks.append(f"workflow {flow.get('name')}: {stages}{plan}")
+    if entry.get("rejected_stage"):
+        marks.append(f"the {entry['rejected_stage']} stage's work rejected: sent back to it")
+    if entry.get("group_decision"):
+        group = entry["group_decision"]
+        marks.append(f"group {group.get('group')}: {group.get('chosen')} chosen")
     if entry.get("action") == "revert":
         merge, revert = str(entry.get("reverted_merge"))[:10], str(entry.get("revert_commit"))[:10]
         marks.append(f"undoes merge {merge} with {revert}")

@@ -70,11 +70,13 @@ async def finish_stage(sup: Supervisor, outcome: Outcome, stage: dict[str, Any],
     run = sup.store.load(sup.run_id)
     prefix = f"{label(run)}: "
     plan = await asyncio.to_thread(take_plan, sup, run) if stage.get("role") == "plan" else None
-    values = await asyncio.to_thread(sup.record_outcome, outcome, stage["agent"], False, prefix)
-    run = sup.store.load(sup.run_id)
-    if values is None:  # failed or stopped: a redirect restarts the stage
-        sup.update(workflow=logged(run, stage, started, run.state, "failed", run.message))
+    # Failed or stopped: the workflow's log says so in the same transition; a redirect restarts the stage.
+    ending = lambda state, message: {  # noqa: E731
+        "workflow": logged(sup.store.load(sup.run_id), stage, started, state, "failed", message)}
+    values = await asyncio.to_thread(sup.record_outcome, outcome, stage["agent"], False, prefix, ending)
+    if values is None:
         return False
+    run = sup.store.load(sup.run_id)
     problems = await asyncio.to_thread(stage_problems, sup, run, stage, start_tip, values.get("candidate"), plan)
     if not problems and is_last(run) and stage.get("role") != "plan":
         sup.enter_review(values, workflow=logged(run, stage, started, "done", "done", ""))  # gates, then review

@@ -194,6 +194,9 @@ class Supervisor:
                 await self.verify_target()
             if mode == "run":
                 await self.run_agent()
+            if mode == "integrate":  # an integration candidate: no agent, its worktree checked out and set up
+                from orchestra.core.supervise.integrating import prepare_integration
+                await prepare_integration(self)
             if (mode != "target" and self.run.state == "review" and not self.stop_event.is_set()
                     and not paused(self.run)):  # a workflow waiting between stages is not watched
                 await verifier.verify_and_watch()
@@ -374,14 +377,19 @@ class Supervisor:
                 self.check_activity(watch)
 
     def record_outcome(self, outcome: Outcome, author: str | None = None, final: bool = True,
-                       prefix: str = "") -> dict[str, Any] | None:
+                       prefix: str = "", ending: Callable[[str, str], dict[str, Any]] | None = None
+                       ) -> dict[str, Any] | None:
         """Commit what the agent left, measure it, and move the run to review, failed or stopped. A workflow's
         stage that is not its last (final False) returns what it measured instead of going to review; author
-        is the stage's agent, and prefix ("2/4 tests: ") starts what a failure says."""
+        is the stage's agent, prefix ("2/4 tests: ") starts what a failure says, and ending(state, message)
+        gives what is written with a failure (the workflow's log), in the same transition."""
         if self.events.dropped_bytes:
             self.events.note(f"{self.events.dropped_bytes} bytes of output were not kept (limit "
                              f"{OUTPUT_LIMIT // (1024 * 1024)} MiB)")
         finished = {"exit_code": outcome.exit_code, "finished": time.time(), "agent_pgid": None, "agent_start": None}
+
+        def end(state: str, message: str, **values: Any) -> None:
+            self.set_state(state, prefix + message, **values, **(ending(state, prefix + message) if ending else {}))
         if outcome.exit_code == 0 and not (outcome.stopped or outcome.timed_out):
             # Watched from before the agent's work is committed: the watch then needs no second look (a walk of
             # every file) for edits made between the commit and its start.
@@ -390,17 +398,17 @@ class Supervisor:
             values = self.commit_work(outcome, author)
         except WorktreeCorrupted as error:
             # Nothing is committed through a worktree that no longer belongs to this run.
-            self.set_state("failed", f"{prefix}{error}; orchestra committed nothing from it", **finished)
+            end("failed", f"{error}; orchestra committed nothing from it", **finished)
             return None
         values.update(finished)
         if outcome.timed_out:
             limit = self.run.agent_config.get("timeout") or 3600
-            self.set_state("failed", f"{prefix}stopped after working longer than its timeout ({limit:g}s)", **values)
+            end("failed", f"stopped after working longer than its timeout ({limit:g}s)", **values)
         elif outcome.stopped:
-            self.set_state("stopped", f"{prefix}stopped by the conductor", **values)
+            end("stopped", "stopped by the conductor", **values)
         elif outcome.exit_code == 0 and (failure := self.failure_after_0()) is not None:
             # A CLI that exits 0 after an authentication error, a refused permission or a model error failed.
-            self.set_state("failed", prefix + failure, **values)
+            end("failed", failure, **values)
         elif outcome.exit_code == 0 and not final:
             return values
         elif outcome.exit_code == 0:
@@ -409,7 +417,7 @@ class Supervisor:
             said = self.reported_failure()
             reason = self.result.get("result") or (f"{said} (it exited with status {outcome.exit_code})" if said else
                                                    f"the agent exited with status {outcome.exit_code}")
-            self.set_state("failed", prefix + reason, **values)
+            end("failed", reason, **values)
         return None
 
     def enter_review(self, values: dict[str, Any], **more: Any) -> None:
@@ -483,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestra-supervisor")
     parser.add_argument("state_dir", type=Path)
     parser.add_argument("run_id")
-    parser.add_argument("--mode", choices=("run", "watch", "target"), default="run")
+    parser.add_argument("--mode", choices=("run", "watch", "target", "integrate"), default="run")
     args = parser.parse_args(argv)
     # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
     yield_cpu(FLEET_NICENESS)  # its own session (processes.start_supervisor): the session's autogroup too
