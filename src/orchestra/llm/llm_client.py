@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from orchestra.core.base.procs import FLEET_NICENESS, yield_cpu
@@ -131,16 +131,35 @@ def job_request(state_dir: str, run_id: str) -> dict:
             "retry_base": float(os.environ.get("ORCHESTRA_LLM_RETRY_BASE") or 1.0)}
 
 
+def draft_request(request_file: str) -> dict:
+    """The first line to the host for a spec draft (no run): what it is asked, and the model's key."""
+    key_name = os.environ.get(KEY_ENV)
+    return {"v": JOB_VERSION, "draft": str(Path(request_file).resolve()),
+            "api_key": os.environ.get(key_name) if key_name else None,
+            "retry_base": float(os.environ.get("ORCHESTRA_LLM_RETRY_BASE") or 1.0)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) > 3 and args[0] == "--draft" and args[2] == "--":  # a spec draft: no run, what is asked in FILE
+        return hand_over(lambda: draft_request(args[1]), args[3:])
     review = None
     if len(args) > 3 and args[2] == "--review":  # a reviewer's job: what it is asked is in that file
         review, args = args[3], args[:2] + args[4:]
     if len(args) < 4 or args[2] != "--":
-        print("usage: python -m orchestra.llm.llm_client STATE_DIR RUN_ID [--review FILE] -- RUNNER_COMMAND...",
-              file=sys.stderr)
+        print("usage: python -m orchestra.llm.llm_client STATE_DIR RUN_ID [--review FILE] -- RUNNER_COMMAND...\n"
+              "       python -m orchestra.llm.llm_client --draft FILE -- RUNNER_COMMAND...", file=sys.stderr)
         return 2
-    state_dir, run_id, runner_argv = args[0], args[1], args[3:]
+    state_dir, run_id = args[0], args[1]
+
+    def request() -> dict:
+        job = job_request(state_dir, run_id)
+        return {**job, "review": str(Path(review).resolve())} if review else job
+    return hand_over(request, args[3:])
+
+
+def hand_over(make_request: Callable[[], dict], runner_argv: list[str]) -> int:
+    """Start the tool runner, reach the host (starting it if needed), send it the job and relay until it ends."""
     if os.getsid(0) == os.getpid():  # started by a supervisor, in a session of its own: below the UI with it
         yield_cpu(FLEET_NICENESS)
     runner = RunnerProcess(runner_argv, runner_environment(os.environ))
@@ -152,10 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"could not start orchestra's llm host or the run's tool runner: {error}")
         runner.stop()
         return 1
-    request = job_request(state_dir, run_id)
-    if review:
-        request["review"] = str(Path(review).resolve())
-    client.sendall((json.dumps(request) + "\n").encode())
+    client.sendall((json.dumps(make_request()) + "\n").encode())
     try:
         return relay(client, runner)
     finally:

@@ -23,6 +23,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from orchestra.core.agents.wire import EXIT_PREFIX
@@ -89,6 +90,8 @@ class Host:
             Reporter(write, []).record(result="this llm host is from another version of orchestra; stop it "
                                               f"(its socket: {self.socket_path}) and restart the run", code=EXIT_FAILED)
             return EXIT_FAILED
+        if request.get("draft"):  # a spec draft: no run, the target branch read-only (draft_job)
+            return await self.run_draft(request, write, tools)
         job = job_for(RunStore(Path(request["state_dir"])), request)
         reporter = Reporter(write, [job.api_key] if job.api_key else [])
         try:
@@ -101,6 +104,21 @@ class Host:
         except Exception as error:  # a bug in one job must not end the others
             traceback.print_exc()
             reporter.record(result=f"orchestra's llm agent failed: {type(error).__name__}: {error}", code=EXIT_FAILED)
+            return EXIT_FAILED
+
+    async def run_draft(self, request: dict, write: Callable[[str], None], tools: RemoteTools) -> int:
+        from orchestra.llm.draft_job import run_draft_job
+        from orchestra.llm.llm_agent import EXIT_FAILED, Reporter
+        api_key = request.get("api_key")
+        reporter = Reporter(write, [api_key] if api_key else [])
+        try:
+            return await run_draft_job(request, reporter, tools, api_key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug in one job must not end the others
+            traceback.print_exc()
+            reporter.record(result=f"orchestra's spec drafter failed: {type(error).__name__}: {error}",
+                            code=EXIT_FAILED)
             return EXIT_FAILED
 
 

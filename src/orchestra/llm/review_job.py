@@ -67,13 +67,13 @@ async def _review_part(model: Any, messages: list[dict[str, Any]], part: Part, s
     malformed = tool_turns = 0
     while True:
         reply = await model.reply(messages, READ_TOOL_SPECS if tool_turns < MAX_TOOL_TURNS else [])
-        _count(usage, reply)
+        count_usage(usage, reply)
         reporter.record(usage=usage)
         messages.append(reply.message())
         if reply.tool_calls:
             tool_turns += 1
             for call in reply.tool_calls:
-                messages.append(await _tool(call, tools, reporter, parse_arguments))
+                messages.append(await tool_result(call, tools, reporter, parse_arguments))
             continue
         result["attempts"] += 1
         try:
@@ -87,7 +87,8 @@ async def _review_part(model: Any, messages: list[dict[str, Any]], part: Part, s
             messages.append({"role": "user", "content": retry_message(str(error))})
 
 
-async def _tool(call: dict[str, Any], tools: RemoteTools, reporter: Any, parse_arguments: Any) -> dict[str, Any]:
+async def tool_result(call: dict[str, Any], tools: RemoteTools, reporter: Any, parse_arguments: Any) -> dict[str, Any]:
+    """One read-only tool call of the model run by the job's tools, as the tool message that answers it."""
     name = call["function"]["name"]
     try:
         arguments = parse_arguments(call["function"]["arguments"])
@@ -98,7 +99,8 @@ async def _tool(call: dict[str, Any], tools: RemoteTools, reporter: Any, parse_a
     return {"role": "tool", "tool_call_id": call["id"] or name, "content": content}
 
 
-def _count(usage: dict[str, Any], reply: Any) -> None:
+def count_usage(usage: dict[str, Any], reply: Any) -> None:
+    """Add one reply's tokens and cost to the job's usage (the cost unknown once any reply's is)."""
     usage["turns"] += 1
     usage["prompt_tokens"] += reply.prompt_tokens
     usage["completion_tokens"] += reply.completion_tokens

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 VERSION = 1
-JOB_VERSION = 3             # of the job, the first line a client sends the host (the run, its key)
+JOB_VERSION = 4             # of the job, the first line a client sends the host (the run, its key); 4: drafts
 CALL_PREFIX = "\x1etool "   # a host's line to its client that is a request, not output to relay
 MAX_MESSAGE = 16 * 1024 * 1024  # bytes in one line; a write_file of a large file fits
 

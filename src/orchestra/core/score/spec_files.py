@@ -65,9 +65,17 @@ def read_spec_files(score_path: Path) -> list[SpecFile]:
 
 def read_spec_file(path: Path) -> SpecFile:
     """One spec file, read and parsed; its error instead when it is unreadable, not UTF-8 or not TOML."""
-    source = f"{SPEC_DIR}/{path.name}"
     try:
         data = read_bytes(path)
+    except ConfigError as error:
+        return SpecFile(path, f"{SPEC_DIR}/{path.name}", error=error)
+    return spec_file_of(path, data)
+
+
+def spec_file_of(path: Path, data: bytes) -> SpecFile:
+    """The spec file path would be with these bytes, parsed (or with its error); it need not exist yet."""
+    source = f"{SPEC_DIR}/{path.name}"
+    try:
         text = decode(path, data)
         tables, index = parse_toml(text, path)
     except ConfigError as error:

@@ -245,7 +245,7 @@ def write_spec(score_path: Path, spec_id: str, kind: str) -> Path:
                              "one; spec files live next to it.")
     if spec_id in inline_spec_ids(score_path):
         raise OrchestraError(f"orchestra.toml already has a spec {spec_id!r} in its [[specs]]; nothing was written.")
-    return _create(Path(score_path).parent / SPEC_DIR / f"{spec_id}.toml", spec_text(spec_id, kind))
+    return create_new(Path(score_path).parent / SPEC_DIR / f"{spec_id}.toml", spec_text(spec_id, kind))
 
 
 def inline_spec_ids(score_path: Path) -> set[str]:
@@ -256,7 +256,7 @@ def inline_spec_ids(score_path: Path) -> set[str]:
         if isinstance(specs, list) else set()
 
 
-def _create(path: Path, text: str) -> Path:
+def create_new(path: Path, text: str) -> Path:
     """Create path with text, never replacing a file that is there (nor leaving half of one)."""
     if path.parent.exists() and not path.parent.is_dir():
         raise OrchestraError(f"{path.parent} is a file, not a directory; nothing was written.")

@@ -1,0 +1,74 @@
+"""A spec draft's job in the llm host: the model reads the repository and proposes a spec as JSON.
+
+`orchestra spec draft` (core.onboarding.draft) writes what the agent is asked to a private file and starts
+an llm client with `--draft FILE`; the host runs this job. There is no run: the model reads a temporary
+checkout of the target branch through the three read-only tools (list_files, read_file, search), run by
+the tool runner in a read-only jail, and answers with one JSON object (core.score.drafts). A malformed
+answer is put back to it with the reason, `retries` times, then the job gives up. Its one record,
+{"draft": {...}}, carries the checked draft (or why there is none) and the usage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestra.core.agents.tools import READ_TOOL_SPECS, ToolError
+from orchestra.core.score.drafts import MalformedDraft, parse_draft
+from orchestra.llm.remote_tools import RemoteTools
+from orchestra.llm.review_job import count_usage, tool_result
+
+MAX_TOOL_TURNS = 24  # reads before the drafter must answer
+
+
+async def run_draft_job(request: dict[str, Any], reporter: Any, tools: RemoteTools, api_key: str | None) -> int:
+    """Draft the spec; the record holds the draft or why there is none. Exit 0 either way (the command reads
+    the record; an exit without one is a failure of the job itself)."""
+    from orchestra.llm.model import Model, ModelSettings, ModelUnavailable
+
+    asked = json.loads(Path(request["draft"]).read_text(encoding="utf-8"))
+    agent = asked["agent"]
+    model = Model(ModelSettings(agent["model"], agent.get("api_base"), api_key,
+                                float(agent.get("request_timeout") or 120.0), float(request.get("retry_base") or 1.0)),
+                  on_text=lambda text: None, on_note=lambda text: reporter.line(f"» {text}"))
+    usage = {"model": agent["model"], "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "turns": 0}
+    result: dict[str, Any] = {"draft": None, "error": None, "attempts": 0}
+    messages = [{"role": "system", "content": asked["system"]}, {"role": "user", "content": asked["prompt"]}]
+    try:
+        await tools.open(asked["worktree"], (), (), read_only=True)
+        result["draft"] = await _draft(model, messages, int(asked.get("retries", 2)), usage, result, tools, reporter)
+    except ToolError as error:
+        result["error"] = f"the drafter's read-only tools could not be started: {error}"
+    except ModelUnavailable as error:
+        result["error"] = str(error)
+    reporter.record(draft=result, usage=usage)
+    return 0
+
+
+async def _draft(model: Any, messages: list[dict[str, Any]], retries: int, usage: dict[str, Any],
+                 result: dict[str, Any], tools: RemoteTools, reporter: Any) -> dict[str, Any] | None:
+    """The checked draft as JSON, or None after result["error"] was set."""
+    from orchestra.llm.model import parse_arguments
+
+    malformed = tool_turns = 0
+    while True:
+        reply = await model.reply(messages, READ_TOOL_SPECS if tool_turns < MAX_TOOL_TURNS else [])
+        count_usage(usage, reply)
+        messages.append(reply.message())
+        if reply.tool_calls:
+            tool_turns += 1
+            for call in reply.tool_calls:
+                messages.append(await tool_result(call, tools, reporter, parse_arguments))
+            continue
+        result["attempts"] += 1
+        try:
+            return parse_draft(reply.content).to_json()
+        except MalformedDraft as error:
+            malformed += 1
+            reporter.line(f"» malformed answer ({error}); " + ("asking again" if malformed <= retries else "giving up"))
+            if malformed > retries:
+                result["error"] = f"malformed answer after {malformed} attempts: {error}"
+                return None
+            messages.append({"role": "user", "content": f"Your answer could not be used: {error}. Answer again "
+                                                        "with ONE JSON object meeting the schema, and nothing else."})
