@@ -15,6 +15,7 @@ from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.base.procs import calm_collector
 from orchestra.core.base.signals import interrupts_deferred
 from orchestra.cli_compare import cmd_compare
+from orchestra.cli_integrate import cmd_integrate
 from orchestra.cli_workflow import cmd_plan
 from orchestra.cli_ledger import cmd_autonomy, cmd_ledger, cmd_policy, cmd_stats
 from orchestra.core.base.words import plural
@@ -406,7 +407,7 @@ COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept"
             "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
             "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
             "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy, "policy": cmd_policy,
-            "compare": cmd_compare, "plan": cmd_plan}
+            "compare": cmd_compare, "plan": cmd_plan, "integrate": cmd_integrate}
 
 if __name__ == "__main__":
     sys.exit(main())

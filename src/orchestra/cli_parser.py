@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(\"another candidate chosen: RUN\"), as one group decision")
     compare.add_argument("--force", action="store_true", help="with --choose: accept it even if it is not ready "
                          "(the ledger records it)")
+    integrate = sub.add_parser("integrate", help="merge the parts of a spec (once each is in review) onto the target "
+                               "as one integration candidate, verified by the spec's own checks; again to rebuild it")
+    integrate.add_argument("name", metavar="SPEC_OR_GROUP", help="a spec with parts (its latest group), a group (e.g. "
+                           "g3) or any run of it")
+    integrate.add_argument("--json", action="store_true", help="print what was built, or why not, as JSON")
+    integrate.add_argument("--trust", action="store_true", help="allow the score's setup commands to run")
     plan = sub.add_parser("plan", help="print the plan a workflow's plan stage wrote; --edit changes it before "
                           "you approve it (`orchestra accept RUN`)")
     plan.add_argument("run")
@@ -98,11 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("--wait", action="store_true", help="load what it needs, then act when \"go\" comes on "
                         "stdin (how a supervisor asks; anything else, or the end of the input, does nothing)")
     spec = sub.add_parser("spec", help="specs in files of their own: `spec new ID --template KIND` writes "
-                          "specs/ID.toml from a template (never overwrites one)")
-    spec.add_argument("action", choices=("new",))
-    spec.add_argument("spec_id", metavar="ID", help="the new spec's id (lower-case letters, digits, '-', '_')")
-    spec.add_argument("--template", required=True, metavar="KIND",
-                      help="what kind of work: bugfix, feature, refactor, docs or security")
+                          "specs/ID.toml from a template, `spec draft \"WHAT\"` has an llm agent draft one (never "
+                          "overwrites one)")
+    spec_actions = spec.add_subparsers(dest="action", metavar="ACTION", required=True)
+    new = spec_actions.add_parser("new", prog="orchestra spec new", help="write specs/ID.toml from a template")
+    new.add_argument("spec_id", metavar="ID", help="the new spec's id (lower-case letters, digits, '-', '_')")
+    new.add_argument("--template", required=True, metavar="KIND",
+                     help="what kind of work: bugfix, feature, refactor, docs or security")
+    draft = spec_actions.add_parser("draft", prog="orchestra spec draft", help="an llm agent reads the target branch "
+                                    "and drafts specs/ID.toml (intent, boundaries, verify commands) for you to "
+                                    "edit; it cannot be spawned until you remove its `draft = true`")
+    draft.add_argument("wanted", metavar="WHAT", help="what you want, in your words (quoted)")
+    draft.add_argument("--agent", metavar="NAME", help="the llm agent that drafts (default: the score's first)")
+    draft.add_argument("--json", action="store_true", help="also print the drafted spec as JSON (its path "
+                       "included) on stdout")
     ledger = sub.add_parser("ledger", help="the sign-off ledger: path, show, verify, recover, export")
     ledger.add_argument("action", choices=("path", "show", "verify", "recover", "export"))
     ledger.add_argument("--format", choices=("jsonl", "csv", "in-toto"), default="jsonl",

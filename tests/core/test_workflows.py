@@ -22,6 +22,7 @@ from orchestra.core.score.load import parse_score
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
 from tests.core.helpers import cli, score_text, wait_for, wait_settled
+from tests.harness.fake_openai import FakeOpenAI, text
 
 PLANNER = "printf '# Plan\\n\\n1. set ANSWER to 42 in src/app.py\\n%s\\n' \"$ORCHESTRA_REDIRECT\" > PLAN.md"
 # The implementer works only from an approved plan: without one in its task it fails.
@@ -93,7 +94,8 @@ def test_the_full_workflow_plans_then_implements_tests_and_documents(repo: Path,
     shown = cli("ledger", "show", cwd=repo).stdout.splitlines()
     assert f"approved stage 1 plan of full, plan {approval['plan_sha256'][:12]}" in shown[0]
     assert "workflow full: plan:planner → implement:coder → tests:tester → docs:writer" in shown[1]
-    exported = [json.loads(line) for line in cli("ledger", "export", "--format", "in-toto", cwd=repo).stdout.splitlines()]
+    statements = cli("ledger", "export", "--format", "in-toto", cwd=repo).stdout.splitlines()
+    exported = [json.loads(line) for line in statements]
     assert exported[0]["predicate"]["stage"] == {"name": "plan", "index": 1, "plan_sha256": approval["plan_sha256"],
                                                  "plan_edited": False}
     assert exported[1]["predicate"]["workflow"]["plan_sha256"] == approval["plan_sha256"]
@@ -276,3 +278,25 @@ def test_orchestra_plan_of_a_run_without_a_workflow_says_so(repo: Path, make_fle
     run = wait_settled(fleet, fleet.spawn("plain")[0].id)
     done = cli("plan", run.id, cwd=repo)
     assert (done.returncode, done.stdout) == (1, "") and f"Run {run.id} has no plan (no workflow)" in done.stderr
+
+
+def test_a_security_stage_last_reports_its_findings_on_the_candidate(repo: Path, make_fleet: MakeFleet,
+                                                                      server: FakeOpenAI) -> None:
+    """implement → security: the security stage's llm agent only reads (the staged role), and its findings join
+    the run's gates in review, on the implementer's candidate."""
+    audited = ('[[workflows]]\nname = "audited"\n[[workflows.stages]]\nname = "implement"\n'
+               '[[workflows.stages]]\nname = "security"\nrole = "security"\nagents = ["sec"]\n'
+               f'[[agents]]\nname = "sec"\nkind = "llm"\nmodel = "openai/fake-model"\napi_base = "{server.url}"\n'
+               'api_key_env = "FAKE_PROVIDER_KEY"\n')
+    fleet = full_fleet(make_fleet, repo, workflow="audited", extra=audited,
+                       coder="mkdir -p src && echo 'ANSWER = 42' > src/app.py")
+    finding = {"title": "Magic number", "body": "Name it.", "priority": "P2", "confidence": 0.9,
+               "path": "src/app.py", "line_start": 1, "line_end": 1, "suggestion": None}
+    server.script(text(json.dumps({"explanation": "One nit.", "findings": [finding]})))
+    run = wait_settled(fleet, fleet.spawn("answer")[0].id, timeout=60)
+    assert run.state == "review" and run.workflow["status"] == "done", run.message
+    assert {tool["function"]["name"] for tool in server.requests[0]["tools"]} == {"list_files", "read_file", "search"}
+    assert "Your role is security review" in server.requests[0]["messages"][0]["content"]
+    gate = run.gates["security-sec"]
+    assert (gate.kind, gate.status, gate.tree) == ("findings", "passed", run.tree)
+    assert [f["title"] for f in gate.findings] == ["Magic number"]

@@ -67,3 +67,24 @@ async def test_the_palette_does_not_offer_what_the_run_cannot_do(fleet: Fleet) -
         await pilot.pause()
         await open_palette_and_type(app, pilot, "r2", "Reject r2 (fixer)")
         assert not any("Stop r2" in prompt for prompt in offered(app))  # a run in review has no agent to stop
+
+
+async def test_the_palette_integrates_a_parts_group_and_says_why_not(fleet: Fleet) -> None:
+    """Integrate is offered on a part's run (not on other runs) and reaches the use-case, whose refusal is shown."""
+    for run_id, part in (("r2", "calc"), ("r3", "tests")):
+        fleet.store.update(run_id, lambda run, part=part: (setattr(run, "group", "g2"),
+                                                           setattr(run, "part_of", {"spec": "fix-mean", "part": part})))
+    app = OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
+    async with app.run_test(size=(100, 24)) as pilot:
+        app.screen.query_one("#run-r1").focus()
+        await pilot.pause()
+        await open_palette_and_type(app, pilot, "r1", "Reject r1")
+        assert not any(prompt.startswith("Integrate") for prompt in offered(app))
+        await pilot.press("escape")
+        app.screen.query_one("#run-r2").focus()
+        await pilot.pause()
+        await open_palette_and_type(app, pilot, "integrate", "Integrate")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await wait_for(pilot, lambda: any("no longer in the score with parts" in str(n.message)
+                                          for n in app._notifications), "the refusal")

@@ -176,6 +176,23 @@ class RunActions:
         from orchestra.ui.compare_screen import CompareScreen  # loaded when asked for, not at start
         self.push_screen(CompareScreen(self.fleet, list(self.runs.values()), group))
 
+    def action_integrate(self, run_id: str | None = None) -> None:
+        """Build (or build again) the integration candidate of the parts in the focused run's group."""
+        run = self.runs.get(run_id) if run_id else self.current_run()
+        if run is None or not (run.part_of or run.integration is not None):
+            self.notify("Focus a run of a spec's parts ([[specs.parts]]) first.", severity="warning")
+            return
+        self.notify(f"Integrating the parts of {run.spec} ({run.group})…", timeout=3)
+        self.build_integration(run.group or run.id)
+
+    @work(thread=True, group="decide")
+    def build_integration(self, group: str) -> None:
+        from orchestra.core.fleet.integration import integrate
+        done, built = self.attempt("integrate", integrate, self.fleet, group)
+        if done:
+            self.call_from_thread(self.notify, f"Built integration {built.id} of group {group}: its gates run now",
+                                  timeout=8)
+
     def action_history(self) -> None:
         from orchestra.ui.history_screen import HistoryScreen  # loaded when asked for, not at start
         if not isinstance(self.screen, HistoryScreen):  # from the palette over the history: it is open already
@@ -405,6 +422,10 @@ class RunActions:
         if run is not None:
             yield SystemCommand("Compare", f"{name}'s group side by side, ranked on evidence; choose one",
                                 functools.partial(self.action_compare, run_id=run.id))
+        if run is not None and (run.part_of or run.integration is not None):
+            yield SystemCommand("Integrate", f"Merge the parts of {run.spec} ({run.group}) onto the target as one "
+                                "candidate, verified by the spec's checks (again: build it anew)",
+                                functools.partial(self.action_integrate, run_id=run.id))
         yield SystemCommand("Keys", "List every key and its id", self.action_help)
 
     # -- the target moves on, publishing ------------------------------------------------------------

@@ -101,8 +101,12 @@ class Decisions:
         actor is the policy and names the human who granted it. extra_fields: more for its entry (a group
         decision's link, fleet.compare). A run whose workflow waits for the approval of a stage is approved
         instead (advance): the next stage starts."""
-        if not by_policy and awaiting_approval(self.fleet.get(run_id)):
+        run = self.fleet.get(run_id)
+        if not by_policy and awaiting_approval(run):
             return self.advance(run_id, actor)
+        if run.integration is not None and "integration" not in (extra_fields or {}):  # one decision for its parts
+            from orchestra.core.fleet.integration_accept import accept_integration
+            return accept_integration(self.fleet, run_id, actor, expected_candidate, force, by_policy)
         with self.deciding():
             run = self.open("accept", run_id, actor)
             if expected_candidate and run.candidate != expected_candidate:
@@ -355,6 +359,8 @@ class Decisions:
             decision["approvals"] = entry["approvals"]
         if entry.get("group_decision"):  # best-of-N: chosen over the group's other candidates (fleet.compare)
             decision["group_decision"] = entry["group_decision"]
+        if entry.get("integration"):  # an integration candidate: the parts it merged (fleet.integration)
+            decision["parts"] = [item.get("run") for item in entry["integration"].get("parts", [])]
         values: dict[str, Any] = {"decision": decision, "supervisor_pid": None}
         if action == "accept":
             values["merge_commit"] = record["merge_commit"]

@@ -87,6 +87,10 @@ class Fleet:
         spec, agents = self._plan(spec_id, agent_names, task)
         if count is not None:
             agents = candidates_of(agents, count)
+        plan: list[tuple[Agent, Spec | None]] = [(agent, spec) for agent in agents]
+        if spec is not None and spec.parts:  # one run per part, each held to its own boundary (fleet.integration)
+            from orchestra.core.fleet.integration import part_plan
+            plan = list(part_plan(self.score, spec, agent_names, count))
         self.check_sandbox()
         require_trust(self.repo.root, setup_commands(self.score, spec), trust)
         target = self.target_branch()
@@ -97,12 +101,12 @@ class Fleet:
         live_ports: set[tuple[str, str]] = set()  # port holders found live: read once per spawn, not once per run
         from orchestra.core.supervise.processes import SupervisorBatch  # forks several runs' supervisors at once
         self.store.make_private()  # the launcher's log lives there, and a first spawn comes before any run
-        batch = SupervisorBatch(self.repo.state_dir, self.repo.root) if len(agents) > 1 else None
+        batch = SupervisorBatch(self.repo.state_dir, self.repo.root) if len(plan) > 1 else None
         try:
-            for agent in agents:  # one group per spawn: named after its first run, so the UI can show them together
+            for agent, held_to in plan:  # one group per spawn: named after its first run, so the UI shows them together
                 group = started[0].group if started else None
-                started.append(self._spawn_one(agent, spec, task or (spec.intent if spec else ""), target, base,
-                                               group, live_ports, batch, starter))
+                started.append(self._spawn_one(agent, held_to, task or (held_to.intent if held_to else ""), target,
+                                               base, group, live_ports, batch, starter))
         finally:
             if batch is not None:
                 pids = batch.finish()
@@ -119,6 +123,9 @@ class Fleet:
             except KeyError:
                 known = ", ".join(s.id for s in self.score.specs) or "none"
                 raise OrchestraError(f"There is no spec {spec_id!r} in orchestra.toml (specs: {known}).") from None
+            if spec.draft:
+                raise OrchestraError(f"{spec.source or f'Spec {spec.id!r} in orchestra.toml'} is a draft: read and "
+                                     "edit it, then remove `draft = true`; nothing was started.")
         elif not (task and task.strip()):
             raise OrchestraError("Name a spec, or give a task: `orchestra spawn --task TEXT --agent NAME`.")
         if names:
@@ -182,7 +189,7 @@ class Fleet:
         from orchestra.core.git import worktrees
         from orchestra.core.supervise.ports import allocate_block
         from orchestra.core.fleet.workflow import workflow_for
-        scope = spec.id if spec else "task"
+        scope = (f"{spec.id}--{spec.part}" if spec.part else spec.id) if spec else "task"
         # A directory of its own per run (refs/heads/orchestra/<scope>/<run>/): the run's jail may write
         # its own branch and no other.
         branch_of = lambda run_id: f"orchestra/{scope}/{run_id}/{agent.name}"  # noqa: E731
@@ -197,7 +204,8 @@ class Fleet:
                   sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
                   port=allocate_block(self.repo.state_dir, run_id, live_ports),
                   review_config=self.review_settings(agent, spec), group=group or f"g{run_id.removeprefix('r')}",
-                  started_by=starter, workflow=workflow_for(self.score, spec, agent) if self.score else None)
+                  started_by=starter, workflow=workflow_for(self.score, spec, agent) if self.score else None,
+                  part_of={"spec": spec.id, "part": spec.part} if spec and spec.part else None)
         create(self.store, run)
         if batch is None:
             return self.start(run_id)

@@ -74,14 +74,21 @@ CONFLICT_ADVICE = "Redirect the run to rebase onto the target, or resolve it by 
 def merged_tree(repo: Repository, target_commit: str, candidate: str,
                 what: str = "The run's changes conflict with the target branch", advice: str = CONFLICT_ADVICE) -> str:
     """The tree of target merged with candidate; refuse, naming the files, when they conflict."""
+    tree, conflicted = merge_or_conflicts(repo, target_commit, candidate)
+    if tree is None:
+        raise ActionRefused(f"{what} in: {', '.join(conflicted)}.\nNothing was changed. {advice}")
+    return tree
+
+
+def merge_or_conflicts(repo: Repository, ours: str, theirs: str) -> tuple[str | None, list[str]]:
+    """(the tree of ours merged with theirs, []) or (None, the paths that conflict), written without a worktree."""
     lines = git(repo.root, "merge-tree", "--write-tree", "--name-only", "--no-messages",
-                target_commit, candidate, check=False).splitlines()
+                ours, theirs, check=False).splitlines()
     if not lines:
         raise ActionRefused("git could not compute the merge (is git 2.38 or newer installed?)")
     if len(lines) == 1 and len(lines[0]) in (40, 64):  # a clean merge prints its tree alone
-        return lines[0]
-    conflicted = sorted(set(line for line in lines[1:] if line))
-    raise ActionRefused(f"{what} in: {', '.join(conflicted)}.\nNothing was changed. {advice}")
+        return lines[0], []
+    return None, sorted(set(line for line in lines[1:] if line))
 
 
 def changed_by_merge(repo: Repository, target_commit: str, tree: str) -> tuple[set[str], set[str]]:

@@ -100,6 +100,10 @@ def allowed(action: str, run: Run | None) -> bool:
         return False
     if run.damaged:
         return action == "reject"
+    if action in ("accept", "revert") and run.part_of:  # a part merges with the others, through its integration
+        return False
+    if action in ("redirect", "update") and run.integration is not None:  # no agent's: it is built again instead
+        return False
     if action == "shell":
         return run.state not in DECIDED or run.kept is not None
     if action == "attach":
@@ -116,6 +120,11 @@ def refusal(action: str, run: Run) -> str:
     """Why an action is not available for a run in its current state."""
     if run.damaged:
         return f"Run {run.id}'s record is damaged ({run.message}); it can only be rejected."
+    if action in ("accept", "revert") and run.part_of:
+        return part_refusal(action, run)
+    if action in ("redirect", "update") and run.integration is not None:
+        return (f"Run {run.id} is the integration of spec {run.spec}'s parts: no agent works on it. Redirect a part, "
+                f"then build the integration again (`orchestra integrate {run.group or run.spec}`).")
     if action in ("update", "publish"):
         return rest_refusal(action, run)
     if action == "revert" and run.reverted:
@@ -175,6 +184,16 @@ def _no_session(run: Run) -> str:
         return f"Run {run.id} is queued: its session starts once its worktree is ready."
     return (f"Run {run.id}'s session has ended (it {_is(run.state)}). Redirect it (d) to start it again with "
             "an instruction.")
+
+
+def part_refusal(action: str, run: Run) -> str:
+    """Why a part's run cannot be accepted or reverted by itself: the parts merge together, as one integration."""
+    part, spec = (run.part_of or {}).get("part"), (run.part_of or {}).get("spec")
+    if action == "revert" or run.state == "accepted":
+        via = (run.decision or {}).get("integration") or "its integration"
+        return f"Run {run.id} (part {part} of spec {spec}) was merged with the other parts by {via}: revert that run."
+    return (f"Run {run.id} is part {part} of spec {spec}: the parts merge together. Build their integration "
+            f"(`orchestra integrate {run.group or spec}`, once every part is in review) and accept that.")
 
 
 def rest_refusal(action: str, run: Run) -> str:

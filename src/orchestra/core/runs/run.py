@@ -156,6 +156,11 @@ class Run:
     # The spec's workflow, its stages, where the run is and a log of them (runs.workflow); None: one stage, the
     # run's own agent (the quick flow).
     workflow: dict[str, Any] | None = None
+    # The run of one part of a spec (score.Part): {"spec": the spec's id, "part": the part's id}; None otherwise.
+    part_of: dict[str, str] | None = None
+    # An integration candidate, the parts' candidates merged onto the target (fleet.integration): {"parts":
+    # [{"part", "run", "agent", "candidate", "tree"}], "replaces": [the open integrations it replaced]}.
+    integration: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
@@ -216,6 +221,7 @@ class Run:
             # Who decided (an accept by policy: actor "policy" and granted_by), and approvals under approval rules.
             "decision": self.decision, "started_by": self.started_by, "approvals": self.approvals,
             "target_check": self.target_check, "workflow": workflow_summary(self),
+            "part_of": self.part_of, "integration": self.integration,
         }
 
 

@@ -224,6 +224,8 @@ def _independence(score: Problems, where: Problems, at: KeyPath, spec_: Spec, ag
     is reported in the score, one with the spec's own reviewers where the spec is (where, at)."""
     authors = [by_name[n] for n in spec_.agents if n in by_name] if spec_.agents else \
         [a for a in agents if a.role != "review"]
+    part_authors = dict.fromkeys(n for part in spec_.parts for n in part.agents if n in by_name)  # parts write too
+    authors += [by_name[n] for n in part_authors if by_name[n] not in authors]
     reviewers = [by_name[n] for n in (spec_.review or review.agents) if n in by_name]
     target, key = (where, (*at, "review")) if spec_.review else (score, ("review", "agents"))
     label = f"spec {spec_.id!r}" + (f" ({spec_.source})" if spec_.source and not spec_.review else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -102,6 +102,24 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One part of a spec (`[[specs.parts]]`): run in parallel with the others, held to its own boundary, and
+    merged with them into an integration candidate that the spec's own verify checks."""
+
+    id: str
+    intent: str
+    allow: tuple[str, ...] = ()   # () : the spec's allow
+    deny: tuple[str, ...] = ()    # on top of the spec's deny
+    agents: tuple[str, ...] = ()  # () : the spec's agents
+    verify: tuple[Check, ...] = ()  # the part's own checks (the spec's verify runs on the integration)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of the fields."""
+        return {"id": self.id, "intent": self.intent, "allow": list(self.allow), "deny": list(self.deny),
+                "agents": list(self.agents), "verify": [check.to_dict() for check in self.verify]}
+
+
+@dataclass(frozen=True)
 class Spec:
     """One piece of work: what to do, which paths may change, how to verify it, who does it."""
 
@@ -116,10 +134,13 @@ class Spec:
     review: tuple[str, ...] = ()  # reviewer agents (role "review"); () : [review] agents, if any
     max_autonomy: str = "auto"  # the most autonomy a grant can give this spec's runs ("manual": none)
     workflow: str | None = None  # its workflow's name (score.workflows); None: the quick flow
+    draft: bool = False  # drafted by an agent and not yet read: spawn refuses it until `draft = true` goes
     # A spec of its own file: that file relative to the score's directory ("specs/fix-mean.toml") and the
     # sha256 of its bytes when it was read. None for a spec of orchestra.toml's [[specs]].
     source: str | None = None
     source_sha256: str | None = None
+    parts: tuple[Part, ...] = ()  # [[specs.parts]]: run in parallel, integrated (fleet.integration)
+    part: str | None = None  # a part's run holds the part as a spec (part_spec): which part it is
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of all fields, checks as dicts and tuples as lists.
@@ -137,9 +158,25 @@ class Spec:
             data["max_autonomy"] = self.max_autonomy
         if self.workflow is not None:
             data["workflow"] = self.workflow
+        if self.draft:  # only when set: the hashes of specs without it stay
+            data["draft"] = True
         if self.source is not None:
             data["source"], data["source_sha256"] = self.source, self.source_sha256
+        if self.parts:  # only when set, like the keys above: the hashes of specs without parts stay
+            data["parts"] = [part.to_dict() for part in self.parts]
+        if self.part is not None:
+            data["part"] = self.part
         return data
+
+    def part_spec(self, part_id: str) -> Spec:
+        """The part called part_id as a spec of its own, as its run is held to it: its intent and checks, its
+        allow (the spec's when it gives none), the spec's deny and its own, its agents (else the spec's); the
+        spec's id, env, setup, reviewers, autonomy ceiling, workflow and file. KeyError if there is no such part."""
+        part = next((part for part in self.parts if part.id == part_id), None)
+        if part is None:
+            raise KeyError(part_id)
+        return replace(self, intent=part.intent, allow=part.allow or self.allow, deny=(*self.deny, *part.deny),
+                       verify=part.verify, agents=part.agents or self.agents, parts=(), part=part.id)
 
     def content_hash(self) -> str:
         """sha256 hex of the canonical JSON of to_dict() (sorted keys, compact separators)."""

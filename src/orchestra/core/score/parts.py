@@ -6,18 +6,22 @@ from typing import Any
 
 from orchestra.core.base.globs import repository_glob_problem
 from orchestra.core.score.locate import ARRAY, BOOL, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
-from orchestra.core.score.locate import type_name
+from orchestra.core.score.locate import ValueType, type_name
 from orchestra.core.score.model import AUTONOMY, BETTER, ENV_NAME, KINDS, NAME, NETWORK, PRESETS, ROLES, Agent, Check
-from orchestra.core.score.model import Spec
+from orchestra.core.score.model import Part, Spec
 from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
 
 AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
                  "model": STRING, "role": STRING, "timeout": NUMBER, "api_base": STRING,
                  "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
                  "request_timeout": NUMBER, "network": STRING, "env": STRINGS, "session": STRING}
+# A spec's parts: [[specs.parts]] in orchestra.toml, [[parts]] in a spec file.
+PART_TABLES: ValueType = ("array of tables ([[specs.parts]], or [[parts]] in a spec file)",
+                          lambda v: isinstance(v, list))
 SPEC_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS,
                "verify": ARRAY, "agents": STRINGS, "env": STRINGS, "setup": STRINGS, "review": STRINGS,
-               "max_autonomy": STRING, "workflow": STRING}
+               "max_autonomy": STRING, "workflow": STRING, "draft": BOOL, "parts": PART_TABLES}
+PART_FIELDS = {"id": STRING, "intent": STRING, "allow": STRINGS, "deny": STRINGS, "agents": STRINGS, "verify": ARRAY}
 CHECK_FIELDS = {"name": STRING, "command": STRING, "junit": STRING, "timeout": NUMBER, "sarif": STRING,
                 "coverage": STRING, "min_coverage": NUMBER, "min_changed_coverage": NUMBER,
                 "max_coverage_drop": NUMBER, "benchmark": BOOL, "tolerance": NUMBER, "better": STRING,
@@ -175,12 +179,9 @@ def spec_table(p: Problems, at: KeyPath, raw: dict, agents: dict[str, int], seen
     if "id" in v:
         identifier(p, (*at, "id"), v["id"], "spec id", seen)
     non_empty(p, v, at, "intent")
-    for j, name in enumerate(v.get("agents", [])):
-        if name not in agents:
-            p.add((*at, "agents", j), f"unknown agent {name!r}", closest(name, agents))
-    for j, name in enumerate(v.get("review", [])):
-        if name not in agents:
-            p.add((*at, "review", j), f"unknown agent {name!r}", closest(name, agents))
+    known_agents(p, v, at, "agents", agents)
+    known_agents(p, v, at, "review", agents)
+    parts = spec_parts(p, at, v["parts"], agents) if "parts" in v else ()
     globs(p, v, at, "allow")
     globs(p, v, at, "deny")
     checks = verify_checks(p, v.get("verify", []), (*at, "verify"))
@@ -194,7 +195,51 @@ def spec_table(p: Problems, at: KeyPath, raw: dict, agents: dict[str, int], seen
     return Spec(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())),
                 deny=tuple(v.get("deny", ())), verify=checks, agents=tuple(v.get("agents", ())),
                 env=tuple(v.get("env", ())), setup=tuple(v.get("setup", ())), review=tuple(v.get("review", ())),
-                max_autonomy=v.get("max_autonomy", "auto"), workflow=v.get("workflow"))
+                max_autonomy=v.get("max_autonomy", "auto"), workflow=v.get("workflow"), draft=v.get("draft", False),
+                parts=parts)
+
+
+def known_agents(p: Problems, values: dict, at: KeyPath, key: str, agents: dict[str, int]) -> None:
+    """Report each name of values[key] that is not an agent of the score."""
+    for j, name in enumerate(values.get(key, ())):
+        if name not in agents:
+            p.add((*at, key, j), f"unknown agent {name!r}", closest(name, agents))
+
+
+def spec_parts(p: Problems, at: KeyPath, items: list, agents: dict[str, int]) -> tuple[Part, ...]:
+    """Validate a spec's parts: each a table, its id a name unique within the spec."""
+    header = "[[parts]]" if at == () else "[[specs.parts]]"
+    if not items:
+        p.add((*at, "parts"), f"is empty: give each part as a {header} table, or leave parts out")
+    seen: dict[str, int] = {}
+    found = []
+    for k, item in enumerate(items):
+        if not isinstance(item, dict):
+            p.add((*at, "parts", k), f"expected table ({header}), got {type_name(item)}")
+            continue
+        part = spec_part(p, (*at, "parts", k), item, agents, seen)
+        if part is not None:
+            found.append(part)
+    return tuple(found)
+
+
+def spec_part(p: Problems, at: KeyPath, raw: dict, agents: dict[str, int], seen: dict[str, int]) -> Part | None:
+    """Validate one part's table (id, intent, allow, deny, agents, verify); its id joins seen."""
+    v = p.fields(raw, at, PART_FIELDS, ("id", "intent"))
+    if "id" in v:
+        identifier(p, (*at, "id"), v["id"], "part id", None)
+        if v["id"] in seen:
+            p.add((*at, "id"), f"duplicate part id {v['id']!r} (first defined at parts[{seen[v['id']]}])")
+        seen.setdefault(v["id"], int(at[-1]))
+    non_empty(p, v, at, "intent")
+    known_agents(p, v, at, "agents", agents)
+    globs(p, v, at, "allow")
+    globs(p, v, at, "deny")
+    checks = verify_checks(p, v.get("verify", []), (*at, "verify"))
+    if "id" not in v or "intent" not in v:
+        return None
+    return Part(id=v["id"], intent=v["intent"], allow=tuple(v.get("allow", ())), deny=tuple(v.get("deny", ())),
+                agents=tuple(v.get("agents", ())), verify=checks)
 
 
 def verify_checks(p: Problems, items: list, at: KeyPath) -> tuple[Check, ...]:

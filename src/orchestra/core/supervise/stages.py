@@ -60,13 +60,14 @@ async def run_stages(sup: Supervisor) -> None:
         view = staged(sup.run, read_plan(sup.store.run_dir(run.id)))
         outcome = await sup.start_agent(redirect, view)
         sup.events.flush()
-        if not await finish_stage(sup, outcome, stage, start_tip, started):
+        if not await finish_stage(sup, outcome, stage, start_tip, started, view):
             return
 
 
 async def finish_stage(sup: Supervisor, outcome: Outcome, stage: dict[str, Any], start_tip: str,
-                       started: float) -> bool:
-    """Record the stage's end; True when the next stage is to start now."""
+                       started: float, view: Run) -> bool:
+    """Record the stage's end (view: the run as the stage's agent saw it); True when the next stage is to start
+    now."""
     run = sup.store.load(sup.run_id)
     prefix = f"{label(run)}: "
     plan = await asyncio.to_thread(take_plan, sup, run) if stage.get("role") == "plan" else None
@@ -79,7 +80,8 @@ async def finish_stage(sup: Supervisor, outcome: Outcome, stage: dict[str, Any],
     run = sup.store.load(sup.run_id)
     problems = await asyncio.to_thread(stage_problems, sup, run, stage, start_tip, values.get("candidate"), plan)
     if not problems and is_last(run) and stage.get("role") != "plan":
-        sup.enter_review(values, workflow=logged(run, stage, started, "done", "done", ""))  # gates, then review
+        # Gates, then review; a security stage's findings (its agent's answer) join the gates.
+        sup.enter_review(values, author=view, workflow=logged(run, stage, started, "done", "done", ""))
         return False
     sup.update(**values)
     if not problems and stage.get("role") != "plan":

@@ -420,10 +420,12 @@ class Supervisor:
             end("failed", reason, **values)
         return None
 
-    def enter_review(self, values: dict[str, Any], **more: Any) -> None:
+    def enter_review(self, values: dict[str, Any], author: Run | None = None, **more: Any) -> None:
         """The agent's work is done: the run goes to review, its gates pending from that moment, so nobody
-        accepts unverified work unasked."""
-        gates = {**pending_gates(self.run, values["tree"]), **reported_gates(self.run, self.result, values["tree"])}
+        accepts unverified work unasked. author: the run as its last agent saw it (a workflow's last stage:
+        a security stage's findings are that agent's)."""
+        reported = reported_gates(author or self.run, self.result, values["tree"])
+        gates = {**pending_gates(self.run, values["tree"]), **reported}
         self.set_state("review", "", gates=gates, **values, **more)
 
     def reported_failure(self) -> str | None:

@@ -1,0 +1,33 @@
+"""`orchestra integrate SPEC_OR_GROUP`: the parts of a spec merged onto the target as one integration candidate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from orchestra.core.base.signals import interrupts_deferred
+
+if TYPE_CHECKING:
+    import argparse
+
+    from orchestra.core.fleet import Fleet
+
+
+def cmd_integrate(fleet: Fleet, args: argparse.Namespace) -> int:
+    """Print the integration's run id (or JSON); the conflicts, or the parts not in review, exit 1."""
+    from orchestra.core.fleet.integration import PartsConflict, PartsNotInReview, integrate
+    try:
+        with interrupts_deferred():
+            run = integrate(fleet, args.name, trust=args.trust)
+    except (PartsConflict, PartsNotInReview) as refused:
+        if args.json:
+            print(json.dumps(refused.to_json(), indent=2))
+        print(str(refused), file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"spec": run.spec, "group": run.group, "built": run.id, "branch": run.branch,
+                          "candidate": run.candidate, **(run.integration or {})}, indent=2))
+    else:
+        print(run.id)
+    return 0
