@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orchestra.core.agents.tools import READ_TOOL_SPECS, ToolError
+from orchestra.core.agents.tools import ToolError
 from orchestra.core.score.drafts import MalformedDraft, parse_draft
 from orchestra.llm.remote_tools import RemoteTools
-from orchestra.llm.review_job import count_usage, tool_result
+from orchestra.llm.review_job import ask_until_parsed
 
 MAX_TOOL_TURNS = 24  # reads before the drafter must answer
 
@@ -50,25 +50,8 @@ async def _draft(model: Any, messages: list[dict[str, Any]], retries: int, usage
                  result: dict[str, Any], tools: RemoteTools, reporter: Any) -> dict[str, Any] | None:
     """The checked draft as JSON, or None after result["error"] was set."""
     from orchestra.llm.model import parse_arguments
-
-    malformed = tool_turns = 0
-    while True:
-        reply = await model.reply(messages, READ_TOOL_SPECS if tool_turns < MAX_TOOL_TURNS else [])
-        count_usage(usage, reply)
-        messages.append(reply.message())
-        if reply.tool_calls:
-            tool_turns += 1
-            for call in reply.tool_calls:
-                messages.append(await tool_result(call, tools, reporter, parse_arguments))
-            continue
-        result["attempts"] += 1
-        try:
-            return parse_draft(reply.content).to_json()
-        except MalformedDraft as error:
-            malformed += 1
-            reporter.line(f"» malformed answer ({error}); " + ("asking again" if malformed <= retries else "giving up"))
-            if malformed > retries:
-                result["error"] = f"malformed answer after {malformed} attempts: {error}"
-                return None
-            messages.append({"role": "user", "content": f"Your answer could not be used: {error}. Answer again "
-                                                        "with ONE JSON object meeting the schema, and nothing else."})
+    again = lambda why: (f"Your answer could not be used: {why}. Answer again "  # noqa: E731
+                         "with ONE JSON object meeting the schema, and nothing else.")
+    return await ask_until_parsed(model, messages, lambda text: parse_draft(text).to_json(), MalformedDraft, again,
+                                  retries, usage, result, tools, reporter, parse_arguments,
+                                  max_tool_turns=MAX_TOOL_TURNS)

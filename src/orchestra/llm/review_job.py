@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from orchestra.core.agents.tools import READ_TOOL_SPECS, ToolError
@@ -64,11 +65,25 @@ async def _review_part(model: Any, messages: list[dict[str, Any]], part: Part, s
                        usage: dict[str, Any], result: dict[str, Any], tools: RemoteTools, reporter: Any,
                        parse_arguments: Any) -> tuple[list, str] | None:
     """(findings, explanation) for one part, or None after result["error"] was set."""
+    return await ask_until_parsed(model, messages, lambda text: parse_answer(text, part, source), MalformedReview,
+                                  retry_message, retries, usage, result, tools, reporter, parse_arguments,
+                                  report_usage=True)
+
+
+async def ask_until_parsed(model: Any, messages: list[dict[str, Any]], parse: Callable[[str], Any],
+                           malformed_error: type[Exception], retry_text: Callable[[str], str], retries: int,
+                           usage: dict[str, Any], result: dict[str, Any], tools: RemoteTools, reporter: Any,
+                           parse_arguments: Any, report_usage: bool = False,
+                           max_tool_turns: int = MAX_TOOL_TURNS) -> Any:
+    """Let the model read (the read tools, a bounded number of turns) until it answers; parse(answer), asking
+    again with retry_text(why) after a malformed one, up to retries times; None after result["error"] was set.
+    A reviewer's and a spec drafter's one-shot, read-only question."""
     malformed = tool_turns = 0
     while True:
-        reply = await model.reply(messages, READ_TOOL_SPECS if tool_turns < MAX_TOOL_TURNS else [])
+        reply = await model.reply(messages, READ_TOOL_SPECS if tool_turns < max_tool_turns else [])
         count_usage(usage, reply)
-        reporter.record(usage=usage)
+        if report_usage:
+            reporter.record(usage=usage)
         messages.append(reply.message())
         if reply.tool_calls:
             tool_turns += 1
@@ -77,14 +92,14 @@ async def _review_part(model: Any, messages: list[dict[str, Any]], part: Part, s
             continue
         result["attempts"] += 1
         try:
-            return parse_answer(reply.content, part, source)
-        except MalformedReview as error:
+            return parse(reply.content)
+        except malformed_error as error:
             malformed += 1
             reporter.line(f"» malformed answer ({error}); " + ("asking again" if malformed <= retries else "giving up"))
             if malformed > retries:
                 result["error"] = f"malformed answer after {malformed} attempts: {error}"
                 return None
-            messages.append({"role": "user", "content": retry_message(str(error))})
+            messages.append({"role": "user", "content": retry_text(str(error))})
 
 
 async def tool_result(call: dict[str, Any], tools: RemoteTools, reporter: Any, parse_arguments: Any) -> dict[str, Any]:
