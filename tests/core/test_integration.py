@@ -157,6 +157,8 @@ def test_accepting_merges_once_with_one_entry_listing_the_parts_and_closes_them(
     assert [(p["part"], p["run"], p["candidate"], p["tree"]) for p in entry["integration"]["parts"]] == [
         (p, ids[p], fleet.get(ids[p]).candidate, fleet.get(ids[p]).tree) for p in ("api", "ui")]
     assert git(repo, "rev-list", "--first-parent", f"{head}..main").split() == [accepted.merge_commit]
+    shown = cli("ledger", "show", cwd=repo).stdout
+    assert f"[integration of api ({ids['api']}), ui ({ids['ui']})]" in shown
     assert (repo / "api" / "version").read_text() == "2\n" and (repo / "ui" / "version").read_text() == "2\n"
     for run_id in ids.values():
         part = fleet.get(run_id)

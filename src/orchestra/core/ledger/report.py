@@ -109,6 +109,9 @@ def _marks(entry: dict) -> list[str]:
         stages = " → ".join(f"{s.get('name')}:{s.get('agent')}" for s in flow.get("stages") or [])
         plan = f", plan {str(flow['plan_sha256'])[:12]}" if flow.get("plan_sha256") else ""
         marks.append(f"workflow {flow.get('name')}: {stages}{plan}")
+    if isinstance(entry.get("integration"), dict):  # one accept of a spec's parts together
+        parts = [p for p in entry["integration"].get("parts") or [] if isinstance(p, dict)]
+        marks.append("integration of " + ", ".join(f"{p.get('part')} ({p.get('run')})" for p in parts))
     if entry.get("rejected_stage"):
         marks.append(f"the {entry['rejected_stage']} stage's work rejected: sent back to it")
     if entry.get("group_decision"):
