@@ -16,7 +16,16 @@ if TYPE_CHECKING:
 
 def cmd_integrate(fleet: Fleet, args: argparse.Namespace) -> int:
     """Print the integration's run id (or JSON); the conflicts, or the parts not in review, exit 1."""
-    from orchestra.core.fleet.integration import PartsConflict, PartsNotInReview, integrate
+    from orchestra.core.fleet.integration import PartsConflict, PartsNotInReview, integrate, integrate_when_ready
+    if args.when_ready:  # asked by a part's supervisor: say what happened, in its integrate.log
+        try:
+            with interrupts_deferred():
+                built, said = integrate_when_ready(fleet, args.name)
+        except PartsConflict as refused:
+            print(str(refused))
+            return 0
+        print(f"{built.id} built" if built else said)
+        return 0
     try:
         with interrupts_deferred():
             run = integrate(fleet, args.name, trust=args.trust)

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "g3) or any run of it")
     integrate.add_argument("--json", action="store_true", help="print what was built, or why not, as JSON")
     integrate.add_argument("--trust", action="store_true", help="allow the score's setup commands to run")
+    integrate.add_argument("--when-ready", action="store_true", help="build only if every part is in review and no "
+                           "open integration holds their candidates already (what a part's supervisor runs when "
+                           "its run enters review); exit 0 either way")
     plan = sub.add_parser("plan", help="print the plan a workflow's plan stage wrote; --edit changes it before "
                           "you approve it (`orchestra accept RUN`)")
     plan.add_argument("run")

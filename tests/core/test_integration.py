@@ -19,7 +19,7 @@ from orchestra.core.fleet.integration_accept import PartsNotReady
 from orchestra.core.policy import readiness
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import cli, wait_settled
+from tests.core.helpers import cli, wait_for, wait_settled
 
 ACTOR = "Test Conductor <conductor@example.test>"
 AGREE = 'test "$(cat api/version)" = "$(cat ui/version)"'
@@ -92,7 +92,23 @@ def test_parts_run_in_parallel_each_held_to_its_own_boundary(repo: Path, make_fl
     assert "agree" not in api.gates  # the spec's verify is for the integration
     assert ui.gates["boundary"].status == "failed" and ui.gates["boundary"].failures == ["api/extra (outside allow)"]
     listed = json.loads(cli("runs", "--json", cwd=repo).stdout)
-    assert {row["id"]: row["part_of"] for row in listed} == {ids["api"]: api.part_of, ids["ui"]: ui.part_of}
+    assert {row["id"]: row["part_of"] for row in listed if row["agent"] != "integration"} == {
+        ids["api"]: api.part_of, ids["ui"]: ui.part_of}
+
+
+def test_the_integration_is_built_by_itself_once_every_part_is_in_review(repo: Path, make_fleet: MakeFleet) -> None:
+    """The last part to enter review has its supervisor ask for the integration: it is built once, however many
+    parts asked, and `orchestra integrate` then returns that one rather than building it again."""
+    fleet, ids = parts_in_review(make_fleet, repo)
+    found = wait_for(lambda: [run for run in fleet.runs() if run.integration is not None] or None, 30,
+                     message="the integration to be built")
+    assert len(found) == 1
+    auto = wait_settled(fleet, found[0].id)
+    assert [p["run"] for p in auto.integration["parts"]] == [ids["api"], ids["ui"]]
+    assert auto.state == "review" and auto.gates["agree"].status == "passed", auto.message
+    assert integrate(fleet, "app", ACTOR).id == auto.id
+    assert [run.id for run in fleet.runs() if run.integration is not None] == [auto.id]
+    assert fleet.ledger.entries() == []  # nothing replaced, nothing decided
 
 
 def test_the_integration_merges_the_parts_and_runs_the_specs_verify(repo: Path, make_fleet: MakeFleet) -> None:

@@ -84,7 +84,15 @@ class PartRun:
 
 def integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = False) -> Run:
     """Build (or build again) the integration candidate of the parts of a spec (its latest group) or of a group
-    (or any of its runs), and start its supervisor; PartsNotInReview or PartsConflict when it cannot be built."""
+    (or any of its runs), and start its supervisor; PartsNotInReview or PartsConflict when it cannot be built.
+    An open integration of the same candidates on the target as it is now is returned as it is (built when the
+    last part entered review, say). One build at a time."""
+    from orchestra.core.base.files import file_lock
+    with file_lock(fleet.repo.state_dir / "integrate.lock"):
+        return _integrate(fleet, name, actor, trust)
+
+
+def _integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = False) -> Run:
     from orchestra.core.fleet.integration_accept import close_parts
     from orchestra.core.fleet.trust import require_trust, setup_commands
     from orchestra.core.git.actor import current_actor
@@ -94,6 +102,9 @@ def integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = F
         close_parts(fleet, merged)  # a crash after the accept may have left them open
         raise OrchestraError(f"The parts of group {group} were merged already, by integration {merged.id}.")
     parts = parts_in_review(spec, group, runs)
+    current = up_to_date(fleet, runs, parts)
+    if current is not None:
+        return current
     require_trust(fleet.repo.root, setup_commands(fleet.score, spec), trust)
     actor = actor or current_actor(fleet.repo.root)
     replaced = [run.id for run in runs if run.integration is not None and run.state not in ("accepted", "rejected")]
@@ -101,6 +112,37 @@ def integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = F
     for old in replaced:  # after the new one is recorded: a conflict or a crash before leaves the old one open
         fleet.decisions.reject(old, actor, REPLACED_REASON.format(run=built.id))
     return fleet.start(built.id, mode="integrate")
+
+
+def integrate_when_ready(fleet: Fleet, name: str) -> tuple[Run | None, str]:
+    """Build the integration if every part is in review and no open one holds these parts' candidates on the
+    target as it is (what a part's supervisor asks when its run enters review); (the run built, or None, and
+    what happened in words). One at a time: two parts entering review together build it once."""
+    from orchestra.core.base.files import file_lock
+    with file_lock(fleet.repo.state_dir / "integrate.lock"):
+        spec, group, runs = group_of_parts(fleet, name)
+        if any(run.integration is not None and run.state == "accepted" for run in runs):
+            return None, f"the parts of group {group} were merged already"
+        try:
+            parts = parts_in_review(spec, group, runs)
+        except PartsNotInReview as waiting:
+            return None, str(waiting)
+        current = up_to_date(fleet, runs, parts)
+        if current is not None:
+            return None, f"integration {current.id} holds these parts' candidates already"
+        return _integrate(fleet, name), "built"
+
+
+def up_to_date(fleet: Fleet, runs: list[Run], parts: list[PartRun]) -> Run | None:
+    """The group's open integration of exactly these candidates on the target's current commit, if any."""
+    wanted = [(p.part.id, p.run.candidate) for p in parts]
+    base = fleet.repo.resolve(fleet.target_branch())
+    for run in runs:
+        if run.integration is None or run.state in ("accepted", "rejected") or run.base != base:
+            continue
+        if [(p.get("part"), p.get("candidate")) for p in run.integration.get("parts") or []] == wanted:
+            return run
+    return None
 
 
 def group_of_parts(fleet: Fleet, name: str) -> tuple[Spec, str, list[Run]]:

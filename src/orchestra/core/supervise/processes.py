@@ -57,6 +57,18 @@ def start_policy(state_dir: Path, run_id: str, root: Path, wait: bool = False) -
     return proc
 
 
+def start_integrate(state_dir: Path, run_id: str, group: str, root: Path) -> subprocess.Popen:
+    """Have the parts of a group integrated if every part is in review (`orchestra integrate GROUP --when-ready`),
+    in a process of its own session, its output in the asking run's integrate.log: a part's supervisor asks when
+    its run enters review, and the build starts the integration's own supervisor."""
+    argv = [sys.executable, "-m", "orchestra.cli", "-C", str(root), "integrate", group, "--when-ready"]
+    with open(state_dir / "runs" / run_id / "integrate.log", "ab", opener=owner_only) as log:
+        proc = subprocess.Popen(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    threading.Thread(target=proc.wait, daemon=True, name=f"reap-integrate-{run_id}").start()
+    return proc
+
+
 class SupervisorBatch:
     """Supervisors for many new runs, forked by one launcher that loads their modules once (see
     supervise.launch): started first, it loads them while the runs are made; `start` hands it each run.

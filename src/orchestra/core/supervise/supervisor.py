@@ -77,11 +77,12 @@ class Supervisor:
         self.reaper = Reaper(spare=self.spared)
         self.policy = PolicyAsker(store.state_dir, run_id, repository_of(store.state_dir).root)
         self.policy_asked: set[tuple[str, str]] = set()  # (tree, why): asked once each
+        self.integrating: set[int] = set()  # `orchestra integrate --when-ready` processes it started (spared)
 
     def spared(self, pids: list[int]) -> set[int]:
         """What ending this supervisor's descendants leaves running: the llm host, and the autonomy policy's
         process (which stops this supervisor to accept its run)."""
-        return spare_llm_host(pids) | (self.policy.pids & set(pids))
+        return spare_llm_host(pids) | ((self.policy.pids | self.integrating) & set(pids))
 
     def policy_check(self, gate: Gate) -> None:
         """Ask the autonomy policy about the run (fleet.autopilot decides) when its pair may be "auto" and a
@@ -427,6 +428,19 @@ class Supervisor:
         reported = reported_gates(author or self.run, self.result, values["tree"])
         gates = {**pending_gates(self.run, values["tree"]), **reported}
         self.set_state("review", "", gates=gates, **values, **more)
+        if self.run.part_of:  # a spec's part: once every part is in review, their integration is built
+            self.ask_integration()
+
+    def ask_integration(self) -> None:
+        """Start `orchestra integrate GROUP --when-ready` (it builds nothing unless every part is in review)."""
+        from orchestra.core.supervise.processes import start_integrate
+        try:
+            proc = start_integrate(self.store.state_dir, self.run_id, self.run.group or self.run_id,
+                                   repository_of(self.store.state_dir).root)
+        except OSError as error:
+            self.events.note(f"could not ask for the parts' integration: {error}; `orchestra integrate` builds it")
+            return
+        self.integrating.add(proc.pid)
 
     def reported_failure(self) -> str | None:
         """What a cli agent's last output says went wrong though it exited 0 (its preset's failure lines)."""
