@@ -22,6 +22,7 @@ ACTOR = "Test Conductor <conductor@example.test>"  # tests/conftest.py's git ide
 SMALL = "mkdir -p src && printf 'ANSWER = 42\\n' > src/app.py"
 LARGE = "mkdir -p src && printf 'ANSWER = 42\\n# why\\n# how\\n# more\\n' > src/app.py"
 WRONG = "mkdir -p src && printf 'ANSWER = 41\\n' > src/app.py"
+BROKEN = "echo 'model API unreachable'; exit 1"
 
 
 def score(agents: dict[str, str], extra: str = "") -> str:
@@ -84,6 +85,15 @@ def test_candidates_are_ranked_on_gates_then_size(three: tuple[Fleet, dict[str, 
     assert small.lines < large.lines
     assert wrong.failed == ("grep -q 42 src/app.py",) or len(wrong.failed) == 1
     assert wrong.cells()["gates"].startswith("✗ ")
+
+
+def test_a_run_with_nothing_to_merge_ranks_last(repo: Path, make_fleet: MakeFleet) -> None:
+    """A failed run (no change to judge) ranks after every candidate, even one whose gates fail."""
+    fleet = make_fleet(repo, score({"broken": BROKEN, "wrong": WRONG, "small": SMALL}))
+    ids = settled_group(fleet, None, 3)
+    found = compare(fleet, ids[0], now=0)
+    assert [(c.run.agent, c.run.state) for c in found.candidates] == [
+        ("small", "review"), ("wrong", "review"), ("broken", "failed")]
 
 
 def test_findings_rank_before_size(repo: Path, make_fleet: MakeFleet) -> None:

@@ -142,11 +142,19 @@ def compare_runs(runs: list[Run], name: str, now: float) -> Comparison:
 
 
 def rank_key(candidate: Candidate) -> tuple:
-    """Evidence first: failed gates, gates not green, findings from P0 down, diff size, then time taken.
-    A run that has nothing to merge (no candidate) goes last."""
+    """Evidence first: failed gates, gates not green, findings from P0 down, diff size, then time taken. A run
+    still working comes after those with a candidate to judge, and one with nothing to merge (failed, stopped,
+    rejected, or no change) last."""
     findings = tuple(candidate.findings.get(p, 0) for p in PRIORITIES)
-    return (candidate.run.candidate is None, len(candidate.failed), len(candidate.waiting), findings,
+    return (standing(candidate.run), len(candidate.failed), len(candidate.waiting), findings,
             candidate.lines, candidate.elapsed, candidate.run.created)
+
+
+def standing(run: Run) -> int:
+    """0: a candidate to judge (in review, or accepted); 1: still being made; 2: nothing to merge."""
+    if run.candidate is None or not run.files_changed:
+        return 2
+    return 0 if run.state in ("review", "accepted") else 1 if run.is_active else 2
 
 
 def _candidate(run: Run, group: list[Run], now: float) -> Candidate:
