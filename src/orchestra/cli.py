@@ -169,7 +169,8 @@ def cmd_runs(fleet: Fleet, args: argparse.Namespace) -> int:
         print("No runs yet. Start some with `orchestra spawn SPEC` or `n` in the fleet.")
     for run in runs:
         gates = " ".join(f"{g.name}:{'stale' if g.is_stale(run.tree) else g.status}" for g in run.gates.values())
-        print(f"{run.id:<5} {run.state:<9} {run.agent:<14} {run.spec or 'task':<14} "
+        spec = f"{run.spec}/{run.part_of['part']}" if run.part_of else run.spec or "task"  # a spec's part
+        print(f"{run.id:<5} {run.state:<9} {run.agent:<14} {spec:<14} "
               f"{plural(run.files_changed, 'file')} +{run.lines_added} -{run.lines_removed}  {gates}")
         for remark in run_remarks(run):
             print(f"      {remark}")

@@ -91,6 +91,8 @@ def test_parts_run_in_parallel_each_held_to_its_own_boundary(repo: Path, make_fl
     assert api.gates["boundary"].status == "passed" and api.gates["api-check"].status == "passed"
     assert "agree" not in api.gates  # the spec's verify is for the integration
     assert ui.gates["boundary"].status == "failed" and ui.gates["boundary"].failures == ["api/extra (outside allow)"]
+    lines = {line.split()[0]: line.split()[3] for line in cli("runs", cwd=repo).stdout.splitlines() if line[:1] == "r"}
+    assert (lines[ids["api"]], lines[ids["ui"]]) == ("app/api", "app/ui")
     listed = json.loads(cli("runs", "--json", cwd=repo).stdout)
     assert {row["id"]: row["part_of"] for row in listed if row["agent"] != "integration"} == {
         ids["api"]: api.part_of, ids["ui"]: ui.part_of}
