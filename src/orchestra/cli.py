@@ -76,6 +76,9 @@ def dispatch(args: argparse.Namespace | SimpleNamespace) -> int:
         return cmd_demo(args)
     if args.command == "doctor":
         return cmd_doctor(args.directory, args.all)
+    if args.command == "hosts":  # yours, not a repository's
+        from orchestra.cli_hosts import cmd_hosts
+        return cmd_hosts(args)
     if args.command == "init":
         return cmd_init(open_repository(args.directory, require_commits=False))
     if args.command == "spec":

@@ -146,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("run")
     push.add_argument("--remote", help="the remote (default: the target branch's upstream remote, else origin)")
     push.add_argument("--json", action="store_true", help="print what was done as JSON")
+    hosts = sub.add_parser("hosts", help="the machines runs may go to ([[hosts]] in your settings file); check "
+                           "asks each for git, Python 3.11+ and orchestra")
+    hosts.add_argument("action", nargs="?", choices=("list", "check"), default="list")
+    hosts.add_argument("name", nargs="*", help="with check: only these hosts")
+    hosts.add_argument("--json", action="store_true", help="print JSON")
     doctor = sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
                             "(works outside a repository too)")
     doctor.add_argument("--all", "-v", action="store_true",
