@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from orchestra.core.base.errors import ActionRefused
 from orchestra.core.base.findings import DEFAULT_BLOCK_ON, Finding, blocks, by_priority, counts, findings_of
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run
+from orchestra.core.runs.workflow import unfinished
 
 
 BLOCKING = ("P0", "P1")  # findings that keep a run from an automatic accept
@@ -48,7 +49,6 @@ class Readiness:
 def readiness(run: Run) -> Readiness:
     """Whether every expected gate passed on the run's current tree (and its workflow, if any, finished), and
     the reasons when not."""
-    from orchestra.core.runs.workflow import unfinished
     reasons, unready = [], []
     why = unfinished(run)
     if why:

@@ -17,7 +17,7 @@ from typing import Any
 from orchestra.core.agents.tools import ToolError
 from orchestra.core.score.drafts import MalformedDraft, parse_draft
 from orchestra.llm.remote_tools import RemoteTools
-from orchestra.llm.review_job import ask_until_parsed
+from orchestra.llm.review_job import ask_until_parsed, one_shot_model
 
 MAX_TOOL_TURNS = 24  # reads before the drafter must answer
 
@@ -25,14 +25,11 @@ MAX_TOOL_TURNS = 24  # reads before the drafter must answer
 async def run_draft_job(request: dict[str, Any], reporter: Any, tools: RemoteTools, api_key: str | None) -> int:
     """Draft the spec; the record holds the draft or why there is none. Exit 0 either way (the command reads
     the record; an exit without one is a failure of the job itself)."""
-    from orchestra.llm.model import Model, ModelSettings, ModelUnavailable
+    from orchestra.llm.model import ModelUnavailable
 
     asked = json.loads(Path(request["draft"]).read_text(encoding="utf-8"))
     agent = asked["agent"]
-    model = Model(ModelSettings(agent["model"], agent.get("api_base"), api_key,
-                                float(agent.get("request_timeout") or 120.0), float(request.get("retry_base") or 1.0)),
-                  on_text=lambda text: None, on_note=lambda text: reporter.line(f"» {text}"))
-    usage = {"model": agent["model"], "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "turns": 0}
+    model, usage = one_shot_model(agent, api_key, request, reporter)
     result: dict[str, Any] = {"draft": None, "error": None, "attempts": 0}
     messages = [{"role": "system", "content": asked["system"]}, {"role": "user", "content": asked["prompt"]}]
     try:

@@ -26,14 +26,11 @@ MAX_TOOL_TURNS = 24  # reads per part before the reviewer must answer
 async def run_review_job(request: dict[str, Any], reporter: Any, tools: RemoteTools, api_key: str | None) -> int:
     """Review every part; the record says what was found, or why there is no verdict. Exit 0 either way
     (the supervisor reads the record; an exit without one is a failure of the job itself)."""
-    from orchestra.llm.model import Model, ModelSettings, ModelUnavailable, parse_arguments
+    from orchestra.llm.model import ModelUnavailable, parse_arguments
 
     asked = json.loads(Path(request["review"]).read_text(encoding="utf-8"))
     reviewer = asked["reviewer"]
-    model = Model(ModelSettings(reviewer["model"], reviewer.get("api_base"), api_key,
-                                float(reviewer.get("request_timeout") or 120.0), float(request.get("retry_base") or 1.0)),
-                  on_text=lambda text: None, on_note=lambda text: reporter.line(f"» {text}"))
-    usage = {"model": reviewer["model"], "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "turns": 0}
+    model, usage = one_shot_model(reviewer, api_key, request, reporter)
     result: dict[str, Any] = {"findings": [], "explanations": [], "error": None, "attempts": 0}
     try:
         await tools.open(asked["worktree"], (), (), read_only=True)
@@ -68,6 +65,17 @@ async def _review_part(model: Any, messages: list[dict[str, Any]], part: Part, s
     return await ask_until_parsed(model, messages, lambda text: parse_answer(text, part, source), MalformedReview,
                                   retry_message, retries, usage, result, tools, reporter, parse_arguments,
                                   report_usage=True)
+
+
+def one_shot_model(agent: dict[str, Any], api_key: str | None, request: dict[str, Any], reporter: Any
+                   ) -> tuple[Any, dict[str, Any]]:
+    """The model of a one-shot, read-only question (a review, a spec draft) and its usage so far (none): its
+    notes go to the output, its text is not streamed."""
+    from orchestra.llm.model import Model, ModelSettings
+    model = Model(ModelSettings(agent["model"], agent.get("api_base"), api_key,
+                                float(agent.get("request_timeout") or 120.0), float(request.get("retry_base") or 1.0)),
+                  on_text=lambda text: None, on_note=lambda text: reporter.line(f"» {text}"))
+    return model, {"model": agent["model"], "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "turns": 0}
 
 
 async def ask_until_parsed(model: Any, messages: list[dict[str, Any]], parse: Callable[[str], Any],

@@ -19,7 +19,7 @@ from orchestra.core.base.errors import OrchestraError
 from orchestra.core.policy import readiness
 from orchestra.core.runs.feed import RunUpdate
 from orchestra.core.runs.lifecycle import allowed
-from orchestra.core.runs.run import Run
+from orchestra.core.runs.run import Run, group_of
 from orchestra.core.runs.workflow import awaiting_approval, current, read_plan
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
@@ -168,8 +168,8 @@ class RunActions:
         if run is None:
             self.notify("Focus a run of a group first (best-of-N: `n`, then more than one run).", severity="warning")
             return
-        group = run.group or run.id
-        if sum(1 for other in self.runs.values() if (other.group or other.id) == group) < 2:
+        group = group_of(run)
+        if sum(1 for other in self.runs.values() if group_of(other) == group) < 2:
             self.notify(f"{run.id} was started alone: there is nothing to compare it with. Start several runs of a "
                         "spec at once (`n`, with a number of runs) to compare them.", severity="warning")
             return
@@ -183,7 +183,7 @@ class RunActions:
             self.notify("Focus a run of a spec's parts ([[specs.parts]]) first.", severity="warning")
             return
         self.notify(f"Integrating the parts of {run.spec} ({run.group})…", timeout=3)
-        self.build_integration(run.group or run.id)
+        self.build_integration(group_of(run))
 
     @work(thread=True, group="decide")
     def build_integration(self, group: str) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Label, Static
 
 from orchestra.core.fleet.autonomy import Autonomy, Standing
 from orchestra.core.fleet.fleet import Fleet
+from orchestra.ui.dialogs import SHEET_CSS
 from orchestra.ui.key_bar import KeyBar
 
 HEADINGS = ("spec", "agent", "level", "set by", "cap", "record")  # set by: who last granted or revoked
@@ -27,11 +28,7 @@ EXPLAINED = ("auto: a ready run (gates green, an independent review approved, no
 class AutonomyScreen(ModalScreen[None]):
     """The pairs' standings; grant or revoke the one under the cursor."""
 
-    DEFAULT_CSS = """
-    AutonomyScreen { align: center middle; background: $background; }
-    AutonomyScreen > Vertical { width: 120; max-width: 98%; height: 90%;
-                                border: round $primary; background: $surface; padding: 0 1 0 2; }
-    AutonomyScreen .title { text-style: bold; color: $primary; }
+    DEFAULT_CSS = SHEET_CSS.format(name="AutonomyScreen", width=120) + """
     AutonomyScreen #explained { color: $text-muted; margin-bottom: 1; }
     AutonomyScreen #pairs { height: 1fr; }
     AutonomyScreen #suggested { color: $accent; height: auto; }

@@ -23,6 +23,7 @@ from orchestra.core.fleet.compare import COLUMNS, Candidate, Comparison, choose,
 from orchestra.core.fleet.fleet import Fleet
 from orchestra.core.policy import readiness
 from orchestra.core.runs.run import Run
+from orchestra.ui.dialogs import SHEET_CSS
 from orchestra.ui.key_bar import KeyBar
 
 HEADINGS = {"rank": "#", "same": "same tree"}
@@ -33,11 +34,7 @@ EXPLAINED = ("Ranked on evidence: failed gates, then gates not yet green, then f
 class CompareScreen(ModalScreen[None]):
     """One group's candidates; choose the one under the cursor."""
 
-    DEFAULT_CSS = """
-    CompareScreen { align: center middle; background: $background; }
-    CompareScreen > Vertical { width: 140; max-width: 98%; height: 90%;
-                               border: round $primary; background: $surface; padding: 0 1 0 2; }
-    CompareScreen .title { text-style: bold; color: $primary; }
+    DEFAULT_CSS = SHEET_CSS.format(name="CompareScreen", width=140) + """
     CompareScreen #explained { color: $text-muted; margin-bottom: 1; }
     CompareScreen #candidates { height: 1fr; }
     CompareScreen #why { height: auto; max-height: 8; }

@@ -35,6 +35,13 @@ DIALOG_CSS = """
 {name} Button {{ margin-left: 2; }}
 """
 
+# A full-height sheet over the fleet (the stats, autonomy and compare views): a framed column, its title bold.
+SHEET_CSS = """
+{name} {{ align: center middle; background: $background; }}
+{name} > Vertical {{ width: {width}; max-width: 98%; height: 90%;
+                    border: round $primary; background: $surface; padding: 0 1 0 2; }}
+{name} .title {{ text-style: bold; color: $primary; }}
+"""
 
 Answer = TypeVar("Answer")
 

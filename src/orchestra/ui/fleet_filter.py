@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 from textual.markup import escape
 
-from orchestra.core.runs.run import DECIDED_STATES, Run
+from orchestra.core.runs.run import DECIDED_STATES, Run, group_of
 
 # Needs-you first: a question, a decision, a failure, then what is still moving, then what is done.
 STATE_ORDER = ("waiting", "review", "failed", "interrupted", "working", "queued", "stopped", "accepted", "rejected")
@@ -79,11 +79,6 @@ class FleetView:
         elif self.show_decided:
             parts.append(f"decided shown · {archive_key} hides")
         return "; ".join(parts)
-
-
-def group_of(run: Run) -> str:
-    """The run's group: the spawn it was started by (records from before groups are each their own)."""
-    return run.group or run.id
 
 
 def run_number(run_id: str) -> int:

@@ -17,7 +17,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from orchestra.core.runs.run import Run
-from orchestra.ui.fleet_filter import FleetView, group_label, group_of, group_sizes
+from orchestra.core.runs.run import group_of
+from orchestra.ui.fleet_filter import FleetView, group_label, group_sizes
 from orchestra.ui.fleet_grid import Body, FleetScroll, PaneGrid, grid_shape
 from orchestra.ui.key_bar import KeyBar
 from orchestra.ui.run_pane import TAIL_LINES, RunPane

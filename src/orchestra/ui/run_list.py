@@ -8,7 +8,8 @@ from textual.widgets.option_list import Option
 
 from orchestra.core.policy import evidence
 from orchestra.core.runs.run import Run
-from orchestra.ui.fleet_filter import group_label, group_of
+from orchestra.core.runs.run import group_of
+from orchestra.ui.fleet_filter import group_label
 from orchestra.ui.format import evidence_text, gates_text, state_text
 
 EVIDENCE_WIDTH = 40  # the list's evidence is the pane's, shortened to this many columns

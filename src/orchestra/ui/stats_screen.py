@@ -13,17 +13,15 @@ from textual.widgets import Label, Static
 from orchestra.core.fleet.fleet import Fleet
 from orchestra.core.fleet.stats import fleet_stats, stats_lines
 from orchestra.core.ledger.fields import decode_decisions
+from orchestra.ui.dialogs import SHEET_CSS
 from orchestra.ui.key_bar import KeyBar
 
 
 class StatsScreen(ModalScreen[None]):
     """Outcomes per agent and per spec (accept rate, rework, first try, escaped, the conductor's time, cost)."""
 
-    DEFAULT_CSS = """
-    StatsScreen { align: center middle; background: $background; }
-    StatsScreen > Vertical { width: 120; max-width: 98%; height: 90%;
-                             border: round $primary; background: $surface; padding: 0 1 0 2; }
-    StatsScreen .title { text-style: bold; color: $primary; margin-bottom: 1; }
+    DEFAULT_CSS = SHEET_CSS.format(name="StatsScreen", width=120) + """
+    StatsScreen .title { margin-bottom: 1; }
     StatsScreen #figures { height: 1fr; }
     """
     BINDINGS = [Binding("escape,q", "close", "Close", id="stats.close", tooltip="Close the stats", priority=True)]

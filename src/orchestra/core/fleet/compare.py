@@ -13,13 +13,14 @@ after a crash between the accept and the rejects finishes the rejects.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestra.core.base.errors import ActionRefused, OrchestraError
 from orchestra.core.base.findings import PRIORITIES, counts
 from orchestra.core.policy import gate_reason, open_findings
-from orchestra.core.runs.run import DECIDED_STATES, Run
+from orchestra.core.runs.run import DECIDED_STATES, Run, group_of
 
 if TYPE_CHECKING:
     from orchestra.core.fleet.fleet import Fleet
@@ -111,11 +112,6 @@ class Comparison:
 COLUMNS = ("rank", "run", "agent", "state", "gates", "findings", "review", "diff", "tokens", "cost", "time", "same")
 
 
-def group_of(run: Run) -> str:
-    """The run's group: the spawn that started it (a record from before groups is its own)."""
-    return run.group or run.id
-
-
 def members(runs: list[Run], name: str) -> tuple[str, list[Run]]:
     """The group called name (a group id, or the id of any of its runs) and its runs of runs, oldest first."""
     by_id = {run.id: run for run in runs}
@@ -137,7 +133,7 @@ def compare_runs(runs: list[Run], name: str, now: float) -> Comparison:
     """The candidates of the group called name among runs, ranked on evidence."""
     group, found = members(runs, name)
     ranked = sorted((_candidate(run, found, now) for run in found), key=rank_key)
-    candidates = tuple(Candidate(**{**c.__dict__, "rank": i}) for i, c in enumerate(ranked, 1))
+    candidates = tuple(dataclasses.replace(c, rank=i) for i, c in enumerate(ranked, 1))
     return Comparison(group, found[0].spec, candidates)
 
 

@@ -225,4 +225,9 @@ class Run:
         }
 
 
+def group_of(run: Run) -> str:
+    """The run's group: the spawn that started it (a record from before groups is its own)."""
+    return run.group or run.id
+
+
 _STORED = frozenset(f.name for f in fields(Run)) - {"damaged"}  # a record's keys that Run.from_json reads

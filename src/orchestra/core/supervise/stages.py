@@ -176,7 +176,6 @@ def stage_problems(sup: Supervisor, run: Run, stage: dict[str, Any], start_tip: 
 
 async def checked(sup: Supervisor) -> list[str]:
     """Run the gates once on the stage's tree, without the review; the gates that did not pass."""
-    run = sup.store.load(sup.run_id)
     sup.verifier.reviewing = False
     try:
         await sup.verifier.verify_pass()
