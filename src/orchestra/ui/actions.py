@@ -19,7 +19,7 @@ from orchestra.core.base.errors import OrchestraError
 from orchestra.core.policy import readiness
 from orchestra.core.runs.feed import RunUpdate
 from orchestra.core.runs.lifecycle import allowed
-from orchestra.core.runs.run import Run, group_of
+from orchestra.core.runs.run import Run
 from orchestra.core.runs.workflow import awaiting_approval, current, read_plan
 
 if TYPE_CHECKING:  # the dialogs load when first opened: they are not needed for the first paint
@@ -152,51 +152,6 @@ class RunActions:
                   if retry else "Why? (optional; recorded in the ledger). The worktree is removed, the branch is kept.")
         self.push_screen(TextPrompt(f"Reject {run.id} ({run.agent})", detail, "reason"),
                          lambda reason: reason is not None and self.carry_out("reject", self.fleet.reject, run.id, reason))
-
-    def action_stats(self) -> None:
-        from orchestra.ui.stats_screen import StatsScreen  # loaded when asked for, not at start
-        self.push_screen(StatsScreen(self.fleet))
-
-    def action_autonomy(self) -> None:
-        from orchestra.ui.autonomy_screen import AutonomyScreen  # loaded when asked for, not at start
-        if not isinstance(self.screen, AutonomyScreen):
-            self.push_screen(AutonomyScreen(self.fleet))
-
-    def action_compare(self, run_id: str | None = None) -> None:
-        """The focused run's (or run_id's) group side by side (best-of-N): its candidates ranked on evidence."""
-        run = self.runs.get(run_id) if run_id else self.current_run()
-        if run is None:
-            self.notify("Focus a run of a group first (best-of-N: `n`, then more than one run).", severity="warning")
-            return
-        group = group_of(run)
-        if sum(1 for other in self.runs.values() if group_of(other) == group) < 2:
-            self.notify(f"{run.id} was started alone: there is nothing to compare it with. Start several runs of a "
-                        "spec at once (`n`, with a number of runs) to compare them.", severity="warning")
-            return
-        from orchestra.ui.compare_screen import CompareScreen  # loaded when asked for, not at start
-        self.push_screen(CompareScreen(self.fleet, list(self.runs.values()), group))
-
-    def action_integrate(self, run_id: str | None = None) -> None:
-        """Build (or build again) the integration candidate of the parts in the focused run's group."""
-        run = self.runs.get(run_id) if run_id else self.current_run()
-        if run is None or not (run.part_of or run.integration is not None):
-            self.notify("Focus a run of a spec's parts ([[specs.parts]]) first.", severity="warning")
-            return
-        self.notify(f"Integrating the parts of {run.spec} ({run.group})…", timeout=3)
-        self.build_integration(group_of(run))
-
-    @work(thread=True, group="decide")
-    def build_integration(self, group: str) -> None:
-        from orchestra.core.fleet.integration import integrate
-        done, built = self.attempt("integrate", integrate, self.fleet, group)
-        if done:
-            self.call_from_thread(self.notify, f"Built integration {built.id} of group {group}: its gates run now",
-                                  timeout=8)
-
-    def action_history(self) -> None:
-        from orchestra.ui.history_screen import HistoryScreen  # loaded when asked for, not at start
-        if not isinstance(self.screen, HistoryScreen):  # from the palette over the history: it is open already
-            self.push_screen(HistoryScreen(self.fleet))
 
     def action_revert(self, run_id: str | None = None) -> None:
         run = self.target_run(run_id)

@@ -27,6 +27,7 @@ from orchestra.core.runs.lifecycle import refusal
 from orchestra.core.settings import SettingsError, load_settings, save_theme
 from orchestra.core.runs.run import DECIDED_STATES, Run
 from orchestra.ui.actions import RunActions
+from orchestra.ui.view_actions import ViewActions
 from orchestra.ui.fleet_screen import FleetScreen
 from orchestra.ui.themes import DEFAULT_DARK, FALLBACK_THEME, load_themes
 
@@ -35,7 +36,7 @@ INFO_TIMEOUT = 4
 ALERT_TIMEOUT = 6
 
 
-class OrchestraApp(RunActions, App[int]):
+class OrchestraApp(RunActions, ViewActions, App[int]):
     """Renders the fleet from its state on disk; keys call fleet use-cases in worker threads."""
 
     TITLE = "orchestra"
