@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.sshd import HarnessError, SshHost, start_ssh_host
+
 
 @pytest.fixture(scope="session")
 def llm_host_socket(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -48,6 +50,17 @@ def isolated_home(llm_host_socket: Path, tmp_path_factory: pytest.TempPathFactor
         # it, say) must not answer for the tests after it.
         from orchestra.core.jail import probe
         probe.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def ssh_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHost]:
+    """A local sshd standing in for a remote host (tests/harness/sshd.py); needs root, fails clearly without."""
+    try:
+        host = start_ssh_host(tmp_path_factory.mktemp("sshd"))
+    except HarnessError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield host
+    host.stop()
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -79,6 +79,9 @@ def dispatch(args: argparse.Namespace | SimpleNamespace) -> int:
     if args.command == "hosts":  # yours, not a repository's
         from orchestra.cli_hosts import cmd_hosts
         return cmd_hosts(args)
+    if args.command == "remote":  # on a host, for a relay: no repository of the user's here
+        from orchestra.cli_remote import cmd_remote
+        return cmd_remote(args)
     if args.command == "init":
         return cmd_init(open_repository(args.directory, require_commits=False))
     if args.command == "spec":
@@ -156,8 +159,15 @@ def open_ui(repo: Repository, score: Score, demo: bool = False) -> int:
 
 
 def cmd_spawn(fleet: Fleet, args: argparse.Namespace) -> int:
-    for run in fleet.spawn(args.spec, args.agents, args.task, trust=args.trust, count=args.count):
+    for run in fleet.spawn(args.spec, args.agents, args.task, trust=args.trust, count=args.count, host=args.host):
         print(run.id)
+    return 0
+
+
+def cmd_dispatch(fleet: Fleet, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet.placement import dispatch
+    for run in dispatch(fleet):
+        print(f"{run.id} {run.host or 'local'}")
     return 0
 
 
@@ -173,7 +183,8 @@ def cmd_runs(fleet: Fleet, args: argparse.Namespace) -> int:
     for run in runs:
         gates = " ".join(f"{g.name}:{'stale' if g.is_stale(run.tree) else g.status}" for g in run.gates.values())
         spec = f"{run.spec}/{run.part_of['part']}" if run.part_of else run.spec or "task"  # a spec's part
-        print(f"{run.id:<5} {run.state:<9} {run.agent:<14} {spec:<14} "
+        agent = f"{run.agent}@{run.host}" if run.host else run.agent  # where it works, when not here
+        print(f"{run.id:<5} {run.state:<9} {agent:<14} {spec:<14} "
               f"{plural(run.files_changed, 'file')} +{run.lines_added} -{run.lines_removed}  {gates}")
         for remark in run_remarks(run):
             print(f"      {remark}")
@@ -411,7 +422,8 @@ COMMANDS = {"attach": cmd_attach, "spawn": cmd_spawn, "runs": cmd_runs, "accept"
             "revert": cmd_revert, "redirect": cmd_redirect, "review": cmd_review, "comment": cmd_comment,
             "stop": cmd_stop, "diff": cmd_diff, "log": cmd_log, "prune": cmd_prune, "update": cmd_update,
             "push": cmd_push, "stats": cmd_stats, "autonomy": cmd_autonomy, "policy": cmd_policy,
-            "compare": cmd_compare, "plan": cmd_plan, "integrate": cmd_integrate}
+            "compare": cmd_compare, "plan": cmd_plan, "integrate": cmd_integrate,
+            "dispatch": cmd_dispatch}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,7 +20,8 @@ def cmd_hosts(args: argparse.Namespace) -> int:
         else:
             for host in hosts:
                 where = "this machine" if host.local else f"ssh {host.ssh}"
-                print(f"{host.name:<12} {where:<32} {host.slots} slot{'s' if host.slots != 1 else ''}"
+                slots = "no limit" if host.slots is None else f"{host.slots} slot{'s' if host.slots != 1 else ''}"
+                print(f"{host.name:<12} {where:<32} {slots}"
                       + (f"  path {host.path}" if host.path else ""))
         return 0
     checks = [check_host(host) for host in hosts if not args.name or host.name in args.name]

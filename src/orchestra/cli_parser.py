@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("spec", nargs="?", help="the spec id (omit it with --task)")
     spawn.add_argument("--agent", action="append", dest="agents", metavar="NAME", help="an agent to run (repeatable)")
     spawn.add_argument("--task", help="a free-text task instead of a spec")
+    spawn.add_argument("--host", metavar="NAME", help="run on this host of your settings' [[hosts]] (default: the "
+                       "agent's host, else wherever a slot is free)")
     spawn.add_argument("--n", type=int, dest="count", metavar="N", help="best-of-N: start N runs, the agents "
                        "taken in turn (N of one agent with one --agent); `orchestra compare` ranks them")
     spawn.add_argument("--trust", action="store_true", help="allow the score's setup commands to run (asked the "
@@ -151,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("action", nargs="?", choices=("list", "check"), default="list")
     hosts.add_argument("name", nargs="*", help="with check: only these hosts")
     hosts.add_argument("--json", action="store_true", help="print JSON")
+    from orchestra.cli_remote import add_parser as add_remote
+    add_remote(sub)
+    sub.add_parser("dispatch", help="start the runs waiting for a slot that now have one (runs leaving a slot "
+                   "start it themselves)")
     doctor = sub.add_parser("doctor", help="check the agent CLIs, provider keys and tools the score needs "
                             "(works outside a repository too)")
     doctor.add_argument("--all", "-v", action="store_true",

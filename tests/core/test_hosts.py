@@ -24,8 +24,13 @@ def settings(text: str) -> Path:
     return path
 
 
-def test_without_hosts_there_is_the_local_machine_with_a_slot_per_core() -> None:
-    assert load_hosts() == [Host(LOCAL, None, os.cpu_count() or 1)]
+def test_without_hosts_there_is_the_local_machine_without_a_limit() -> None:
+    assert load_hosts() == [Host(LOCAL, None, None)]
+
+
+def test_with_other_hosts_the_local_machine_takes_a_run_per_core() -> None:
+    settings('[[hosts]]\nname = "box"\nssh = "dev@box.example"\n')
+    assert load_hosts() == [Host(LOCAL, None, os.cpu_count() or 1), Host("box", "dev@box.example", 1)]
 
 
 def test_hosts_are_read_from_the_users_settings(tmp_path: Path) -> None:

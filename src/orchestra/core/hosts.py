@@ -4,30 +4,30 @@ Which machines you own is yours, not the repository's: hosts live in `$XDG_CONFI
 never in the committed score. Each is `name`, `ssh` (a destination as ssh understands it, so ~/.ssh/config
 aliases, ports and jump hosts work), `slots` (runs at once), and optionally `path` (where orchestra keeps its
 repositories and worktrees there) and `orchestra` (the command that runs orchestra there). The local machine
-is a host too, `local`, with one slot per core unless a `[[hosts]]` entry named local without `ssh` says
-otherwise.
+is a host too, `local`: with no other host it has no limit (every run starts at once, as it always did); once
+there are others it takes one run per core, unless a `[[hosts]]` entry named local without `ssh` says otherwise.
 
 `check` asks each host, over one non-interactive ssh connection (no agent forwarding, no X11, no password
 prompt), for git, a Python of 3.11 or later and orchestra, and says what is missing and how to fix it.
-Dispatching runs to hosts is not built yet (issue 14): this is the part that says which machines there are.
+Placing runs on hosts is fleet.placement's; how a run works on one, supervise.relay's and fleet.hosted's.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestra.core.score.model import HOST_NAME as NAME
+from orchestra.core.supervise.ssh import DEFAULT_PATH, Place
 from orchestra.core.settings import SettingsError, load_settings, settings_path
 
 LOCAL = "local"
 FIELDS = ("name", "ssh", "slots", "path", "orchestra")
-NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 MAX_SLOTS = 256
 MIN_PYTHON = (3, 11)
 CHECK_TIMEOUT = 20.0  # seconds for one host's answer, the connection included
@@ -45,13 +45,18 @@ class Host:
 
     name: str
     ssh: str | None = None
-    slots: int = 1
+    slots: int | None = 1  # None: no limit (the local machine when it is the only host)
     path: str | None = None
     orchestra: str = "orchestra"
 
     @property
     def local(self) -> bool:
         return self.ssh is None
+
+    def place(self) -> Place:
+        """How a remote run's relay reaches it (supervise.ssh)."""
+        assert self.ssh is not None, "the local host is not reached over ssh"
+        return Place(self.name, self.ssh, self.orchestra, self.path or DEFAULT_PATH)
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ssh": self.ssh, "slots": self.slots, "path": self.path,
@@ -65,7 +70,7 @@ def load_hosts(path: Path | None = None) -> list[Host]:
     raw = (load_settings(path).raw or {}).get("hosts", [])
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise SettingsError(f"{path}: hosts must be an array of tables ([[hosts]])")
-    local = Host(LOCAL, slots=os.cpu_count() or 1)
+    local = Host(LOCAL, slots=None)
     found: dict[str, Host] = {}
     for i, table in enumerate(raw):
         host = _host(path, i, table)
@@ -74,6 +79,8 @@ def load_hosts(path: Path | None = None) -> list[Host]:
         found[host.name] = host
     if LOCAL in found:
         local = found.pop(LOCAL)
+    elif found:
+        local = Host(LOCAL, slots=os.cpu_count() or 1)
     return [local, *found.values()]
 
 
@@ -138,8 +145,8 @@ def probe_argv(host: Host) -> list[str]:
     that forwards nothing (no agent, no X11) and never asks for a password."""
     if host.local:
         return ["/bin/sh", "-s"]
-    return ["ssh", "-T", "-a", "-x", "-o", "BatchMode=yes", "-o", "ConnectTimeout=8", "-o", "ForwardAgent=no",
-            "--", host.ssh, "sh", "-s"]
+    from orchestra.core.supervise.ssh import base_options
+    return ["ssh", *base_options(), "-T", "--", host.ssh, "sh", "-s"]
 
 
 def check_host(host: Host, timeout: float = CHECK_TIMEOUT) -> HostCheck:

@@ -47,6 +47,8 @@ def state_text(run: Run) -> Content:
         if run.workflow.get("status") == "approval":
             return Content.styled(f"{glyph} approve {stage}", "$accent")
         return Content.styled(f"✗ stopped at {stage}", "$warning")
+    if run.state == "queued" and run.slot_wait:
+        return Content.styled(f"{glyph} queued: no free slot", style)
     activity = run.activity or {}
     if run.state == "working" and activity.get("state") in ("stalled", "unknown"):  # "unknown": older records
         # Honest: a quiet agent may be thinking or stuck; its last words say what it was doing.

@@ -71,7 +71,8 @@ def run_line(run: Run, now: float) -> Content:
     if run.state == "rejected":
         reason = (run.decision or {}).get("reason")
         shown = Content.styled(reason or "no reason given", "$text-muted")
-    return Content.assemble((f"{run.id:<5}", "b"), f" {run.agent:<10} {run.spec or 'task':<12} ", state_text(run),
+    agent = f"{run.agent}@{run.host}" if run.host else run.agent  # where it works, when not here
+    return Content.assemble((f"{run.id:<5}", "b"), f" {agent:<10} {run.spec or 'task':<12} ", state_text(run),
                             "  ", shown, "  ", (age(now - run.created), "$text-muted"))
 
 

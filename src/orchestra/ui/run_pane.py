@@ -115,7 +115,8 @@ class RunPane(Widget, can_focus=True):
 
     def _set_titles(self) -> None:
         # Only when they change: setting a border title repaints the whole pane.
-        title = f"{escape(self.run.id)} {escape(self.run.agent)}"
+        where = f" @{escape(self.run.host)}" if self.run.host else ""  # a run at another host
+        title = f"{escape(self.run.id)} {escape(self.run.agent)}{where}"
         subtitle = " · ".join(filter(None, (escape(self.run.spec or "task"), self.group_label)))
         if self.border_title != title:
             self.border_title = title
@@ -157,6 +158,8 @@ class RunPane(Widget, can_focus=True):
         approvals = approvals_line(run)
         if approvals:
             return wrapped(approvals, width, "$accent")
+        if run.slot_wait and run.state == "queued":  # every slot it may use is busy: it starts when one frees
+            return wrapped(run.message, width, "$text-muted")
         if paused(run):  # a workflow waiting for an approval, or stopped at a stage: what now, in its words
             return wrapped(run.message, width, "$accent" if run.workflow.get("status") == "approval" else "$warning")
         if run.workflow and run.state == "working":  # "2/4 tests: tester working"

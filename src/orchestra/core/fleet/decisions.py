@@ -318,6 +318,7 @@ class Decisions:
             run = self.fleet.start(run.id, mode="target") if on_target else self.fleet.clean(run)
             fault_point(f"{action}.cleaned")
         self.fleet.journal.finish(decision)
+        self.fleet.dispatch()  # a run decided while it worked frees its slot
         return run
 
     def verify_on_target(self, record: dict[str, Any], run: Run) -> bool:

@@ -37,6 +37,8 @@ def entry_fields(action: str, run: Run, actor: str, decision: str, patch: str,
         fields["escapes"] = [escape["what"] for escape in run.escapes]
     if run.sandbox is not None:  # whether the agent was contained, as the evidence the conductor saw
         fields["sandbox"] = run.sandbox
+    if run.host:  # its agent and gates ran at another host: the gates' results are that host's word
+        fields["host"] = {"name": run.host, "ssh": (run.remote or {}).get("ssh")}
     if run.workflow:  # the stages that made the candidate, and the plan they followed
         flow = run.workflow
         fields["workflow"] = {"name": flow.get("name"), "at": flow.get("at", 0) + 1,

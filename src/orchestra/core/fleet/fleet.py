@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from orchestra.core.git.worktrees import RunTree
     from orchestra.core.ledger import Ledger
     from orchestra.core.supervise.processes import SupervisorBatch
+    from orchestra.core.fleet.placement import Placement
 
 STARTING_GRACE = 30.0  # seconds a new run may go without a recorded supervisor
 
@@ -78,7 +79,8 @@ class Fleet:
 
     # -- spawning ---------------------------------------------------------------------------
     def spawn(self, spec_id: str | None, agent_names: list[str] | None = None,
-              task: str | None = None, trust: bool = False, count: int | None = None) -> list[Run]:
+              task: str | None = None, trust: bool = False, count: int | None = None,
+              host: str | None = None) -> list[Run]:
         """Start one run per agent on a spec (or a free-text task), each in a fresh worktree; count: that many
         runs, the agents taken in turn (best-of-N: `orchestra spawn SPEC --n 3`), compared as one group.
 
@@ -91,6 +93,8 @@ class Fleet:
         if spec is not None and spec.parts:  # one run per part, each held to its own boundary (fleet.integration)
             from orchestra.core.fleet.integration import part_plan
             plan = list(part_plan(self.score, spec, agent_names, count))
+        from orchestra.core.fleet.placement import Placer
+        placer = Placer(self, host, [agent for agent, _spec in plan])  # checked before anything is started
         self.check_sandbox()
         require_trust(self.repo.root, setup_commands(self.score, spec), trust)
         target = self.target_branch()
@@ -103,10 +107,12 @@ class Fleet:
         self.store.make_private()  # the launcher's log lives there, and a first spawn comes before any run
         batch = SupervisorBatch(self.repo.state_dir, self.repo.root) if len(plan) > 1 else None
         try:
-            for agent, held_to in plan:  # one group per spawn: named after its first run, so the UI shows them together
-                group = started[0].group if started else None
-                started.append(self._spawn_one(agent, held_to, task or (held_to.intent if held_to else ""), target,
-                                               base, group, live_ports, batch, starter))
+            with placer:
+                for agent, held_to in plan:  # one group per spawn: named after its first run, so the UI shows them
+                    group = started[0].group if started else None  # together
+                    started.append(placer.placed(self._spawn_one(
+                        agent, held_to, task or (held_to.intent if held_to else ""), target, base, group, live_ports,
+                        batch, starter, placer.where(agent))))
         finally:
             if batch is not None:
                 pids = batch.finish()
@@ -184,7 +190,8 @@ class Fleet:
 
     def _spawn_one(self, agent: Agent, spec: Spec | None, task: str, target: str, base: str,
                    group: str | None = None, live_ports: set[tuple[str, str]] | None = None,
-                   batch: SupervisorBatch | None = None, starter: str | None = None) -> Run:
+                   batch: SupervisorBatch | None = None, starter: str | None = None,
+                   where: Placement | None = None) -> Run:
         from orchestra.core.fleet.trust import setup_commands
         from orchestra.core.git import worktrees
         from orchestra.core.supervise.ports import allocate_block
@@ -197,16 +204,23 @@ class Fleet:
             taken=lambda rid: worktrees.branch_exists(self.repo, branch_of(rid))
             or (self.repo.worktrees_dir / rid).exists())
         path = self.repo.worktrees_dir / run_id
-        tree = worktrees.create_worktree(self.repo, path, branch_of(run_id), base)
+        here = where is None or where.host is not None and where.host.local
+        tree = worktrees.create_worktree(self.repo, path, branch_of(run_id), base) if here else None
+        if not here:  # its branch is here from the start, at its base: what it does comes back onto it
+            worktrees.create_branch(self.repo, branch_of(run_id), base)
         run = Run(id=run_id, agent=agent.name, spec=spec.id if spec else None, task=task, branch=branch_of(run_id),
                   worktree=str(path), base=base, target=target, agent_config=agent_config(agent),
-                  spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir), merge_base=base,
-                  sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
-                  port=allocate_block(self.repo.state_dir, run_id, live_ports),
+                  spec_config=spec.to_dict() if spec else None, gitdir=str(tree.gitdir) if tree else None,
+                  merge_base=base, sandbox_config=self.sandbox_settings(), setup=list(setup_commands(self.score, spec)),
+                  port=allocate_block(self.repo.state_dir, run_id, live_ports) if tree else None,
                   review_config=self.review_settings(agent, spec), group=group or f"g{run_id.removeprefix('r')}",
                   started_by=starter, workflow=workflow_for(self.score, spec, agent) if self.score else None,
                   part_of={"spec": spec.id, "part": spec.part} if spec and spec.part else None)
+        if where is not None:
+            where.apply(run)
         create(self.store, run)
+        if where is not None and where.host is None:  # every slot it may use is busy: it waits
+            return where.wait(run)
         if batch is None:
             return self.start(run_id)
         batch.start(run_id)
@@ -232,7 +246,7 @@ class Fleet:
     def reconcile(self, run: Run) -> Run:
         """Mark a queued or working run interrupted when its supervisor has died, and end what its agent left
         running (without a sandbox, nothing else does), so it can be rejected or redirected."""
-        if run.damaged or not run.is_active:
+        if run.damaged or not run.is_active or run.slot_wait:  # one waiting for a slot has no supervisor yet
             return run
         # Reading /proc and ending processes (ctypes): only for a run that should have a live supervisor.
         from orchestra.core.supervise.processes import end_agent_leftovers, supervisor_alive
@@ -241,6 +255,8 @@ class Fleet:
             return run
         if run.supervisor_pid is None and time.time() - run.created < STARTING_GRACE:
             return run
+        if run.is_remote:  # its relay is gone, not the run: it goes on at its host, and a relay takes it up again
+            return self.start(run.id, mode="follow")
         message = ("orchestra's supervisor for this run is gone (killed, or the machine restarted) and its agent "
                    f"was ended. Its commits are on branch {run.branch}; what it left uncommitted in its worktree "
                    "is committed as the agent when you reject or redirect the run.") if run.started else (
@@ -326,12 +342,15 @@ class Fleet:
         run = self.get(run_id)
         if not allowed("stop", run):
             raise ActionRefused(refusal("stop", run))
+        self.stop_at_host(run)
         stop_supervisor(run, current=lambda: self.store.load(run.id))
         try:
-            return transition(self.store, run.id, "stopped", "stopped by the conductor", expect=ACTIONS["stop"],
-                              supervisor_pid=None)
+            stopped = transition(self.store, run.id, "stopped", "stopped by the conductor", expect=ACTIONS["stop"],
+                                 supervisor_pid=None)
         except ActionRefused:
-            return self.store.set(run.id, supervisor_pid=None)  # it finished on its own meanwhile
+            stopped = self.store.set(run.id, supervisor_pid=None)  # it finished on its own meanwhile
+        self.dispatch()
+        return stopped
 
     def resume_watchers(self) -> list[str]:
         """Restart verification watchers of review runs whose supervisor has gone."""
@@ -357,10 +376,13 @@ class Fleet:
             for pid in supervisors_of(self.repo.state_dir, run.id):
                 stop_supervisor(dataclasses.replace(run, supervisor_pid=pid))
             return run
+        self.stop_at_host(run)
         stop_supervisor(run, current=lambda: self.store.load(run.id))
         run = self.store.load(run.id)
-        if not Path(run.worktree).is_dir() or run.started is None:  # no agent worked here: its worktree may be
-            return run  # empty or half checked out, and committing that would delete every file
+        # A remote run's worktree is at its host (its supervisor there commits it); where no agent worked, a worktree
+        # may be empty or half checked out, and committing that would delete every file.
+        if run.is_remote or not Path(run.worktree).is_dir() or run.started is None:
+            return run
         tree = self.tree(run)
         interrupted = run.state == "interrupted"
         identity = agent_identity(run.agent) if interrupted else actor_identity(actor)
@@ -386,6 +408,9 @@ class Fleet:
     def clean(self, run: Run) -> Run:
         """Remove a decided run's worktree unless something in it would be lost; record what was kept."""
         from orchestra.core.git.cleanup import remove_worktree
+        if run.is_remote:
+            from orchestra.core.fleet.placement import clean_at_host
+            return clean_at_host(self, run)
         if run.damaged or run.kept is not None and not Path(run.worktree).exists():
             return run
         kept = remove_worktree(self.repo, self.tree(run), self.disposable_for(run))
@@ -399,6 +424,22 @@ class Fleet:
             f"rejected by {entry['actor']} (its record was damaged and has been replaced)"),
             decision={"id": entry.get("decision"), "action": "reject", "actor": entry["actor"], "time": entry["time"],
                       "ledger_hash": entry["hash"]})
+
+    def stop_at_host(self, run: Run) -> None:
+        """A remote run whose relay is gone: its supervisor at its host is stopped directly (a live relay stops it
+        itself when it is stopped)."""
+        from orchestra.core.supervise.processes import supervisor_alive
+        if run.is_remote and not run.slot_wait and not supervisor_alive(run):
+            from orchestra.core.fleet.placement import stop_at_host
+            stop_at_host(self, run)
+
+    def dispatch(self) -> None:
+        """Start what waits for a slot, now that one may be free (nothing to do, and nothing read, when nothing
+        waits)."""
+        from orchestra.core.runs.store import anything_waits
+        if anything_waits(self.repo.state_dir):
+            from orchestra.core.fleet.placement import dispatch
+            dispatch(self)
 
     def resume_watch(self, run: Run) -> None:
         if run.state == "review" and Path(run.worktree).is_dir():

@@ -115,10 +115,13 @@ def run_tree(repo: Repository, path: Path, branch: str, gitdir: str | None, run_
 
 
 def create_worktree(repo: Repository, path: Path, branch: str, base: str) -> RunTree:
-    """Add a worktree at path on a new branch from base; only git's metadata step is serialised."""
+    """Add a worktree at path on a new branch from base (or on the branch, if it is there and still at base: a run
+    that waited for a slot); only git's metadata step is serialised."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(repo.state_dir / "worktree.lock"):
-        git(repo.root, "worktree", "add", "--quiet", "--no-checkout", "-b", branch, str(path), base)
+        waited = git(repo.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False) == base
+        git(repo.root, "worktree", "add", "--quiet", "--no-checkout", *([] if waited else ["-b", branch]), str(path),
+            branch if waited else base)
     gitdir = admin_dir_of(repo, path)
     if gitdir is None:
         raise OrchestraError(f"git created the worktree {path} but keeps no record of it.")
@@ -135,6 +138,11 @@ def agent_identity(agent: str) -> dict[str, str]:
     name, email = f"{agent} (orchestra agent)", f"{agent}@agents.orchestra.invalid"
     return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+
+def create_branch(repo: Repository, branch: str, base: str) -> None:
+    """A run's branch without a worktree here (a run that waits for a slot, or works at another host)."""
+    git(repo.root, "branch", "--no-track", branch, base)
 
 
 def branch_exists(repo: Repository, branch: str) -> bool:

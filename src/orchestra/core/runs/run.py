@@ -161,10 +161,22 @@ class Run:
     # An integration candidate, the parts' candidates merged onto the target (fleet.integration): {"parts":
     # [{"part", "run", "agent", "candidate", "tree"}], "replaces": [the open integrations it replaced]}.
     integration: dict[str, Any] | None = None
+    # The host the run works on ([[hosts]] of the user's settings); None: this machine. A remote run's worktree,
+    # agent and gates are there; its record and events here are a replica its relay keeps (supervise.relay).
+    host: str | None = None
+    # A run waiting for a free slot: {"host": the host it must go to or None, "since"}; None once placed.
+    slot_wait: dict[str, Any] | None = None
+    # A remote run's places on its host: {"path": orchestra's directory there, "repo": the mirror's key,
+    # "worktree": the worktree there}.
+    remote: dict[str, Any] | None = None
 
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def is_remote(self) -> bool:
+        return self.host is not None
 
     @property
     def has_worktree(self) -> bool:
@@ -222,6 +234,8 @@ class Run:
             "decision": self.decision, "started_by": self.started_by, "approvals": self.approvals,
             "target_check": self.target_check, "workflow": workflow_summary(self),
             "part_of": self.part_of, "integration": self.integration,
+            # Where it works: "local", or a host of the settings' [[hosts]] (its worktree path is there).
+            "host": self.host or "local", "slot_wait": self.slot_wait,
         }
 
 

@@ -25,6 +25,17 @@ from orchestra.core.runs.run import DAMAGED_SHOWN_AS, Run
 
 STATE_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
+# On a host: the values of the variables a remote run declares, sent with it (supervise.relay, fleet.hosted).
+DECLARED_FILE = "declared.json"
+WAITING_DIR = "waiting"  # one empty file per run waiting for a free slot (fleet.placement)
+
+
+def anything_waits(state_dir: Path) -> bool:
+    """Whether a run waits for a slot, seen without reading any run's record."""
+    try:
+        return any((state_dir / WAITING_DIR).iterdir())
+    except FileNotFoundError:
+        return False
 RUN_ID = re.compile(r"r[1-9][0-9]{0,8}")
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 # Fields of a run record that orchestra itself sets and reads back (ids, refs, paths, the score's settings

@@ -15,6 +15,7 @@ KINDS = ("shell", "cli", "llm")
 PRESETS = ("claude", "codex", "aider", "gemini", "opencode")
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+HOST_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # a [[hosts]] name of the user's settings (core.hosts)
 SANDBOX_MODES = ("auto", "required", "off")
 UPDATE_MODES = ("rebase", "merge")  # [orchestra] update: how `u` brings a run up to date with its target
 ROLES = ("code", "tests", "docs", "security", "infra", "review", "plan")
@@ -95,6 +96,8 @@ class Agent:
     # "oneshot": one unattended turn; "interactive": the CLI's own session in a pseudo-terminal the conductor
     # can attach to (orchestra attach, t), its turn ending when the CLI exits.
     session: str = "oneshot"
+    # The host its runs go to ([[hosts]] in the user's settings; None: wherever a slot is free).
+    host: str | None = None
 
     @property
     def network_on(self) -> bool:

@@ -7,14 +7,16 @@ from typing import Any
 from orchestra.core.base.globs import repository_glob_problem
 from orchestra.core.score.locate import ARRAY, BOOL, NUMBER, STRING, STRINGS, KeyPath, Problems, closest
 from orchestra.core.score.locate import ValueType, type_name
-from orchestra.core.score.model import AUTONOMY, BETTER, ENV_NAME, KINDS, NAME, NETWORK, PRESETS, ROLES, Agent, Check
+from orchestra.core.score.model import (AUTONOMY, BETTER, ENV_NAME, HOST_NAME, KINDS, NAME, NETWORK, PRESETS, ROLES,
+                                        Agent, Check)
 from orchestra.core.score.model import Part, Spec
 from orchestra.core.score.names import check_name_problem, derived_check_name, too_long
 
 AGENT_FIELDS = {"name": STRING, "kind": STRING, "command": STRING, "preset": STRING,
                  "model": STRING, "role": STRING, "timeout": NUMBER, "api_base": STRING,
                  "api_key_env": STRING, "max_turns": NUMBER, "max_tokens": NUMBER, "max_cost": NUMBER,
-                 "request_timeout": NUMBER, "network": STRING, "env": STRINGS, "session": STRING}
+                 "request_timeout": NUMBER, "network": STRING, "env": STRINGS, "session": STRING,
+                 "host": STRING}
 # A spec's parts: [[specs.parts]] in orchestra.toml, [[parts]] in a spec file.
 PART_TABLES: ValueType = ("array of tables ([[specs.parts]], or [[parts]] in a spec file)",
                           lambda v: isinstance(v, list))
@@ -116,6 +118,10 @@ def agent(p: Problems, i: int, raw: dict, seen: dict[str, int]) -> Agent | None:
               closest(v["network"], NETWORK))
     env_names(p, v, at)
     _session_rules(p, at, v)
+    host = v.get("host")
+    if host is not None and not HOST_NAME.fullmatch(host):
+        p.add((*at, "host"), f"host {host!r} is not a host's name: lower-case letters, digits, '-' and '_' (the hosts "
+                             "themselves are in your settings file, [[hosts]])")
     role = v.get("role")
     if role is not None and role not in ROLES:
         p.add((*at, "role"), f"invalid role {role!r}: expected one of {', '.join(ROLES)}", closest(role, ROLES))

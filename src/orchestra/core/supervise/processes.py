@@ -69,6 +69,19 @@ def start_integrate(state_dir: Path, run_id: str, group: str, root: Path) -> sub
     return proc
 
 
+def start_dispatch(state_dir: Path, root: Path) -> None:
+    """If a run waits for a slot, have the waiting runs that now have one started (`orchestra dispatch`, in a
+    process of its own session): a supervisor or relay whose run no longer holds a slot asks."""
+    from orchestra.core.runs.store import anything_waits
+    if not anything_waits(state_dir):
+        return
+    argv = [sys.executable, "-m", "orchestra.cli", "-C", str(root), "dispatch"]
+    with open(state_dir / "dispatch.log", "ab", opener=owner_only) as log:
+        proc = subprocess.Popen(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True, close_fds=True)
+    threading.Thread(target=proc.wait, daemon=True, name="reap-dispatch").start()
+
+
 class SupervisorBatch:
     """Supervisors for many new runs, forked by one launcher that loads their modules once (see
     supervise.launch): started first, it loads them while the runs are made; `start` hands it each run.

@@ -103,6 +103,8 @@ def talk(run: Run, run_dir: Path, detach_key: bytes = DETACH_KEY, stdin: int = 0
     """Attach this terminal to run's live session (run_dir is the run's private directory) until detached."""
     if not live_session(run):
         return Said(False, refusal("attach", run))
+    if run.is_remote:
+        return talk_at_host(run, detach_key)
     label = f"{run.id} ({run.agent})"
     try:
         how = attach(socket_path(run_dir), label, stdin, stdout, detach_key)
@@ -112,3 +114,20 @@ def talk(run: Run, run_dir: Path, detach_key: bytes = DETACH_KEY, stdin: int = 0
     if how == DETACHED:
         return Said(True, f"Detached from {label}; it goes on (orchestra attach {run.id} to come back).")
     return Said(True, f"{label}'s session ended; its turn ends with it.")
+
+
+def talk_at_host(run: Run, detach_key: bytes) -> Said:
+    """A remote run's session: this terminal goes to its host's attach, over the host's shared ssh connection
+    with a terminal of its own (the window size travels with it)."""
+    import subprocess
+    from orchestra.core.supervise.attach import key_name
+    from orchestra.core.supervise.relay import place_of
+    from orchestra.core.supervise.ssh import ssh_argv
+    place = place_of(run)
+    argv = ssh_argv(place, place.remote("attach", run.id, "--detach-key", key_name(detach_key),
+                                        repo=(run.remote or {}).get("repo")), tty=True)
+    done = subprocess.run(argv)
+    if done.returncode == 255:
+        return Said(False, f"could not reach {run.host} to talk to {run.id}'s agent (orchestra hosts check "
+                           f"{run.host} says why)")
+    return Said(done.returncode == 0, f"back from {run.id} ({run.agent}) at {run.host}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -42,7 +43,8 @@ from orchestra.core.agents.presets import (PRESET_TABLE, PresetError, cli_invoca
 from orchestra.core.agents.prompts import cli_prompt, work_summary
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import SECRETS_GATE, Gate, Run, review_gate_name
-from orchestra.core.runs.store import RunStore
+from orchestra.core.runs.store import DECLARED_FILE, RunStore
+from orchestra.core.base.errors import OrchestraError
 from orchestra.core.base.findings import DEFAULT_BLOCK_ON, findings_of
 from orchestra.core.score.roles import role_of
 from orchestra.core.supervise.imports import ImportCheckedVerifier
@@ -51,6 +53,7 @@ from orchestra.core.supervise.asking import PolicyAsker
 from orchestra.core.runs.hint import hinted_auto
 from orchestra.core.runs.workflow import paused
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
+from orchestra.core.supervise.processes import start_dispatch
 from orchestra.core.supervise.setup import set_up_worktree
 from orchestra.core.supervise.sessions import SessionWatch, controlling_terminal, is_interactive, open_terminal
 
@@ -195,6 +198,8 @@ class Supervisor:
                 await self.verify_target()
             if mode == "run":
                 await self.run_agent()
+                if self.store.load(self.run_id).state not in ("working", "waiting"):  # its slot is free
+                    start_dispatch(self.store.state_dir, repository_of(self.store.state_dir).root)
             if mode == "integrate":  # an integration candidate: no agent, its worktree checked out and set up
                 from orchestra.core.supervise.integrating import prepare_integration
                 await prepare_integration(self)
@@ -507,12 +512,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orchestra-supervisor")
     parser.add_argument("state_dir", type=Path)
     parser.add_argument("run_id")
-    parser.add_argument("--mode", choices=("run", "watch", "target", "integrate"), default="run")
+    # follow: a remote run's relay that only takes up its stream again (supervise.relay)
+    parser.add_argument("--mode", choices=("run", "watch", "target", "integrate", "follow"), default="run")
     args = parser.parse_args(argv)
     # A run (its agent, its gates) yields the CPU to the conductor's UI when both want it.
     yield_cpu(FLEET_NICENESS)  # its own session (processes.start_supervisor): the session's autogroup too
     store = RunStore(args.state_dir)
     try:
+        if is_remote(store, args.run_id):
+            from orchestra.core.supervise.relay import Relay
+            asyncio.run(Relay(store, args.run_id).main(args.mode))
+            return 0
+        take_declared(store.run_dir(args.run_id))
         asyncio.run(Supervisor(store, args.run_id).main(args.mode))
     except Exception as error:  # a supervisor bug must leave a visible, recoverable run
         traceback.print_exc()
@@ -520,6 +531,24 @@ def main(argv: list[str] | None = None) -> int:
         fail_run(store, args.run_id, f"orchestra's supervisor failed: {error}")
         return 1
     return 0
+
+
+def is_remote(store: RunStore, run_id: str) -> bool:
+    try:
+        return store.load(run_id).is_remote
+    except OrchestraError:
+        return False  # the supervisor itself says what is wrong with the record
+
+
+def take_declared(run_dir: Path) -> None:
+    """On a host: the values of the variables the run declares, sent with it and kept in its private state
+    (supervise.relay): they join this supervisor's environment, as they would be in the conductor's."""
+    try:
+        declared = json.loads((run_dir / DECLARED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(declared, dict):
+        os.environ.update({k: v for k, v in declared.items() if isinstance(k, str) and isinstance(v, str)})
 
 
 def fail_run(store: RunStore, run_id: str, message: str) -> None:

@@ -1,0 +1,279 @@
+"""The supervisor of a run that works on another host: it sends the run there and keeps its replica here.
+
+A remote run's record and event log here are what the UI, review, decisions and the ledger read, as for any
+run; its worktree, agent, sandbox and gates are on the host, under that host's own orchestra supervisor. The
+relay, started wherever a supervisor is (so "is its supervisor alive", stop and settle mean the same), does:
+
+- send: the run's base is pushed to the host's mirror of the repository (git over ssh: only what it lacks),
+  then `orchestra remote start` gets the run (its record, and the values of the variables its agent and spec
+  declare, on stdin: they are kept there only in the run's own 0600 state) and starts its supervisor there;
+- follow: `orchestra remote follow RUN --from OFFSET` streams the host's event log from a byte offset, and its
+  record whenever it changes. Each event is appended here with the offset after it ("ro"), so the relay, or
+  the next one, resumes exactly where the log here stops: nothing lost, nothing twice. Before a new candidate
+  is shown, its branch is fetched back into the user's repository (and must hold it);
+- on a dropped connection the run goes on working there; the relay says so once and reconnects, backing off;
+- asked to stop (a stop, or a decision settling the run), it stops the host's supervisor, takes what is left
+  of the stream, and ends.
+
+The host is untrusted: its record is read as data (Run.from_json, ids and commit ids checked), only progress
+fields are taken from it, and never a decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from typing import Any
+
+from orchestra.core.base.errors import GitError
+from orchestra.core.runs.lifecycle import TransitionRefused, transition
+from orchestra.core.runs.run import ACTIVE_STATES, DECIDED_STATES, STATES, Run
+from orchestra.core.runs.store import RunStore
+from orchestra.core.supervise.jails import repository_of
+from orchestra.core.supervise.processes import start_dispatch
+from orchestra.core.supervise.ssh import (HostFailed, Place, call, ensure_connection, git_ssh_command, git_url,
+                                          ssh_argv)
+
+# What the host's record may change here: the run's progress. Never its id, branch, places, decision.
+PROGRESS = ("state", "message", "started", "finished", "exit_code", "candidate", "tree", "files_changed",
+            "lines_added", "lines_removed", "changed_paths", "gates", "usage", "activity", "merge_base",
+            "review_since", "escapes", "sandbox", "workflow")
+REMOTE_STATES = frozenset(STATES) - DECIDED_STATES
+MAX_LINE = 8 * 1024 * 1024  # one streamed line (an event or the record); more is a broken or hostile host
+RETRY = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between attempts to reconnect, the last repeated
+
+
+def place_of(run: Run) -> Place:
+    remote = run.remote or {}
+    return Place(run.host or "?", str(remote.get("ssh")), str(remote.get("orchestra") or "orchestra"),
+                 str(remote.get("path")))
+
+
+def declared_names(run: Run) -> list[str]:
+    """The variables a run's agent and spec declare (env, api_key_env): the only values sent to its host."""
+    names = [*run.agent_config.get("env", ()), *(run.spec_config or {}).get("env", ())]
+    if run.agent_config.get("api_key_env"):
+        names.append(run.agent_config["api_key_env"])
+    return sorted({name for name in names if isinstance(name, str)})
+
+
+def order_of(run: Run, environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+    """What the host is sent to start (or restart) the run: its record without what is this machine's, and
+    the declared variables' values."""
+    record = run.to_json()
+    for key in ("worktree", "gitdir", "supervisor_pid", "agent_pgid", "agent_start", "host", "remote", "slot_wait",
+                "decision", "kept", "port", "approvals"):
+        record.pop(key, None)
+    return {"run": record, "declared": {name: environ[name] for name in declared_names(run) if name in environ}}
+
+
+class Relay:
+    """Keeps one remote run's replica here in step with the host (see the module's notes)."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.run = store.load(run_id)
+        self.place = place_of(self.run)
+        self.repo = repository_of(store.state_dir)
+        self.stop_event = asyncio.Event()
+        self.offset = self.resume_offset()
+        self.lost = False  # the connection dropped and has not come back yet
+
+    # -- the log here ---------------------------------------------------------------------------------------
+    def resume_offset(self) -> int:
+        """Where the host's log was last taken up to: the "ro" of the last event relayed here."""
+        events, _ = self.store.read_events_tail(self.run_id, max_bytes=1 << 20)
+        for event in reversed(events):
+            if isinstance(event, dict) and isinstance(event.get("ro"), int):
+                return event["ro"]
+        return 0
+
+    def note(self, text: str) -> None:
+        self.store.append_events(self.run_id, [{"type": "note", "text": text}])
+
+    # -- the whole life ---------------------------------------------------------------------------------------
+    async def main(self, mode: str) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.stop_event.set)
+        self.store.set(self.run_id, supervisor_pid=os.getpid())
+        try:
+            why = await asyncio.to_thread(ensure_connection, self.place)
+            if why:
+                self.note(f"no shared connection to {self.place.name} ({why}); trying on their own")
+            if mode == "run" or not (self.run.remote or {}).get("worktree"):  # never sent: send it now
+                try:
+                    await self.send()
+                except (HostFailed, GitError, OSError) as error:
+                    self.fail(f"could not start the run on {self.place.name}: {error}. Check it with `orchestra "
+                              f"hosts check {self.place.name}`, then redirect the run to try again")
+                    return
+            await self.follow_until_end()
+            if self.stop_event.is_set():
+                await self.stop_remote()
+                await self.follow(once=True)
+        finally:
+            self.store.set(self.run_id, supervisor_pid=None)
+
+    def fail(self, message: str) -> None:
+        try:
+            transition(self.store, self.run_id, "failed", message, expect=frozenset({"queued", "working", "waiting"}))
+        except TransitionRefused:
+            self.note(message)
+
+    # -- sending ------------------------------------------------------------------------------------------
+    async def call(self, verb: str, *args: str, stdin: bytes | None = None) -> dict[str, Any]:
+        """Run `orchestra remote VERB` on the host (off the event loop); its answer, or HostFailed."""
+        return await asyncio.to_thread(call, self.place, verb, *args, repo=self.repo_key, stdin=stdin)
+
+    @property
+    def repo_key(self) -> str:
+        return str((self.run.remote or {}).get("repo"))
+
+    async def send(self) -> None:
+        """Start (or restart, after a redirect) the run on the host."""
+        run = self.store.load(self.run_id)
+        if not (run.remote or {}).get("worktree"):
+            mirror = await self.mirror_path()
+            from orchestra.core.git.mirror import push_base
+            await asyncio.to_thread(push_base, self.repo, git_url(self.place, mirror), git_ssh_command(), run.base,
+                                    run.id)
+        order = json.dumps(order_of(run, os.environ)).encode()
+        started = await self.call("start", run.id, "--mode", "run", stdin=order)
+        worktree = started.get("worktree")
+        if not isinstance(worktree, str):
+            raise HostFailed("it did not say where the run's worktree is")
+
+        def placed(record: Run) -> None:
+            record.remote = {**(record.remote or {}), "worktree": worktree}
+            record.worktree = f"{self.place.name}:{worktree}"
+        self.run = self.store.update(self.run_id, placed)
+
+    async def stop_remote(self) -> None:
+        try:
+            await self.call("stop", self.run_id)
+        except (HostFailed, OSError) as error:
+            self.note(f"could not stop the run on {self.place.name}: {error}; it may still be working there")
+
+    # -- following ----------------------------------------------------------------------------------------
+    async def follow_until_end(self) -> None:
+        """Follow the host's stream until the run's supervisor there has ended and all is taken, or a stop."""
+        attempt = 0
+        while not self.stop_event.is_set():
+            ended = await self.follow()
+            if ended or self.stop_event.is_set():
+                return
+            if not self.lost:
+                self.lost = True
+                self.note(f"the connection to {self.place.name} dropped; the run goes on working there, "
+                          "and its events are taken up again once it is back")
+            delay = RETRY[min(attempt, len(RETRY) - 1)]
+            attempt += 1
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            if attempt % 3 == 0:
+                await asyncio.to_thread(ensure_connection, self.place)
+
+    async def follow(self, once: bool = False) -> bool:
+        """One stream of the host's log and record; True when the host said it ended (all was taken)."""
+        argv = ssh_argv(self.place, self.place.remote("follow", self.run_id, "--from", str(self.offset),
+                                                      *(["--once"] if once else []), repo=self.repo_key))
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                                                    limit=MAX_LINE, start_new_session=True)
+        assert proc.stdout is not None
+        stopping = asyncio.ensure_future(self.stop_event.wait()) if not once else None
+        ended = False
+        try:
+            while True:
+                reading = asyncio.ensure_future(proc.stdout.readline())
+                waits = {reading, stopping} if stopping else {reading}
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if reading not in done:
+                    reading.cancel()
+                    break
+                try:
+                    line = reading.result()
+                except (ValueError, asyncio.LimitOverrunError):
+                    self.note(f"{self.place.name} sent a line longer than {MAX_LINE} bytes; the stream was restarted")
+                    break
+                if not line:
+                    break
+                if await self.take(line):
+                    ended = True
+                    break
+        finally:
+            if stopping is not None:
+                stopping.cancel()
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+        return ended
+
+    async def take(self, line: bytes) -> bool:
+        """One message of the stream; True at its end."""
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return False
+        if not isinstance(message, dict):
+            return False
+        kind = message.get("k")
+        if self.lost:
+            self.lost = False
+            self.note(f"connected to {self.place.name} again")
+        if kind == "ev":
+            end, event = message.get("end"), message.get("e")
+            if isinstance(end, int) and end > self.offset and isinstance(event, dict):
+                self.store.append_events(self.run_id, [{**event, "ro": end}])
+                self.offset = end
+        elif kind == "run" and isinstance(message.get("r"), dict):
+            await self.merge(message["r"])
+        return kind == "end"
+
+    async def merge(self, data: dict[str, Any]) -> None:
+        """Take the host's record's progress into the record here."""
+        try:
+            remote = Run.from_json(data)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            self.note(f"{self.place.name} sent a run record orchestra cannot read; it was not taken")
+            return
+        if remote.id != self.run_id:
+            return
+        here = self.store.load(self.run_id)
+        if remote.candidate and remote.candidate != here.candidate:
+            from orchestra.core.git.mirror import fetch_branch
+            try:
+                url = git_url(self.place, await self.mirror_path())
+                await asyncio.to_thread(fetch_branch, self.repo, url, git_ssh_command(), here.branch, remote.candidate)
+            except (GitError, HostFailed, OSError) as error:
+                self.note(f"could not bring the candidate back from {self.place.name}: {error}")
+                return
+
+        def take(record: Run) -> None:
+            if record.state in DECIDED_STATES:
+                return  # decided here meanwhile: the host's progress no longer matters
+            for key in PROGRESS:
+                value = getattr(remote, key)
+                if key == "state" and value not in REMOTE_STATES:
+                    continue
+                setattr(record, key, value)
+        before = here.state
+        after = self.store.update(self.run_id, take).state
+        if before in ACTIVE_STATES and after not in ACTIVE_STATES:  # its slot on the host is free
+            start_dispatch(self.store.state_dir, self.repo.root)
+
+    async def mirror_path(self) -> str:
+        """The absolute path of the repository's mirror on the host (asked once, and made there if missing)."""
+        mirror = (self.run.remote or {}).get("mirror")
+        if isinstance(mirror, str) and mirror.startswith("/"):
+            return mirror
+        found = (await self.call("prepare")).get("mirror")
+        if not isinstance(found, str) or not found.startswith("/"):
+            raise HostFailed("it named no mirror")
+        self.run = self.store.update(self.run_id, lambda r: setattr(r, "remote", {**(r.remote or {}), "mirror": found}))
+        return found
