@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     hosts.add_argument("action", nargs="?", choices=("list", "check"), default="list")
     hosts.add_argument("name", nargs="*", help="with check: only these hosts")
     hosts.add_argument("--json", action="store_true", help="print JSON")
+    hosts.add_argument("--install", action="store_true", help="with check: install orchestra at the hosts first, "
+                       "from this checkout and its hashed lock file, and set their orchestra command")
     from orchestra.cli_remote import add_parser as add_remote
     add_remote(sub)
     sub.add_parser("dispatch", help="start the runs waiting for a slot that now have one (runs leaving a slot "

@@ -109,4 +109,4 @@ def test_orchestra_hosts_lists_and_checks_on_the_command_line(tmp_path: Path) ->
     only_local = cli("hosts", "check", "local", "--json", cwd=tmp_path)
     assert only_local.returncode == 0 and [c["host"]["name"] for c in json.loads(only_local.stdout)] == ["local"]
     unknown = cli("hosts", "check", "nosuch", cwd=tmp_path)
-    assert unknown.returncode == 2 and "no host nosuch (hosts: local, box)" in unknown.stdout
+    assert unknown.returncode == 2 and "no host nosuch (hosts: local, box)" in unknown.stderr

@@ -52,6 +52,7 @@ def test_a_run_on_a_host_comes_back_for_review_and_is_accepted_here(make_fleet, 
     assert run.state == "review", run.message
     assert run.gates["check"].status == "passed" and run.gates["boundary"].status == "passed"
     assert "wrote it" in output_lines(fleet, run.id)
+    assert (fleet.store.run_dir(run.id) / "gates" / "check.log").is_file()  # the gate's log came back with it
     remote = run.remote or {}
     assert remote["worktree"].startswith(box) and run.worktree == f"box:{remote['worktree']}"
     # Its worktree is there, not here; its candidate is here, fetched back on its branch.
@@ -64,6 +65,8 @@ def test_a_run_on_a_host_comes_back_for_review_and_is_accepted_here(make_fleet, 
     assert (repo / "work.txt").read_text() == "first pass\n"
     entry = ledger_lines(fleet)[-1]
     assert entry["action"] == "accept" and entry["host"] == {"name": "box", "ssh": ssh_host.alias}
+    from orchestra.core.ledger.report import show_line
+    assert "worked at host box" in show_line(entry)
     # The ledger never lives at the host; the worktree there is gone, the mirror keeps the branch.
     assert at_host(ssh_host, f"find {box} -name 'ledger*' | wc -l") == "0"
     assert at_host(ssh_host, f"test -e {remote['worktree']} && echo there || echo gone") == "gone"
@@ -80,7 +83,8 @@ def test_a_rejected_run_on_a_host_keeps_its_branch_here_and_leaves_nothing_worki
     assert fleet.branch_tip(rejected) == run.candidate
     worktree = (run.remote or {})["worktree"]
     assert at_host(ssh_host, f"test -e {worktree} && echo there || echo gone") == "gone"
-    assert at_host(ssh_host, "pgrep -u orchestra-remote -f '[o]rchestra.core.supervise' || true") == ""
+    supervisors = f"pgrep -u orchestra-remote -f '[o]rchestra.core.supervise.supervisor {box}' || true"
+    assert at_host(ssh_host, supervisors) == ""
 
 
 def test_a_redirect_sends_the_run_back_to_work_at_its_host(make_fleet, repo: Path, box: str,
@@ -96,12 +100,12 @@ def test_a_redirect_sends_the_run_back_to_work_at_its_host(make_fleet, repo: Pat
 
 
 def test_stop_ends_the_agent_at_its_host(make_fleet, repo: Path, box: str, ssh_host: SshHost) -> None:
-    fleet = make_fleet(repo, score_text({"sleeper": "echo started; sleep 120"}, [SPEC]))
+    fleet = make_fleet(repo, score_text({"sleeper": "echo started; sleep 121"}, [SPEC]))
     run = fleet.spawn("work", host="box")[0]
     wait_for(lambda: "started" in output_lines(fleet, run.id), timeout=60, message="the agent to start")
     stopped = fleet.stop(run.id)
     assert stopped.state == "stopped"
-    wait_for(lambda: at_host(ssh_host, "pgrep -u orchestra-remote -f 'slee[p] 120' || true") == "", timeout=20,
+    wait_for(lambda: at_host(ssh_host, "pgrep -u orchestra-remote -f 'slee[p] 121' || true") == "", timeout=20,
              message="the agent at the host to end")
 
 
@@ -185,3 +189,57 @@ def test_talking_to_a_live_agent_at_its_host_over_a_real_terminal(make_fleet, re
     terminal.wait_shown("back from r1 (talker) at box")
     assert terminal.exit_status() == 0
     assert fleet.get("r1").state in ("working", "waiting")  # detaching leaves it working there
+
+
+def test_a_relay_killed_mid_run_is_replaced_and_the_log_has_every_line_once(make_fleet, repo: Path,
+                                                                            box: str) -> None:
+    import os
+    import signal
+    counter = "for i in $(seq 1 30); do echo line-$i; sleep 0.1; done; echo done >> work.txt"
+    fleet = make_fleet(repo, score_text({"counter": counter}, [SPEC]))
+    run = fleet.spawn("work", host="box")[0]
+    wait_for(lambda: "line-5" in output_lines(fleet, run.id), timeout=60, message="some lines")
+    relay = fleet.store.load(run.id).supervisor_pid
+    assert relay
+    os.kill(relay, signal.SIGKILL)  # the relay dies; the run at its host does not notice
+    run = wait_settled(fleet, run.id, timeout=90)  # reading the run starts a new relay, which takes up the log
+    assert run.state == "review", run.message
+    assert [line for line in output_lines(fleet, run.id) if line.startswith("line-")] == [
+        f"line-{i}" for i in range(1, 31)]
+
+
+def test_a_supervisor_killed_at_the_host_leaves_the_run_interrupted_here(make_fleet, repo: Path, box: str,
+                                                                         ssh_host: SshHost) -> None:
+    fleet = make_fleet(repo, score_text({"sleeper": "echo started; sleep 122"}, [SPEC]))
+    run = fleet.spawn("work", host="box")[0]
+    wait_for(lambda: "started" in output_lines(fleet, run.id), timeout=60, message="the agent to start")
+    ssh_host.run(f"pkill -KILL -f '[o]rchestra.core.supervise.supervisor .*{box}.* {run.id} '")
+    interrupted = wait_state(fleet, run.id, "interrupted", timeout=60)
+    assert "supervisor for this run is gone" in interrupted.message
+    wait_for(lambda: ssh_host.run("pgrep -u orchestra-remote -f 'slee[p] 122'").stdout.strip() == "", timeout=20,
+             message="what its agent left at the host to end")
+    assert fleet.reject(interrupted.id, "gone").state == "rejected"
+
+
+def test_a_remote_run_granted_auto_is_accepted_by_policy_here(make_fleet, repo: Path, box: str) -> None:
+    from tests.core.test_autopilot import ACTOR, autonomous
+    fleet = autonomous(make_fleet, repo)
+    run = wait_state(fleet, fleet.spawn("fix", host="box")[0].id, "accepted", timeout=90)
+    assert run.host == "box" and run.decision["granted_by"] == ACTOR
+    assert (repo / "src" / "app.py").read_text() == "def answer():\n    return 42\n"
+    assert ledger_lines(fleet)[-1]["host"]["name"] == "box"
+
+
+def test_a_remote_run_is_not_accepted_by_policy_onto_a_target_that_moved_on(make_fleet, repo: Path,
+                                                                            box: str) -> None:
+    from tests.conftest import git
+    from tests.core.helpers import notes
+    from tests.core.test_autopilot import AUTHOR, autonomous
+    fleet = autonomous(make_fleet, repo, author=f"sleep 3; {AUTHOR}")
+    run = fleet.spawn("fix", host="box")[0]
+    (repo / "other.txt").write_text("meanwhile\n")
+    git(repo, "add", "other.txt")
+    git(repo, "commit", "-q", "-m", "the target moves on")
+    wait_for(lambda: any("moved on since its base" in text for text in notes(fleet, run.id)), timeout=90,
+             message="the policy to hold the run")
+    assert fleet.get(run.id).state == "review"

@@ -194,3 +194,23 @@ def _missing(found: HostCheck) -> list[str]:
 
 def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+def set_host_command(name: str, command: str, path: Path | None = None) -> Path:
+    """Set the orchestra command of host name in the settings file (after `hosts check --install`); the rest of the
+    file is kept. SettingsError when it cannot be read (it is not overwritten) or written."""
+    import tomli_w
+    from orchestra.core.base.files import write_atomic
+    from orchestra.core.settings import HEADER
+    path = path or settings_path()
+    raw = dict(load_settings(path).raw or {})
+    hosts = [dict(table) for table in raw.get("hosts", []) if isinstance(table, dict)]
+    for table in hosts:
+        if table.get("name") == name:
+            table["orchestra"] = command
+    raw["hosts"] = hosts
+    try:
+        write_atomic(path, HEADER + tomli_w.dumps(raw))
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot be written ({error.strerror or error})") from None
+    return path

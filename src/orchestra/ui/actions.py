@@ -278,7 +278,18 @@ class RunActions:
             self.notify("orchestra.toml declares no agents to run.", severity="warning")
             return
         from orchestra.ui.dialogs import NewRunDialog
-        self.push_screen(NewRunDialog(self.fleet.score), self.start_runs)
+        self.push_screen(NewRunDialog(self.fleet.score, self.host_names()), self.start_runs)
+
+    def host_names(self) -> tuple[str, ...]:
+        """The user's hosts for the new-runs dialog, when there are others than this machine (none when the
+        settings cannot be read: the spawn says why)."""
+        from orchestra.core.hosts import load_hosts
+        from orchestra.core.settings import SettingsError
+        try:
+            hosts = load_hosts()
+        except SettingsError:
+            return ()
+        return tuple(host.name for host in hosts) if len(hosts) > 1 else ()
 
     def start_runs(self, request: NewRunRequest | None) -> None:
         """Start the runs asked for; setup commands not yet allowed here are shown and asked about first."""
@@ -287,7 +298,7 @@ class RunActions:
         from orchestra.core.fleet.trust import setup_to_allow
         commands = setup_to_allow(self.fleet.repo.root, self.fleet.score, request.spec)
         spawn = lambda trust: self.carry_out("spawn", self.fleet.spawn, request.spec,
-                                             list(request.agents), request.task, trust, request.count)
+                                             list(request.agents), request.task, trust, request.count, request.host)
         if not commands:
             spawn(False)
             return

@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.strip import Strip
-from textual.widgets import Button, Input, Label, OptionList, SelectionList, Static
+from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from orchestra.core.fleet.fleet import MAX_CANDIDATES
@@ -178,6 +178,7 @@ class NewRunRequest:
     task: str | None
     agents: tuple[str, ...]
     count: int | None = None  # best-of-N: that many runs, the agents in turn; None: one per agent
+    host: str | None = None  # a host of the user's settings; None: the agent's, else wherever a slot is free
 
 
 def spec_label(spec) -> str:
@@ -196,7 +197,9 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
     NewRunDialog SelectionList { height: auto; }
     NewRunDialog .buttons { margin-top: 0; }
     NewRunDialog #count { width: 10; }
-    NewRunDialog #count-label { color: $text-muted; padding: 1 1 0 0; }
+    NewRunDialog #count-label, NewRunDialog #host-label { color: $text-muted; padding: 1 1 0 0; }
+    NewRunDialog #host { width: 16; }
+    NewRunDialog #cancel { min-width: 10; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel", tooltip="Cancel; nothing starts", priority=True),
@@ -206,9 +209,10 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
         Binding("tab", "app.focus_next", "Next field", id="dialog.next", tooltip="Focus the next field or button"),
     ]
 
-    def __init__(self, score: Score) -> None:
+    def __init__(self, score: Score, hosts: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.score = score
+        self.hosts = hosts  # the user's hosts, when there are others than this machine
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -226,6 +230,12 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
                                  "turn (best-of-N: compare them with b)")
                 yield Label("best of", id="count-label")
                 yield count
+                if self.hosts:
+                    yield Label("on", id="host-label")
+                    where = Select([(name, name) for name in self.hosts], prompt="any host", id="host")
+                    where.tooltip = ("Where the runs work: a host of your settings ([[hosts]]); any host: the agent's "
+                                     "own, else wherever a slot is free, this machine first")
+                    yield where
                 yield Button("Cancel", id="cancel")
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
         yield KeyBar(palette=False)
@@ -307,7 +317,9 @@ class NewRunDialog(Dialog[NewRunRequest | None]):
             self.notify(f"The number of runs is 1 to {MAX_CANDIDATES}, or blank for one per agent.",
                         severity="warning")
             return
-        self.close(NewRunRequest(spec=spec, task=None if spec else task, agents=agents, count=count))
+        host = self.query_one("#host", Select).value if self.hosts else None
+        self.close(NewRunRequest(spec=spec, task=None if spec else task, agents=agents, count=count,
+                                 host=host if isinstance(host, str) else None))
 
     def action_cancel(self) -> None:
         self.close(None)

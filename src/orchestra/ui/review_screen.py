@@ -133,7 +133,8 @@ class ReviewScreen(Screen):
         self.run = run
         usage = usage_text(run)
         self.query_one("#title", Static).update(Content.assemble(
-            (run.id, "b"), f" {run.agent} · {run.spec or 'task'}  ", state_text(run),
+            (run.id, "b"), f" {run.agent}{f' @{run.host}' if run.host else ''} · {run.spec or 'task'}  ",
+            state_text(run),
             f"  {duration(run.elapsed(time.time()))}  ", diffstat_text(run), "  ", *((usage, "  ") if usage else ()),
             (f"{(run.candidate or '')[:10]} → {run.target}", "$text-muted"), behind_text(run)))
         self.show_evidence()

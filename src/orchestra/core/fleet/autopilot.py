@@ -82,6 +82,10 @@ def apply_policy(fleet: Fleet, run_id: str) -> Outcome:
         return Outcome("demoted", text, run)
     from orchestra.core.fleet.approvals import approvals_needed
     blockers = auto_blockers(run, approvals_needed(fleet, run))
+    if run.is_remote and fleet.repo.resolve(run.target) not in (run.merge_base, run.base):
+        # The merge would make a tree no gate saw, and the checks of a merge run in the run's worktree, at its host.
+        blockers.append(f"it works at host {run.host} and {run.target} moved on since its base: its merge could not "
+                        "be checked here; accept it yourself")
     if blockers:
         text = "not accepted by policy: " + "; ".join(blockers)
         held = [e for e in fleet.store.read_events_tail(run.id, 16384)[0] if e.get("type") == "note"][-1:]

@@ -33,6 +33,7 @@ CONDUCTOR_FIELDS = ("state", "message", "feedback", "redirects", "comments", "wo
                     "agent_config", "review_config")
 FOLLOW_WAIT_MS = 2000  # how long the stream waits for a change before it looks at the supervisor again
 READ_LIMIT = 1 << 20  # bytes of the log sent in one go
+LOG_LIMIT = 1 << 20  # bytes of a gate's log sent (its end, when it is longer)
 
 
 def host_repository(path: str, key: str) -> Repository:
@@ -105,17 +106,21 @@ def follow(repo: Repository, run_id: str, offset: int, once: bool = False) -> It
     """The run's log from the byte offset (whole lines only, each with the offset after it) and its record
     whenever it changes; until the run's supervisor has ended and all is sent (then "end"), or at once."""
     from orchestra.core.base.watch import Notifier
+    from orchestra.core.fleet.fleet import Fleet
     from orchestra.core.supervise.processes import supervisor_alive
     store = RunStore(repo.state_dir)
     run_dir = store.run_dir(run_id)
     if not (run_dir / STATE_FILE).is_file():
         raise OrchestraError(f"there is no run {run_id} here")
+    fleet = Fleet(repo, None)
+    logs = GateLogs(run_dir)
     notifier = Notifier(str(run_dir))  # from now on: a change after a read is seen
     seen: tuple[int, int] | None = None
     try:
         while True:
             offset, events = _read_from(run_dir / EVENTS_FILE, offset)
             yield from events
+            yield from logs.changed()
             stat = (run_dir / STATE_FILE).stat()
             if (stat.st_mtime_ns, stat.st_size) != seen:
                 seen = (stat.st_mtime_ns, stat.st_size)
@@ -125,16 +130,45 @@ def follow(repo: Repository, run_id: str, offset: int, once: bool = False) -> It
                     seen = None  # caught mid-write by a writer that is not atomic: read it again
             if events:
                 continue  # there may be more: read until none is left
-            if once or not supervisor_alive(store.load(run_id)):
-                offset, events = _read_from(run_dir / EVENTS_FILE, offset)
-                yield from events
-                if not events:
-                    yield {"k": "end"}
-                    return
+            if not once and (supervisor_alive(run := store.load(run_id)) or fleet.reconcile(run).is_active):
+                notifier.wait(5, FOLLOW_WAIT_MS)  # (a run whose supervisor is starting is active, not alive yet)
                 continue
-            notifier.wait(5, FOLLOW_WAIT_MS)
+            # Its supervisor has ended (a dead one's run is now interrupted): what is left, then the end.
+            offset, events = _read_from(run_dir / EVENTS_FILE, offset)
+            yield from events
+            if not events and _unchanged(run_dir, seen):
+                yield {"k": "end"}
+                return
     finally:
         notifier.close()
+
+
+class GateLogs:
+    """The run's gate logs (`gates/NAME.log`), each sent whole (or its last LOG_LIMIT bytes) when it changed."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.folder = run_dir / "gates"
+        self.seen: dict[str, tuple[int, int]] = {}
+
+    def changed(self) -> Iterator[dict[str, Any]]:
+        try:
+            entries = [entry for entry in os.scandir(self.folder) if entry.name.endswith(".log") and entry.is_file()]
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            stat = entry.stat()
+            if self.seen.get(entry.name) == (stat.st_mtime_ns, stat.st_size):
+                continue
+            self.seen[entry.name] = (stat.st_mtime_ns, stat.st_size)
+            with open(entry.path, "rb") as log:
+                log.seek(max(0, stat.st_size - LOG_LIMIT))
+                data = log.read(LOG_LIMIT)
+            yield {"k": "log", "name": entry.name, "text": data.decode("utf-8", "replace")}
+
+
+def _unchanged(run_dir: Path, seen: tuple[int, int] | None) -> bool:
+    stat = (run_dir / STATE_FILE).stat()
+    return (stat.st_mtime_ns, stat.st_size) == seen
 
 
 def _read_from(path: Path, offset: int) -> tuple[int, list[dict[str, Any]]]:

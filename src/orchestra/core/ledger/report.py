@@ -92,6 +92,8 @@ def _marks(entry: dict) -> list[str]:
     marks = []
     if entry.get("action") in ("grant", "revoke"):
         marks.append(f"autonomy of {entry.get('spec')}/{entry.get('agent')}: {entry.get('level')}")
+    if isinstance(entry.get("host"), dict):  # its agent and gates ran at another host
+        marks.append(f"worked at host {entry['host'].get('name')}")
     if entry.get("demoted"):
         marks.append(f"DEMOTED by policy ({entry.get('cause')})")
     if entry.get("autonomy") == "auto":

@@ -94,6 +94,10 @@ def replace_damaged(store: RunStore, run: Run, new: str, message: str, **values:
     return fresh
 
 
+# What needs the run's worktree here: a remote run's is at its host (supervise.relay).
+AT_HOST_ONLY = frozenset({"shell", "update"})
+
+
 def allowed(action: str, run: Run | None) -> bool:
     """Whether a decision (accept, reject, redirect), stop or shell can be taken on run now."""
     if run is None:
@@ -103,6 +107,8 @@ def allowed(action: str, run: Run | None) -> bool:
     if action in ("accept", "revert") and run.part_of:  # a part merges with the others, through its integration
         return False
     if action in ("redirect", "update") and run.integration is not None:  # no agent's: it is built again instead
+        return False
+    if action in AT_HOST_ONLY and run.is_remote:  # its worktree is at its host: nothing here to work in
         return False
     if action == "shell":
         return run.state not in DECIDED or run.kept is not None
@@ -125,6 +131,10 @@ def refusal(action: str, run: Run) -> str:
     if action in ("redirect", "update") and run.integration is not None:
         return (f"Run {run.id} is the integration of spec {run.spec}'s parts: no agent works on it. Redirect a part, "
                 f"then build the integration again (`orchestra integrate {run.group or run.spec}`).")
+    if action in AT_HOST_ONLY and run.is_remote:
+        where = (run.remote or {}).get("worktree") or "(not made yet)"
+        return (f"Run {run.id} works at host {run.host}: its worktree is there ({where}), not here. Redirect it to "
+                "change what it does; ssh there only to look (edits made there by hand are not taken).")
     if action in ("update", "publish"):
         return rest_refusal(action, run)
     if action == "revert" and run.reverted:

@@ -15,6 +15,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from orchestra.core.runs.hint import hinted_auto
+from orchestra.core.runs.run import Gate
+from orchestra.core.runs.store import RunStore
 from orchestra.core.supervise.processes import start_policy
 
 
@@ -26,6 +29,34 @@ class PolicyAsker:
         self.warm: subprocess.Popen | None = None
         self.tree: str | None = None
         self.pids: set[int] = set()
+        self.asked: set[tuple[str, str]] = set()  # (tree, why): asked once each
+
+    def consider(self, store: RunStore, gate: Gate) -> None:
+        """Ask the autonomy policy about the run (fleet.autopilot decides) when its pair may be "auto" and a
+        gate settled that may matter: one that failed or found something (it may demote the pair at once), or
+        the last on the run's tree (it may accept the run). Once per tree and reason. The last gate starting
+        warms a process up for the question. (A run's supervisor asks as its gates settle; a remote run's
+        relay as they come back from its host.)"""
+        run = store.load(self.run_id)
+        if gate.tree != run.tree or run.tree is None or not hinted_auto(self.state_dir, run.spec, run.agent):
+            return
+        others_final = all(name in run.gates and run.gates[name].tree == run.tree
+                           and run.gates[name].status not in ("pending", "running")
+                           for name in run.expected_gates() if name != gate.name)
+        if gate.status in ("pending", "running"):
+            if others_final:
+                self.warm_up(run.tree)
+            return
+        if others_final:
+            why = "settled"
+        elif gate.status != "passed" or gate.findings:
+            why = gate.name
+        else:
+            return
+        if (run.tree, why) in self.asked:
+            return
+        self.asked.add((run.tree, why))
+        self.ask(run.tree)
 
     def warm_up(self, tree: str) -> None:
         """Have a process ready for tree (one for an older tree is let go)."""

@@ -28,9 +28,11 @@ import signal
 from typing import Any
 
 from orchestra.core.base.errors import GitError
+from orchestra.core.base.files import write_atomic
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import ACTIVE_STATES, DECIDED_STATES, STATES, Run
 from orchestra.core.runs.store import RunStore
+from orchestra.core.supervise.asking import PolicyAsker
 from orchestra.core.supervise.jails import repository_of
 from orchestra.core.supervise.processes import start_dispatch
 from orchestra.core.supervise.ssh import (HostFailed, Place, call, ensure_connection, git_ssh_command, git_url,
@@ -80,6 +82,7 @@ class Relay:
         self.stop_event = asyncio.Event()
         self.offset = self.resume_offset()
         self.lost = False  # the connection dropped and has not come back yet
+        self.policy = PolicyAsker(store.state_dir, run_id, self.repo.root)
 
     # -- the log here ---------------------------------------------------------------------------------------
     def resume_offset(self) -> int:
@@ -115,6 +118,7 @@ class Relay:
                 await self.stop_remote()
                 await self.follow(once=True)
         finally:
+            self.policy.release()  # a warm policy process not asked: it ends, having done nothing
             self.store.set(self.run_id, supervisor_pid=None)
 
     def fail(self, message: str) -> None:
@@ -162,8 +166,11 @@ class Relay:
         """Follow the host's stream until the run's supervisor there has ended and all is taken, or a stop."""
         attempt = 0
         while not self.stop_event.is_set():
-            ended = await self.follow()
+            ended, refused = await self.follow()
             if ended or self.stop_event.is_set():
+                return
+            if refused:  # the host's orchestra answered, and it cannot follow the run: waiting will not help
+                self.fail(f"{self.place.name} cannot follow the run: {refused}")
                 return
             if not self.lost:
                 self.lost = True
@@ -178,14 +185,16 @@ class Relay:
             if attempt % 3 == 0:
                 await asyncio.to_thread(ensure_connection, self.place)
 
-    async def follow(self, once: bool = False) -> bool:
-        """One stream of the host's log and record; True when the host said it ended (all was taken)."""
+    async def follow(self, once: bool = False) -> tuple[bool, str | None]:
+        """One stream of the host's log and record: (whether the host said it ended, all taken; what its
+        orchestra said when it refused to follow the run)."""
         argv = ssh_argv(self.place, self.place.remote("follow", self.run_id, "--from", str(self.offset),
                                                       *(["--once"] if once else []), repo=self.repo_key))
         proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                     limit=MAX_LINE, start_new_session=True)
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
+        said = asyncio.ensure_future(proc.stderr.read(65536))
         stopping = asyncio.ensure_future(self.stop_event.wait()) if not once else None
         ended = False
         try:
@@ -211,8 +220,10 @@ class Relay:
                 stopping.cancel()
             if proc.returncode is None:
                 proc.kill()
-            await proc.wait()
-        return ended
+            status = await proc.wait()
+        text = (await said).decode("utf-8", "replace").strip().splitlines()
+        refused = text[-1][:300] if status in (1, 2) and not ended and text else None  # 255: ssh's own failure
+        return ended, refused
 
     async def take(self, line: bytes) -> bool:
         """One message of the stream; True at its end."""
@@ -233,7 +244,20 @@ class Relay:
                 self.offset = end
         elif kind == "run" and isinstance(message.get("r"), dict):
             await self.merge(message["r"])
+        elif kind == "log" and isinstance(message.get("name"), str) and isinstance(message.get("text"), str):
+            self.take_log(message["name"], message["text"])
         return kind == "end"
+
+    def take_log(self, name: str, text: str) -> None:
+        """A gate's log from the host, where the gate's detail reads it here (a name that is not a check's is not
+        taken: it could point anywhere)."""
+        from orchestra.core.gates.commands import gate_log_path
+        try:
+            path = gate_log_path(self.store.run_dir(self.run_id), name.removesuffix(".log"))
+        except ValueError:
+            return
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(path, text, mode=0o600)
 
     async def merge(self, data: dict[str, Any]) -> None:
         """Take the host's record's progress into the record here."""
@@ -263,9 +287,13 @@ class Relay:
                     continue
                 setattr(record, key, value)
         before = here.state
-        after = self.store.update(self.run_id, take).state
-        if before in ACTIVE_STATES and after not in ACTIVE_STATES:  # its slot on the host is free
+        after = self.store.update(self.run_id, take)
+        if before in ACTIVE_STATES and after.state not in ACTIVE_STATES:  # its slot on the host is free
             start_dispatch(self.store.state_dir, self.repo.root)
+        for name, gate in after.gates.items():  # the autonomy policy is asked here, as a supervisor asks it
+            old = here.gates.get(name)
+            if old is None or (old.status, old.tree) != (gate.status, gate.tree):
+                self.policy.consider(self.store, gate)
 
     async def mirror_path(self) -> str:
         """The absolute path of the repository's mirror on the host (asked once, and made there if missing)."""

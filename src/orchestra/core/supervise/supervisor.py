@@ -50,7 +50,6 @@ from orchestra.core.score.roles import role_of
 from orchestra.core.supervise.imports import ImportCheckedVerifier
 from orchestra.core.supervise.lean_watch import become_lean, may_become_lean
 from orchestra.core.supervise.asking import PolicyAsker
-from orchestra.core.runs.hint import hinted_auto
 from orchestra.core.runs.workflow import paused
 from orchestra.core.supervise.reaper import Reaper, listening_on, start_time
 from orchestra.core.supervise.processes import start_dispatch
@@ -79,7 +78,6 @@ class Supervisor:
         self.activity_written = 0.0
         self.reaper = Reaper(spare=self.spared)
         self.policy = PolicyAsker(store.state_dir, run_id, repository_of(store.state_dir).root)
-        self.policy_asked: set[tuple[str, str]] = set()  # (tree, why): asked once each
         self.integrating: set[int] = set()  # `orchestra integrate --when-ready` processes it started (spared)
 
     def spared(self, pids: list[int]) -> set[int]:
@@ -88,30 +86,7 @@ class Supervisor:
         return spare_llm_host(pids) | ((self.policy.pids | self.integrating) & set(pids))
 
     def policy_check(self, gate: Gate) -> None:
-        """Ask the autonomy policy about the run (fleet.autopilot decides) when its pair may be "auto" and a
-        gate settled that may matter: one that failed or found something (it may demote the pair at once), or
-        the last on the run's tree (it may accept the run). Once per tree and reason. The last gate starting
-        warms a process up for the question (supervise.asking)."""
-        run = self.store.load(self.run_id)
-        if gate.tree != run.tree or run.tree is None or not hinted_auto(self.store.state_dir, run.spec, run.agent):
-            return
-        others_final = all(name in run.gates and run.gates[name].tree == run.tree
-                           and run.gates[name].status not in ("pending", "running")
-                           for name in run.expected_gates() if name != gate.name)
-        if gate.status in ("pending", "running"):
-            if others_final:
-                self.policy.warm_up(run.tree)
-            return
-        if others_final:
-            why = "settled"
-        elif gate.status != "passed" or gate.findings:
-            why = gate.name
-        else:
-            return
-        if (run.tree, why) in self.policy_asked:
-            return
-        self.policy_asked.add((run.tree, why))
-        self.policy.ask(run.tree)
+        self.policy.consider(self.store, gate)
 
     async def verify_target(self) -> None:
         """An accept by policy merged a tree its gates never saw: run the spec's verify checks on the merge
