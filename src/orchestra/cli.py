@@ -371,7 +371,15 @@ def doctor_state(repo: Repository) -> list:
         signing = None
     score_mode = load_score(repo.score_path).sandbox if repo.score_path.exists() else "auto"
     from orchestra.core.runs.hint import hinted_pairs
-    return [*trust_findings(signing, probe(), score_mode, hinted_pairs(repo.state_dir)),
+    from orchestra.core.hosts import load_hosts
+    from orchestra.core.onboarding.doctor import host_findings
+    from orchestra.core.settings import SettingsError
+    try:
+        hosts = host_findings(load_hosts())
+    except SettingsError as error:
+        from orchestra.core.onboarding.doctor import Finding
+        hosts = [Finding("hosts", False, str(error), "fix the settings file")]
+    return [*trust_findings(signing, probe(), score_mode, hinted_pairs(repo.state_dir)), *hosts,
             *repository_findings(repo.state_dir, store.list(), store.strays(), len(Journal(repo.state_dir).pending()))]
 
 

@@ -110,3 +110,12 @@ def test_orchestra_hosts_lists_and_checks_on_the_command_line(tmp_path: Path) ->
     assert only_local.returncode == 0 and [c["host"]["name"] for c in json.loads(only_local.stdout)] == ["local"]
     unknown = cli("hosts", "check", "nosuch", cwd=tmp_path)
     assert unknown.returncode == 2 and "no host nosuch (hosts: local, box)" in unknown.stderr
+
+
+def test_doctor_says_what_a_host_is_trusted_with(tmp_path: Path) -> None:
+    from orchestra.core.onboarding.doctor import host_findings
+    assert host_findings([Host(LOCAL, None, None)]) == []  # this machine alone: nothing to say
+    settings('[[hosts]]\nname = "box"\nssh = "dev@box.example"\nslots = 2\n')
+    [said] = host_findings(load_hosts())
+    assert said.warning and "box (dev@box.example, 2 slots)" in said.detail
+    assert "no key but what a run declares, and no ledger" in said.detail

@@ -118,3 +118,40 @@ async def test_new_runs_keeps_the_buttons_when_the_task_field_appears(fleet: Fle
         await wait_for(pilot, lambda: on_screen(app, dialog.query_one("#task")), "the task field to be on screen")
         await wait_for(pilot, lambda: on_screen(app, dialog.query_one("#start", Button)), "Start to stay on screen")
         assert on_screen(app, dialog.query_one(AgentPicker))
+
+
+def settings_with_a_host() -> None:
+    from orchestra.core.settings import settings_path
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text('[[hosts]]\nname = "box"\nssh = "dev@box.example"\nslots = 2\n')
+
+
+async def test_with_hosts_the_new_runs_dialog_picks_where_the_runs_go_and_fits_80x24(fleet: Fleet) -> None:
+    from textual.widgets import Select
+    settings_with_a_host()
+    app = OrchestraApp(with_agents(fleet, 5), clock=lambda: CLOCK, watch=False)
+    answers: list = []
+    app.start_runs = answers.append  # what the dialog answers, not the runs it would start
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_new_runs(app, pilot)
+        where = dialog.query_one("#host", Select)
+        assert [label for label, _value in where._options][1:] == ["local", "box"]  # after "any host"
+        for button in ("#start", "#cancel"):
+            await wait_for(pilot, lambda b=button: on_screen(app, dialog.query_one(b, Button)), f"{button} on screen")
+        assert where.region.right <= dialog.query_one("#cancel", Button).region.x
+        where.value = "box"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: answers, "the answer")
+    assert answers[0].host == "box"
+
+
+async def test_without_other_hosts_the_new_runs_dialog_asks_nothing_of_hosts(fleet: Fleet) -> None:
+    app = OrchestraApp(fleet, clock=lambda: CLOCK, watch=False)
+    answers: list = []
+    app.start_runs = answers.append
+    async with app.run_test(size=(80, 24)) as pilot:
+        dialog = await open_new_runs(app, pilot)
+        assert not dialog.query("#host")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: answers, "the answer")
+    assert answers[0].host is None

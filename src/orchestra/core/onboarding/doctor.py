@@ -358,6 +358,18 @@ def trust_findings(signing: SigningConfig | None, sandbox: SandboxStatus, mode: 
     return findings
 
 
+def host_findings(hosts: list) -> list[Finding]:
+    """The other machines runs may go to ([[hosts]] of the settings), said plainly: what they are trusted with
+    (not asked over the network here: `orchestra hosts check` does)."""
+    remote = [host for host in hosts if not host.local]
+    if not remote:
+        return []
+    names = ", ".join(f"{host.name} ({host.ssh}, {host.slots} slot{'s' if host.slots != 1 else ''})" for host in remote)
+    return [Finding("hosts", True, f"runs may go to {names}: each sees the code sent to it and reports its runs' "
+                    "gates; it gets no key but what a run declares, and no ledger; its sandbox is its own "
+                    "(each run says whether it was sandboxed there)", "orchestra hosts check", warning=True)]
+
+
 def _sandbox_finding(sandbox: SandboxStatus, mode: str) -> Finding:
     """The real sandbox probe's verdict, with what the score's mode makes of it."""
     if mode == "off":

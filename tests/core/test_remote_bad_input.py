@@ -1,0 +1,66 @@
+"""What a host refuses (`orchestra remote …`, run there by a relay) and what a spawn refuses about hosts: each a
+clear message, nothing made or started. These need no ssh: the host side runs here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestra.core.base.errors import BadUsage
+from orchestra.core.score import parse_score
+from orchestra.core.score import ConfigError
+from tests.core.helpers import score_text
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def remote(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "orchestra.cli", "remote", *args], input=stdin, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_repository_key_that_could_leave_the_directory_is_refused(tmp_path: Path) -> None:
+    done = remote("prepare", "--path", str(tmp_path), "--repo", "../escape")
+    assert done.returncode == 2 and "'../escape' is not a repository's key" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_relative_directory_is_refused(tmp_path: Path) -> None:
+    done = remote("prepare", "--path", "relative/dir", "--repo", "k")
+    assert done.returncode == 2 and "'relative/dir' is not an absolute directory" in done.stderr
+
+
+def test_an_order_that_is_not_json_or_names_no_run_is_refused(tmp_path: Path) -> None:
+    assert json.loads(remote("prepare", "--path", str(tmp_path), "--repo", "k").stdout)["mirror"] == str(
+        tmp_path / "repos" / "k")
+    not_json = remote("start", "r1", "--path", str(tmp_path), "--repo", "k", stdin="{not json")
+    assert not_json.returncode == 2 and "the order on stdin is not JSON" in not_json.stderr
+    no_run = remote("start", "r1", "--path", str(tmp_path), "--repo", "k", stdin='{"run": {"id": "../r1"}}')
+    assert no_run.returncode == 2 and "the order names no run" in no_run.stderr
+    unpushed = remote("start", "r1", "--path", str(tmp_path), "--repo", "k",
+                      stdin=json.dumps({"run": {"id": "r1", "base": "0" * 40, "branch": "b"}}))
+    assert unpushed.returncode == 1 and "was not pushed here" in unpushed.stderr
+    assert not (tmp_path / "repos" / "k" / ".git" / "orchestra" / "runs" / "r1" / "run.json").exists()
+
+
+def test_following_a_run_the_host_does_not_have_says_so(tmp_path: Path) -> None:
+    remote("prepare", "--path", str(tmp_path), "--repo", "k")
+    done = remote("follow", "r7", "--path", str(tmp_path), "--repo", "k")
+    assert done.returncode == 1 and "there is no run r7 here" in done.stderr
+
+
+def test_an_agents_host_must_be_a_hosts_name() -> None:
+    with pytest.raises(ConfigError, match="host 'Box One' is not a host's name"):
+        parse_score(score_text({"coder": {"command": "true", "host": "Box One"}}), Path("orchestra.toml"))
+
+
+def test_an_agents_host_missing_from_the_settings_is_refused_at_spawn(make_fleet, repo: Path) -> None:
+    fleet = make_fleet(repo, score_text({"coder": {"command": "true", "host": "gpu"}},
+                                        [{"id": "work", "intent": "x"}]))
+    with pytest.raises(BadUsage, match="agent coder's host is 'gpu', which is not one of your hosts \\(local\\)"):
+        fleet.spawn("work")
+    assert fleet.store.list() == []
