@@ -13,6 +13,8 @@ from orchestra.core.base.errors import BadUsage
 if TYPE_CHECKING:
     import argparse
 
+    from orchestra.core.git.repo import Repository
+
 VERBS = ("prepare", "start", "follow", "stop", "clean", "attach")
 
 
@@ -31,13 +33,11 @@ def cmd_remote(args: argparse.Namespace) -> int:
             raise BadUsage("the order on stdin is not JSON") from None
         if not isinstance(order, dict):
             raise BadUsage("the order on stdin is not a JSON object")
-        hosted.emit(hosted.start(repo, order, args.mode))
+        hosted.emit({"k": "started", **hosted.start(repo, order, args.mode)})
+        if args.follow:  # the stream at once, without a second connection and start-up
+            return follow(repo, args)
     elif args.verb == "follow":
-        try:
-            for message in hosted.follow(repo, args.run, args.offset, args.once):
-                hosted.emit(message)
-        except BrokenPipeError:  # the relay went (a dropped connection): the run goes on here
-            return 0
+        return follow(repo, args)
     elif args.verb == "stop":
         hosted.emit(hosted.stop(repo, args.run))
     elif args.verb == "clean":
@@ -50,6 +50,16 @@ def cmd_remote(args: argparse.Namespace) -> int:
     return 0
 
 
+def follow(repo: Repository, args: argparse.Namespace) -> int:
+    from orchestra.core.fleet import hosted
+    try:
+        for message in hosted.follow(repo, args.run, args.offset, args.once):
+            hosted.emit(message)
+    except BrokenPipeError:  # the relay went (a dropped connection): the run goes on here
+        pass
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     remote = sub.add_parser("remote", help="(orchestra's own, run on a host over ssh by a remote run's relay)")
     remote.add_argument("verb", choices=VERBS)
@@ -59,4 +69,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     remote.add_argument("--mode", default="run", choices=("run", "watch"))
     remote.add_argument("--from", dest="offset", type=int, default=0, help="follow: the log's byte offset")
     remote.add_argument("--once", action="store_true", help="follow: what there is now, then end")
+    remote.add_argument("--follow", action="store_true", help="start: then stream the run, as follow does")
     remote.add_argument("--detach-key", default="ctrl-]")

@@ -32,6 +32,7 @@ KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
 CONDUCTOR_FIELDS = ("state", "message", "feedback", "redirects", "comments", "workflow", "task", "spec_config",
                     "agent_config", "review_config")
 FOLLOW_WAIT_MS = 2000  # how long the stream waits for a change before it looks at the supervisor again
+FOLLOW_STEP_MS = 10
 READ_LIMIT = 1 << 20  # bytes of the log sent in one go
 LOG_LIMIT = 1 << 20  # bytes of a gate's log sent (its end, when it is longer)
 
@@ -105,7 +106,7 @@ def start(repo: Repository, order: dict[str, Any], mode: str) -> dict[str, Any]:
 def follow(repo: Repository, run_id: str, offset: int, once: bool = False) -> Iterator[dict[str, Any]]:
     """The run's log from the byte offset (whole lines only, each with the offset after it) and its record
     whenever it changes; until the run's supervisor has ended and all is sent (then "end"), or at once."""
-    from orchestra.core.base.watch import Notifier
+    from orchestra.core.base.watch import STEP_MS, Notifier
     from orchestra.core.fleet.fleet import Fleet
     from orchestra.core.supervise.processes import supervisor_alive
     store = RunStore(repo.state_dir)
@@ -130,8 +131,11 @@ def follow(repo: Repository, run_id: str, offset: int, once: bool = False) -> It
                     seen = None  # caught mid-write by a writer that is not atomic: read it again
             if events:
                 continue  # there may be more: read until none is left
-            if not once and (supervisor_alive(run := store.load(run_id)) or fleet.reconcile(run).is_active):
-                notifier.wait(5, FOLLOW_WAIT_MS)  # (a run whose supervisor is starting is active, not alive yet)
+            run = store.load(run_id)
+            if not once and (supervisor_alive(run) or fleet.reconcile(run).is_active):
+                # (A run whose supervisor is starting is active, not alive yet.) While its agent works, what it
+                # writes is looked for every FOLLOW_STEP_MS, so it reaches the conductor's pane at once.
+                notifier.wait(5, FOLLOW_WAIT_MS, step_ms=FOLLOW_STEP_MS if run.is_active else STEP_MS)
                 continue
             # Its supervisor has ended (a dead one's run is now interrupted): what is left, then the end.
             offset, events = _read_from(run_dir / EVENTS_FILE, offset)

@@ -25,10 +25,11 @@ import asyncio
 import json
 import os
 import signal
+import time
 from typing import Any
 
 from orchestra.core.base.errors import GitError
-from orchestra.core.base.files import write_atomic
+from orchestra.core.base.files import file_lock, write_atomic
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import ACTIVE_STATES, DECIDED_STATES, STATES, Run
 from orchestra.core.runs.store import RunStore
@@ -44,6 +45,8 @@ PROGRESS = ("state", "message", "started", "finished", "exit_code", "candidate",
             "review_since", "escapes", "sandbox", "workflow")
 REMOTE_STATES = frozenset(STATES) - DECIDED_STATES
 MAX_LINE = 8 * 1024 * 1024  # one streamed line (an event or the record); more is a broken or hostile host
+MIRRORS_FILE = "mirrors.json"  # the mirrors known at each host: {"<ssh> <path> <repo>": its absolute path there}
+STOP_GRACE = 15.0  # seconds a stopped run's stream may take to end by itself
 RETRY = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between attempts to reconnect, the last repeated
 
 
@@ -106,16 +109,16 @@ class Relay:
             why = await asyncio.to_thread(ensure_connection, self.place)
             if why:
                 self.note(f"no shared connection to {self.place.name} ({why}); trying on their own")
+            start = None
             if mode == "run" or not (self.run.remote or {}).get("worktree"):  # never sent: send it now
                 try:
-                    await self.send()
+                    start = await self.send()
                 except (HostFailed, GitError, OSError) as error:
                     self.fail(f"could not start the run on {self.place.name}: {error}. Check it with `orchestra "
                               f"hosts check {self.place.name}`, then redirect the run to try again")
                     return
-            await self.follow_until_end()
-            if self.stop_event.is_set():
-                await self.stop_remote()
+            if await self.follow_until_end(start) is False and self.stop_event.is_set():
+                await self.stop_remote()  # stopped while the connection was down, or its stream did not end
                 await self.follow(once=True)
         finally:
             self.policy.release()  # a warm policy process not asked: it ends, having done nothing
@@ -136,19 +139,30 @@ class Relay:
     def repo_key(self) -> str:
         return str((self.run.remote or {}).get("repo"))
 
-    async def send(self) -> None:
-        """Start (or restart, after a redirect) the run on the host."""
+    async def send(self) -> tuple[list[str], bytes]:
+        """Push the run's base to the host (the first time), and the command that starts (or restarts, after a
+        redirect) the run there and then streams it, with the order for its stdin."""
         run = self.store.load(self.run_id)
         if not (run.remote or {}).get("worktree"):
-            mirror = await self.mirror_path()
             from orchestra.core.git.mirror import push_base
-            await asyncio.to_thread(push_base, self.repo, git_url(self.place, mirror), git_ssh_command(), run.base,
-                                    run.id)
+            for fresh in (False, True):  # a mirror known here may be gone there (its directory removed): ask again
+                mirror = await self.mirror_path(fresh)
+                try:
+                    await asyncio.to_thread(push_base, self.repo, git_url(self.place, mirror), git_ssh_command(),
+                                            run.base, run.id)
+                    break
+                except GitError:
+                    if fresh:
+                        raise
         order = json.dumps(order_of(run, os.environ)).encode()
-        started = await self.call("start", run.id, "--mode", "run", stdin=order)
-        worktree = started.get("worktree")
-        if not isinstance(worktree, str):
-            raise HostFailed("it did not say where the run's worktree is")
+        argv = ssh_argv(self.place, self.place.remote("start", run.id, "--mode", "run", "--follow", "--from",
+                                                      str(self.offset), repo=self.repo_key))
+        return argv, order
+
+    def started(self, worktree: Any) -> None:
+        """The host took the run: where its worktree is there."""
+        if not isinstance(worktree, str) or not worktree.startswith("/"):
+            return
 
         def placed(record: Run) -> None:
             record.remote = {**(record.remote or {}), "worktree": worktree}
@@ -162,16 +176,21 @@ class Relay:
             self.note(f"could not stop the run on {self.place.name}: {error}; it may still be working there")
 
     # -- following ----------------------------------------------------------------------------------------
-    async def follow_until_end(self) -> None:
-        """Follow the host's stream until the run's supervisor there has ended and all is taken, or a stop."""
+    async def follow_until_end(self, start: tuple[list[str], bytes] | None = None) -> bool:
+        """Follow the host's stream (first: the start's, which streams once the host has the run) until the run's
+        supervisor there has ended and all is taken, or a stop. A start is never sent twice: after a dropped
+        connection the relay follows, and the host says if it never got the run."""
         attempt = 0
         while not self.stop_event.is_set():
-            ended, refused = await self.follow()
+            ended, refused = await self.follow(*(start or ()))
+            doing = "start" if start else "follow"
+            start = None
             if ended or self.stop_event.is_set():
-                return
-            if refused:  # the host's orchestra answered, and it cannot follow the run: waiting will not help
-                self.fail(f"{self.place.name} cannot follow the run: {refused}")
-                return
+                return ended
+            if refused:  # the host's orchestra answered, and it cannot do it: waiting will not help
+                self.fail(f"{self.place.name} cannot {doing} the run: {refused}. Check it with `orchestra hosts check "
+                          f"{self.place.name}`, then redirect the run to try again")
+                return True
             if not self.lost:
                 self.lost = True
                 self.note(f"the connection to {self.place.name} dropped; the run goes on working there, "
@@ -184,25 +203,46 @@ class Relay:
                 pass
             if attempt % 3 == 0:
                 await asyncio.to_thread(ensure_connection, self.place)
+        return False
 
-    async def follow(self, once: bool = False) -> tuple[bool, str | None]:
-        """One stream of the host's log and record: (whether the host said it ended, all taken; what its
-        orchestra said when it refused to follow the run)."""
-        argv = ssh_argv(self.place, self.place.remote("follow", self.run_id, "--from", str(self.offset),
-                                                      *(["--once"] if once else []), repo=self.repo_key))
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+    async def follow(self, argv: list[str] | None = None, order: bytes | None = None,
+                     once: bool = False) -> tuple[bool, str | None]:
+        """One stream of the host's log and record (argv: a start's, which streams too; order: its stdin):
+        (whether the host said it ended, all taken; what its orchestra said when it refused)."""
+        argv = argv or ssh_argv(self.place, self.place.remote("follow", self.run_id, "--from", str(self.offset),
+                                                              *(["--once"] if once else []), repo=self.repo_key))
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE if order is not None
+                                                    else asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                     limit=MAX_LINE, start_new_session=True)
         assert proc.stdout is not None and proc.stderr is not None
+        if order is not None and proc.stdin is not None:
+            try:
+                proc.stdin.write(order)
+                await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # it ended at once: what it said is read below
         said = asyncio.ensure_future(proc.stderr.read(65536))
         stopping = asyncio.ensure_future(self.stop_event.wait()) if not once else None
+        deadline: float | None = None  # once asked to stop: how long the stream may take to end by itself
         ended = False
         try:
             while True:
                 reading = asyncio.ensure_future(proc.stdout.readline())
                 waits = {reading, stopping} if stopping else {reading}
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                if reading not in done:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if stopping is not None and stopping in done:
+                    # Stopped: the run is stopped at its host, and the stream, seeing its supervisor gone, sends
+                    # what is left and its end. (Ending the ssh here would not end it: a channel of the shared
+                    # connection outlives its client.)
+                    stopping, deadline = None, time.monotonic() + STOP_GRACE
+                    await self.stop_remote()
+                    if reading not in done:
+                        reading.cancel()
+                    continue
+                if reading not in done:  # the stream did not end in time
                     reading.cancel()
                     break
                 try:
@@ -221,7 +261,13 @@ class Relay:
             if proc.returncode is None:
                 proc.kill()
             status = await proc.wait()
-        text = (await said).decode("utf-8", "replace").strip().splitlines()
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:  # its pipes: the shared connection may hold their other ends
+                transport.close()
+        try:
+            text = (await asyncio.wait_for(said, 1.0)).decode("utf-8", "replace").strip().splitlines()
+        except (asyncio.TimeoutError, OSError, ValueError):
+            text = []
         refused = text[-1][:300] if status in (1, 2) and not ended and text else None  # 255: ssh's own failure
         return ended, refused
 
@@ -244,6 +290,8 @@ class Relay:
                 self.offset = end
         elif kind == "run" and isinstance(message.get("r"), dict):
             await self.merge(message["r"])
+        elif kind == "started":
+            self.started(message.get("worktree"))
         elif kind == "log" and isinstance(message.get("name"), str) and isinstance(message.get("text"), str):
             self.take_log(message["name"], message["text"])
         return kind == "end"
@@ -295,13 +343,30 @@ class Relay:
             if old is None or (old.status, old.tree) != (gate.status, gate.tree):
                 self.policy.consider(self.store, gate)
 
-    async def mirror_path(self) -> str:
-        """The absolute path of the repository's mirror on the host (asked once, and made there if missing)."""
-        mirror = (self.run.remote or {}).get("mirror")
-        if isinstance(mirror, str) and mirror.startswith("/"):
-            return mirror
-        found = (await self.call("prepare")).get("mirror")
-        if not isinstance(found, str) or not found.startswith("/"):
-            raise HostFailed("it named no mirror")
+    async def mirror_path(self, fresh: bool = False) -> str:
+        """The absolute path of the repository's mirror on the host: the run's, else the one known for the host
+        (mirrors.json: not asked for each run), else (or fresh) asked of the host, which makes it if missing."""
+        known = (self.run.remote or {}).get("mirror")
+        if not isinstance(known, str) or not known.startswith("/"):
+            known = None if fresh else self.known_mirrors().get(self.mirror_key)
+        if fresh or known is None:
+            known = (await self.call("prepare")).get("mirror")
+            if not isinstance(known, str) or not known.startswith("/"):
+                raise HostFailed("it named no mirror")
+            with file_lock(self.store.state_dir / "mirrors.lock"):
+                write_atomic(self.store.state_dir / MIRRORS_FILE,
+                             json.dumps({**self.known_mirrors(), self.mirror_key: known}), mode=0o600)
+        found = known
         self.run = self.store.update(self.run_id, lambda r: setattr(r, "remote", {**(r.remote or {}), "mirror": found}))
         return found
+
+    @property
+    def mirror_key(self) -> str:
+        return f"{self.place.ssh} {self.place.path} {self.repo_key}"
+
+    def known_mirrors(self) -> dict[str, str]:
+        try:
+            known = json.loads((self.store.state_dir / MIRRORS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in known.items() if isinstance(v, str)} if isinstance(known, dict) else {}

@@ -29,6 +29,7 @@ CONTROL_PERSIST = "600"  # seconds the shared connection stays after its last us
 CONNECT_TIMEOUT = 8
 MASTER_TIMEOUT = 30.0
 COMMAND_TIMEOUT = 120.0
+SOCKET_DIR_MAX = 40  # a socket's path holds at most 107 bytes
 NO_FORWARDING = ("-a", "-x", "-o", "ForwardAgent=no", "-o", "ForwardX11=no", "-o", "ClearAllForwardings=yes",
                  "-o", "PermitLocalCommand=no")
 
@@ -52,6 +53,8 @@ class Place:
 def control_dir() -> Path:
     """Where the shared connections' sockets live: short (a socket path has ~100 bytes), private to the user."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    if len(base) > SOCKET_DIR_MAX:  # cm-%C is 43 bytes, and ssh adds 17 while it binds: a long base cannot hold it
+        base = tempfile.gettempdir()
     path = Path(base) / f"orchestra-ssh-{os.getuid()}"
     path.mkdir(mode=0o700, exist_ok=True)
     return path
@@ -97,8 +100,10 @@ def ensure_connection(place: Place, timeout: float = MASTER_TIMEOUT) -> str | No
         if check.returncode == 0:
             return None
         try:  # -f: it goes to the background once connected; its output must not hold anyone's pipes open
+            # ControlMaster=yes alone: with -M as well, OpenSSH asks before each session (and, without a terminal,
+            # refuses it: every command would then connect on its own).
             done = subprocess.run([*common, "-o", "ControlMaster=yes", "-o", f"ControlPersist={CONTROL_PERSIST}",
-                                   "-M", "-N", "-f", "--", place.ssh], stdin=subprocess.DEVNULL,
+                                   "-N", "-f", "--", place.ssh], stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout,
                                   start_new_session=True)
         except subprocess.TimeoutExpired:
