@@ -94,7 +94,8 @@ def test_what_a_host_lacks_is_said_with_what_to_do(python: str | None, problem: 
                       orchestra="/usr/local/bin/orchestra")
     assert [p for p in _missing(found) if p.startswith("python3")] == ([problem] if problem else [])
     found.orchestra = None
-    assert any("'orchestra' is not on its PATH: install orchestra there" in p for p in _missing(found))
+    assert any("'orchestra' is not on its PATH: `orchestra hosts check box --install` installs it there" in p
+               for p in _missing(found))
 
 
 def test_orchestra_hosts_lists_and_checks_on_the_command_line(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 The checkout's source (pyproject.toml, requirements.lock, src/, themes/) goes to the host over the same ssh as
 everything else, into `<path>/install/src`; there a virtualenv is filled from requirements.lock with
-`pip install --require-hashes` (every package pinned with its sha256, as `./dev` does here; the host fetches
-them from the package index itself), the source is put on its path, and `<path>/install/bin/orchestra` runs it.
+`pip install --require-hashes --no-deps` (the lock lists every package, each pinned with its sha256: exactly
+those are installed, and an older pip's resolver, which trips over extras when hashes are required, is not
+asked; the host fetches them from the package index itself), the source is put on its path, and `<path>/install/bin/orchestra` runs it.
 The host's `orchestra` in your settings is then set to that command. The lock is made for CPython 3.11 on Linux
 x86_64: a host with another Python or machine gets pip's refusal, as said.
 """
@@ -34,7 +35,8 @@ rm -rf src.old && { [ ! -d src ] || mv src src.old; } && mv src.new src && rm -r
 if [ ! -x venv/bin/python ] && ! python3 -m venv venv; then
     echo "python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2; exit 1
 fi
-venv/bin/python -m pip install --disable-pip-version-check --quiet --require-hashes -r src/requirements.lock
+venv/bin/python -m pip install --disable-pip-version-check --quiet --no-deps --require-hashes \
+    -r src/requirements.lock
 site=$(venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 printf '%s\n' "$PWD/src/src" > "$site/orchestra-source.pth"
 mkdir -p bin

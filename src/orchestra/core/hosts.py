@@ -187,8 +187,9 @@ def _missing(found: HostCheck) -> list[str]:
     elif version < MIN_PYTHON:
         problems.append(f"python3 is {found.python}: orchestra needs 3.11 or later")
     if not found.orchestra:
-        problems.append(f"{found.host.orchestra!r} is not on its PATH: install orchestra there (clone it and run "
-                        "./dev setup, which installs from the same hashed lock), or set `orchestra` to its path")
+        problems.append(f"{found.host.orchestra!r} is not on its PATH: `orchestra hosts check {found.host.name} "
+                        "--install` installs it there from this checkout and its hashed lock (or set `orchestra` to "
+                        "its path there)")
     return problems
 
 
