@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchkit import ORCHESTRA, git, isolate  # noqa: E402
+from benchkit import ORCHESTRA, isolate, score_repo  # noqa: E402
 
 TARGET_MS = 500.0
 SCORE = """\
@@ -99,13 +99,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="orchestra-autopilot-bench-") as tmp:
         base = Path(tmp)
         isolate(base)
-        repo = base / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        (repo / "orchestra.toml").write_text(SCORE)
-        (repo / "README.md").write_text("bench\n")
-        git(repo, "add", ".")
-        git(repo, "commit", "-qm", "init")
+        repo = score_repo(base, SCORE)
         orchestra(repo, "autonomy", "grant", "stamp", "author", "--reason", "benchmark")
         ledger = Path(orchestra(repo, "ledger", "path").strip())
         latencies = [one_run(repo, ledger) for _ in range(args.runs)]

@@ -51,6 +51,18 @@ def commit_quick_fleet(path: Path, runs: int, command: Callable[[int], str], int
     return path
 
 
+def score_repo(base: Path, score: str) -> Path:
+    """A new repository base/repo on main whose one commit holds score as its orchestra.toml."""
+    repo = base / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "orchestra.toml").write_text(score)
+    (repo / "README.md").write_text("bench\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "init")
+    return repo
+
+
 def cli(repo: Path, *args: str, timeout: float = 120) -> str:
     done = subprocess.run([str(ORCHESTRA), *args], cwd=repo, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
-from benchkit import ORCHESTRA, git, isolate  # noqa: E402
+from benchkit import ORCHESTRA, isolate, score_repo  # noqa: E402
 
 if TYPE_CHECKING:
     from orchestra.core.supervise.ssh import Place
@@ -280,13 +280,7 @@ def main() -> int:
         settings.parent.mkdir(parents=True, exist_ok=True)
         settings.write_text(f'[[hosts]]\nname = "box"\nssh = "{host.alias}"\nslots = 4\n'
                             f'orchestra = "{host.orchestra}"\npath = "~/{folder}"\n')
-        repo = base / "repo"
-        repo.mkdir()
-        git(repo, "init", "-q", "-b", "main")
-        (repo / "orchestra.toml").write_text(SCORE)
-        (repo / "README.md").write_text("bench\n")
-        git(repo, "add", ".")
-        git(repo, "commit", "-qm", "init")
+        repo = score_repo(base, SCORE)
         bench = Bench(repo)
         from orchestra.core.hosts import load_hosts
         from orchestra.core.supervise.ssh import end_connection, repo_key

@@ -210,3 +210,12 @@ def commit_vendored_library(repo: Path) -> None:
     (repo / ".gitignore").write_text("node_modules/\n")
     git(repo, "add", "-f", ".gitignore", "node_modules/lib/index.js")
     git(repo, "commit", "-q", "-m", "vendored, tracked despite the ignore")
+
+
+def write_settings(text: str) -> Path:
+    """Write the user's settings file (in the test's own XDG config dir) with text; its path."""
+    from orchestra.core.settings import settings_path
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

@@ -16,6 +16,7 @@ from orchestra.core.base.errors import OrchestraError
 from orchestra.core.host_install import install, source_tar
 from orchestra.core.hosts import load_hosts, set_host_command
 from orchestra.core.settings import settings_path
+from tests.core.helpers import write_settings
 from tests.harness.sshd import SshHost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +33,7 @@ def checkout_without_packages(tmp_path: Path) -> Path:
 def test_install_ships_this_checkout_and_sets_the_hosts_command(ssh_host: SshHost, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     ssh_host.use(monkeypatch)
-    settings_path().parent.mkdir(parents=True, exist_ok=True)
-    settings_path().write_text(f'[ui]\ntheme = "nord"\n\n[[hosts]]\nname = "box"\nssh = "{ssh_host.alias}"\n'
+    write_settings(f'[ui]\ntheme = "nord"\n\n[[hosts]]\nname = "box"\nssh = "{ssh_host.alias}"\n'
                                f'path = "~/install-test"\nslots = 3\n')
     box, root = load_hosts()[1], checkout_without_packages(tmp_path)
     installed = install(box, root)
@@ -56,8 +56,7 @@ def test_a_failing_install_says_what_the_host_said(ssh_host: SshHost, tmp_path: 
     ssh_host.use(monkeypatch)
     root = checkout_without_packages(tmp_path)
     (root / "requirements.lock").write_text("not-a-package-name-at-all==1.0 --hash=sha256:00\n")
-    settings_path().parent.mkdir(parents=True, exist_ok=True)
-    settings_path().write_text(f'[[hosts]]\nname = "box"\nssh = "{ssh_host.alias}"\npath = "~/install-fail"\n')
+    write_settings(f'[[hosts]]\nname = "box"\nssh = "{ssh_host.alias}"\npath = "~/install-fail"\n')
     with pytest.raises(OrchestraError, match="installing orchestra at box failed: .*"):
         install(load_hosts()[1], root)
 

@@ -11,17 +11,13 @@ from pathlib import Path
 import pytest
 
 from orchestra.core.hosts import LOCAL, Host, HostCheck, check_host, load_hosts, probe_argv
-from orchestra.core.settings import SettingsError, settings_path
-from tests.core.helpers import cli
+from orchestra.core.settings import SettingsError
+from tests.core.helpers import cli, write_settings
 
 UNREACHABLE = "ssh://nobody@127.0.0.1:1"  # nothing listens on port 1: refused at once
 
 
-def settings(text: str) -> Path:
-    path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+settings = write_settings
 
 
 def test_without_hosts_there_is_the_local_machine_without_a_limit() -> None:

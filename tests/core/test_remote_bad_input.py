@@ -64,3 +64,19 @@ def test_an_agents_host_missing_from_the_settings_is_refused_at_spawn(make_fleet
     with pytest.raises(BadUsage, match="agent coder's host is 'gpu', which is not one of your hosts \\(local\\)"):
         fleet.spawn("work")
     assert fleet.store.list() == []
+
+
+def test_every_ssh_orchestra_runs_forwards_nothing_and_never_asks_for_a_password(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+    from orchestra.core.hosts import Host, probe_argv
+    from orchestra.core.supervise.ssh import Place, git_ssh_command, ssh_argv
+    monkeypatch.setenv("ORCHESTRA_SSH_CONFIG", "/etc/orchestra-test-ssh-config")
+    place = Place("box", "dev@box.example")
+    for argv in (ssh_argv(place, "true"), ssh_argv(place, "true", tty=True), shlex.split(git_ssh_command()),
+                 probe_argv(Host("box", "dev@box.example"))):
+        options = {argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "-o"}
+        assert {"ForwardAgent=no", "ForwardX11=no", "ClearAllForwardings=yes", "BatchMode=yes"} <= options, argv
+        assert "-a" in argv and "-x" in argv and "-A" not in argv and "-X" not in argv
+        assert argv[argv.index("-F") + 1] == "/etc/orchestra-test-ssh-config"  # the user's config when named
+    assert ssh_argv(place, "true")[-3:] == ["--", "dev@box.example", "true"]  # a destination is never an option

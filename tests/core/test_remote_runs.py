@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.core.settings import settings_path
-from tests.core.helpers import events, ledger_lines, output_lines, score_text, wait_for, wait_settled, wait_state
+from tests.core.helpers import (events, ledger_lines, output_lines, score_text, wait_for, wait_settled, wait_state,
+                                write_settings)
 from tests.harness.sshd import SshHost
 
 SPEC = {"id": "work", "intent": "write work.txt", "verify": [{"name": "check", "command": "test -s work.txt"}]}
@@ -31,10 +32,7 @@ def box(ssh_host: SshHost, monkeypatch: pytest.MonkeyPatch) -> str:
     return path.replace("~", str(ssh_host.home), 1)
 
 
-def hosts(text: str) -> None:
-    path = settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+hosts = write_settings
 
 
 def at_host(ssh_host: SshHost, command: str) -> str:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.core.settings import settings_path
-from tests.core.helpers import cli, wait_for
+from tests.core.helpers import cli, wait_for, write_settings
 from tests.harness import sshd
 from tests.harness.sshd import SshHost
 
@@ -106,8 +105,7 @@ def test_private_keys_in_the_home_are_found(ssh_host: SshHost) -> None:
 def test_orchestra_hosts_check_reports_the_ssh_host_ok(ssh_host: SshHost, repo: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     ssh_host.use(monkeypatch)
-    settings_path().parent.mkdir(parents=True, exist_ok=True)
-    settings_path().write_text(f'[[hosts]]\nname = "box"\nssh = "{ssh_host.alias}"\n'
+    write_settings(f'[[hosts]]\nname = "box"\nssh = "{ssh_host.alias}"\n'
                                f'orchestra = "{ssh_host.orchestra}"\n')
     checked = cli("hosts", "check", "box", "--json", cwd=repo)
     [box] = json.loads(checked.stdout)
