@@ -241,3 +241,20 @@ def test_a_remote_run_is_not_accepted_by_policy_onto_a_target_that_moved_on(make
     wait_for(lambda: any("moved on since its base" in text for text in notes(fleet, run.id)), timeout=90,
              message="the policy to hold the run")
     assert fleet.get(run.id).state == "review"
+
+
+def test_a_workflow_at_a_host_waits_here_for_its_plan_and_follows_the_plan_as_edited_here(
+        make_fleet, repo: Path, box: str) -> None:
+    from tests.core.test_workflows import at_stage, full_fleet
+    coder = ('case "$ORCHESTRA_TASK" in *"edited by the conductor"*) ;; *) exit 3;; esac; '
+             'mkdir -p src && echo "ANSWER = 42" > src/app.py')
+    fleet = full_fleet(make_fleet, repo, coder=coder)
+    run_id = fleet.spawn("answer", host="box")[0].id
+    at_stage(fleet, run_id, "plan", "approval", timeout=60)
+    plan = fleet.store.run_dir(run_id) / "plan.md"  # the planner's plan, come back from the host
+    assert "set ANSWER to 42" in plan.read_text()
+    plan.write_text(plan.read_text() + "2. edited by the conductor\n")
+    fleet.accept(run_id)  # approves the plan: the next stages, at the host, get it as edited here
+    run = wait_settled(fleet, run_id, timeout=90)
+    assert run.state == "review" and run.workflow["status"] == "done", run.message
+    assert [entry["stage"] for entry in run.workflow["log"]][-3:] == ["implement", "tests", "docs"]

@@ -25,6 +25,7 @@ from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git
 from orchestra.core.runs.lifecycle import ACTIONS, TransitionRefused, create, transition
 from orchestra.core.runs.run import Run
+from orchestra.core.runs.workflow import PLAN_FILE
 from orchestra.core.runs.store import DECLARED_FILE, EVENTS_FILE, STATE_FILE, RunStore, is_run_id
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}")
@@ -34,7 +35,7 @@ CONDUCTOR_FIELDS = ("state", "message", "feedback", "redirects", "comments", "wo
 FOLLOW_WAIT_MS = 2000  # how long the stream waits for a change before it looks at the supervisor again
 FOLLOW_STEP_MS = 10
 READ_LIMIT = 1 << 20  # bytes of the log sent in one go
-LOG_LIMIT = 1 << 20  # bytes of a gate's log sent (its end, when it is longer)
+FILE_LIMIT = 1 << 20  # bytes of a gate's log or a plan sent (its end, when it is longer)
 
 
 def host_repository(path: str, key: str) -> Repository:
@@ -90,6 +91,9 @@ def start(repo: Repository, order: dict[str, Any], mode: str) -> dict[str, Any]:
                 if key in sent:
                     setattr(run, key, getattr(fresh, key))
         store.update(run_id, overlay)
+    plan = order.get("plan")
+    if isinstance(plan, str):  # the plan the conductor approved (perhaps edited): what the next stages follow
+        write_atomic(run_dir / PLAN_FILE, plan, mode=0o600)
     declared = order.get("declared") or {}
     if not isinstance(declared, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in declared.items()):
@@ -114,14 +118,14 @@ def follow(repo: Repository, run_id: str, offset: int, once: bool = False) -> It
     if not (run_dir / STATE_FILE).is_file():
         raise OrchestraError(f"there is no run {run_id} here")
     fleet = Fleet(repo, None)
-    logs = GateLogs(run_dir)
+    files = RunFiles(run_dir)
     notifier = Notifier(str(run_dir))  # from now on: a change after a read is seen
     seen: tuple[int, int] | None = None
     try:
         while True:
             offset, events = _read_from(run_dir / EVENTS_FILE, offset)
             yield from events
-            yield from logs.changed()
+            yield from files.changed()
             stat = (run_dir / STATE_FILE).stat()
             if (stat.st_mtime_ns, stat.st_size) != seen:
                 seen = (stat.st_mtime_ns, stat.st_size)
@@ -147,27 +151,32 @@ def follow(repo: Repository, run_id: str, offset: int, once: bool = False) -> It
         notifier.close()
 
 
-class GateLogs:
-    """The run's gate logs (`gates/NAME.log`), each sent whole (or its last LOG_LIMIT bytes) when it changed."""
+class RunFiles:
+    """The run's files the conductor reads beside its record: its gate logs (`gates/NAME.log`) and a workflow's
+    plan (plan.md); each sent whole (or its last FILE_LIMIT bytes) when it changed."""
 
     def __init__(self, run_dir: Path) -> None:
-        self.folder = run_dir / "gates"
+        self.run_dir = run_dir
         self.seen: dict[str, tuple[int, int]] = {}
 
     def changed(self) -> Iterator[dict[str, Any]]:
         try:
-            entries = [entry for entry in os.scandir(self.folder) if entry.name.endswith(".log") and entry.is_file()]
+            logs = [f"gates/{entry.name}" for entry in os.scandir(self.run_dir / "gates")
+                    if entry.name.endswith(".log") and entry.is_file()]
         except FileNotFoundError:
-            return
-        for entry in entries:
-            stat = entry.stat()
-            if self.seen.get(entry.name) == (stat.st_mtime_ns, stat.st_size):
+            logs = []
+        for name in [*logs, PLAN_FILE]:
+            try:
+                stat = (self.run_dir / name).stat()
+            except FileNotFoundError:
                 continue
-            self.seen[entry.name] = (stat.st_mtime_ns, stat.st_size)
-            with open(entry.path, "rb") as log:
-                log.seek(max(0, stat.st_size - LOG_LIMIT))
-                data = log.read(LOG_LIMIT)
-            yield {"k": "log", "name": entry.name, "text": data.decode("utf-8", "replace")}
+            if self.seen.get(name) == (stat.st_mtime_ns, stat.st_size):
+                continue
+            self.seen[name] = (stat.st_mtime_ns, stat.st_size)
+            with open(self.run_dir / name, "rb") as file:
+                file.seek(max(0, stat.st_size - FILE_LIMIT))
+                data = file.read(FILE_LIMIT)
+            yield {"k": "file", "name": name, "text": data.decode("utf-8", "replace")}
 
 
 def _unchanged(run_dir: Path, seen: tuple[int, int] | None) -> bool:

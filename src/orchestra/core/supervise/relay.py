@@ -33,6 +33,7 @@ from orchestra.core.base.files import file_lock, write_atomic
 from orchestra.core.runs.lifecycle import TransitionRefused, transition
 from orchestra.core.runs.run import ACTIVE_STATES, DECIDED_STATES, STATES, Run
 from orchestra.core.runs.store import RunStore
+from orchestra.core.runs.workflow import PLAN_FILE, read_plan
 from orchestra.core.supervise.asking import PolicyAsker
 from orchestra.core.supervise.jails import repository_of
 from orchestra.core.supervise.processes import start_dispatch
@@ -64,14 +65,18 @@ def declared_names(run: Run) -> list[str]:
     return sorted({name for name in names if isinstance(name, str)})
 
 
-def order_of(run: Run, environ: dict[str, str] | os._Environ[str]) -> dict[str, Any]:
+def order_of(run: Run, environ: dict[str, str] | os._Environ[str], plan: str | None = None) -> dict[str, Any]:
     """What the host is sent to start (or restart) the run: its record without what is this machine's, and
     the declared variables' values."""
     record = run.to_json()
     for key in ("worktree", "gitdir", "supervisor_pid", "agent_pgid", "agent_start", "host", "remote", "slot_wait",
                 "decision", "kept", "port", "approvals"):
         record.pop(key, None)
-    return {"run": record, "declared": {name: environ[name] for name in declared_names(run) if name in environ}}
+    order: dict[str, Any] = {"run": record,
+                             "declared": {name: environ[name] for name in declared_names(run) if name in environ}}
+    if plan is not None:  # a workflow's plan as the conductor approved it (perhaps edited here)
+        order["plan"] = plan
+    return order
 
 
 class Relay:
@@ -154,7 +159,8 @@ class Relay:
                 except GitError:
                     if fresh:
                         raise
-        order = json.dumps(order_of(run, os.environ)).encode()
+        plan = read_plan(self.store.run_dir(run.id)) if run.workflow else None
+        order = json.dumps(order_of(run, os.environ, plan)).encode()
         argv = ssh_argv(self.place, self.place.remote("start", run.id, "--mode", "run", "--follow", "--from",
                                                       str(self.offset), repo=self.repo_key))
         return argv, order
@@ -292,17 +298,23 @@ class Relay:
             await self.merge(message["r"])
         elif kind == "started":
             self.started(message.get("worktree"))
-        elif kind == "log" and isinstance(message.get("name"), str) and isinstance(message.get("text"), str):
-            self.take_log(message["name"], message["text"])
+        elif kind == "file" and isinstance(message.get("name"), str) and isinstance(message.get("text"), str):
+            self.take_file(message["name"], message["text"])
         return kind == "end"
 
-    def take_log(self, name: str, text: str) -> None:
-        """A gate's log from the host, where the gate's detail reads it here (a name that is not a check's is not
-        taken: it could point anywhere)."""
+    def take_file(self, name: str, text: str) -> None:
+        """A gate's log, or a workflow's plan, from the host, where the conductor reads it here (any other name
+        is not taken: it could point anywhere)."""
         from orchestra.core.gates.commands import gate_log_path
-        try:
-            path = gate_log_path(self.store.run_dir(self.run_id), name.removesuffix(".log"))
-        except ValueError:
+        run_dir = self.store.run_dir(self.run_id)
+        if name == PLAN_FILE:
+            path = run_dir / PLAN_FILE
+        elif name.startswith("gates/") and name.endswith(".log"):
+            try:
+                path = gate_log_path(run_dir, name.removeprefix("gates/").removesuffix(".log"))
+            except ValueError:
+                return
+        else:
             return
         path.parent.mkdir(mode=0o700, exist_ok=True)
         write_atomic(path, text, mode=0o600)
