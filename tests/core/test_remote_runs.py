@@ -258,3 +258,12 @@ def test_a_workflow_at_a_host_waits_here_for_its_plan_and_follows_the_plan_as_ed
     run = wait_settled(fleet, run_id, timeout=90)
     assert run.state == "review" and run.workflow["status"] == "done", run.message
     assert [entry["stage"] for entry in run.workflow["log"]][-3:] == ["implement", "tests", "docs"]
+
+
+def test_an_agents_own_host_is_where_its_runs_go(make_fleet, repo: Path, box: str) -> None:
+    fleet = make_fleet(repo, score_text({"coder": {"command": WRITER, "host": "box"}, "here": WRITER}, [SPEC]))
+    at_box, here = fleet.spawn("work")
+    assert (at_box.agent, at_box.host, here.agent, here.host) == ("coder", "box", "here", None)
+    assert wait_settled(fleet, at_box.id, timeout=60).state == "review"
+    overridden = fleet.spawn("work", ["coder"], host="local")[0]  # --host wins over the agent's own
+    assert overridden.host is None and wait_settled(fleet, overridden.id, timeout=60).state == "review"
