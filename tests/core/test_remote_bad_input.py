@@ -80,3 +80,25 @@ def test_every_ssh_orchestra_runs_forwards_nothing_and_never_asks_for_a_password
         assert "-a" in argv and "-x" in argv and "-A" not in argv and "-X" not in argv
         assert argv[argv.index("-F") + 1] == "/etc/orchestra-test-ssh-config"  # the user's config when named
     assert ssh_argv(place, "true")[-3:] == ["--", "dev@box.example", "true"]  # a destination is never an option
+
+
+def test_a_start_sent_twice_starts_one_supervisor_at_the_host(make_fleet, repo: Path, tmp_path: Path) -> None:
+    from orchestra.core.fleet import hosted
+    from orchestra.core.fleet.fleet import agent_config
+    from orchestra.core.runs.run import Run
+    from orchestra.core.supervise.processes import supervisors_of
+    from orchestra.core.supervise.relay import order_of
+    from tests.conftest import git
+    fleet = make_fleet(repo, score_text({"sleeper": "sleep 30"}, [{"id": "work", "intent": "x"}]))
+    base = git(repo, "rev-parse", "HEAD")
+    at_host = hosted.host_repository(str(tmp_path / "host"), "k")
+    git(repo, "push", "-q", hosted.prepare(at_host)["mirror"], f"{base}:refs/orchestra/base/r1")
+    run = Run(id="r1", agent="sleeper", spec="work", task="x", branch="orchestra/work/r1/sleeper", worktree="",
+              base=base, target="main", agent_config=agent_config(fleet.score.agents[0]), spec_config=None)
+    first = hosted.start(at_host, order_of(run, {}), "run")
+    try:
+        again = hosted.start(at_host, order_of(run, {}), "run")  # its relay died before it heard the answer
+        assert again["pid"] == first["pid"]
+        assert supervisors_of(at_host.state_dir, "r1") == [first["pid"]]
+    finally:
+        hosted.stop(at_host, "r1")

@@ -64,7 +64,7 @@ def start(repo: Repository, order: dict[str, Any], mode: str) -> dict[str, Any]:
     """Take a run sent here (or its redirect) and start its supervisor; where its worktree is."""
     from orchestra.core.git.worktrees import create_worktree
     from orchestra.core.supervise.ports import allocate_block
-    from orchestra.core.supervise.processes import start_supervisor
+    from orchestra.core.supervise.processes import start_supervisor, supervisor_alive
     sent = order.get("run")
     if not isinstance(sent, dict) or not isinstance(sent.get("id"), str) or not is_run_id(sent["id"]):
         raise BadUsage("the order names no run")
@@ -83,6 +83,8 @@ def start(repo: Repository, order: dict[str, Any], mode: str) -> dict[str, Any]:
                              "message": "", "supervisor_pid": None, "host": None, "remote": None, "slot_wait": None,
                              "gates": {}, "port": allocate_block(repo.state_dir, run_id)})
         create(store, run)
+    elif supervisor_alive(existing := store.load(run_id)):  # sent twice (a relay died before it heard back):
+        return {"worktree": existing.worktree, "pid": existing.supervisor_pid}  # one supervisor, not two
     else:
         fresh = Run.from_json({**sent, "worktree": "", "gates": {}})
 
