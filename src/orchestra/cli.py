@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     score = load_score(repo.score_path)
     fleet = Fleet(repo, score)
     spec = score.specs[0]
-    runs = fleet.spawn(spec.id, host="local")  # its stand-in agents run on this machine's Python
+    runs = fleet.spawn(spec.id)
     print(f"Demo repository: {root}\nIts ledger: {repo.ledger_path} (`orchestra -C {root} ledger show`)\n"
           f"Started {plural(len(runs), 'run')} of spec {spec.id!r}: {', '.join(r.id for r in runs)}")
     if args.no_open:

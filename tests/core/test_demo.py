@@ -64,6 +64,8 @@ def test_demo_score_loads_with_two_specs_of_shell_agents(demo: Path) -> None:
     assert score.spec("docs").agents == ("scribe",)
     assert {agent.kind for agent in score.agents} == {"shell"}
     assert all(agent.command and agent.command.startswith(sys.executable) for agent in score.agents)
+    # This machine's Python runs them: their runs stay here, whatever hosts the conductor has.
+    assert {agent.name for agent in score.agents if agent.host == "local"} == {*fix.agents, "scribe"}
 
 
 def test_a_python_path_with_spaces_and_quotes_is_quoted_for_the_shell_and_toml(tmp_path: Path) -> None:

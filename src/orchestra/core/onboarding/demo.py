@@ -315,29 +315,34 @@ kind = "shell"
 command = "{python} -B agents/fixer.py"
 role = "code"
 timeout = 120         # seconds it may work before orchestra stops it (default 3600)
+host = "local"        # where its runs work: this machine, whose Python it runs (hosts: orchestra hosts)
 
 [[agents]]
 name = "overreach"    # fixes the bug, but also edits README.md: the boundary gate fails
 kind = "shell"
 command = "{python} -B agents/overreach.py"
+host = "local"
 role = "code"
 
 [[agents]]
 name = "tester"       # adds tests, leaves the bug: the pytest gate names the failing test
 kind = "shell"
 command = "{python} -B agents/tester.py"
+host = "local"
 role = "code"         # redirected, it fixes the bug too; role = "tests" would fail its boundary then
 
 [[agents]]
 name = "flaky"        # crashes as if its model API were down: the run fails
 kind = "shell"
 command = "{python} -B agents/flaky.py"
+host = "local"
 role = "code"
 
 [[agents]]
 name = "scribe"       # writes docs/stats.md for the `docs` spec
 kind = "shell"
 command = "{python} -B agents/scribe.py"
+host = "local"
 role = "docs"
 
 [[agents]]
