@@ -40,6 +40,7 @@ It prints the tables and exits 0 (read them).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -228,12 +229,13 @@ def ssh_probe(place: Place, repo_key: str, config: Path, alias: str, times: int 
     """What one command at the host costs: over the shared connection (as orchestra runs ssh), on a connection
     of its own, and one `orchestra remote` verb (prepare, which has nothing to do)."""
     from orchestra.core.supervise.ssh import call, ssh_argv
+    for_repo = dataclasses.replace(place, repo=repo_key)
     probes = {"ssh HOST true, as orchestra runs it": lambda: subprocess.run(
                   ssh_argv(place, "true"), capture_output=True, check=True, stdin=subprocess.DEVNULL),
               "ssh HOST true, a connection of its own": lambda: subprocess.run(
                   ["ssh", "-F", str(config), "-o", "ControlPath=none", "-T", alias, "true"], capture_output=True,
                   check=True, stdin=subprocess.DEVNULL),
-              "`orchestra remote prepare` (a verb's round trip)": lambda: call(place, "prepare", repo=repo_key)}
+              "`orchestra remote prepare` (a verb's round trip)": lambda: call(for_repo, "prepare")}
     found: dict[str, list[float]] = {}
     for name, probe in probes.items():
         for _ in range(times):

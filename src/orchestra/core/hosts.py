@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestra.core.score.model import HOST_NAME as NAME
 from orchestra.core.supervise.ssh import DEFAULT_PATH, Place
-from orchestra.core.settings import SettingsError, load_settings, settings_path
+from orchestra.core.settings import SettingsError, load_settings, settings_path, update_settings
 
 LOCAL = "local"
 FIELDS = ("name", "ssh", "slots", "path", "orchestra")
@@ -200,18 +200,10 @@ def _sh_quote(text: str) -> str:
 def set_host_command(name: str, command: str, path: Path | None = None) -> Path:
     """Set the orchestra command of host name in the settings file (after `hosts check --install`); the rest of the
     file is kept. SettingsError when it cannot be read (it is not overwritten) or written."""
-    import tomli_w
-    from orchestra.core.base.files import write_atomic
-    from orchestra.core.settings import HEADER
-    path = path or settings_path()
-    raw = dict(load_settings(path).raw or {})
-    hosts = [dict(table) for table in raw.get("hosts", []) if isinstance(table, dict)]
-    for table in hosts:
-        if table.get("name") == name:
-            table["orchestra"] = command
-    raw["hosts"] = hosts
-    try:
-        write_atomic(path, HEADER + tomli_w.dumps(raw))
-    except OSError as error:
-        raise SettingsError(f"{path}: cannot be written ({error.strerror or error})") from None
-    return path
+    def point(raw: dict[str, Any]) -> None:
+        hosts = [dict(table) for table in raw.get("hosts", []) if isinstance(table, dict)]
+        for table in hosts:
+            if table.get("name") == name:
+                table["orchestra"] = command
+        raw["hosts"] = hosts
+    return update_settings(point, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,18 @@ def _command(path: Path, value: Any) -> tuple[str, ...]:
 def save_theme(theme: str, path: Path | None = None) -> Path:
     """Remember the theme the user picked; the rest of the file is kept. SettingsError when the file
     cannot be read (it is not overwritten) or written."""
+    def pick(raw: dict[str, Any]) -> None:
+        ui = raw.get("ui") if isinstance(raw.get("ui"), dict) else {}
+        raw["ui"] = {**ui, "theme": theme}
+    return update_settings(pick, path)
+
+
+def update_settings(change: Callable[[dict[str, Any]], None], path: Path | None = None) -> Path:
+    """Apply change to the settings as read and write them back; keys orchestra does not know are kept.
+    SettingsError when the file cannot be read (it is not overwritten) or written."""
     path = path or settings_path()
     raw = dict(load_settings(path).raw or {})
-    ui = raw.get("ui") if isinstance(raw.get("ui"), dict) else {}
-    raw["ui"] = {**ui, "theme": theme}
+    change(raw)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         import tomli_w  # only when the user's choice is saved: not on the way to the first paint

@@ -102,13 +102,14 @@ def dispatch(fleet: Fleet) -> list[Run]:
     return started
 
 
-def remote_of(host: Host, fleet: Fleet) -> dict[str, str]:
-    """Where a run sent to host is kept there (its relay reads it from the run's record, so a run goes on even
-    if the settings change)."""
+def at_host(host: Host, fleet: Fleet) -> dict[str, Any]:
+    """The fields of a run sent to host: its host, where it is kept there (its relay reads that from the record,
+    so a run goes on even if the settings change), and its worktree as shown until the host has made it."""
     from orchestra.core.supervise.ssh import repo_key
     place = host.place()
-    return {"ssh": place.ssh, "orchestra": place.orchestra, "path": place.path,
-            "repo": repo_key(fleet.repo.root, fleet.repo.common_dir)}
+    return {"host": host.name, "worktree": f"{host.name}:",
+            "remote": {"ssh": place.ssh, "orchestra": place.orchestra, "path": place.path,
+                       "repo": repo_key(fleet.repo.root, fleet.repo.common_dir)}}
 
 
 def launch(fleet: Fleet, run_id: str, host: Host) -> Run:
@@ -121,8 +122,7 @@ def launch(fleet: Fleet, run_id: str, host: Host) -> Run:
         fleet.store.set(run_id, gitdir=str(tree.gitdir), port=allocate_block(fleet.repo.state_dir, run_id),
                         slot_wait=None, message="")
     else:
-        fleet.store.set(run_id, host=host.name, remote=remote_of(host, fleet), worktree=f"{host.name}:",
-                        slot_wait=None, message="")
+        fleet.store.set(run_id, **at_host(host, fleet), slot_wait=None, message="")
     fleet.store.append_events(run_id, [{"type": "note", "text": f"a slot is free on {host.name}: starting"}])
     return fleet.start(run_id)
 
@@ -141,7 +141,8 @@ class Placement:
         if self.host is None:
             run.slot_wait, run.message = {"host": self.wanted, "since": time.time()}, self.why
         elif not self.host.local:
-            run.host, run.remote, run.worktree = self.host.name, remote_of(self.host, self.fleet), f"{self.host.name}:"
+            for key, value in at_host(self.host, self.fleet).items():
+                setattr(run, key, value)
 
     def wait(self, run: Run) -> Run:
         mark_waiting(self.fleet.repo.state_dir, run.id)
@@ -194,7 +195,7 @@ def stop_at_host(fleet: Fleet, run: Run) -> None:
     from orchestra.core.supervise.relay import place_of
     from orchestra.core.supervise.ssh import HostFailed, call
     try:
-        call(place_of(run), "stop", run.id, repo=(run.remote or {}).get("repo"))
+        call(place_of(run), "stop", run.id)
     except HostFailed as error:
         fleet.store.append_events(run.id, [{"type": "note", "text": f"could not stop it at its host: {error}"}])
 
@@ -207,7 +208,7 @@ def clean_at_host(fleet: Fleet, run: Run) -> Run:
     if not (run.remote or {}).get("worktree"):
         return run  # never reached its host
     try:
-        kept = call(place_of(run), "clean", run.id, repo=(run.remote or {}).get("repo")).get("kept")
+        kept = call(place_of(run), "clean", run.id).get("kept")
     except HostFailed as error:
         kept = {"path": run.worktree, "reason": f"its host could not be reached to remove it ({error})", "paths": []}
     if not isinstance(kept, dict):

@@ -191,6 +191,11 @@ class Run:
                 *role_check_names(self.agent_config, self.spec_config, self.changed_paths),
                 *(review_gate_name(agent.get("name", "")) for agent in self.reviewers())]
 
+    def declared_env(self) -> list[str]:
+        """The variables of the conductor's environment the run's agent and spec declare (their `env`)."""
+        names = (*self.agent_config.get("env", ()), *(self.spec_config or {}).get("env", ()))
+        return [name for name in names if isinstance(name, str)]
+
     def reviewers(self) -> list[dict[str, Any]]:
         """The agent configs of the run's reviewers, as recorded at spawn."""
         agents = (self.review_config or {}).get("agents") or []

@@ -46,7 +46,7 @@ def agent_environment(jail: Jail, run: Run, redirect: str | None) -> dict[str, s
     """The agent's environment: the jail's allowlist, the variables its agent and spec declare, and for a
     cli agent that calls its model itself, its api_key_env."""
     config = run.agent_config
-    declared = [*config.get("env", ()), *(run.spec_config or {}).get("env", ())]
+    declared = run.declared_env()
     if config.get("kind") == "cli" and config.get("api_key_env"):
         declared.append(config["api_key_env"])
     # The user's git identity is not in the jail (their home is hidden): commits an agent makes are its own.

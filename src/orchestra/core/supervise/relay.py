@@ -22,6 +22,7 @@ fields are taken from it, and never a decision.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -54,15 +55,13 @@ RETRY = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between attempts to reconnect,
 def place_of(run: Run) -> Place:
     remote = run.remote or {}
     return Place(run.host or "?", str(remote.get("ssh")), str(remote.get("orchestra") or "orchestra"),
-                 str(remote.get("path")))
+                 str(remote.get("path")), str(remote.get("repo")))
 
 
 def declared_names(run: Run) -> list[str]:
     """The variables a run's agent and spec declare (env, api_key_env): the only values sent to its host."""
-    names = [*run.agent_config.get("env", ()), *(run.spec_config or {}).get("env", ())]
-    if run.agent_config.get("api_key_env"):
-        names.append(run.agent_config["api_key_env"])
-    return sorted({name for name in names if isinstance(name, str)})
+    key = run.agent_config.get("api_key_env")  # an llm agent's too: its model is called at the host
+    return sorted({*run.declared_env(), *([key] if isinstance(key, str) else [])})
 
 
 def order_of(run: Run, environ: dict[str, str] | os._Environ[str], plan: str | None = None) -> dict[str, Any]:
@@ -138,11 +137,7 @@ class Relay:
     # -- sending ------------------------------------------------------------------------------------------
     async def call(self, verb: str, *args: str, stdin: bytes | None = None) -> dict[str, Any]:
         """Run `orchestra remote VERB` on the host (off the event loop); its answer, or HostFailed."""
-        return await asyncio.to_thread(call, self.place, verb, *args, repo=self.repo_key, stdin=stdin)
-
-    @property
-    def repo_key(self) -> str:
-        return str((self.run.remote or {}).get("repo"))
+        return await asyncio.to_thread(call, self.place, verb, *args, stdin=stdin)
 
     async def send(self) -> tuple[list[str], bytes]:
         """Push the run's base to the host (the first time), and the command that starts (or restarts, after a
@@ -162,7 +157,7 @@ class Relay:
         plan = read_plan(self.store.run_dir(run.id)) if run.workflow else None
         order = json.dumps(order_of(run, os.environ, plan)).encode()
         argv = ssh_argv(self.place, self.place.remote("start", run.id, "--mode", "run", "--follow", "--from",
-                                                      str(self.offset), repo=self.repo_key))
+                                                      str(self.offset)))
         return argv, order
 
     def started(self, worktree: Any) -> None:
@@ -203,10 +198,8 @@ class Relay:
                           "and its events are taken up again once it is back")
             delay = RETRY[min(attempt, len(RETRY) - 1)]
             attempt += 1
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):  # waits delay, or less when asked to stop
                 await asyncio.wait_for(self.stop_event.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
             if attempt % 3 == 0:
                 await asyncio.to_thread(ensure_connection, self.place)
         return False
@@ -216,7 +209,7 @@ class Relay:
         """One stream of the host's log and record (argv: a start's, which streams too; order: its stdin):
         (whether the host said it ended, all taken; what its orchestra said when it refused)."""
         argv = argv or ssh_argv(self.place, self.place.remote("follow", self.run_id, "--from", str(self.offset),
-                                                              *(["--once"] if once else []), repo=self.repo_key))
+                                                              *(["--once"] if once else [])))
         proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE if order is not None
                                                     else asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -374,7 +367,7 @@ class Relay:
 
     @property
     def mirror_key(self) -> str:
-        return f"{self.place.ssh} {self.place.path} {self.repo_key}"
+        return f"{self.place.ssh} {self.place.path} {self.place.repo}"
 
     def known_mirrors(self) -> dict[str, str]:
         try:

@@ -14,8 +14,7 @@ def secret_names(run: Run, environ: Mapping[str, str]) -> set[str]:
     """Provider keys orchestra knows of, the agent's api_key_env, the run's declared variables named like
     secrets, and every credential-named variable in orchestra's environment (GITHUB_TOKEN, AWS_…)."""
     config = run.agent_config
-    declared = [*config.get("env", ()), *(run.spec_config or {}).get("env", ())]
-    names = {*KEY_NAMES, *(name for name in declared if isinstance(name, str) and looks_secret(name))}
+    names = {*KEY_NAMES, *(name for name in run.declared_env() if looks_secret(name))}
     if config.get("api_key_env"):
         names.add(config["api_key_env"])
     return names | {name for name in environ if is_credential_name(name)}

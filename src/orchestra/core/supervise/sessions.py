@@ -124,8 +124,7 @@ def talk_at_host(run: Run, detach_key: bytes) -> Said:
     from orchestra.core.supervise.relay import place_of
     from orchestra.core.supervise.ssh import ssh_argv
     place = place_of(run)
-    argv = ssh_argv(place, place.remote("attach", run.id, "--detach-key", key_name(detach_key),
-                                        repo=(run.remote or {}).get("repo")), tty=True)
+    argv = ssh_argv(place, place.remote("attach", run.id, "--detach-key", key_name(detach_key)), tty=True)
     done = subprocess.run(argv)
     if done.returncode == 255:
         return Said(False, f"could not reach {run.host} to talk to {run.id}'s agent (orchestra hosts check "

@@ -42,11 +42,12 @@ class Place:
     ssh: str
     orchestra: str = "orchestra"
     path: str = DEFAULT_PATH
+    repo: str | None = None  # the key of the repository's mirror there, for a run's commands
 
-    def remote(self, verb: str, *args: str, repo: str | None = None) -> str:
+    def remote(self, verb: str, *args: str) -> str:
         """The command line (for the host's shell) of `orchestra remote VERB`; the host's orchestra command is
         the user's own setting and kept as written, every argument is quoted."""
-        words = ["remote", verb, *args, "--path", self.path, *(["--repo", repo] if repo else [])]
+        words = ["remote", verb, *args, "--path", self.path, *(["--repo", self.repo] if self.repo else [])]
         return f"{self.orchestra} {shlex.join(words)}"
 
 
@@ -124,11 +125,11 @@ class HostFailed(OrchestraError):
     """A host could not do what it was asked (or could not be reached); the message says what it said."""
 
 
-def call(place: Place, verb: str, *args: str, repo: str | None = None, stdin: bytes | None = None,
+def call(place: Place, verb: str, *args: str, stdin: bytes | None = None,
          timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
     """Run `orchestra remote VERB` on the host; its one JSON answer, or HostFailed with what went wrong."""
     try:
-        done = subprocess.run(ssh_argv(place, place.remote(verb, *args, repo=repo)), input=stdin,
+        done = subprocess.run(ssh_argv(place, place.remote(verb, *args)), input=stdin,
                               stdin=None if stdin is not None else subprocess.DEVNULL, capture_output=True,
                               timeout=timeout, start_new_session=True)
     except subprocess.TimeoutExpired:
