@@ -14,8 +14,8 @@ Placing runs on hosts is fleet.placement's; how a run works on one, supervise.re
 
 from __future__ import annotations
 
-import difflib
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from typing import Any
 
 from orchestra.core.score.model import HOST_NAME as NAME
 from orchestra.core.supervise.ssh import DEFAULT_PATH, Place
-from orchestra.core.settings import SettingsError, load_settings, settings_path, update_settings
+from orchestra.core.settings import SettingsError, load_settings, refuse_unknown, settings_path, update_settings
 
 LOCAL = "local"
 FIELDS = ("name", "ssh", "slots", "path", "orchestra")
@@ -86,10 +86,7 @@ def load_hosts(path: Path | None = None) -> list[Host]:
 
 def _host(path: Path, i: int, table: dict[str, Any]) -> Host:
     at = f"{path}: hosts[{i}]"
-    for key in sorted(table.keys() - set(FIELDS)):
-        close = difflib.get_close_matches(key, FIELDS, n=1)
-        raise SettingsError(f"{at}: {key!r} is not a host setting" + (f" (did you mean {close[0]!r}?)" if close else "")
-                            + f"; known: {', '.join(FIELDS)}")
+    refuse_unknown(table, FIELDS, f"{at}: {{key!r}} is not a host setting")
     name = table.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise SettingsError(f"{at}: name must be a short name of lower-case letters, digits, '-' and '_' "
@@ -152,7 +149,7 @@ def probe_argv(host: Host) -> list[str]:
 def check_host(host: Host, timeout: float = CHECK_TIMEOUT) -> HostCheck:
     """Ask host for git, Python and orchestra; never raises for what the host lacks or a connection failing."""
     found = HostCheck(host)
-    script = f"ORCHESTRA={_sh_quote(host.orchestra)}\n{PROBE}"
+    script = f"ORCHESTRA={shlex.quote(host.orchestra)}\n{PROBE}"
     try:
         done = subprocess.run(probe_argv(host), input=script, capture_output=True, text=True, timeout=timeout,
                               start_new_session=True)
@@ -160,7 +157,8 @@ def check_host(host: Host, timeout: float = CHECK_TIMEOUT) -> HostCheck:
         found.problems.append("ssh is not installed here (apt-get install openssh-client)")
         return found
     except subprocess.TimeoutExpired:
-        found.problems.append(f"no answer within {timeout:g} s: is {host.ssh} reachable (`ssh {host.ssh} true`)?")
+        found.problems.append(f"no answer within {timeout:g} s: is {host.ssh} reachable (`ssh {host.ssh} true`)?"
+                              if not host.local else f"the check gave no answer within {timeout:g} s")
         return found
     answers = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     if done.returncode != 0 or "git" not in answers:
@@ -191,12 +189,6 @@ def _missing(found: HostCheck) -> list[str]:
                         "--install` installs it there from this checkout and its hashed lock (or set `orchestra` to "
                         "its path there)")
     return problems
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
 def set_host_command(name: str, command: str, path: Path | None = None) -> Path:
     """Set the orchestra command of host name in the settings file (after `hosts check --install`); the rest of the
     file is kept. SettingsError when it cannot be read (it is not overwritten) or written."""

@@ -75,14 +75,19 @@ def load_notify_settings(path: Path | None = None) -> NotifySettings:
     return _notify_settings(path, (load_settings(path).raw or {}).get("notify", {}))
 
 
+def refuse_unknown(table: dict[str, Any], known: tuple[str, ...], said: str) -> None:
+    """SettingsError for the first key of table that is not known: said (with {key}), the closest known key, and
+    every known one."""
+    for key in sorted(table.keys() - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise SettingsError(said.format(key=key) + f"{hint}; known: {', '.join(known)}")
+
+
 def _notify_settings(path: Path, table: Any) -> NotifySettings:
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: notify must be a table ([notify])")
-    known = NotifySettings.__dataclass_fields__.keys()
-    for key in sorted(table.keys() - known):
-        close = difflib.get_close_matches(key, sorted(known), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SettingsError(f"{path}: [notify] {key} is not a setting{hint}; known: {', '.join(known)}")
+    refuse_unknown(table, tuple(NotifySettings.__dataclass_fields__), f"{path}: [notify] {{key}} is not a setting")
     for key in ("enabled", "bell", "desktop"):
         if not isinstance(table.get(key, True), bool):
             raise SettingsError(f"{path}: [notify] {key} must be true or false")

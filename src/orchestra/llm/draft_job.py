@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.core.agents.tools import ToolError
+from orchestra.core.onboarding.draft_prompt import MAX_READS
 from orchestra.core.score.drafts import MalformedDraft, parse_draft
 from orchestra.llm.remote_tools import RemoteTools
 from orchestra.llm.review_job import ask_until_parsed, one_shot_model
 
-MAX_TOOL_TURNS = 24  # reads before the drafter must answer
 
 
 async def run_draft_job(request: dict[str, Any], reporter: Any, tools: RemoteTools, api_key: str | None) -> int:
@@ -51,4 +51,4 @@ async def _draft(model: Any, messages: list[dict[str, Any]], retries: int, usage
                          "with ONE JSON object meeting the schema, and nothing else.")
     return await ask_until_parsed(model, messages, lambda text: parse_draft(text).to_json(), MalformedDraft, again,
                                   retries, usage, result, tools, reporter, parse_arguments,
-                                  max_tool_turns=MAX_TOOL_TURNS)
+                                  max_tool_turns=MAX_READS)

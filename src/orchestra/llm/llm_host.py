@@ -72,8 +72,10 @@ class Host:
                 code = job.result()
                 writer.write(f"{EXIT_PREFIX}{code}\n".encode())
                 await writer.drain()
-        except (ConnectionError, ValueError, KeyError):
-            pass
+        except ConnectionError:
+            pass  # the client went away: its supervisor says what became of its run
+        except (ValueError, KeyError):  # a request it cannot read: said in the host's log, not lost
+            traceback.print_exc()
         finally:
             self.jobs -= 1
             self.last_job = time.monotonic()

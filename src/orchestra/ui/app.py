@@ -26,6 +26,7 @@ from orchestra.core.git.repo import data_home
 from orchestra.core.runs.lifecycle import refusal
 from orchestra.core.settings import SettingsError, load_settings, save_theme
 from orchestra.core.runs.run import DECIDED_STATES, Run
+from orchestra.core.runs.workflow import paused
 from orchestra.ui.actions import RunActions
 from orchestra.ui.view_actions import ViewActions
 from orchestra.ui.fleet_screen import FleetScreen
@@ -289,7 +290,7 @@ class OrchestraApp(RunActions, ViewActions, App[int]):
         """Tell the conductor when a run needs them."""
         from orchestra.ui.notifier import notifier_for  # bell, desktop notification, the user's notify command
         notifier_for(self).run_changed(run)
-        if run.state == "review" and run.workflow and run.workflow.get("status") in ("approval", "stopped"):
+        if run.state == "review" and paused(run):
             self.notify(f"{run.id}: {run.message}", timeout=INFO_TIMEOUT, markup=False)  # what the workflow waits for
         elif run.state == "review":
             self.notify(f"{run.id} {run.agent} is ready for review", timeout=INFO_TIMEOUT)

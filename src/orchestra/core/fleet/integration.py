@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.core.base.errors import BadUsage, OrchestraError
 from orchestra.core.fleet.compare import members
 from orchestra.core.runs.lifecycle import create
-from orchestra.core.runs.run import Run
+from orchestra.core.runs.run import Run, group_of
 from orchestra.core.score import Agent, Score, Spec
 from orchestra.core.score.model import Part
 
@@ -155,7 +155,7 @@ def group_of_parts(fleet: Fleet, name: str) -> tuple[Spec, str, list[Run]]:
                      default=None)
         if latest is None:
             raise OrchestraError(f"Spec {name} has no part runs yet: `orchestra spawn {name}` starts one per part.")
-        name = latest.group or latest.id
+        name = group_of(latest)
     group, found = members(runs, name)
     spec_id = next((run.part_of["spec"] for run in found if run.part_of), None)
     if spec_id is None:

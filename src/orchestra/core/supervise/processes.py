@@ -49,12 +49,8 @@ def start_policy(state_dir: Path, run_id: str, root: Path, wait: bool = False) -
     """Ask the autonomy policy about a run, in a process of its own session: an accept by policy stops the
     run's supervisor (which asks), so it cannot run inside it. Its output goes to the run's policy.log.
     wait: it loads what it needs, then waits for "go" on its stdin (supervise.asking)."""
-    with open(state_dir / "runs" / run_id / "policy.log", "ab", opener=owner_only) as log:
-        proc = subprocess.Popen(policy_argv(root, run_id, wait), cwd=root,
-                                stdin=subprocess.PIPE if wait else subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, close_fds=True)
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-policy-{run_id}").start()
-    return proc
+    return start_orchestra(policy_argv(root, run_id, wait), root, state_dir / "runs" / run_id / "policy.log",
+                           stdin=wait)
 
 
 def start_integrate(state_dir: Path, run_id: str, group: str, root: Path) -> subprocess.Popen:
@@ -62,24 +58,26 @@ def start_integrate(state_dir: Path, run_id: str, group: str, root: Path) -> sub
     in a process of its own session, its output in the asking run's integrate.log: a part's supervisor asks when
     its run enters review, and the build starts the integration's own supervisor."""
     argv = [sys.executable, "-m", "orchestra.cli", "-C", str(root), "integrate", group, "--when-ready"]
-    with open(state_dir / "runs" / run_id / "integrate.log", "ab", opener=owner_only) as log:
-        proc = subprocess.Popen(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, close_fds=True)
-    threading.Thread(target=proc.wait, daemon=True, name=f"reap-integrate-{run_id}").start()
-    return proc
+    return start_orchestra(argv, root, state_dir / "runs" / run_id / "integrate.log")
 
 
 def start_dispatch(state_dir: Path, root: Path) -> None:
     """If a run waits for a slot, have the waiting runs that now have one started (`orchestra dispatch`, in a
     process of its own session): a supervisor or relay whose run no longer holds a slot asks."""
     from orchestra.core.runs.store import anything_waits
-    if not anything_waits(state_dir):
-        return
-    argv = [sys.executable, "-m", "orchestra.cli", "-C", str(root), "dispatch"]
-    with open(state_dir / "dispatch.log", "ab", opener=owner_only) as log:
-        proc = subprocess.Popen(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, close_fds=True)
-    threading.Thread(target=proc.wait, daemon=True, name="reap-dispatch").start()
+    if anything_waits(state_dir):
+        start_orchestra([sys.executable, "-m", "orchestra.cli", "-C", str(root), "dispatch"], root,
+                        state_dir / "dispatch.log")
+
+
+def start_orchestra(argv: list[str], root: Path, log_path: Path, stdin: bool = False) -> subprocess.Popen:
+    """An orchestra command a supervisor needs done outside itself, in a process of its own session (it outlives
+    the asker), its output appended to log_path; reaped when it ends. stdin: a pipe to it, else nothing."""
+    with open(log_path, "ab", opener=owner_only) as log:
+        proc = subprocess.Popen(argv, cwd=root, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True, close_fds=True)
+    threading.Thread(target=proc.wait, daemon=True, name="reap-orchestra").start()
+    return proc
 
 
 class SupervisorBatch:
