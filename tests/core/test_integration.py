@@ -19,7 +19,7 @@ from orchestra.core.fleet.integration_accept import PartsNotReady
 from orchestra.core.policy import readiness
 from tests.conftest import git
 from tests.core.conftest import MakeFleet
-from tests.core.helpers import cli, wait_for, wait_settled
+from tests.core.helpers import cli, notes, wait_for, wait_settled
 
 ACTOR = "Test Conductor <conductor@example.test>"
 AGREE = 'test "$(cat api/version)" = "$(cat ui/version)"'
@@ -151,6 +151,9 @@ def test_conflicting_parts_are_named_and_nothing_is_built(repo: Path, make_fleet
     done = cli("integrate", "app", "--json", cwd=repo)
     assert done.returncode == 1 and "parts api and ui both change shared.txt" in done.stderr
     assert json.loads(done.stdout)["conflicts"][0]["parts"] == ["api", "ui"]
+    for run_id in ids.values():  # the build the last part's supervisor asked for says it on each part's pane
+        wait_for(lambda r=run_id: [text for text in notes(fleet, r) if text.startswith("not integrated:")
+                                   and "parts api and ui both change shared.txt" in text], message=f"{run_id}'s note")
 
 
 def test_a_part_conflicting_with_the_target_names_the_target(repo: Path, make_fleet: MakeFleet) -> None:

@@ -130,7 +130,15 @@ def integrate_when_ready(fleet: Fleet, name: str) -> tuple[Run | None, str]:
         current = up_to_date(fleet, runs, parts)
         if current is not None:
             return None, f"integration {current.id} holds these parts' candidates already"
-        return _integrate(fleet, name), "built"
+        try:
+            return _integrate(fleet, name), "built"
+        except OrchestraError as refused:  # conflicts, setup not allowed: said on each part, where the conductor looks
+            text = f"not integrated: {refused}"
+            for part in parts:  # once: every part that enters review asks again
+                said = [e for e in fleet.store.read_events_tail(part.run.id, 16384)[0] if e.get("type") == "note"]
+                if not said or said[-1].get("text") != text:
+                    fleet.store.append_events(part.run.id, [{"type": "note", "text": text}])
+            raise
 
 
 def up_to_date(fleet: Fleet, runs: list[Run], parts: list[PartRun]) -> Run | None:
