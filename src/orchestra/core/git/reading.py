@@ -20,7 +20,7 @@ from orchestra.core.base.files import file_lock
 from orchestra.core.base.signals import interrupts_deferred
 from orchestra.core.git.repo import Repository
 from orchestra.core.git.runner import git, git_ok
-from orchestra.core.git.worktrees import admin_dir_of
+from orchestra.core.git.worktrees import add_worktree
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,9 @@ def reading_tree(repo: Repository, rev: str, name: str) -> Iterator[ReadingTree]
     path = repo.worktrees_dir / name
     if os.path.lexists(path):
         raise OrchestraError(f"{path} is already there; it was left as it is.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with interrupts_deferred(), file_lock(repo.state_dir / "worktree.lock"):
-            git(repo.root, "worktree", "add", "--quiet", "--detach", str(path), commit)
-        gitdir = admin_dir_of(repo, path)
-        if gitdir is None:
-            raise OrchestraError(f"git created the worktree {path} but keeps no record of it.")
+        with interrupts_deferred():
+            gitdir = add_worktree(repo, path, ["--detach"], commit)
         yield ReadingTree(path, gitdir, commit)
     finally:
         remove_reading_tree(repo, path)

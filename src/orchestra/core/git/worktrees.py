@@ -117,15 +117,22 @@ def run_tree(repo: Repository, path: Path, branch: str, gitdir: str | None, run_
 def create_worktree(repo: Repository, path: Path, branch: str, base: str) -> RunTree:
     """Add a worktree at path on a new branch from base (or on the branch, if it is there and still at base: a run
     that waited for a slot); only git's metadata step is serialised."""
+    waited = git(repo.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False) == base
+    new = [] if waited else ["-b", branch]
+    gitdir = add_worktree(repo, path, ["--no-checkout", *new], branch if waited else base)
+    return RunTree(path=path, gitdir=gitdir, branch=branch, common_dir=repo.common_dir)
+
+
+def add_worktree(repo: Repository, path: Path, options: list[str], start: str) -> Path:
+    """`git worktree add OPTIONS path start`, only git's metadata step serialised; the worktree's administrative
+    directory in the common git dir."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(repo.state_dir / "worktree.lock"):
-        waited = git(repo.root, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False) == base
-        git(repo.root, "worktree", "add", "--quiet", "--no-checkout", *([] if waited else ["-b", branch]), str(path),
-            branch if waited else base)
+        git(repo.root, "worktree", "add", "--quiet", *options, str(path), start)
     gitdir = admin_dir_of(repo, path)
     if gitdir is None:
         raise OrchestraError(f"git created the worktree {path} but keeps no record of it.")
-    return RunTree(path=path, gitdir=gitdir, branch=branch, common_dir=repo.common_dir)
+    return gitdir
 
 
 def populate_worktree(tree: RunTree) -> None:
