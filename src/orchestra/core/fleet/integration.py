@@ -94,8 +94,6 @@ def integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = F
 
 def _integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = False) -> Run:
     from orchestra.core.fleet.integration_accept import close_parts
-    from orchestra.core.fleet.trust import require_trust, setup_commands
-    from orchestra.core.git.actor import current_actor
     spec, group, runs = group_of_parts(fleet, name)
     merged = next((run for run in runs if run.integration is not None and run.state == "accepted"), None)
     if merged is not None:
@@ -105,6 +103,14 @@ def _integrate(fleet: Fleet, name: str, actor: str | None = None, trust: bool = 
     current = up_to_date(fleet, runs, parts)
     if current is not None:
         return current
+    return _build(fleet, spec, group, runs, parts, actor, trust)
+
+
+def _build(fleet: Fleet, spec: Spec, group: str, runs: list[Run], parts: list[PartRun], actor: str | None,
+           trust: bool) -> Run:
+    """Record the integration of parts (the open ones of the group it replaces rejected after) and start it."""
+    from orchestra.core.fleet.trust import require_trust, setup_commands
+    from orchestra.core.git.actor import current_actor
     require_trust(fleet.repo.root, setup_commands(fleet.score, spec), trust)
     actor = actor or current_actor(fleet.repo.root)
     replaced = [run.id for run in runs if run.integration is not None and run.state not in ("accepted", "rejected")]
@@ -131,7 +137,7 @@ def integrate_when_ready(fleet: Fleet, name: str) -> tuple[Run | None, str]:
         if current is not None:
             return None, f"integration {current.id} holds these parts' candidates already"
         try:
-            return _integrate(fleet, name), "built"
+            return _build(fleet, spec, group, runs, parts, None, False), "built"
         except OrchestraError as refused:  # conflicts, setup not allowed: said on each part, where the conductor looks
             text = f"not integrated: {refused}"
             for part in parts:  # once: every part that enters review asks again
