@@ -6,7 +6,7 @@ import dataclasses
 import time
 from functools import cached_property
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from orchestra.core.base.errors import ActionRefused, BadUsage, OrchestraError
@@ -200,9 +200,7 @@ class Fleet:
         # A directory of its own per run (refs/heads/orchestra/<scope>/<run>/): the run's jail may write
         # its own branch and no other.
         branch_of = lambda run_id: f"orchestra/{scope}/{run_id}/{agent.name}"  # noqa: E731
-        run_id = self.store.allocate_id(
-            taken=lambda rid: worktrees.branch_exists(self.repo, branch_of(rid))
-            or (self.repo.worktrees_dir / rid).exists())
+        run_id = self.new_run_id(branch_of)
         path = self.repo.worktrees_dir / run_id
         here = where is None or where.host is not None and where.host.local
         tree = worktrees.create_worktree(self.repo, path, branch_of(run_id), base) if here else None
@@ -225,6 +223,12 @@ class Fleet:
             return self.start(run_id)
         batch.start(run_id)
         return run
+
+    def new_run_id(self, branch_of: Callable[[str], str]) -> str:
+        """A new run's id, neither its branch (branch_of(id)) nor its worktree's place taken."""
+        from orchestra.core.git import worktrees
+        return self.store.allocate_id(taken=lambda rid: worktrees.branch_exists(self.repo, branch_of(rid))
+                                      or (self.repo.worktrees_dir / rid).exists())
 
     # -- reading ----------------------------------------------------------------------------
     def runs(self) -> list[Run]:

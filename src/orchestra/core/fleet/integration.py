@@ -237,10 +237,8 @@ def record_integration(fleet: Fleet, spec: Spec, group: str, parts: list[PartRun
 
 def _allocate(fleet: Fleet, spec: Spec) -> tuple[str, str]:
     """A new run id and its branch (orchestra/<spec>/<run>/integration), neither taken."""
-    from orchestra.core.git import worktrees
     branch_of = lambda run_id: f"orchestra/{spec.id}/{run_id}/{AGENT}"  # noqa: E731
-    run_id = fleet.store.allocate_id(taken=lambda rid: worktrees.branch_exists(fleet.repo, branch_of(rid))
-                                     or (fleet.repo.worktrees_dir / rid).exists())
+    run_id = fleet.new_run_id(branch_of)
     return run_id, branch_of(run_id)
 
 
